@@ -1,0 +1,5 @@
+import sys
+
+from akgate.cli import main
+
+sys.exit(main())

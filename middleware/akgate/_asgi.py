@@ -1,0 +1,212 @@
+"""Small ASGI toolkit shared by the layers: body reading and replay, JSON replies, headers.
+
+Rules kept here so that no layer has to remember them:
+
+* the body is read at most once per stack (cached on the :class:`~akgate.context.RequestContext`),
+  with a size cap checked against ``Content-Length`` first and then while reading (chunked bodies);
+* an inner app gets the body replayed exactly once, then the real ``receive`` (so disconnects
+  still arrive, and Django/Starlette disconnect watchers keep working);
+* a rewritten body travels with a rewritten ``Content-Length`` in a copied scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+from pydantic_core import from_json, to_json
+
+from ._types import Message, Receive, Scope, Send
+from .context import RequestContext
+from .errors import GatewayError
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "ClientDisconnected",
+    "get_header",
+    "parse_json_object",
+    "read_body",
+    "read_request_json",
+    "replay_receive",
+    "route_path",
+    "scope_with_body",
+    "send_json",
+    "dumps",
+]
+
+DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
+
+JSON_HEADERS: Final = ((b"content-type", b"application/json"),)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the request body was complete: nothing is to be sent."""
+
+
+def get_header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower-case bytes) in ``scope``."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def route_path(scope: Scope) -> str:
+    """The path below ``root_path``, as Starlette's ``get_route_path`` computes it."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path) and path != root_path:
+        return path[len(root_path) :]
+    return path
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        "payload_too_large", f"Request body exceeds the limit of {limit} bytes.", status=413
+    )
+
+
+async def read_body(
+    scope: Scope, receive: Receive, *, max_size: int = DEFAULT_MAX_BODY_SIZE
+) -> bytes:
+    """Read the whole request body, refusing more than ``max_size`` bytes.
+
+    Raises :class:`GatewayError` (413 ``payload_too_large``) as soon as the declared or received
+    size passes the cap, without reading the rest into memory, and :class:`ClientDisconnected`
+    if the client leaves mid-body.
+    """
+    declared = get_header(scope, b"content-length")
+    if declared is not None:
+        try:
+            if int(declared) > max_size:
+                raise _too_large(max_size)
+        except ValueError:
+            raise GatewayError(
+                "invalid_request", "The Content-Length header is not a number."
+            ) from None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            # http.disconnect (or anything unexpected): the body will never be complete.
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > max_size:
+                raise _too_large(max_size)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def read_request_json(
+    scope: Scope,
+    receive: Receive,
+    ctx: RequestContext,
+    *,
+    max_size: int = DEFAULT_MAX_BODY_SIZE,
+) -> dict[str, Any]:
+    """The request's JSON object, read and parsed once per stack (cached on ``ctx``)."""
+    if ctx.payload is not None:
+        return ctx.payload
+    if ctx.body is None:
+        ctx.body = await read_body(scope, receive, max_size=max_size)
+        ctx.raw_receive = receive
+    ctx.payload = parse_json_object(ctx.body)
+    return ctx.payload
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Parse ``body`` as a JSON object or raise 400 ``invalid_request``.
+
+    Rejects empty bodies, invalid UTF-8, invalid JSON (including NaN/Infinity), nesting deeper
+    than the parser's recursion limit and any top-level value that is not an object.
+    """
+    if not body.strip():
+        raise GatewayError("invalid_request", "The request body is empty; expected a JSON object.")
+    try:
+        value = from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        reason = str(exc)
+        if "recursion limit" in reason:
+            raise GatewayError(
+                "invalid_request", "The request body is nested too deeply."
+            ) from None
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GatewayError("invalid_request", "The request body is not valid UTF-8.") from None
+        raise GatewayError(
+            "invalid_request", f"The request body is not valid JSON ({reason})."
+        ) from None
+    if not isinstance(value, dict):
+        raise GatewayError(
+            "invalid_request",
+            f"The request body must be a JSON object, not {type(value).__name__}.",
+        )
+    return value
+
+
+def replay_receive(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields ``body`` once, then delegates to ``receive``.
+
+    Never returns a disconnect of its own, never replays twice (Django asserts on a second body,
+    Starlette busy-spins on an endless replay).
+    """
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+def scope_with_body(scope: Scope, body: bytes, *, path: str | None = None) -> Scope:
+    """A copy of ``scope`` whose ``Content-Length`` matches ``body`` (and path, if given)."""
+    headers = [
+        (k, v)
+        for k, v in scope.get("headers", ())
+        if k not in (b"content-length", b"transfer-encoding")
+    ]
+    headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    new_scope = {**scope, "headers": headers}
+    if path is not None:
+        root_path = scope.get("root_path", "")
+        full = root_path + path if root_path and scope["path"].startswith(root_path) else path
+        new_scope["path"] = full
+        new_scope["raw_path"] = full.encode()
+    return new_scope
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes (UTF-8, no NaN)."""
+    return to_json(value)
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    value: Any,
+    *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Send ``value`` as a complete JSON response with a correct ``Content-Length``."""
+    body = value if isinstance(value, bytes) else to_json(value)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode("latin-1")),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,122 @@
+"""The per-request context that layers share through one scope key.
+
+Each layer reads what an outer layer already computed (the body, the parsed request, the caller's
+identity) and computes it itself when absent, so every layer works alone and a full stack reads
+and parses the body once. The context lives under ``scope["akgate"]``; a route reads it with
+:func:`get_context` (``request.scope`` in Starlette/FastAPI, ``request.scope`` in Django).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from ._types import Receive, Scope, Send
+
+__all__ = [
+    "SCOPE_KEY",
+    "Endpoint",
+    "Identity",
+    "RequestContext",
+    "get_context",
+    "new_request_id",
+    "request_context",
+]
+
+SCOPE_KEY: Final = "akgate"
+
+Endpoint = Literal["chat_completions", "responses"]
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class Identity:
+    """Who is calling: set by the auth layer, read by later layers and by the wrapped app.
+
+    Never holds the secret: only the public key id (e.g. ``ak_live_abcdefgh``).
+    """
+
+    key_id: str
+    name: str = ""
+    workspace_id: str = "default"
+    workspace_name: str = "default"
+    environment: Literal["live", "test"] = "live"
+    scopes: tuple[str, ...] = ()
+    #: Models this key may call (empty: any).
+    allowed_models: tuple[str, ...] = ()
+    rate_limit_rpm: int | None = None
+    expires_at: float | None = None
+    created_at: float | None = None
+    profile: str = "inference"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """State of one request, shared by every akgate layer it crosses."""
+
+    request_id: str = field(default_factory=new_request_id)
+    #: ``time.perf_counter()`` when the outermost layer saw the request.
+    started: float = field(default_factory=time.perf_counter)
+    identity: Identity | None = None
+    #: The raw request body, once a layer has read it.
+    body: bytes | None = None
+    #: The ``receive`` that follows the body (disconnects arrive here); set with ``body``.
+    raw_receive: Receive | None = None
+    #: The parsed JSON object (normalized in place by the validation layer).
+    payload: dict[str, Any] | None = None
+    endpoint: Endpoint | None = None
+    #: True once the validation layer has checked and normalized ``payload``.
+    validated: bool = False
+    #: Structured warnings ``{"type", "code", "message"}`` for ``routing_metadata.warnings``.
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    #: Free-form slots for layers (routing decision, attempts, usage, cost ...).
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def warn(self, type_: str, code: str, message: str) -> None:
+        """Record a structured warning (deduplicated on ``(type, code)``)."""
+        for existing in self.warnings:
+            if existing["type"] == type_ and existing["code"] == code:
+                return
+        self.warnings.append({"type": type_, "code": code, "message": message})
+
+
+def get_context(scope: Scope) -> RequestContext | None:
+    """The akgate context of this request, if an akgate layer has seen it."""
+    ctx = scope.get(SCOPE_KEY)
+    return ctx if isinstance(ctx, RequestContext) else None
+
+
+def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestContext]:
+    """Return ``(scope, send, ctx)``, creating the context if no outer layer did.
+
+    The layer that creates the context owns the ``X-Request-ID`` response header: its ``send`` is
+    wrapped to add it (unless the inner app already set one). The scope is copied, never mutated.
+    """
+    ctx = get_context(scope)
+    if ctx is not None:
+        return scope, send, ctx
+    ctx = RequestContext()
+    # An incoming X-Request-ID is honoured when it is short and printable, as a proxy would.
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
+                ctx.request_id = value.decode()
+            break
+    new_scope = {**scope, SCOPE_KEY: ctx}
+    request_id = ctx.request_id.encode()
+
+    async def send_with_request_id(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                headers.append((b"x-request-id", request_id))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return new_scope, send_with_request_id, ctx

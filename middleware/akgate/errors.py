@@ -1,0 +1,196 @@
+"""The Auriko error envelope and the registry of every error code.
+
+Every layer answers failures with the same flat envelope::
+
+    {"error": {"message": ..., "type": ..., "code": ..., "param": ..., "doc_url": ...}}
+
+The HTTP status and the ``type`` follow from the ``code`` alone (``ERROR_CODES``), so a layer only
+names the code, the message and the offending ``param``.
+
+Exception tree::
+
+    GatewayError                  any failure that becomes an envelope
+    ├── body errors               413 payload_too_large / 400 invalid_request (see akgate._asgi)
+    ├── auth errors               401 / 403 / 429 / 503
+    ├── validation errors         400 / 405 / 415
+    └── routing/upstream errors   400 / 404 / 502 / 503 / 504
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from pydantic_core import to_json
+
+from ._types import Send
+
+__all__ = [
+    "DOC_URL_BASE",
+    "ERROR_CODES",
+    "ERROR_TYPES",
+    "GatewayError",
+    "error_body",
+    "error_payload",
+    "send_error",
+    "status_for",
+]
+
+DOC_URL_BASE: Final = "https://docs.auriko.ai/errors/"
+
+ERROR_TYPES: Final = (
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "rate_limit_error",
+    "api_error",
+)
+
+
+def _codes(status: int, type_: str, codes: str) -> dict[str, tuple[int, str]]:
+    return {code: (status, type_) for code in codes.split()}
+
+
+#: code -> (HTTP status, error type), from the Auriko registry (auriko-contract.md §9.2).
+ERROR_CODES: Final[Mapping[str, tuple[int, str]]] = {
+    **_codes(
+        400,
+        "invalid_request_error",
+        """invalid_request missing_required_parameter invalid_parameter_value
+        context_length_exceeded content_filtered field_immutable operation_not_allowed unknown_field
+        payment_declined payment_method_invalid tools_not_supported json_mode_not_supported
+        structured_output_not_supported tools_with_structured_output_not_supported
+        vision_not_supported reasoning_not_supported thinking_disable_not_supported
+        streaming_not_supported non_streaming_not_supported batch_only tier_opt_in_required
+        tool_choice_required_not_supported cost_constraint_exceeded latency_constraint_exceeded
+        throughput_constraint_not_met provider_not_in_allowlist provider_blocked
+        required_params_not_supported byok_keys_required platform_keys_unavailable
+        unsupported_modalities no_compatible_endpoint no_responses_endpoint
+        input_requires_responses_endpoint response_api_only hosted_tool_not_supported
+        no_tools_on_endpoint""",
+    ),
+    **_codes(
+        401,
+        "authentication_error",
+        "invalid_api_key expired_api_key invalid_recovery_code mfa_verification_failed",
+    ),
+    **_codes(403, "permission_error", "insufficient_permissions feature_disabled mfa_required"),
+    **_codes(404, "not_found_error", "model_not_found resource_not_found"),
+    **_codes(405, "invalid_request_error", "method_not_allowed"),
+    **_codes(
+        409,
+        "invalid_request_error",
+        "idempotency_conflict idempotency_replay_unavailable state_precondition_failed "
+        "duplicate_resource",
+    ),
+    **_codes(413, "invalid_request_error", "payload_too_large"),
+    **_codes(429, "rate_limit_error", "rate_limit_exceeded budget_exhausted insufficient_quota"),
+    **_codes(500, "api_error", "internal_error"),
+    **_codes(502, "api_error", "upstream_error"),
+    **_codes(503, "api_error", "no_provider_available model_unavailable service_unavailable"),
+    **_codes(504, "api_error", "upstream_timeout"),
+    # Stream-only codes: never an HTTP status of their own (sent inside an SSE error event).
+    **_codes(499, "api_error", "client_disconnected stream_duration_exceeded"),
+}
+
+
+def status_for(code: str) -> int:
+    """The HTTP status of ``code`` (500 for a code outside the registry)."""
+    return ERROR_CODES.get(code, (500, "api_error"))[0]
+
+
+def error_payload(
+    code: str,
+    message: str,
+    param: str | None = None,
+    *,
+    type_: str | None = None,
+    provider: str | None = None,
+    suggestion: str | None = None,
+) -> dict[str, Any]:
+    """The inner ``error`` object of the envelope (also used flat in stream error events)."""
+    error: dict[str, Any] = {
+        "message": message,
+        "type": type_ or ERROR_CODES.get(code, (500, "api_error"))[1],
+        "code": code,
+        "param": param,
+        "doc_url": DOC_URL_BASE + code,
+    }
+    if provider is not None:
+        error["provider"] = provider
+    if suggestion is not None:
+        error["suggestion"] = suggestion
+    return error
+
+
+class GatewayError(Exception):
+    """A failure that is answered with the Auriko error envelope.
+
+    ``status`` defaults to the registry's status for ``code``; ``headers`` are added to the
+    response (``Retry-After`` on 429/503, ``WWW-Authenticate`` on 401).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        param: str | None = None,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        provider: str | None = None,
+        suggestion: str | None = None,
+        type_: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+        self.status = status if status is not None else status_for(code)
+        self.headers: dict[str, str] = dict(headers or {})
+        self.provider = provider
+        self.suggestion = suggestion
+        self.type = type_ or ERROR_CODES.get(code, (500, "api_error"))[1]
+
+    def __repr__(self) -> str:
+        return f"GatewayError(code={self.code!r}, status={self.status}, param={self.param!r})"
+
+    def payload(self) -> dict[str, Any]:
+        return error_payload(
+            self.code,
+            self.message,
+            self.param,
+            type_=self.type,
+            provider=self.provider,
+            suggestion=self.suggestion,
+        )
+
+    def body(self) -> bytes:
+        return to_json({"error": self.payload()})
+
+
+def error_body(code: str, message: str, param: str | None = None) -> bytes:
+    """The serialized envelope for ``code``."""
+    return to_json({"error": error_payload(code, message, param)})
+
+
+async def send_error(
+    send: Send,
+    error: GatewayError,
+    *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Send ``error`` as a complete JSON response (status, headers, envelope)."""
+    body = error.body()
+    raw_headers = [
+        (b"content-type", b"application/json; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("latin-1")),
+        *headers,
+    ]
+    raw_headers.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in error.headers.items()
+    )
+    await send({"type": "http.response.start", "status": error.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

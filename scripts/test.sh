@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh machine, then run every check:
+# ruff, mypy --strict, the docs build and pytest. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is missing: install it (e.g. sudo apt-get install -y redis-server)" >&2
+    exit 1
+  fi
+fi
+
+python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+echo "== ruff" && python -m ruff check middleware tests examples benchmarks
+echo "== mypy --strict" && python -m mypy
+echo "== mkdocs build --strict" && python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/akgate-site"
+echo "== pytest" && AKGATE_REQUIRE_REDIS=1 python -m pytest -q -p no:cacheprovider
