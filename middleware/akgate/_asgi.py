@@ -23,6 +23,7 @@ from .errors import GatewayError
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "ClientDisconnected",
+    "dumps",
     "get_header",
     "parse_json_object",
     "read_body",
@@ -31,7 +32,6 @@ __all__ = [
     "route_path",
     "scope_with_body",
     "send_json",
-    "dumps",
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024

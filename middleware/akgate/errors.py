@@ -49,7 +49,7 @@ ERROR_TYPES: Final = (
 
 
 def _codes(status: int, type_: str, codes: str) -> dict[str, tuple[int, str]]:
-    return {code: (status, type_) for code in codes.split()}
+    return dict.fromkeys(codes.split(), (status, type_))
 
 
 #: code -> (HTTP status, error type), from the Auriko registry (auriko-contract.md §9.2).

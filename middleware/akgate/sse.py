@@ -1,9 +1,9 @@
 """Incremental Server-Sent Events parser and encoder.
 
-The parser follows the WHATWG event-stream rules: lines end in ``\\n``, ``\\r\\n`` or ``\\r``
-(a ``\\r\\n`` split across two chunks counts once), ``data:`` lines join with ``\\n``, lines starting
-with ``:`` are comments, a blank line dispatches the event, and an event with no data is dropped.
-Chunk boundaries can fall anywhere, including inside a UTF-8 sequence.
+The parser follows the WHATWG event-stream rules: lines end in ``\\n``, ``\\r\\n`` or
+``\\r`` (a ``\\r\\n`` split across two chunks counts once), ``data:`` lines join with ``\\n``,
+lines starting with ``:`` are comments, a blank line dispatches the event, and an event with no
+data is dropped. Chunk boundaries can fall anywhere, including inside a UTF-8 sequence.
 """
 
 from __future__ import annotations
