@@ -1,0 +1,345 @@
+"""``APIKeyAuth``: the pure-ASGI API-key layer (401/403/429/503, identity, rate limits)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, Literal
+
+from akgate._asgi import (
+    DEFAULT_MAX_BODY_SIZE,
+    ClientDisconnected,
+    read_request_json,
+    replay_receive,
+    route_path,
+    scope_with_body,
+    send_json,
+)
+from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.context import Identity, RequestContext, request_context
+from akgate.errors import GatewayError, send_error
+
+from ._keys import KeyRecord, parse_key, resolve_pepper
+from ._me import me_payload
+from ._ratelimit import MemoryRateLimiter, RateLimiter, RateLimitResult, RedisRateLimiter
+from ._redisstore import RedisKeyStore
+from ._sqlite import SQLiteKeyStore
+from ._stores import KEYS_ENV, KeyStore, MemoryKeyStore
+
+__all__ = ["DEFAULT_PATH_SCOPES", "INFERENCE_SCOPES", "APIKeyAuth", "default_store"]
+
+logger = logging.getLogger("akgate.auth")
+
+INVALID_KEY_MESSAGE: Final = "Invalid API key provided."
+#: Path (exact, or prefix followed by ``/``) -> the scope a restricted key needs there.
+DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/models": "models",
+}
+#: What the ``inference`` scope grants.
+INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "models"})
+#: ``model:<strategy>`` shortcuts (auriko-contract §5.4), stripped before the model allowlist.
+_STRATEGY_SUFFIXES: Final = frozenset(
+    {"cost", "cost-focus", "ttft", "ttft-focus", "tps", "tps-focus", "balanced"}
+    | {"floor", "nitro", "fast"}  # legacy
+)
+_BEARER: Final = b"bearer "
+_WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Bearer"}
+_RATE_HEADER_NAMES: Final = frozenset(
+    {
+        b"x-ratelimit-limit-requests",
+        b"x-ratelimit-remaining-requests",
+        b"x-ratelimit-reset-requests",
+    }
+)
+
+
+def default_store() -> KeyStore:
+    """``$AKGATE_API_KEYS`` as a memory store when set, else the SQLite file store."""
+    if os.environ.get(KEYS_ENV):
+        return MemoryKeyStore.from_env()
+    return SQLiteKeyStore()
+
+
+def _invalid() -> GatewayError:
+    return GatewayError("invalid_api_key", INVALID_KEY_MESSAGE, headers=_WWW_AUTHENTICATE)
+
+
+def _denied(message: str, param: str | None = None) -> GatewayError:
+    return GatewayError("insufficient_permissions", message, param)
+
+
+def _extract_key(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The presented key, or None when missing, malformed or ambiguous.
+
+    Both ``Authorization: Bearer <key>`` and ``x-api-key: <key>`` are read; several values must
+    all carry the same key, so a proxy cannot smuggle a second credential past a first one.
+    """
+    found: bytes | None = None
+    for name, value in headers:
+        if name == b"authorization":
+            if value[:7].lower() != _BEARER:
+                return None
+            token = value[7:].strip()
+        elif name == b"x-api-key":
+            token = value.strip()
+        else:
+            continue
+        if not token or (found is not None and not hmac.compare_digest(found, token)):
+            return None
+        found = token
+    return found
+
+
+def _base_model(model: str) -> str:
+    base, sep, suffix = model.partition(":")
+    if sep and ":" not in suffix and suffix in _STRATEGY_SUFFIXES:
+        return base
+    return model
+
+
+def _model_allowed(model: str, allowed: tuple[str, ...]) -> bool:
+    model = _base_model(model)
+    for entry in allowed:
+        if entry == model or (entry.endswith("*") and model.startswith(entry[:-1])):
+            return True
+    return False
+
+
+def _requested_models(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(param, model)`` for each model the request names (non-strings are validation's job)."""
+    models: list[tuple[str, str]] = []
+    if isinstance(payload.get("model"), str):
+        models.append(("model", payload["model"]))
+    gateway = payload.get("gateway")
+    for param, source in (("gateway.models", gateway), ("models", payload)):
+        if isinstance(source, Mapping) and isinstance(source.get("models"), list):
+            for i, model in enumerate(source["models"]):
+                if isinstance(model, str):
+                    models.append((f"{param}[{i}]", model))
+    return models
+
+
+class APIKeyAuth:
+    """Authenticate ``ak_live_`` / ``ak_test_`` keys on protected paths (default ``/v1/``).
+
+    Sets ``ctx.identity`` (:class:`akgate.Identity`), enforces scopes, model allowlists, the
+    test-key policy and per-key rate limits, serves ``GET /v1/me``, and answers every failure with
+    the Auriko envelope. See ``docs/auth.md`` for every option.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: KeyStore | None = None,
+        limiter: RateLimiter | Literal["auto"] | None = "auto",
+        pepper: str | bytes | None = None,
+        protected_paths: Sequence[str] = ("/v1/",),
+        public_paths: Sequence[str] = ("/v1/directory/", "/v1/registry/"),
+        path_scopes: Mapping[str, str] | None = None,
+        model_paths: Sequence[str] = ("/v1/chat/completions", "/v1/responses"),
+        me_path: str | None = "/v1/me",
+        allow_test_keys: bool = True,
+        default_rpm: int | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        unavailable_retry_after: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.store: KeyStore = store if store is not None else default_store()
+        if limiter == "auto":
+            if isinstance(self.store, RedisKeyStore):
+                limiter = RedisRateLimiter(client=self.store.client)
+            else:
+                limiter = MemoryRateLimiter()
+        self.limiter: RateLimiter | None = limiter
+        if default_rpm is not None and default_rpm < 1:
+            raise ValueError("default_rpm must be >= 1 or None")
+        if unavailable_retry_after < 1:
+            raise ValueError("unavailable_retry_after must be >= 1")
+        for path in (*protected_paths, *public_paths, *model_paths):
+            if not path.startswith("/"):
+                raise ValueError(f"paths must start with '/': {path!r}")
+        if not protected_paths:
+            raise ValueError("protected_paths must not be empty")
+        self.protected_paths = tuple(protected_paths)
+        self.public_paths = tuple(public_paths)
+        self.path_scopes = dict(DEFAULT_PATH_SCOPES if path_scopes is None else path_scopes)
+        self.model_paths = frozenset(model_paths)
+        self.me_path = me_path
+        self.allow_test_keys = allow_test_keys
+        self.default_rpm = default_rpm
+        self.max_body_size = max_body_size
+        self.unavailable_retry_after = str(unavailable_retry_after)
+        self.clock = clock
+        resolved = resolve_pepper(pepper)
+        self._hash: Callable[[bytes], str]
+        if resolved:
+            base = hmac.new(resolved, digestmod=hashlib.sha256)
+
+            def peppered(data: bytes) -> str:
+                mac = base.copy()
+                mac.update(data)
+                return mac.hexdigest()
+
+            self._hash = peppered
+        else:
+            self._hash = lambda data: hashlib.sha256(data).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"APIKeyAuth(store={self.store!r}, limiter={self.limiter!r})"
+
+    def _required_scope(self, path: str) -> str | None:
+        """The scope ``path`` needs; ``"*"`` for a path outside the vocabulary."""
+        if path == self.me_path:
+            return None
+        for prefix, scope in self.path_scopes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return scope
+        return "*"
+
+    def _unavailable(self, ctx: RequestContext, exc: BaseException) -> GatewayError:
+        # The exception text of a backend may hold a URL with credentials: log its type only.
+        logger.warning(
+            "auth backend unavailable (%s); request %s answered 503",
+            type(exc).__name__,
+            ctx.request_id,
+        )
+        return GatewayError(
+            "service_unavailable",
+            "The API key service is temporarily unavailable. Please retry shortly.",
+            headers={"Retry-After": self.unavailable_retry_after},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope, send, ctx = request_context(scope, send)
+        path = route_path(scope)
+        if (
+            not path.startswith(self.protected_paths)
+            or path.startswith(self.public_paths)
+            or scope["method"] == "OPTIONS"  # CORS preflights carry no credentials
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            record = await self._authenticate(scope, ctx)
+        except GatewayError as err:
+            await send_error(send, err)
+            return
+        identity = record.identity()
+        ctx.identity = identity
+
+        rpm = record.rate_limit_rpm or self.default_rpm
+        rate: RateLimitResult | None = None
+        if rpm is not None and self.limiter is not None:
+            try:
+                rate = await self.limiter.hit(record.key_id, rpm)
+            except Exception as exc:
+                await send_error(send, self._unavailable(ctx, exc))
+                return
+            send = _with_rate_headers(send, rate.headers())
+            if not rate.allowed:
+                retry_after = rate.retry_after(self.clock())
+                logger.info("rate limit exceeded for %s", record.key_id)
+                await send_error(
+                    send,
+                    GatewayError(
+                        "rate_limit_exceeded",
+                        f"Rate limit exceeded. Retry after {retry_after} seconds.",
+                        headers={"Retry-After": str(retry_after)},
+                    ),
+                )
+                return
+
+        if self.me_path is not None and path == self.me_path:
+            if scope["method"] not in ("GET", "HEAD"):
+                not_allowed = GatewayError("method_not_allowed", "Use GET for this endpoint.")
+                await send_error(send, not_allowed, headers=[(b"allow", b"GET")])
+                return
+            await send_json(send, 200, me_payload(identity, rpm))
+            return
+
+        try:
+            self._check_scope(identity, path)
+            if identity.allowed_models and path in self.model_paths and scope["method"] == "POST":
+                payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
+                self._check_models(identity, payload)
+                body = ctx.body or b""
+                receive = replay_receive(body, ctx.raw_receive or receive)
+                scope = scope_with_body(scope, body)
+        except GatewayError as err:
+            await send_error(send, err)
+            return
+        except ClientDisconnected:
+            return
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, ctx: RequestContext) -> KeyRecord:
+        raw = _extract_key(scope.get("headers", ()))
+        parsed = parse_key(raw) if raw is not None else None
+        if raw is None or parsed is None:
+            # Rejected offline: missing, malformed, wrong prefix or bad checksum.
+            logger.debug("rejected a missing or malformed API key (request %s)", ctx.request_id)
+            raise _invalid()
+        key_id, environment = parsed
+        key_hash = self._hash(raw)
+        try:
+            record = await self.store.lookup(key_hash)
+        except Exception as exc:
+            raise self._unavailable(ctx, exc) from None
+        if record is None or not hmac.compare_digest(record.key_hash, key_hash):
+            logger.info("unknown API key %s (request %s)", key_id, ctx.request_id)
+            raise _invalid()
+        if record.revoked:
+            logger.info("revoked API key %s (request %s)", key_id, ctx.request_id)
+            raise _invalid()
+        if record.expired(self.clock()):
+            logger.info("expired API key %s (request %s)", key_id, ctx.request_id)
+            raise GatewayError(
+                "expired_api_key", "The API key has expired.", headers=_WWW_AUTHENTICATE
+            )
+        if environment == "test" and not self.allow_test_keys:
+            raise _denied("Test keys (ak_test_) are not accepted here; use a live key.")
+        return record
+
+    def _check_scope(self, identity: Identity, path: str) -> None:
+        scopes = identity.scopes
+        if not scopes or "*" in scopes:
+            return
+        required = self._required_scope(path)
+        if (
+            required is None
+            or required in scopes
+            or (required in INFERENCE_SCOPES and "inference" in scopes)
+        ):
+            return
+        what = "this endpoint" if required == "*" else f"the '{required}' scope"
+        raise _denied(f"This API key does not have permission for {what}.")
+
+    def _check_models(self, identity: Identity, payload: Mapping[str, Any]) -> None:
+        for param, model in _requested_models(payload):
+            if not _model_allowed(model, identity.allowed_models):
+                shown = model if len(model) <= 100 else model[:100] + "..."
+                raise _denied(f"This API key is not allowed to use model '{shown}'.", param)
+
+
+def _with_rate_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # Ours replace any the inner app set (e.g. copied from an upstream provider).
+            headers = [
+                h for h in message.get("headers", ()) if h[0].lower() not in _RATE_HEADER_NAMES
+            ]
+            message = {**message, "headers": [*headers, *extra]}
+        await send(message)
+
+    return send_with_headers
