@@ -11,6 +11,8 @@ Rules kept here so that no layer has to remember them:
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -146,7 +148,27 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             "invalid_request",
             f"The request body must be a JSON object, not {type(value).__name__}.",
         )
+    # A literal like 1e400 is valid JSON that overflows to inf; it could not be forwarded as JSON.
+    # The byte scan is cheap, so the tree is walked only when an exponent that large appears.
+    if _HUGE_EXPONENT.search(body) is not None and _has_infinity(value):
+        raise GatewayError("invalid_request", "A number in the request body is out of range.")
     return value
+
+
+_HUGE_EXPONENT: Final = re.compile(rb"[eE][+]?0*[1-9]\d{2}")
+
+
+def _has_infinity(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and math.isinf(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def replay_receive(body: bytes, receive: Receive) -> Receive:
@@ -185,8 +207,8 @@ def scope_with_body(scope: Scope, body: bytes, *, path: str | None = None) -> Sc
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON bytes (UTF-8, no NaN)."""
-    return to_json(value)
+    """Compact JSON bytes (UTF-8; a stray NaN/Infinity becomes null, keeping the output JSON)."""
+    return to_json(value, inf_nan_mode="null")
 
 
 async def send_json(
@@ -197,7 +219,7 @@ async def send_json(
     headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Send ``value`` as a complete JSON response with a correct ``Content-Length``."""
-    body = value if isinstance(value, bytes) else to_json(value)
+    body = value if isinstance(value, bytes) else dumps(value)
     await send(
         {
             "type": "http.response.start",

@@ -8,6 +8,7 @@ import pytest
 
 from akgate._asgi import (
     ClientDisconnected,
+    dumps,
     parse_json_object,
     read_body,
     read_request_json,
@@ -91,6 +92,8 @@ def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[st
         (b'"text"', "JSON object"),
         (b"null", "JSON object"),
         (b'{"a": NaN}', "not valid JSON"),
+        (b'{"a": [1, {"b": 1e400}]}', "out of range"),
+        (b'{"a": -2E+999}', "out of range"),
         (b"[" * 10_000 + b"]" * 10_000, "nested too deeply"),
         (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "nested too deeply"),
     ],
@@ -234,6 +237,17 @@ def test_route_path(path: str, root_path: str, expected: str) -> None:
 
 def test_parse_json_object_returns_dict() -> None:
     assert parse_json_object(b' {"a": [1, {"b": null}]} ') == {"a": [1, {"b": None}]}
+
+
+def test_large_but_finite_numbers_are_accepted() -> None:
+    assert parse_json_object(b'{"a": 1e300, "b": 12345678901234567890123}') == {
+        "a": 1e300,
+        "b": 12345678901234567890123,
+    }
+
+
+def test_dumps_never_writes_infinity() -> None:
+    assert dumps({"a": float("inf")}) == b'{"a":null}'
 
 
 async def test_request_context_created_once_and_request_id_header_added() -> None:

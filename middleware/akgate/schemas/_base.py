@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["RequestModel", "ResponseModel"]
+__all__ = ["OpenRequestModel", "RequestModel", "ResponseModel"]
 
 
 class RequestModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+class OpenRequestModel(BaseModel):
+    """Strict types, but unknown keys are ignored (OpenAI-shaped objects that clients extend)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
 
 
 class ResponseModel(BaseModel):

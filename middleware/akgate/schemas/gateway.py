@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ._base import RequestModel, ResponseModel
 
 __all__ = [
     "CostInfo",
     "DataPolicy",
+    "Extensions",
     "GatewayMetadata",
     "GatewayParams",
     "OptimizeStrategy",
@@ -47,7 +49,10 @@ class RoutingWeights(RequestModel):
     @model_validator(mode="after")
     def _one_positive(self) -> RoutingWeights:
         if not any(w for w in (self.cost, self.ttft, self.throughput) if w):
-            raise ValueError("at least one of cost, ttft, throughput must be greater than 0")
+            raise PydanticCustomError(
+                "invalid_parameter_value",
+                "At least one of cost, ttft and throughput must be greater than 0.",
+            )
         return self
 
 
@@ -77,14 +82,23 @@ class RoutingOptions(RequestModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> RoutingOptions:
+        # The error context names the field, so the envelope's param points at it.
         if self.only_byok and self.only_platform:
-            raise ValueError("only_byok and only_platform cannot both be true")
+            raise PydanticCustomError(
+                "invalid_parameter_value",
+                "only_byok and only_platform cannot both be true.",
+                {"field": "only_platform"},
+            )
         if (
             self.deadline_ms is not None
             and self.timeout_ms is not None
             and self.deadline_ms < self.timeout_ms
         ):
-            raise ValueError("deadline_ms must be greater than or equal to timeout_ms")
+            raise PydanticCustomError(
+                "invalid_parameter_value",
+                "deadline_ms must be greater than or equal to timeout_ms.",
+                {"field": "deadline_ms"},
+            )
         return self
 
 
@@ -100,9 +114,25 @@ class GatewayMetadata(RequestModel):
 class GatewayParams(RequestModel):
     """The top-level ``gateway`` object, identical on both endpoints."""
 
-    models: list[str] | None = Field(default=None, min_length=1, max_length=MAX_GATEWAY_MODELS)
+    models: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_GATEWAY_MODELS
+    )
     routing: RoutingOptions | None = None
     metadata: GatewayMetadata | None = None
+
+
+def _no_thinking(value: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any] | None]:
+    if "thinking" in value:
+        raise PydanticCustomError(
+            "invalid_parameter_value",
+            "extensions.thinking is not supported. Use reasoning_effort at the top level instead.",
+            {"field": "thinking"},
+        )
+    return value
+
+
+#: ``extensions``: provider name -> object forwarded to that provider (auriko-contract.md §6).
+Extensions = Annotated[dict[str, dict[str, Any] | None], AfterValidator(_no_thinking)]
 
 
 class StructuredWarning(ResponseModel):

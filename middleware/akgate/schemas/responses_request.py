@@ -1,0 +1,404 @@
+"""The Responses request (auriko-contract.md §4, responses-bridge.md §5) as pydantic v2 models.
+
+Lenient where clients differ (messages without ``type``, ``id`` or ``status`` are valid: bug #26 in
+responses-bridge.md §10.4), strict on what a stateless gateway cannot serve: ``store: true``,
+``previous_response_id``, ``background: true``, ``conversation``, ``item_reference`` and file or
+audio inputs fail with ``operation_not_allowed``; hosted tools and their items with
+``hosted_tool_not_supported``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from ._base import OpenRequestModel, RequestModel
+from .chat_request import ReasoningEffort, Verbosity, by_kind, rejected, tagged
+from .gateway import Extensions, GatewayParams
+
+__all__ = [
+    "HOSTED_ITEM_TYPES",
+    "HOSTED_TOOL_TYPES",
+    "FunctionCallItem",
+    "FunctionCallOutputItem",
+    "InputImage",
+    "InputMessage",
+    "InputText",
+    "OutputText",
+    "ReasoningItem",
+    "ResponsesFunctionTool",
+    "ResponsesInputItem",
+    "ResponsesReasoning",
+    "ResponsesRequest",
+    "ResponsesText",
+    "ResponsesTool",
+]
+
+#: Tool types served only by OpenAI's own platform.
+HOSTED_TOOL_TYPES: Final = (
+    "web_search",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "web_search_2025_08_26",
+    "file_search",
+    "computer",
+    "computer_use_preview",
+    "code_interpreter",
+    "image_generation",
+    "mcp",
+    "local_shell",
+    "shell",
+    "apply_patch",
+    "custom",
+    "namespace",
+    "tool_search",
+)
+
+#: Input item types produced by hosted tools.
+HOSTED_ITEM_TYPES: Final = (
+    "web_search_call",
+    "file_search_call",
+    "computer_call",
+    "computer_call_output",
+    "code_interpreter_call",
+    "image_generation_call",
+    "local_shell_call",
+    "local_shell_call_output",
+    "shell_call",
+    "shell_call_output",
+    "apply_patch_call",
+    "apply_patch_call_output",
+    "mcp_list_tools",
+    "mcp_approval_request",
+    "mcp_approval_response",
+    "mcp_call",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "tool_search_call",
+    "tool_search_output",
+    "compaction",
+)
+
+IncludeValue = Literal[
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+]
+
+_STATELESS: Final = "Auriko's Responses endpoint is stateless"
+
+
+def _not_allowed(what: str) -> Any:
+    return rejected("operation_not_allowed", f"{_STATELESS}: {what} are not supported.")
+
+
+def _hosted(kind: str) -> Any:
+    return rejected(
+        "hosted_tool_not_supported", f"Hosted {kind} are not supported; use function tools."
+    )
+
+
+# -- content parts ---------------------------------------------------------------------------
+
+
+class InputText(OpenRequestModel):
+    type: Literal["input_text"] = "input_text"
+    text: str
+
+
+class OutputText(OpenRequestModel):
+    type: Literal["output_text"] = "output_text"
+    text: str
+    annotations: list[Any] | None = None
+
+
+class RefusalContent(OpenRequestModel):
+    type: Literal["refusal"] = "refusal"
+    refusal: str
+
+
+class InputImage(OpenRequestModel):
+    type: Literal["input_image"] = "input_image"
+    image_url: str | None = Field(default=None, min_length=1)
+    file_id: str | None = None
+    detail: Literal["low", "high", "auto", "original"] | None = None
+
+    @model_validator(mode="after")
+    def _by_url(self) -> InputImage:
+        if self.file_id is not None:
+            raise PydanticCustomError(
+                "operation_not_allowed",
+                f"{_STATELESS}: images by file_id are not supported; send image_url.",
+                {"field": "file_id"},
+            )
+        if self.image_url is None:
+            raise PydanticCustomError(
+                "missing_required_parameter", "input_image needs image_url.", {"field": "image_url"}
+            )
+        return self
+
+
+class SummaryText(OpenRequestModel):
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
+if TYPE_CHECKING:
+    MessagePart = InputText | InputImage | OutputText | RefusalContent
+    MessageContent = str | list[MessagePart]
+    OutputContent = str | list[InputText | InputImage]
+else:
+    _files = _not_allowed("file inputs")
+    _audio = _not_allowed("audio inputs")
+    MessagePart = tagged(
+        "type",
+        {
+            "input_text": InputText,
+            "input_image": InputImage,
+            "output_text": OutputText,
+            "refusal": RefusalContent,
+            "input_file": _files,
+            "input_audio": _audio,
+        },
+        what="content part",
+    )
+    MessageContent = by_kind(what="content", str=str, list=list[MessagePart])
+    OutputContent = by_kind(
+        what="output",
+        str=str,
+        list=list[
+            tagged(
+                "type",
+                {"input_text": InputText, "input_image": InputImage, "input_file": _files},
+                what="output part",
+            )
+        ],
+    )
+
+
+# -- input items -----------------------------------------------------------------------------
+
+
+class InputMessage(OpenRequestModel):
+    """A message item; ``type``, ``id`` and ``status`` are optional (clients omit them)."""
+
+    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system", "developer"]
+    content: MessageContent
+    id: str | None = None
+    status: str | None = None
+
+
+class FunctionCallItem(OpenRequestModel):
+    type: Literal["function_call"] = "function_call"
+    call_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    arguments: str
+    id: str | None = None
+    status: str | None = None
+
+
+class FunctionCallOutputItem(OpenRequestModel):
+    type: Literal["function_call_output"] = "function_call_output"
+    call_id: str = Field(min_length=1)
+    output: OutputContent
+    id: str | None = None
+    status: str | None = None
+
+
+class ReasoningItem(OpenRequestModel):
+    type: Literal["reasoning"] = "reasoning"
+    id: str | None = None
+    summary: list[SummaryText] | None = None
+    content: list[dict[str, Any]] | None = None
+    encrypted_content: str | None = None
+    status: str | None = None
+
+
+def _infer_item(item: dict[str, Any]) -> str | None:
+    # EasyInputMessage: `type` is optional when `role` is present.
+    return "message" if "role" in item else None
+
+
+if TYPE_CHECKING:
+    ResponsesInputItem = InputMessage | FunctionCallItem | FunctionCallOutputItem | ReasoningItem
+    ResponsesInput = str | list[ResponsesInputItem]
+else:
+    ResponsesInputItem = tagged(
+        "type",
+        {
+            "message": InputMessage,
+            "function_call": FunctionCallItem,
+            "function_call_output": FunctionCallOutputItem,
+            "reasoning": ReasoningItem,
+            "item_reference": _not_allowed("item references"),
+            **dict.fromkeys(HOSTED_ITEM_TYPES, _hosted("tool items")),
+        },
+        what="input item",
+        infer=_infer_item,
+    )
+    ResponsesInput = by_kind(what="input", str=str, list=list[ResponsesInputItem])
+
+
+# -- tools, tool_choice, text, reasoning -------------------------------------------------------
+
+
+class ResponsesFunctionTool(OpenRequestModel):
+    """The flat function tool: ``{type, name, description, parameters, strict}``."""
+
+    type: Literal["function"] = "function"
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class FunctionToolChoice(OpenRequestModel):
+    type: Literal["function"] = "function"
+    name: str = Field(min_length=1)
+
+
+class AllowedToolsChoice(OpenRequestModel):
+    type: Literal["allowed_tools"] = "allowed_tools"
+    mode: Literal["auto", "required"]
+    tools: list[FunctionToolChoice]
+
+
+class TextFormatText(OpenRequestModel):
+    type: Literal["text"] = "text"
+
+
+class TextFormatJsonObject(OpenRequestModel):
+    type: Literal["json_object"] = "json_object"
+
+
+class TextFormatJsonSchema(OpenRequestModel):
+    type: Literal["json_schema"] = "json_schema"
+    name: str = Field(min_length=1, max_length=64)
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+if TYPE_CHECKING:
+    ResponsesTool = ResponsesFunctionTool
+    ResponsesToolChoice = (
+        Literal["none", "auto", "required"] | FunctionToolChoice | AllowedToolsChoice
+    )
+    TextFormat = TextFormatText | TextFormatJsonObject | TextFormatJsonSchema
+else:
+    ResponsesTool = tagged(
+        "type",
+        {"function": ResponsesFunctionTool, **dict.fromkeys(HOSTED_TOOL_TYPES, _hosted("tools"))},
+        what="tool",
+    )
+    ResponsesToolChoice = by_kind(
+        what="tool_choice",
+        str=Literal["none", "auto", "required"],
+        object=tagged(
+            "type",
+            {
+                "function": FunctionToolChoice,
+                "allowed_tools": AllowedToolsChoice,
+                **dict.fromkeys(HOSTED_TOOL_TYPES, _hosted("tools")),
+            },
+            what="tool_choice",
+        ),
+    )
+    TextFormat = tagged(
+        "type",
+        {
+            "text": TextFormatText,
+            "json_object": TextFormatJsonObject,
+            "json_schema": TextFormatJsonSchema,
+        },
+        what="text.format",
+    )
+
+
+class ResponsesText(OpenRequestModel):
+    format: TextFormat | None = None
+    verbosity: Verbosity | None = None
+
+
+ReasoningSummary = Literal["auto", "concise", "detailed"]
+
+
+class ResponsesReasoning(OpenRequestModel):
+    effort: ReasoningEffort | None = None
+    summary: ReasoningSummary | None = None
+    #: Deprecated alias of ``summary`` (normalized to ``summary`` by the validation layer).
+    generate_summary: ReasoningSummary | None = None
+
+
+class ResponsesStreamOptions(OpenRequestModel):
+    include_obfuscation: bool | None = None
+
+
+def _not_true(field: str) -> Any:
+    def check(value: bool | None) -> bool | None:
+        if value:
+            raise PydanticCustomError(
+                "operation_not_allowed", f"{_STATELESS}: {field} must be false or omitted."
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _null_only(what: str) -> Any:
+    def check(value: Any) -> Any:
+        if value is not None:
+            raise PydanticCustomError("operation_not_allowed", f"{_STATELESS}: {what}.")
+        return value
+
+    return AfterValidator(check)
+
+
+# -- the request -----------------------------------------------------------------------------
+
+
+class ResponsesRequest(RequestModel):
+    """``POST /v1/responses``: the fields a stateless Auriko-compatible gateway serves."""
+
+    model: str | None = Field(default=None, min_length=1)
+    input: ResponsesInput
+    instructions: str | None = None
+    tools: list[ResponsesTool] | None = None
+    tool_choice: ResponsesToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    max_output_tokens: int | None = Field(default=None, ge=16)
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    stream: bool | None = None
+    stream_options: ResponsesStreamOptions | None = None
+    text: ResponsesText | None = None
+    reasoning: ResponsesReasoning | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    include: list[IncludeValue] | None = None
+    metadata: dict[str, str] | None = None
+    user: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = Field(default=None, max_length=64)
+    prompt_cache_retention: str | None = None
+    service_tier: str | None = None
+    store: Annotated[bool | None, _not_true("store")] = None
+    background: Annotated[bool | None, _not_true("background")] = None
+    previous_response_id: Annotated[
+        str | None, _null_only("previous_response_id is not supported; send the full input")
+    ] = None
+    conversation: Annotated[
+        Any, _null_only("conversation is not supported; send the full input")
+    ] = None
+    gateway: GatewayParams | None = None
+    extensions: Extensions | None = None

@@ -1,0 +1,148 @@
+"""``RequestValidation``: check chat-completions and responses requests before the app sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from akgate._asgi import (
+    DEFAULT_MAX_BODY_SIZE,
+    ClientDisconnected,
+    dumps,
+    get_header,
+    read_request_json,
+    replay_receive,
+    route_path,
+    scope_with_body,
+)
+from akgate._types import ASGIApp, Receive, Scope, Send
+from akgate.context import Endpoint, request_context
+from akgate.errors import GatewayError, send_error
+
+from ._validate import UnknownFields, validate_payload
+
+__all__ = ["DEFAULT_CHAT_PATHS", "DEFAULT_RESPONSES_PATHS", "RequestValidation"]
+
+DEFAULT_CHAT_PATHS: Final = ("/v1/chat/completions",)
+DEFAULT_RESPONSES_PATHS: Final = ("/v1/responses",)
+
+
+def _normalize_path(path: str) -> str:
+    return path.rstrip("/") or "/"
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+class RequestValidation:
+    """Validate and normalize requests to the chat-completions and responses endpoints.
+
+    Other paths pass through untouched (their body is not read). A valid request reaches the app
+    normalized, with ``ctx.payload`` / ``ctx.endpoint`` / ``ctx.validated`` set in the per-request
+    context; an invalid one is answered with the Auriko error envelope (400/405/413/415).
+
+    Options:
+        chat_paths / responses_paths: route paths (below ``root_path``) of each endpoint.
+        max_body_size: body cap in bytes (413 above it).
+        unknown_fields: ``"reject"`` (400 ``unknown_field``) or ``"warn"`` (forward unknown
+            top-level fields unchecked, with an ``unsupported_field`` warning).
+        strip_gateway: remove ``gateway`` and ``extensions`` before the app (for apps used
+            without the routing layer, which otherwise consumes them).
+        require_json_content_type: answer 415 unless ``Content-Type`` is JSON.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        chat_paths: Iterable[str] = DEFAULT_CHAT_PATHS,
+        responses_paths: Iterable[str] = DEFAULT_RESPONSES_PATHS,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        unknown_fields: UnknownFields = "reject",
+        strip_gateway: bool = False,
+        require_json_content_type: bool = True,
+    ) -> None:
+        self.app = app
+        chat = [chat_paths] if isinstance(chat_paths, str) else list(chat_paths)
+        responses = [responses_paths] if isinstance(responses_paths, str) else list(responses_paths)
+        paths: dict[str, Endpoint] = {}
+        for endpoint, configured in (("chat_completions", chat), ("responses", responses)):
+            for path in configured:
+                if not path.startswith("/"):
+                    raise ValueError(f"endpoint paths must start with '/': {path!r}")
+                key = _normalize_path(path)
+                if paths.setdefault(key, endpoint) != endpoint:  # type: ignore[arg-type]
+                    raise ValueError(f"path {path!r} is configured for both endpoints")
+        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
+            raise ValueError("max_body_size must be an integer")
+        if max_body_size <= 0:
+            raise ValueError("max_body_size must be positive")
+        if unknown_fields not in ("reject", "warn"):
+            raise ValueError("unknown_fields must be 'reject' or 'warn'")
+        self.paths = paths
+        self.max_body_size = max_body_size
+        self.unknown_fields: UnknownFields = unknown_fields
+        self.strip_gateway = strip_gateway
+        self.require_json_content_type = require_json_content_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        endpoint = self.paths.get(_normalize_path(route_path(scope)))
+        if endpoint is None or scope["method"] == "OPTIONS":
+            # Not ours (CORS preflights included): untouched, body unread.
+            await self.app(scope, receive, send)
+            return
+        scope, send, ctx = request_context(scope, send)
+        try:
+            if scope["method"] != "POST":
+                raise GatewayError(
+                    "method_not_allowed",
+                    "Only POST is allowed on this endpoint.",
+                    headers={"Allow": "POST"},
+                )
+            if self.require_json_content_type and not _is_json(get_header(scope, b"content-type")):
+                raise GatewayError(
+                    "invalid_request",
+                    "Content-Type must be application/json.",
+                    status=415,
+                )
+            # An outer layer may have read the body with a larger cap: ours still applies.
+            if ctx.body is not None and len(ctx.body) > self.max_body_size:
+                raise GatewayError(
+                    "payload_too_large",
+                    f"Request body exceeds the limit of {self.max_body_size} bytes.",
+                )
+            payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
+            already = ctx.validated and ctx.endpoint == endpoint
+            changed = already or validate_payload(
+                endpoint, payload, unknown_fields=self.unknown_fields, warn=ctx.warn
+            )
+        except GatewayError as err:
+            await send_error(send, err)
+            return
+        except ClientDisconnected:
+            return
+        if already:
+            # Checked by another RequestValidation outside this one, which replays the body.
+            await self.app(scope, receive, send)
+            return
+        if self.strip_gateway:
+            for key in ("gateway", "extensions"):
+                if key in payload:
+                    del payload[key]
+                    changed = True
+        ctx.endpoint = endpoint
+        ctx.validated = True
+        body = ctx.body
+        if changed or body is None:
+            body = ctx.body = dumps(payload)
+        inner_receive = ctx.raw_receive if ctx.raw_receive is not None else receive
+        await self.app(scope_with_body(scope, body), replay_receive(body, inner_receive), send)
