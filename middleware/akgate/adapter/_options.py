@@ -1,0 +1,22 @@
+"""Adapter configuration shared by the request, response and stream mappers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["AdapterOptions", "ReasoningEvents", "ReasoningInput"]
+
+ReasoningEvents = Literal["summary", "reasoning_text"]
+ReasoningInput = Literal["drop", "reasoning_content", "reasoning"]
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterOptions:
+    """Validated options of one :class:`~akgate.adapter.ResponsesAdapter` (built once)."""
+
+    reasoning_events: ReasoningEvents = "summary"
+    reasoning_input: ReasoningInput = "drop"
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
+    developer_role: Literal["developer", "system"] = "developer"
+    send_done: bool = False
