@@ -1,0 +1,60 @@
+"""Cost of one request: usage x catalog prices (USD per 1M tokens), with cache savings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from ._catalog import CatalogProvider
+
+__all__ = ["TokenCounts", "compute_cost", "token_counts"]
+
+
+class TokenCounts(NamedTuple):
+    input: int
+    output: int
+    cached: int
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def token_counts(usage: Any) -> TokenCounts | None:
+    """Read chat (``prompt_tokens``...) or responses (``input_tokens``...) usage."""
+    if not isinstance(usage, Mapping):
+        return None
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, Mapping) else 0
+        return TokenCounts(
+            _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), _int(cached)
+        )
+    if "input_tokens" in usage or "output_tokens" in usage:
+        details = usage.get("input_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, Mapping) else 0
+        return TokenCounts(
+            _int(usage.get("input_tokens")), _int(usage.get("output_tokens")), _int(cached)
+        )
+    return None
+
+
+def compute_cost(tokens: TokenCounts, provider: CatalogProvider) -> dict[str, Any]:
+    """``routing_metadata.cost``: ``usd`` always, cache savings only when they are > 0."""
+    cached = min(tokens.cached, tokens.input)
+    cached_price = (
+        provider.input_price if provider.cached_input_price is None else provider.cached_input_price
+    )
+    usd = (
+        (tokens.input - cached) * provider.input_price
+        + cached * cached_price
+        + tokens.output * provider.output_price
+    ) / 1_000_000
+    cost: dict[str, Any] = {"usd": round(usd, 10)}
+    savings = cached * (provider.input_price - cached_price) / 1_000_000
+    if savings > 0:
+        cost["cache_savings_usd"] = round(savings, 10)
+        percent = round(savings / (usd + savings) * 100)
+        if percent > 0:
+            cost["cache_savings_percent"] = min(100, percent)
+    return cost

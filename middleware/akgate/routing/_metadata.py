@@ -1,0 +1,293 @@
+"""``routing_metadata``: building it and attaching it to JSON bodies and SSE streams.
+
+Streams are rewritten event by event without buffering. The per-chunk fast path only splits on
+event boundaries and looks for a handful of byte markers (``[DONE]``, a non-null ``"usage"``,
+``"error"``, terminal Responses events); only events carrying one are parsed. Chat streams end
+with one chunk ``{"choices": [], "usage": ..., "routing_metadata": ...}`` before
+``data: [DONE]``; Responses streams carry it in the terminal event's ``response``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from pydantic_core import from_json, to_json
+
+from akgate.errors import error_payload
+from akgate.sse import SSEParser, encode_event
+
+__all__ = [
+    "ChatStreamRewriter",
+    "Finalize",
+    "ResponsesStreamRewriter",
+    "inject_json",
+    "merge_warnings",
+]
+
+#: Builds ``routing_metadata`` from the usage the provider reported (``None`` if it sent none).
+Finalize = Callable[[Any], dict[str, Any]]
+
+_DONE: Final = b"data: [DONE]\n\n"
+
+
+def merge_warnings(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Concatenate warning lists, dropping repeats of the same ``(type, code)``."""
+    seen: set[tuple[str, str]] = set()
+    out: list[dict[str, str]] = []
+    for warnings in lists:
+        for w in warnings:
+            key = (w["type"], w["code"])
+            if key not in seen:
+                seen.add(key)
+                out.append(w)
+    return out
+
+
+def inject_json(body: bytes, finalize: Finalize) -> bytes | None:
+    """Add ``routing_metadata`` to a chat completion or a Response object (``None``: not JSON)."""
+    try:
+        obj = from_json(body)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    metadata = finalize(obj.get("usage"))
+    end = body.rfind(b"}")
+    if obj and b'"routing_metadata"' not in body and not body[end + 1 :].strip():
+        # Splice before the closing brace instead of re-serialising the whole body.
+        return body[:end] + b',"routing_metadata":' + to_json(metadata) + b"}"
+    obj["routing_metadata"] = metadata
+    return to_json(obj)
+
+
+def _split_event(raw: bytes) -> tuple[str | None, str | None]:
+    """``(event name, data)`` of one ``\\n``-delimited event block."""
+    event: str | None = None
+    data: list[str] = []
+    for line in raw.decode("utf-8", "replace").split("\n"):
+        if line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line.startswith("event:"):
+            event = line[6:].lstrip(" ")
+    return event, ("\n".join(data) if data else None)
+
+
+class _StreamRewriter:
+    """Event framing shared by both stream kinds; subclasses handle the interesting events."""
+
+    _markers: tuple[bytes, ...] = ()
+
+    def __init__(self, finalize: Finalize, provider: str) -> None:
+        self.finalize = finalize
+        self.provider = provider
+        self.done = False
+        self.failed = False
+        self._pending = b""
+        self._parser: SSEParser | None = None  # set once a \r shows up (slow, exact framing)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to forward for this upstream chunk (complete events only)."""
+        if self._parser is None and b"\r" in chunk:
+            self._parser = SSEParser()
+            chunk, self._pending = self._pending + chunk, b""
+        if self._parser is not None:
+            return b"".join(self._event(e.event, e.data, None) for e in self._parser.feed(chunk))
+        data = self._pending + chunk if self._pending else chunk
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._pending = data
+            return b""
+        if cut + 2 == len(data):  # the usual case: the chunk ends on an event boundary
+            complete, self._pending = data, b""
+        else:
+            complete, self._pending = data[: cut + 2], data[cut + 2 :]
+        if not self._needs_look(complete):
+            return complete
+        out = []
+        for raw in complete.split(b"\n\n"):
+            if not raw or raw == b"\n":
+                continue
+            block = raw + b"\n\n"
+            if self._needs_look(block):
+                event, text = _split_event(raw)
+                out.append(self._event(event, text, block))
+            else:
+                out.append(block)
+        return b"".join(out)
+
+    def _needs_look(self, complete: bytes) -> bool:
+        return any(m in complete for m in self._markers)
+
+    def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> bytes:
+        """Bytes to send when the upstream body ended (a final chunk, or an explicit error)."""
+        tail = b""
+        if self._pending.strip():
+            tail = self.feed(b"\n\n")  # a last event without its blank line: be lenient
+        self._pending = b""
+        return tail + self._close()
+
+    def _close(self) -> bytes:
+        raise NotImplementedError
+
+    def abort(self, code: str, message: str) -> bytes:
+        """An explicit error event ending the stream (the provider failed after the first byte)."""
+        self.failed = True
+        return self._error(code, message)
+
+    def _error(self, code: str, message: str) -> bytes:
+        raise NotImplementedError
+
+
+class ChatStreamRewriter(_StreamRewriter):
+    """Chat Completions SSE: forces the final usage + routing_metadata chunk before [DONE]."""
+
+    _markers = (b"[DONE]", b'"usage"', b'"error"')
+
+    def __init__(self, finalize: Finalize, provider: str) -> None:
+        super().__init__(finalize, provider)
+        self._head: dict[str, Any] | None = None
+        #: The first event block, parsed for id/created/model only if a final chunk must be
+        #: synthesised (the provider sent no usage chunk of its own).
+        self._first: bytes | None = None
+        self._usage: Any = None
+        self._usage_chunk: dict[str, Any] | None = None
+
+    def _needs_look(self, complete: bytes) -> bool:
+        if self._first is None:
+            self._first = complete
+        if b"[DONE]" in complete or b'"error"' in complete:
+            return True
+        count = complete.count(b'"usage"')
+        # OpenAI-style streams repeat "usage":null on every chunk: only a real usage matters.
+        return count > 0 and count > (
+            complete.count(b'"usage":null') + complete.count(b'"usage": null')
+        )
+
+    def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        def forward() -> bytes:
+            return raw if raw is not None else encode_event(data or "", event)
+
+        if data is None or self.done:
+            return b"" if self.done else forward()
+        if data == "[DONE]":
+            return self._finish()
+        try:
+            obj = from_json(data)
+        except ValueError:
+            return forward()
+        if not isinstance(obj, dict):
+            return forward()
+        if self._head is None:
+            self._head = _head(obj)
+        if obj.get("error"):
+            self.failed = True
+            return forward()
+        usage = obj.get("usage")
+        if isinstance(usage, Mapping):
+            self._usage = usage
+            if not obj.get("choices"):
+                self._usage_chunk = obj  # becomes the final chunk, with routing_metadata
+                return b""
+            obj["usage"] = None  # reported once, on the final chunk
+            return encode_event(to_json(obj), event)
+        return forward()
+
+    def _finish(self) -> bytes:
+        self.done = True
+        if self.failed:
+            return _DONE
+        final = self._usage_chunk or {**self._first_head(), "object": "chat.completion.chunk"}
+        final["choices"] = []
+        final["usage"] = self._usage
+        final["routing_metadata"] = self.finalize(self._usage)
+        return b"data: " + to_json(final) + b"\n\n" + _DONE
+
+    def _first_head(self) -> dict[str, Any]:
+        if self._head is None and self._first is not None:
+            for raw in self._first.split(b"\n\n"):
+                _, data = _split_event(raw)
+                try:
+                    obj = from_json(data) if data else None
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    self._head = _head(obj)
+                    break
+        return self._head or {}
+
+    def _close(self) -> bytes:
+        if self.done:
+            return b""
+        if self.failed:
+            self.done = True
+            return _DONE
+        if self._usage is not None:  # complete, just no [DONE]
+            return self._finish()
+        return self.abort("upstream_error", "The provider stream ended before it completed.")
+
+    def _error(self, code: str, message: str) -> bytes:
+        self.done = True
+        payload = error_payload(code, message, provider=self.provider)
+        return b"data: " + to_json({"error": payload}) + b"\n\n" + _DONE
+
+
+def _head(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: obj[k] for k in ("id", "object", "created", "model") if k in obj}
+
+
+_TERMINAL_OK: Final = ("response.completed", "response.incomplete")
+
+
+class ResponsesStreamRewriter(_StreamRewriter):
+    """Responses SSE: routing_metadata rides in the terminal event's ``response``."""
+
+    _markers = (
+        b'"response.completed"',
+        b'"response.incomplete"',
+        b'"response.failed"',
+        b'"type":"error"',
+        b'"type": "error"',
+        b"event: error",
+    )
+
+    def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        def forward() -> bytes:
+            return raw if raw is not None else encode_event(data or "", event)
+
+        if data is None or data == "[DONE]":
+            return forward()
+        try:
+            obj = from_json(data)
+        except ValueError:
+            return forward()
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind in _TERMINAL_OK and isinstance(obj.get("response"), dict):
+            response = obj["response"]
+            response["routing_metadata"] = self.finalize(response.get("usage"))
+            self.done = True
+            return encode_event(to_json(obj), event)
+        if kind in ("response.failed", "error"):
+            self.failed = True
+        return forward()
+
+    def _close(self) -> bytes:
+        if self.done or self.failed:
+            return b""
+        return self.abort("upstream_error", "The provider stream ended before it completed.")
+
+    def _error(self, code: str, message: str) -> bytes:
+        self.done = True
+        inner = error_payload(code, message, provider=self.provider)
+        event = {
+            "type": "error",
+            "code": code,
+            "message": message,
+            "param": None,
+            "provider": self.provider,
+            "error": inner,
+        }
+        return encode_event(to_json(event), "error")

@@ -1,0 +1,725 @@
+"""The ``Routing`` middleware: model x provider selection, fallback, routing_metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+import anyio
+
+from akgate._asgi import (
+    DEFAULT_MAX_BODY_SIZE,
+    ClientDisconnected,
+    dumps,
+    read_request_json,
+    replay_receive,
+    route_path,
+    scope_with_body,
+)
+from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
+from akgate.errors import GatewayError, send_error
+
+from ._catalog import Catalog
+from ._cost import compute_cost, token_counts
+from ._metadata import (
+    ChatStreamRewriter,
+    ResponsesStreamRewriter,
+    inject_json,
+    merge_warnings,
+)
+from ._models_api import ModelDirectory
+from ._providers import Provider
+from ._rewrite import provider_payload, read_gateway
+from ._stats import InMemoryStats, RoutingStats
+from ._strategies import (
+    STRATEGY_WEIGHTS,
+    Needs,
+    Route,
+    rank_routes,
+    read_needs,
+    split_suffix,
+)
+
+__all__ = ["Routing"]
+
+logger = logging.getLogger("akgate.routing")
+
+_PATHS: Final[Mapping[str, Endpoint]] = {
+    "/v1/chat/completions": "chat_completions",
+    "/v1/responses": "responses",
+}
+#: Provider statuses that move on to the next candidate. 401/403 mean the provider's own key is
+#: wrong: never the client's fault, so they are not forwarded as such.
+_RETRYABLE: Final = frozenset({401, 403, 408, 425, 429})
+_FAIL_BODY_CAP: Final = 65536
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+@dataclasses.dataclass(slots=True)
+class _Plan:
+    endpoint: Endpoint
+    payload: dict[str, Any]
+    routes: list[Route]
+    routing: Mapping[str, Any]
+    stream: bool
+    strategy: str
+    needs: Needs
+
+
+class _Attempt:
+    """One provider call: holds the response start until success or retryable failure."""
+
+    __slots__ = (
+        "buffer",
+        "cancel",
+        "client_send",
+        "clock",
+        "committed",
+        "ctx",
+        "deadline",
+        "disconnected",
+        "exc",
+        "finished",
+        "metadata",
+        "mode",
+        "plan",
+        "rewriter",
+        "route",
+        "size",
+        "start",
+        "t0",
+        "t_first",
+        "t_start",
+        "tps",
+        "warnings",
+    )
+
+    def __init__(
+        self,
+        route: Route,
+        plan: _Plan,
+        ctx: RequestContext,
+        client_send: Send,
+        clock: Callable[[], float],
+        t0: float,
+        warnings: list[dict[str, str]],
+        deadline: float,
+    ) -> None:
+        self.route = route
+        self.plan = plan
+        self.ctx = ctx
+        self.client_send = client_send
+        self.clock = clock
+        self.t0 = t0
+        self.t_start = clock()
+        self.t_first: float | None = None
+        self.warnings = warnings
+        self.deadline = deadline
+        self.start: Message | None = None
+        self.mode = ""
+        self.committed = False
+        self.finished = False
+        self.disconnected = False
+        self.exc: BaseException | None = None
+        self.buffer: list[bytes] = []
+        self.size = 0
+        self.rewriter: ChatStreamRewriter | ResponsesStreamRewriter | None = None
+        self.cancel: anyio.CancelScope | None = None
+        self.metadata: dict[str, Any] | None = None
+        self.tps: float | None = None
+
+    # -- the provider's send -------------------------------------------------------------
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            mode = self.mode
+            body: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
+            if mode == "sse":
+                rewriter = self.rewriter
+                assert rewriter is not None
+                if not self.committed:
+                    if not body and more:
+                        return  # nothing yet: keep the start held
+                    await self._commit(stream=True)
+                out = rewriter.feed(body) if body else b""
+                if not more:
+                    out += rewriter.close()
+                    self.finished = True
+                    await self._to_client({"type": kind, "body": out, "more_body": False})
+                elif out is body:
+                    await self._to_client(message)  # unchanged: forward the message itself
+                elif out:
+                    await self._to_client({"type": kind, "body": out, "more_body": True})
+                return
+            if mode == "json" or mode == "fail":
+                if mode == "json" or self.size < _FAIL_BODY_CAP:
+                    self.buffer.append(body)
+                    self.size += len(body)
+                if not more:
+                    self.finished = mode == "json"
+                    if mode == "json":
+                        await self._send_json()
+                return
+            if not self.committed:
+                await self._commit(stream=False)
+            self.finished = not more
+            await self._to_client(message)
+            return
+        if kind == "http.response.start":
+            if self.start is not None:
+                raise RuntimeError("provider sent http.response.start twice")
+            self.start = message
+            status = message["status"]
+            if 200 <= status < 300:
+                ctype = _header(message.get("headers", ()), b"content-type") or b""
+                if b"text/event-stream" in ctype:
+                    self.mode = "sse"
+                    cls = (
+                        ChatStreamRewriter
+                        if self.plan.endpoint == "chat_completions"
+                        else ResponsesStreamRewriter
+                    )
+                    self.rewriter = cls(self.finalize, self.route.provider.name)
+                elif b"json" in ctype:
+                    self.mode = "json"
+                else:
+                    self.mode = "raw"
+            elif status >= 500 or status in _RETRYABLE:
+                self.mode = "fail"
+            else:
+                self.mode = "raw"  # the client's own error: forwarded unchanged
+            return
+        # pathsend, trailers, debug ...: forwarded unchanged (dropped for a failing attempt).
+        if self.mode == "fail":
+            return
+        if self.start is not None and not self.committed:
+            await self._commit(stream=False)
+        await self._to_client(message)
+
+    async def _to_client(self, message: Message) -> None:
+        try:
+            await self.client_send(message)
+        except OSError:
+            # ASGI >= 2.4 servers raise on a closed connection: stop the provider.
+            self.disconnected = True
+            if self.cancel is not None:
+                self.cancel.cancel()
+
+    async def _commit(self, *, stream: bool) -> None:
+        start = self.start
+        assert start is not None
+        headers = start.get("headers", ())
+        if stream:
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        self.committed = True
+        self.t_first = self.clock()
+        self._adopt_warnings()
+        if self.cancel is not None:
+            # The per-attempt timeout covers the wait for the first byte; the deadline remains.
+            self.cancel.deadline = self.deadline
+        await self._to_client({**start, "headers": headers})
+
+    def _adopt_warnings(self) -> None:
+        for w in self.warnings:
+            self.ctx.warn(w["type"], w["code"], w["message"])
+
+    async def _send_json(self) -> None:
+        start = self.start
+        assert start is not None
+        self.committed = True
+        self.t_first = self.clock()
+        self._adopt_warnings()
+        body = b"".join(self.buffer)
+        self.buffer = []
+        body = inject_json(body, self.finalize) or body
+        headers = [
+            (k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"
+        ]
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        await self._to_client({**start, "headers": headers})
+        await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
+
+    def finalize(self, usage: Any) -> dict[str, Any]:
+        """``routing_metadata`` for this attempt, from the provider's usage."""
+        route = self.route
+        now = self.clock()
+        metadata: dict[str, Any] = {
+            "provider": route.provider.name,
+            "provider_model_id": route.provider_model_id,
+            "model_canonical": route.model.id,
+            "routing_strategy": self.plan.strategy,
+        }
+        tokens = token_counts(usage)
+        if tokens is not None:
+            metadata["cost"] = compute_cost(tokens, route.offering)
+        t_first = self.t_first if self.t_first is not None else now
+        if self.mode == "sse":
+            metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)
+            elapsed = now - t_first
+        else:
+            elapsed = now - self.t_start
+        if tokens is not None and tokens.output and elapsed > 0:
+            self.tps = tokens.output / elapsed
+            metadata["throughput_tps"] = round(self.tps, 2)
+        warnings = merge_warnings(self.ctx.warnings)
+        if warnings:
+            metadata["warnings"] = warnings
+        if route.offering.tier is not None:
+            metadata["tier"] = route.offering.tier
+        self.metadata = metadata
+        return metadata
+
+    def failure(self, timed_out: bool) -> GatewayError:
+        """The error this failed attempt stands for, should it be the last one."""
+        name = self.route.provider.name
+        if timed_out:
+            return GatewayError(
+                "upstream_timeout", f"Provider '{name}' did not respond in time.", provider=name
+            )
+        if self.exc is not None:
+            return GatewayError(
+                "upstream_error",
+                f"Provider '{name}' failed ({type(self.exc).__name__}).",
+                provider=name,
+            )
+        start = self.start
+        if start is None or self.mode != "fail":
+            return GatewayError(
+                "upstream_error", f"Provider '{name}' returned an incomplete response.",
+                provider=name,
+            )
+        status: int = start["status"]
+        detail = _upstream_message(b"".join(self.buffer))
+        message = f"Provider '{name}' returned HTTP {status}" + (f": {detail}" if detail else ".")
+        headers: dict[str, str] = {}
+        retry_after = _header(start.get("headers", ()), b"retry-after")
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after.decode("latin-1")
+        if status == 429:
+            headers["X-Rate-Limit-Source"] = "upstream"
+            return GatewayError("rate_limit_exceeded", message, headers=headers, provider=name)
+        if status == 503:
+            return GatewayError("no_provider_available", message, headers=headers, provider=name)
+        if status in (408, 504):
+            return GatewayError("upstream_timeout", message, provider=name)
+        return GatewayError("upstream_error", message, headers=headers, provider=name)
+
+
+def _upstream_message(body: bytes) -> str | None:
+    from pydantic_core import from_json
+
+    try:
+        obj = from_json(body)
+    except ValueError:
+        return None
+    error = obj.get("error") if isinstance(obj, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message[:300] if isinstance(message, str) else None
+
+
+class Routing:
+    """Route ``/v1/chat/completions`` and ``/v1/responses`` over a catalog of providers.
+
+    The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
+    successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
+    catalog. Other paths pass through to the wrapped app untouched.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        catalog: Catalog | Mapping[str, Any] | str | None = None,
+        providers: Iterable[Provider] = (),
+        app_provider: str | Provider | None = "app",
+        stats: RoutingStats | None = None,
+        default_optimize: str = "cost-focus",
+        max_fallback_attempts: int = 3,
+        timeout_ms: int | None = None,
+        test_keys_use_test_providers: bool = True,
+        models_endpoint: bool = True,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self.catalog = Catalog.load(catalog)
+        if default_optimize not in STRATEGY_WEIGHTS:
+            raise ValueError(f"default_optimize must be one of {sorted(STRATEGY_WEIGHTS)}")
+        if not 0 <= max_fallback_attempts <= 19:
+            raise ValueError("max_fallback_attempts must be between 0 and 19")
+        if timeout_ms is not None and timeout_ms <= 0:
+            raise ValueError("timeout_ms must be > 0")
+        self.default_optimize = default_optimize
+        self.max_fallback_attempts = max_fallback_attempts
+        self.timeout_ms = timeout_ms
+        self.test_keys_use_test_providers = test_keys_use_test_providers
+        self.max_body_size = max_body_size
+        self.clock = clock
+        self.stats: RoutingStats = stats if stats is not None else InMemoryStats()
+        self.providers = self._registry(app, app_provider, providers)
+        self._known = frozenset(self.providers)
+        self._apps = self._provider_apps()
+        self._routes = self._build_routes()
+        self._directory = (
+            ModelDirectory(self.catalog, self.providers) if models_endpoint else None
+        )
+
+    # -- configuration ---------------------------------------------------------------------
+    def _registry(
+        self,
+        app: ASGIApp,
+        app_provider: str | Provider | None,
+        providers: Iterable[Provider],
+    ) -> dict[str, Provider]:
+        registry: dict[str, Provider] = {}
+        listed: list[Provider] = []
+        if isinstance(app_provider, str):
+            listed.append(Provider(app_provider, app))
+        elif isinstance(app_provider, Provider):
+            listed.append(app_provider)
+        listed.extend(providers)
+        for provider in listed:
+            if not isinstance(provider, Provider):
+                raise ValueError(f"providers must be Provider objects, not {provider!r}")
+            if provider.name in registry:
+                raise ValueError(f"provider {provider.name!r} is defined twice")
+            if provider.app is None:
+                provider = dataclasses.replace(provider, app=app)
+            registry[provider.name] = provider
+        missing = self.catalog.provider_names() - registry.keys()
+        if "demo" in missing:
+            try:  # the embedded demo model serves the default catalog out of the box
+                registry["demo"] = Provider.demo()
+                missing.discard("demo")
+            except ImportError:
+                pass
+        if missing:
+            raise ValueError(
+                f"catalog names providers that are not configured: {sorted(missing)}"
+            )
+        return registry
+
+    def _provider_apps(self) -> dict[tuple[str, str], ASGIApp]:
+        try:
+            from akgate.adapter import ResponsesAdapter  # type: ignore[attr-defined,unused-ignore]
+        except ImportError:
+            adapter = None
+        else:
+            adapter = ResponsesAdapter
+        apps: dict[tuple[str, str], ASGIApp] = {}
+        for provider in self.providers.values():
+            assert provider.app is not None
+            if "chat_completions" in provider.endpoints:
+                apps[(provider.name, "chat_completions")] = provider.app
+            if "responses" in provider.endpoints:
+                apps[(provider.name, "responses")] = provider.app
+            elif adapter is not None:
+                apps[(provider.name, "responses")] = adapter(provider.app)
+        return apps
+
+    def _build_routes(self) -> dict[str, tuple[Route, ...]]:
+        routes: dict[str, tuple[Route, ...]] = {}
+        for model in self.catalog.models:
+            entries = []
+            for offering in model.providers:
+                provider = self.providers[offering.name]
+                endpoints = frozenset(
+                    e for e in offering.endpoints if (provider.name, e) in self._apps
+                )
+                entries.append(
+                    Route(
+                        model=model,
+                        offering=offering,
+                        provider=provider,
+                        provider_model_id=model.provider_model_id(offering),
+                        data_policy=offering.data_policy or provider.data_policy,
+                        endpoints=endpoints,
+                        price=(offering.input_price + offering.output_price) / 2,
+                        key=(provider.name, model.id),
+                    )
+                )
+            routes[model.id] = tuple(entries)
+        return routes
+
+    # -- requests ----------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = route_path(scope)
+        endpoint = _PATHS.get(path)
+        if endpoint is None:
+            if self._directory is not None and ModelDirectory.handles(path):
+                scope, send, _ = request_context(scope, send)
+                await self._directory(scope, path, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        t0 = self.clock()
+        scope, send, ctx = request_context(scope, send)
+        try:
+            payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
+            if ctx.endpoint is None:
+                ctx.endpoint = endpoint
+            plan = await self._plan(payload, ctx, endpoint)
+        except GatewayError as err:
+            await send_error(send, err)
+            return
+        except ClientDisconnected:
+            return
+        await self._run(plan, scope, receive, send, ctx, t0)
+
+    async def _plan(
+        self, payload: dict[str, Any], ctx: RequestContext, endpoint: Endpoint
+    ) -> _Plan:
+        gateway = read_gateway(payload, validated=ctx.validated)
+        routing: Mapping[str, Any] = gateway.get("routing") or {}
+        names = gateway.get("models")
+        if names:
+            params = [f"gateway.models[{i}]" for i in range(len(names))]
+        else:
+            names, params = [payload.get("model")], ["model"]
+        groups: list[tuple[Route, ...]] = []
+        seen: set[str] = set()
+        suffix_strategy: str | None = None
+        for name, param in zip(names, params, strict=True):
+            model = self.catalog.get(name) if isinstance(name, str) else None
+            if model is None and isinstance(name, str):
+                base, suffix = split_suffix(name)
+                if suffix is not None:
+                    model = self.catalog.get(base)
+                    suffix_strategy = suffix_strategy or suffix
+            if model is None:
+                raise GatewayError(
+                    "model_not_found",
+                    f"Model '{name}' is not in the catalog. See GET /v1/models for the "
+                    "current list.",
+                    param,
+                )
+            if model.id not in seen:
+                seen.add(model.id)
+                groups.append(self._routes[model.id])
+        weights = routing.get("weights")
+        if weights:
+            strategy = "custom"
+            triple = (
+                float(weights.get("cost") or 0),
+                float(weights.get("ttft") or 0),
+                float(weights.get("throughput") or 0),
+            )
+        else:
+            strategy = routing.get("optimize") or suffix_strategy or self.default_optimize
+            triple = STRATEGY_WEIGHTS.get(strategy, STRATEGY_WEIGHTS[self.default_optimize])
+        if routing:
+            self._warn_unknown_providers(routing, ctx)
+        count = sum(len(g) for g in groups)
+        perf = {}
+        if count > 1 or "max_ttft_ms" in routing or "min_throughput_tps" in routing:
+            try:
+                perf = dict(await self.stats.snapshot([r.key for g in groups for r in g]))
+            except Exception as exc:  # stats are advisory
+                logger.warning("akgate routing stats unavailable (%s)", type(exc).__name__)
+        identity = ctx.identity
+        needs = read_needs(payload, endpoint)
+        routes = rank_routes(
+            groups,
+            endpoint,
+            needs,
+            routing,
+            perf,
+            triple,
+            test_only=self.test_keys_use_test_providers
+            and identity is not None
+            and identity.environment == "test",
+        )
+        if routing.get("allow_fallbacks") is False:
+            routes = routes[:1]
+        else:
+            fallbacks = routing.get("max_fallback_attempts")
+            routes = routes[: 1 + (self.max_fallback_attempts if fallbacks is None else fallbacks)]
+        return _Plan(
+            endpoint=endpoint,
+            payload=payload,
+            routes=routes,
+            routing=routing,
+            stream=payload.get("stream") is True,
+            strategy=strategy,
+            needs=needs,
+        )
+
+    def _warn_unknown_providers(self, routing: Mapping[str, Any], ctx: RequestContext) -> None:
+        for key in ("providers", "exclude_providers", "prefer"):
+            value = routing.get(key)
+            if value is None:
+                continue
+            for name in [value] if isinstance(value, str) else value:
+                if name not in self.providers:
+                    ctx.warn(
+                        "unknown_provider",
+                        f"gateway.routing.{key}",
+                        f"gateway.routing.{key} names unknown provider '{name}'.",
+                    )
+
+    async def _run(
+        self,
+        plan: _Plan,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        ctx: RequestContext,
+        t0: float,
+    ) -> None:
+        routing = plan.routing
+        deadline_ms = routing.get("deadline_ms")
+        timeout_ms = routing.get("timeout_ms") or self.timeout_ms
+        # Clock reads and cancel scopes cost microseconds: only pay for them when needed.
+        timed = bool(deadline_ms or timeout_ms)
+        deadline = anyio.current_time() + deadline_ms / 1000 if deadline_ms else math.inf
+        raw_receive = ctx.raw_receive or receive
+        attempts: list[dict[str, Any]] = []
+        ctx.state["routing"] = {"strategy": plan.strategy, "attempts": attempts}
+        last_error: GatewayError | None = None
+        timed_out_providers: list[str] = []
+        known = self._known
+        for route in plan.routes:
+            now = anyio.current_time() if timed else 0.0
+            if now >= deadline:
+                last_error = GatewayError(
+                    "upstream_timeout", "The request deadline (deadline_ms) was exceeded."
+                )
+                break
+            body_obj, warnings = provider_payload(
+                plan.payload,
+                plan.endpoint,
+                route,
+                plan.needs,
+                stream=plan.stream,
+                strip_blocked=not ctx.validated,
+                known_providers=known,
+            )
+            for name in timed_out_providers:
+                warnings.append(
+                    {
+                        "type": "provider_timeout",
+                        "code": f"provider.{name}",
+                        "message": f"Provider '{name}' timed out; the request fell back to "
+                        f"'{route.provider.name}'.",
+                    }
+                )
+            body = dumps(body_obj)
+            child = dataclasses.replace(
+                ctx, payload=body_obj, body=body, endpoint=plan.endpoint
+            )
+            attempt_scope = scope_with_body(scope, body)
+            attempt_scope[SCOPE_KEY] = child
+            attempt = _Attempt(route, plan, ctx, send, self.clock, t0, warnings, deadline)
+            # Streams always get a cancel scope (a client disconnect stops the provider); plain
+            # JSON calls only with a timeout, else the provider's own disconnect watch applies.
+            cancel: anyio.CancelScope | None = None
+            if timed or plan.stream:
+                cancel = anyio.CancelScope(
+                    deadline=min(now + timeout_ms / 1000, deadline) if timeout_ms else deadline
+                )
+            attempt.cancel = cancel
+
+            async def relay(attempt: _Attempt = attempt) -> Message:
+                message = await raw_receive()
+                if message["type"] == "http.disconnect":
+                    # The client left: cancel the provider call (and its upstream request).
+                    attempt.disconnected = True
+                    if attempt.cancel is not None:
+                        attempt.cancel.cancel()
+                return message
+
+            app = self._apps[(route.provider.name, plan.endpoint)]
+            if cancel is None:
+                try:
+                    await app(attempt_scope, replay_receive(body, relay), attempt.send)
+                except Exception as exc:
+                    attempt.exc = exc
+            else:
+                with cancel:
+                    try:
+                        await app(attempt_scope, replay_receive(body, relay), attempt.send)
+                    except Exception as exc:
+                        attempt.exc = exc
+            record = {"provider": route.provider.name, "model": route.model.id}
+            attempts.append(record)
+            if attempt.disconnected:
+                record["outcome"] = "client_disconnected"
+                return
+            timed_out = cancel is not None and cancel.cancelled_caught
+            if attempt.committed:
+                await self._complete(attempt, record, send, timed_out)
+                return
+            record["outcome"] = "timeout" if timed_out else "failed"
+            if timed_out:
+                timed_out_providers.append(route.provider.name)
+            last_error = attempt.failure(timed_out)
+            if attempt.exc is not None:
+                logger.info(
+                    "akgate routing: provider %r failed: %r", route.provider.name, attempt.exc
+                )
+        if last_error is None:
+            last_error = GatewayError("no_provider_available", "No provider could be tried.")
+        await send_error(send, last_error)
+
+    async def _complete(
+        self, attempt: _Attempt, record: dict[str, Any], send: Send, timed_out: bool
+    ) -> None:
+        """The attempt reached the client: close the response, record stats."""
+        if not attempt.finished:
+            # Failure after the first byte: never retried; end with an explicit error.
+            record["outcome"] = "failed_midstream"
+            if attempt.exc is not None:
+                logger.warning(
+                    "akgate routing: provider %r failed mid-response: %r",
+                    attempt.route.provider.name,
+                    attempt.exc,
+                )
+            tail = b""
+            if attempt.rewriter is not None:
+                if timed_out:
+                    tail = attempt.rewriter.abort(
+                        "upstream_timeout", "The request deadline was exceeded mid-stream."
+                    )
+                else:
+                    tail = attempt.rewriter.abort(
+                        "upstream_error", "The provider failed mid-stream."
+                    )
+            await attempt._to_client(
+                {"type": "http.response.body", "body": tail, "more_body": False}
+            )
+            return
+        rewriter = attempt.rewriter
+        failed = rewriter is not None and rewriter.failed
+        record["outcome"] = "failed_midstream" if failed else "ok"
+        if attempt.metadata is not None and not failed:
+            attempt.ctx.state["routing"]["metadata"] = attempt.metadata
+            ttft = None
+            if attempt.mode == "sse" and attempt.t_first is not None:
+                ttft = (attempt.t_first - attempt.t_start) * 1000
+            try:
+                await self.stats.record(
+                    attempt.route.provider.name,
+                    attempt.route.model.id,
+                    ttft_ms=ttft,
+                    tps=attempt.tps,
+                )
+            except Exception as exc:  # advisory
+                logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)

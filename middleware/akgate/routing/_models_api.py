@@ -1,0 +1,120 @@
+"""``GET /v1/models`` and ``GET /v1/models/{id}`` answered from the catalog (§11)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from akgate._asgi import send_json
+from akgate._types import Scope, Send
+from akgate.errors import GatewayError, send_error
+
+from ._catalog import Catalog, CatalogModel
+from ._providers import Provider
+from ._strategies import split_suffix
+
+__all__ = ["ModelDirectory"]
+
+_LIST_PATHS = ("/v1/models", "/v1/models/")
+_PREFIX = "/v1/models/"
+
+
+class ModelDirectory:
+    """Precomputed model entries; serves list and retrieve requests."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        providers: dict[str, Provider],
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.catalog = catalog
+        self.wall_clock = wall_clock
+        created = int(catalog.loaded_at)
+        self._entries: dict[str, dict[str, Any]] = {}
+        for model in catalog.models:
+            self._entries[model.id] = self._entry(model, providers, created)
+
+    @staticmethod
+    def _entry(
+        model: CatalogModel, providers: dict[str, Provider], created: int
+    ) -> dict[str, Any]:
+        windows = [p.context_window for p in model.providers if p.context_window]
+        return {
+            "id": model.id,
+            "object": "model",
+            "created": model.created if model.created is not None else created,
+            "owned_by": "auriko",
+            "context_window": max(windows) if windows else None,
+            "supported_endpoints": list(model.endpoints),
+            "providers": [
+                {
+                    "name": p.name,
+                    "input_price": p.input_price,
+                    "output_price": p.output_price,
+                    "data_policy": p.data_policy
+                    or (providers[p.name].data_policy if p.name in providers else None),
+                }
+                for p in model.providers
+            ],
+        }
+
+    @staticmethod
+    def handles(path: str) -> bool:
+        return path in _LIST_PATHS or (path.startswith(_PREFIX) and len(path) > len(_PREFIX))
+
+    async def __call__(self, scope: Scope, path: str, send: Send) -> None:
+        if scope.get("method") not in ("GET", "HEAD"):
+            await send_error(
+                send,
+                GatewayError("method_not_allowed", "Use GET on the models endpoint."),
+                headers=[(b"allow", b"GET, HEAD")],
+            )
+            return
+        if path in _LIST_PATHS:
+            await self._list(scope, send)
+        else:
+            await self._retrieve(unquote(path[len(_PREFIX) :]), send)
+
+    async def _list(self, scope: Scope, send: Send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        endpoint = (query.get("endpoint") or ["chat_completions"])[-1]
+        if endpoint not in ("chat_completions", "responses"):
+            await send_error(
+                send,
+                GatewayError(
+                    "invalid_parameter_value",
+                    "'endpoint' must be 'chat_completions' or 'responses'.",
+                    "endpoint",
+                ),
+            )
+            return
+        data = [e for e in self._entries.values() if endpoint in e["supported_endpoints"]]
+        await send_json(
+            send,
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "catalog_version": self.catalog.version,
+                "catalog_age_seconds": max(0, int(self.wall_clock() - self.catalog.loaded_at)),
+            },
+        )
+
+    async def _retrieve(self, name: str, send: Send) -> None:
+        model = self.catalog.get(name) or self.catalog.get(split_suffix(name)[0])
+        if model is None:
+            await send_error(
+                send,
+                GatewayError(
+                    "model_not_found",
+                    f"Model '{name}' is not in the catalog. See GET /v1/models for the "
+                    "current list.",
+                    "model",
+                ),
+            )
+            return
+        await send_json(send, 200, self._entries[model.id])

@@ -1,0 +1,182 @@
+"""The request as routing reads it (``gateway``) and as one provider receives it.
+
+When no validation layer ran, routing checks ``gateway`` and the ``model`` / ``gateway.models``
+rule itself and strips blocked fields from the chosen provider's ``extensions`` with the
+validation layer's own rules (auriko-contract.md §6.2); otherwise it trusts the payload.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from akgate.context import Endpoint
+from akgate.errors import GatewayError
+from akgate.schemas.gateway import GatewayParams
+from akgate.validation import sanitize_extensions
+
+from ._strategies import Needs, Route, normalize_effort
+
+__all__ = ["provider_payload", "read_gateway", "strip_extension"]
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = "gateway"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def read_gateway(payload: Mapping[str, Any], *, validated: bool) -> Mapping[str, Any]:
+    """The ``gateway`` object as a mapping; validated here unless a validation layer did."""
+    raw = payload.get("gateway")
+    if not validated:
+        if raw is not None:
+            try:
+                GatewayParams.model_validate(raw)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                param = _path(tuple(error["loc"]))
+                kind = error["type"]
+                code = (
+                    "unknown_field"
+                    if kind == "extra_forbidden"
+                    else "missing_required_parameter"
+                    if kind == "missing"
+                    else "invalid_parameter_value"
+                )
+                raise GatewayError(code, f"Invalid '{param}': {error['msg']}.", param) from None
+        model = payload.get("model")
+        models = raw.get("models") if isinstance(raw, Mapping) else None
+        if model is not None and models is not None:
+            raise GatewayError(
+                "invalid_parameter_value",
+                "Provide either 'model' or 'gateway.models', not both.",
+                "gateway.models",
+            )
+        if model is None and models is None:
+            raise GatewayError(
+                "missing_required_parameter",
+                "'model' is required unless 'gateway.models' is given.",
+                "model",
+            )
+        if model is not None and (not isinstance(model, str) or not model):
+            raise GatewayError(
+                "invalid_parameter_value", "'model' must be a non-empty string.", "model"
+            )
+    return raw if isinstance(raw, Mapping) else {}
+
+
+def strip_extension(
+    provider: str, value: Mapping[str, Any], warnings: list[dict[str, str]]
+) -> dict[str, Any]:
+    """A copy of ``extensions.<provider>`` without blocked fields (the validation layer's rules)."""
+
+    def warn(type_: str, code: str, message: str) -> None:
+        warnings.append({"type": type_, "code": code, "message": message})
+
+    ext = {provider: copy.deepcopy(dict(value))}
+    sanitize_extensions(ext, warn)
+    return ext[provider]
+
+
+def provider_payload(
+    payload: Mapping[str, Any],
+    endpoint: Endpoint,
+    route: Route,
+    needs: Needs,
+    *,
+    stream: bool,
+    strip_blocked: bool,
+    known_providers: frozenset[str] | set[str],
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The body for ``route``'s provider and the warnings that apply if it serves."""
+    warnings: list[dict[str, str]] = []
+    body = {k: v for k, v in payload.items() if k != "gateway" and k != "extensions"}
+    body["model"] = route.provider_model_id
+    extensions = payload.get("extensions")
+    if isinstance(extensions, Mapping):
+        name = route.provider.name
+        for key, value in extensions.items():
+            if key == name:
+                if isinstance(value, Mapping):
+                    ext = strip_extension(key, value, warnings) if strip_blocked else value
+                    body.update(ext)
+            elif key in known_providers:
+                warnings.append(
+                    {
+                        "type": "ignored_extension",
+                        "code": f"extensions.{key}",
+                        "message": f"extensions.{key} was ignored: the request was served by "
+                        f"'{name}'.",
+                    }
+                )
+            else:
+                warnings.append(
+                    {
+                        "type": "unknown_provider",
+                        "code": f"extensions.{key}",
+                        "message": f"extensions.{key} names an unknown provider and was ignored.",
+                    }
+                )
+    supported = route.offering.supported_parameters
+    if supported is not None:
+        for param in needs.params:
+            if param not in supported:
+                del body[param]
+                warnings.append(
+                    {
+                        "type": "unsupported_parameter",
+                        "code": param,
+                        "message": f"'{param}' is not supported by '{route.provider.name}' "
+                        "and was dropped.",
+                    }
+                )
+    if needs.effort is not None:
+        _reasoning(body, endpoint, route, needs.effort, warnings)
+    if stream and endpoint == "chat_completions":
+        # include_usage is forced: the final chunk carries usage and routing_metadata.
+        options = body.get("stream_options")
+        body["stream_options"] = {
+            **(options if isinstance(options, Mapping) else {}),
+            "include_usage": True,
+        }
+    return body, warnings
+
+
+def _reasoning(
+    body: dict[str, Any],
+    endpoint: Endpoint,
+    route: Route,
+    effort: str,
+    warnings: list[dict[str, str]],
+) -> None:
+    caps = route.offering.capabilities
+    param = "reasoning_effort" if endpoint == "chat_completions" else "reasoning.effort"
+    model = route.model.id
+    new: str | None = normalize_effort(effort, caps.reasoning_efforts) if caps.reasoning else None
+    if new == effort:
+        return
+    if new is None:
+        # Only "off"/"none" reaches here on a non-reasoning model (filters rejected the rest).
+        message = f"'{param}' was dropped: {model} does not reason."
+    else:
+        message = f"'{param}' {effort!r} is not accepted by {model}; sent {new!r} instead."
+    warnings.append({"type": "unsupported_parameter", "code": param, "message": message})
+    if endpoint == "chat_completions":
+        if new is None:
+            body.pop("reasoning_effort", None)
+        else:
+            body["reasoning_effort"] = new
+    else:
+        reasoning = dict(body.get("reasoning") or {})
+        if new is None:
+            reasoning.pop("effort", None)
+        else:
+            reasoning["effort"] = new
+        if reasoning:
+            body["reasoning"] = reasoning
+        else:
+            body.pop("reasoning", None)
