@@ -1,0 +1,240 @@
+"""The composition helper: every akgate layer around an app, in the right order.
+
+::
+
+    app = akgate.gateway(app, models=["my-model"])          # a function: returns the stack
+    app.add_middleware(akgate.Gateway, models=["my-model"])  # Starlette / FastAPI: one class
+
+Both build, outermost first::
+
+    APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter ->] app
+
+Routing treats the wrapped app as the provider ``"app"`` (serving the ``models`` you name, for
+``ak_live_`` and ``ak_test_`` keys alike) next to the embedded demo model, and wraps it in the
+adapter for ``/v1/responses`` because it only speaks chat completions. Every layer can be turned
+off or configured (``auth=False``, ``validation_options={...}`` ...); see ``docs/frameworks.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._asgi import DEFAULT_MAX_BODY_SIZE
+from ._types import ASGIApp, Receive, Scope, Send
+from .adapter import ResponsesAdapter
+from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
+from .routing import Catalog, Provider, RedisStats, Routing, RoutingStats
+from .validation import RequestValidation
+
+__all__ = ["Gateway", "gateway"]
+
+#: Catalog keys that describe the model rather than the app's offering of it.
+_MODEL_KEYS = frozenset({"aliases", "display_name", "created"})
+
+ModelsOption = Iterable[str] | Mapping[str, Mapping[str, Any]]
+CatalogOption = Catalog | Mapping[str, Any] | str | os.PathLike[str] | None
+
+
+def _key_store(keys: KeyStore | Iterable[str] | None, redis_url: str | None) -> KeyStore:
+    if isinstance(keys, str):
+        raise ValueError(
+            "keys must be a key store or a list of full keys, not a string "
+            "(for a SQLite file use keys=akgate.auth.SQLiteKeyStore(path))"
+        )
+    if keys is None:
+        return RedisKeyStore(redis_url) if redis_url else default_store()
+    if isinstance(keys, KeyStore):
+        return keys
+    return MemoryKeyStore.from_keys(list(keys))
+
+
+def _app_models(
+    models: ModelsOption, provider: str, *, responses: bool
+) -> list[dict[str, Any]]:
+    """Catalog entries for the models the wrapped app serves (free unless priced)."""
+    items: Iterable[tuple[str, Mapping[str, Any]]]
+    if isinstance(models, str):
+        raise ValueError("models must be a list of model ids (or a mapping), not a string")
+    items = models.items() if isinstance(models, Mapping) else ((m, {}) for m in models)
+    entries = []
+    for model_id, options in items:
+        offering: dict[str, Any] = {"name": provider, "input_price": 0.0, "output_price": 0.0}
+        if not responses:
+            offering["endpoints"] = ["chat_completions"]
+        offering.update({k: v for k, v in options.items() if k not in _MODEL_KEYS})
+        model = {k: v for k, v in options.items() if k in _MODEL_KEYS}
+        entries.append({"id": model_id, **model, "providers": [offering]})
+    return entries
+
+
+def _catalog(
+    catalog: CatalogOption, models: ModelsOption, provider: str, *, demo: bool, responses: bool
+) -> Catalog:
+    entries = _app_models(models, provider, responses=responses)
+    if catalog is not None:
+        base: Catalog | None = Catalog.load(catalog)
+    else:
+        base = Catalog.demo() if demo else None
+    if not entries:
+        if base is None:
+            raise ValueError("nothing to route: name the app's models=[...] or give a catalog")
+        return base
+    extra = Catalog.from_dict({"models": entries}).models
+    return Catalog([*(base.models if base is not None else ()), *extra])
+
+
+def gateway(
+    app: ASGIApp,
+    *,
+    keys: KeyStore | Iterable[str] | None = None,
+    redis_url: str | None = None,
+    models: ModelsOption = (),
+    catalog: CatalogOption = None,
+    demo: bool = True,
+    providers: Iterable[Provider] = (),
+    app_provider: str | Provider = "app",
+    auth: bool = True,
+    validation: bool = True,
+    routing: bool = True,
+    adapter: bool = True,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    auth_options: Mapping[str, Any] | None = None,
+    validation_options: Mapping[str, Any] | None = None,
+    routing_options: Mapping[str, Any] | None = None,
+    adapter_options: Mapping[str, Any] | None = None,
+) -> ASGIApp:
+    """Wrap ``app`` in auth, validation, routing and the Responses adapter.
+
+    :param keys: a :class:`~akgate.auth.KeyStore`, or a list of full API keys (held in memory).
+        Default: ``$AKGATE_API_KEYS`` when set, else the SQLite store at
+        ``$AKGATE_HOME/keys.sqlite3`` (``~/.akgate``), or Redis when ``redis_url`` is given.
+    :param redis_url: share keys, rate limits and routing stats between workers through Redis.
+    :param models: model ids the wrapped app serves (a mapping gives catalog fields per model,
+        e.g. ``{"my-model": {"input_price": 0.5, "output_price": 1.5, "aliases": ["mine"]}}``).
+    :param catalog: a :class:`~akgate.routing.Catalog`, a mapping or a JSON/TOML file; replaces
+        the built-in demo catalog (``models`` are added to it).
+    :param demo: include the embedded demo models (``demo``, ``demo-reasoning``) in the default
+        catalog.
+    :param providers: more :class:`~akgate.routing.Provider` objects (e.g. upstreams).
+    :param app_provider: the wrapped app's provider name, or a full ``Provider`` (``app=None``).
+        A name builds ``Provider(name, test=True)``: the app serves test keys too.
+    :param auth, validation, routing, adapter: turn a layer off. Without routing the adapter
+        wraps ``app`` directly; with routing, ``adapter=False`` keeps the app's models off
+        ``/v1/responses``.
+    :param max_body_size: the request body cap of every layer (413 above it).
+    :param auth_options, validation_options, routing_options, adapter_options: more keyword
+        options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
+        :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    """
+    if max_body_size <= 0:
+        raise ValueError("max_body_size must be positive")
+    stack: ASGIApp = app
+    store: KeyStore | None = None
+    if auth:
+        store = _key_store(keys, redis_url)
+    elif keys is not None:
+        raise ValueError("keys given but auth=False")
+
+    if routing:
+        provider = app_provider
+        if isinstance(provider, str):
+            provider = Provider(provider, None, test=True)
+        if provider.app is None and adapter_options and adapter:
+            # Options for the adapter: wrap the app here, so routing calls it natively.
+            provider = Provider(
+                provider.name,
+                ResponsesAdapter(app, max_body_size=max_body_size, **adapter_options),
+                endpoints=frozenset({"chat_completions", "responses"}),
+                test=provider.test,
+                byok=provider.byok,
+                data_policy=provider.data_policy,
+            )
+        options: dict[str, Any] = {"max_body_size": max_body_size, **(routing_options or {})}
+        if redis_url and "stats" not in options:
+            client = store.client if isinstance(store, RedisKeyStore) else redis_url
+            stats: RoutingStats = RedisStats(client)
+            options["stats"] = stats
+        stack = Routing(
+            stack,
+            catalog=_catalog(catalog, models, provider.name, demo=demo, responses=adapter),
+            providers=providers,
+            app_provider=provider,
+            **options,
+        )
+    else:
+        if models or catalog is not None or providers:
+            raise ValueError("models, catalog and providers need routing=True")
+        if adapter:
+            stack = ResponsesAdapter(
+                stack, **{"max_body_size": max_body_size, **(adapter_options or {})}
+            )
+    if validation:
+        stack = RequestValidation(
+            stack, **{"max_body_size": max_body_size, **(validation_options or {})}
+        )
+    if store is not None:
+        stack = APIKeyAuth(
+            stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
+        )
+    return stack
+
+
+class Gateway:
+    """:func:`gateway` as a middleware class, for ``app.add_middleware(akgate.Gateway, ...)``.
+
+    Takes exactly the options of :func:`gateway`. One ``add_middleware`` call adds every layer
+    in the right order, so it does not matter where it sits among your other middleware (the
+    layers only act on ``/v1/...`` HTTP requests and pass everything else through).
+    """
+
+    __slots__ = ("app", "stack")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keys: KeyStore | Iterable[str] | None = None,
+        redis_url: str | None = None,
+        models: ModelsOption = (),
+        catalog: CatalogOption = None,
+        demo: bool = True,
+        providers: Iterable[Provider] = (),
+        app_provider: str | Provider = "app",
+        auth: bool = True,
+        validation: bool = True,
+        routing: bool = True,
+        adapter: bool = True,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        auth_options: Mapping[str, Any] | None = None,
+        validation_options: Mapping[str, Any] | None = None,
+        routing_options: Mapping[str, Any] | None = None,
+        adapter_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.app = app
+        self.stack = gateway(
+            app,
+            keys=keys,
+            redis_url=redis_url,
+            models=models,
+            catalog=catalog,
+            demo=demo,
+            providers=providers,
+            app_provider=app_provider,
+            auth=auth,
+            validation=validation,
+            routing=routing,
+            adapter=adapter,
+            max_body_size=max_body_size,
+            auth_options=auth_options,
+            validation_options=validation_options,
+            routing_options=routing_options,
+            adapter_options=adapter_options,
+        )
+
+    def __repr__(self) -> str:
+        return f"Gateway({self.stack!r})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stack(scope, receive, send)
