@@ -1,15 +1,98 @@
-"""akgate: composable pure-ASGI middleware for Auriko-compatible LLM gateway endpoints."""
+"""akgate: composable pure-ASGI middleware for Auriko-compatible LLM gateway endpoints.
+
+The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :class:`Routing`,
+:class:`ResponsesAdapter`. :func:`gateway` (or the :class:`Gateway` middleware class) stacks them.
+"""
 
 from __future__ import annotations
 
 from ._version import __version__
+from .adapter import AdapterOptions, ResponsesAdapter
+from .auth import (
+    APIKeyAuth,
+    KeyRecord,
+    KeyStore,
+    KeyStoreUnavailable,
+    MemoryKeyStore,
+    MemoryRateLimiter,
+    NewKey,
+    RateLimiter,
+    RedisKeyStore,
+    RedisRateLimiter,
+    SQLiteKeyStore,
+    create_key,
+    ensure_demo_key,
+    open_key_store,
+)
 from .context import Identity, RequestContext, get_context
-from .errors import GatewayError
+from .errors import ERROR_CODES, GatewayError
+from .providers import DemoModel, UpstreamProvider
+from .routing import (
+    Capabilities,
+    Catalog,
+    CatalogModel,
+    CatalogProvider,
+    InMemoryStats,
+    Provider,
+    RedisStats,
+    Routing,
+    RoutingStats,
+)
+from .stack import Gateway, gateway
+from .validation import (
+    RequestValidation,
+    validate_chat_request,
+    validate_request,
+    validate_responses_request,
+)
 
 __all__ = [
+    "ERROR_CODES",
+    "APIKeyAuth",
+    "AdapterOptions",
+    "Capabilities",
+    "Catalog",
+    "CatalogModel",
+    "CatalogProvider",
+    "DemoModel",
+    "Gateway",
     "GatewayError",
     "Identity",
+    "InMemoryStats",
+    "KeyRecord",
+    "KeyStore",
+    "KeyStoreUnavailable",
+    "MemoryKeyStore",
+    "MemoryRateLimiter",
+    "NewKey",
+    "Provider",
+    "RateLimiter",
+    "RedisKeyStore",
+    "RedisRateLimiter",
+    "RedisStats",
     "RequestContext",
+    "RequestValidation",
+    "ResponsesAdapter",
+    "Routing",
+    "RoutingStats",
+    "SQLiteKeyStore",
+    "UpstreamProvider",
     "__version__",
+    "create_key",
+    "ensure_demo_key",
+    "gateway",
     "get_context",
+    "open_key_store",
+    "validate_chat_request",
+    "validate_request",
+    "validate_responses_request",
 ]
+
+# Public names report the package as their module, so reprs and docs say ``akgate.Routing``.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        try:
+            _obj.__module__ = "akgate"
+        except (AttributeError, TypeError):  # pragma: no cover - builtins and the like
+            pass
