@@ -63,6 +63,8 @@ def inject_json(body: bytes, finalize: Finalize) -> bytes | None:
 
 def _split_event(raw: bytes) -> tuple[str | None, str | None]:
     """``(event name, data)`` of one ``\\n``-delimited event block."""
+    if raw.startswith(b"data: ") and b"\n" not in raw:  # the usual one-line event
+        return None, raw[6:].decode("utf-8", "replace")
     event: str | None = None
     data: list[str] = []
     for line in raw.decode("utf-8", "replace").split("\n"):
@@ -122,6 +124,11 @@ class _StreamRewriter:
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         raise NotImplementedError
 
+    @staticmethod
+    def _forward(event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        """An event passed on unchanged (re-encoded when it came through the exact parser)."""
+        return raw if raw is not None else encode_event(data or "", event)
+
     def close(self) -> bytes:
         """Bytes to send when the upstream body ended (a final chunk, or an explicit error)."""
         tail = b""
@@ -168,24 +175,21 @@ class ChatStreamRewriter(_StreamRewriter):
         )
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
-        def forward() -> bytes:
-            return raw if raw is not None else encode_event(data or "", event)
-
         if data is None or self.done:
-            return b"" if self.done else forward()
+            return b"" if self.done else self._forward(event, data, raw)
         if data == "[DONE]":
             return self._finish()
         try:
             obj = from_json(data)
         except ValueError:
-            return forward()
+            return self._forward(event, data, raw)
         if not isinstance(obj, dict):
-            return forward()
+            return self._forward(event, data, raw)
         if self._head is None:
             self._head = _head(obj)
         if obj.get("error"):
             self.failed = True
-            return forward()
+            return self._forward(event, data, raw)
         usage = obj.get("usage")
         if isinstance(usage, Mapping):
             self._usage = usage
@@ -194,7 +198,7 @@ class ChatStreamRewriter(_StreamRewriter):
                 return b""
             obj["usage"] = None  # reported once, on the final chunk
             return encode_event(to_json(obj), event)
-        return forward()
+        return self._forward(event, data, raw)
 
     def _finish(self) -> bytes:
         self.done = True
@@ -255,15 +259,12 @@ class ResponsesStreamRewriter(_StreamRewriter):
     )
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
-        def forward() -> bytes:
-            return raw if raw is not None else encode_event(data or "", event)
-
         if data is None or data == "[DONE]":
-            return forward()
+            return self._forward(event, data, raw)
         try:
             obj = from_json(data)
         except ValueError:
-            return forward()
+            return self._forward(event, data, raw)
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind in _TERMINAL_OK and isinstance(obj.get("response"), dict):
             response = obj["response"]
@@ -272,7 +273,7 @@ class ResponsesStreamRewriter(_StreamRewriter):
             return encode_event(to_json(obj), event)
         if kind in ("response.failed", "error"):
             self.failed = True
-        return forward()
+        return self._forward(event, data, raw)
 
     def _close(self) -> bytes:
         if self.done or self.failed:

@@ -86,6 +86,8 @@ class Route:
     #: Average of input and output price per 1M tokens (what ``max_cost_per_1m`` caps).
     price: float
     key: StatsKey
+    #: The leading ``routing_metadata`` keys (provider, provider_model_id, model_canonical).
+    metadata_head: Mapping[str, str]
 
 
 @dataclass(slots=True)
@@ -100,24 +102,27 @@ class Needs:
 
 
 def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
-    needs = Needs(tools=bool(payload.get("tools")))
-    # Iterate the (few) request keys rather than the 15 checked parameters.
-    needs.params = tuple(k for k in payload if k in _PARAM_SET and payload[k] is not None)
     if endpoint == "chat_completions":
         fmt = payload.get("response_format")
         effort = payload.get("reasoning_effort")
-        needs.vision = _has_part(payload.get("messages"), "content", "image_url")
+        vision = _has_part(payload.get("messages"), "content", "image_url")
     else:
         text = payload.get("text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         reasoning = payload.get("reasoning")
         effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
-        needs.vision = _has_part(payload.get("input"), "content", "input_image")
+        vision = _has_part(payload.get("input"), "content", "input_image")
+    structured = None
     if isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema"):
-        needs.structured = fmt["type"]
-    if isinstance(effort, str):
-        needs.effort = effort
-    return needs
+        structured = fmt["type"]
+    return Needs(
+        tools=bool(payload.get("tools")),
+        vision=vision,
+        structured=structured,
+        effort=effort if isinstance(effort, str) else None,
+        # Iterate the (few) request keys rather than the 15 checked parameters.
+        params=tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None]),
+    )
 
 
 def _has_part(items: Any, key: str, part_type: str) -> bool:
