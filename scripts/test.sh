@@ -17,5 +17,5 @@ python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
 echo "== ruff" && python -m ruff check middleware tests examples benchmarks
 echo "== mypy --strict" && python -m mypy
-echo "== mkdocs build --strict" && python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/akgate-site"
+echo "== mkdocs build --strict" && NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/akgate-site"
 echo "== pytest" && AKGATE_REQUIRE_REDIS=1 python -m pytest -q -p no:cacheprovider
