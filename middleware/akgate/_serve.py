@@ -1,0 +1,196 @@
+"""``akgate serve``: run the gateway on uvicorn, in front of the demo model or a real upstream."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from akgate._types import ASGIApp
+
+__all__ = ["ServeConfig", "add_serve_command", "build_app", "print_banner", "serve"]
+
+_INSTALL_HINT = "akgate serve needs uvicorn: pip install 'akgate[server]'"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """What ``akgate serve`` runs (the CLI options)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: An OpenAI-compatible base URL to front instead of the demo model.
+    upstream: str | None = None
+    upstream_key_env: str = "OPENAI_API_KEY"
+    #: Pause between the demo model's streamed tokens.
+    token_delay_ms: float = 15.0
+
+
+def build_app(config: ServeConfig) -> ASGIApp:
+    """The one place that composes the served stack."""
+    if config.upstream:
+        from akgate.providers.upstream import UpstreamProvider
+
+        # A missing key is fine for local servers (vLLM, Ollama): forward without one.
+        api_key = os.environ.get(config.upstream_key_env) or None
+        return UpstreamProvider(config.upstream, api_key=api_key)
+    from akgate.providers.demo import DemoModel
+
+    return DemoModel(token_delay=config.token_delay_ms / 1000)
+
+
+def base_url_for(host: str, port: int) -> str:
+    """The URL clients use (``/v1`` included); wildcard hosts are shown as loopback."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/v1"
+
+
+def print_banner(
+    base_url: str,
+    api_key: str | None,
+    *,
+    upstream: str | None = None,
+    model: str = "demo",
+    file: TextIO | None = None,
+) -> None:
+    """Print where the gateway listens and copy-paste examples for curl and the openai SDK."""
+    out = file or sys.stdout
+    key = api_key or "any-key"
+    behind = f"upstream {upstream}" if upstream else "the demo model (models: demo, demo-reasoning)"
+    key_line = api_key if api_key else "none needed yet (no auth layer configured)"
+    lines = [
+        f"akgate serving {behind}",
+        f"  Base URL: {base_url}",
+        f"  API key:  {key_line}",
+        "",
+        "Try it:",
+        f"  curl {base_url}/chat/completions \\",
+        f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
+        f'    -d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello"}}]}}\'',
+        "",
+        "  from openai import OpenAI",
+        f'  client = OpenAI(base_url="{base_url}", api_key="{key}")',
+        f'  print(client.chat.completions.create(model="{model}",',
+        '        messages=[{"role": "user", "content": "Hello"}]).choices[0].message.content)',
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), file=out, flush=True)
+
+
+def serve(config: ServeConfig) -> int:
+    """Run uvicorn until SIGINT/SIGTERM; returns the process exit code."""
+    try:
+        import uvicorn
+    except ImportError:
+        print(_INSTALL_HINT, file=sys.stderr)
+        return 1
+    try:
+        app = build_app(config)
+    except ValueError as exc:
+        print(f"akgate serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = _bind(config.host, config.port)
+    except OSError as exc:
+        print(f"akgate serve: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+
+    class BannerServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # printed once the socket accepts, so the URL works right away
+                print_banner(
+                    base_url_for(config.host, port),
+                    None,
+                    upstream=config.upstream,
+                    model="gpt-4o-mini" if config.upstream else "demo",
+                )
+
+    server = BannerServer(
+        uvicorn.Config(app, log_level="info", lifespan="on", timeout_graceful_shutdown=5)
+    )
+    with sock, _no_signal_reraise():
+        server.run(sockets=[sock])
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@contextmanager
+def _no_signal_reraise() -> Iterator[None]:
+    """Make SIGINT/SIGTERM a clean exit (status 0).
+
+    uvicorn handles the signal, shuts down gracefully, then re-raises it to the handler that was
+    installed before it started; a no-op handler there turns that into a normal return.
+    """
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    config = ServeConfig(
+        host=args.host,
+        port=args.port,
+        upstream=args.upstream,
+        upstream_key_env=args.upstream_key_env,
+        token_delay_ms=args.token_delay_ms,
+    )
+    return serve(config)
+
+
+def add_serve_command(subparsers: Any) -> None:
+    """Register ``akgate serve`` on the CLI's sub-parsers."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the gateway on uvicorn (demo model by default)",
+        description="Serve the akgate stack on uvicorn: the embedded demo model, or --upstream.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any)")
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="front this OpenAI-compatible base URL (e.g. https://api.openai.com/v1)",
+    )
+    parser.add_argument(
+        "--upstream-key-env",
+        metavar="NAME",
+        default="OPENAI_API_KEY",
+        help="env var holding the upstream API key (default: OPENAI_API_KEY)",
+    )
+    parser.add_argument(
+        "--token-delay-ms",
+        type=float,
+        default=15.0,
+        metavar="MS",
+        help="pause between the demo model's streamed tokens (default: 15)",
+    )
+    parser.set_defaults(handler=_run_command)

@@ -1,0 +1,694 @@
+"""``DemoModel``: a deterministic OpenAI-compatible chat model, the embedded offline default.
+
+It serves ``POST /v1/chat/completions`` (JSON and SSE) and ``GET /v1/models`` under the model ids
+``demo`` and ``demo-reasoning``. Every answer is computed up front from the request alone, then
+sent (or streamed token by token), so the same request always gets the same content.
+
+Tokens: a token is a word (``\\w+``) or a single other non-space character, with the whitespace in
+front of it (``TOKEN_RE``). ``count_tokens(text)`` counts them. Prompt tokens are, per message,
+3 plus the tokens of its role, text and tool calls, plus the tokens of the ``tools`` JSON.
+Completion tokens are the tokens of the reasoning, the content, and each tool call's name and
+arguments. ``cached_tokens`` is always 0.
+
+Faults (constructor ``fault=`` or request header ``x-demo-fault``), comma-separated directives:
+
+=========================  ==================================================================
+``status=<code>``          answer with that HTTP status and the registry envelope
+                           (429 and 503 carry ``Retry-After: 1``)
+``midstream[=<n>]``        after ``n`` (default 3) content tokens, ``data: {"error": ...}``
+                           then ``data: [DONE]`` (non-streaming: a 500 envelope)
+``exception``              raise ``RuntimeError`` after streaming started (non-streaming:
+                           before the response)
+``drop``                   end the body after 3 tokens, without ``finish_reason`` or
+                           ``[DONE]`` (non-streaming: a truncated JSON body)
+``slow-first-byte=<ms>``   wait before the response starts
+``delay=<ms>``             wait between streamed chunks (overrides ``token_delay``)
+=========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import anyio
+import anyio.lowlevel
+
+from akgate._asgi import ClientDisconnected, dumps, read_request_json, route_path, send_json
+from akgate._types import Message, Receive, Scope, Send
+from akgate.context import request_context
+from akgate.errors import ERROR_CODES, GatewayError, error_payload, send_error
+
+from ._schema_instance import schema_instance
+
+__all__ = ["DEMO_MODELS", "FAULT_HEADER", "DemoModel", "Faults", "count_tokens"]
+
+DEMO_MODELS: Final = ("demo", "demo-reasoning")
+FAULT_HEADER: Final = b"x-demo-fault"
+CHAT_PATH: Final = "/v1/chat/completions"
+MODELS_PATH: Final = "/v1/models"
+TOKEN_RE: Final = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
+#: A trigger phrase that asks for a tool without naming it.
+TOOL_TRIGGER_RE: Final = re.compile(r"\b(?:call|invoke)\b|\buse (?:the |a |your )?tools?\b")
+_MAX_FAULT_MS: Final = 60_000
+_FAULT_TOKENS: Final = 3
+_CREATED: Final = 1_700_000_000
+_SSE_HEADERS: Final = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into demo tokens; ``"".join(tokenize(t)) == t``."""
+    return TOKEN_RE.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    """The demo model's deterministic token count of ``text``."""
+    return len(TOKEN_RE.findall(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Parsed fault directives (see the module docstring)."""
+
+    status: int | None = None
+    midstream: int | None = None
+    exception: bool = False
+    drop: bool = False
+    slow_first_byte: float = 0.0
+    delay: float | None = None
+
+    @classmethod
+    def parse(cls, text: str, base: Faults | None = None) -> Faults:
+        """Parse ``text`` on top of ``base``; ``ValueError`` on an unknown or bad directive."""
+        faults = base or cls()
+        for raw in text.split(","):
+            item = raw.strip().lower()
+            if not item:
+                continue
+            name, _, value = item.partition("=")
+            name, value = name.strip(), value.strip()
+            if name == "status":
+                status = _int(value, name)
+                if not 400 <= status <= 599:
+                    raise ValueError("status must be between 400 and 599")
+                faults = replace(faults, status=status)
+            elif name == "midstream":
+                faults = replace(faults, midstream=_int(value, name) if value else _FAULT_TOKENS)
+            elif name in ("exception", "drop") and not value:
+                faults = replace(faults, **{name: True})
+            elif name == "slow-first-byte":
+                faults = replace(faults, slow_first_byte=_ms(value, name))
+            elif name == "delay":
+                faults = replace(faults, delay=_ms(value, name))
+            else:
+                raise ValueError(f"unknown fault directive {item!r}")
+        return faults
+
+
+def _int(value: str, name: str) -> int:
+    if not value.isdigit():
+        raise ValueError(f"{name} needs a non-negative integer")
+    return int(value)
+
+
+def _ms(value: str, name: str) -> float:
+    ms = _int(value, name)
+    if ms > _MAX_FAULT_MS:
+        raise ValueError(f"{name} is capped at {_MAX_FAULT_MS} ms")
+    return ms / 1000
+
+
+# code for a fault status: the first registry code with that status (500 -> internal_error),
+# except 503, where a provider is "unavailable" rather than "no provider available".
+_CODE_FOR_STATUS: Final[dict[int, str]] = {503: "service_unavailable"}
+for _code, (_status, _type) in ERROR_CODES.items():
+    _CODE_FOR_STATUS.setdefault(_status, _code)
+
+
+@dataclass(slots=True)
+class _ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Everything the answer contains, computed before anything is sent."""
+
+    reasoning: list[str] = field(default_factory=list)
+    content: list[str] | None = None
+    tool_calls: list[_ToolCall] = field(default_factory=list)
+    finish_reason: str = "stop"
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+class DemoModel:
+    """A deterministic OpenAI-compatible chat-completions ASGI app (no network, no weights).
+
+    ``token_delay`` is the pause in seconds between streamed chunks; ``fault`` applies fault
+    directives to every request; ``allow_fault_header=False`` ignores ``x-demo-fault``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_delay: float = 0.0,
+        fault: str | None = None,
+        allow_fault_header: bool = True,
+    ) -> None:
+        if token_delay < 0:
+            raise ValueError("token_delay must be >= 0")
+        self.token_delay = token_delay
+        self.faults = Faults.parse(fault) if fault else Faults()
+        self.allow_fault_header = allow_fault_header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            # A model server has no websocket endpoint: refuse before accepting (HTTP 403).
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        scope, send, ctx = request_context(scope, send)
+        path = route_path(scope)
+        method = scope.get("method", "GET")
+        try:
+            if path == MODELS_PATH:
+                if method not in ("GET", "HEAD"):
+                    raise _method_not_allowed(method, "GET")
+                await send_json(send, 200, _models_list())
+                return
+            if path != CHAT_PATH:
+                raise GatewayError("resource_not_found", f"No route for {method} {path}.")
+            if method != "POST":
+                raise _method_not_allowed(method, "POST")
+            faults = self._request_faults(scope)
+            payload = await read_request_json(scope, receive, ctx)
+            request = _parse_request(payload)
+        except GatewayError as err:
+            await send_error(send, err)
+            return
+        except ClientDisconnected:
+            return
+        delay = faults.delay if faults.delay is not None else self.token_delay
+        responder = _Responder(request, faults, delay, send)
+        await responder.run(receive)
+
+    def _request_faults(self, scope: Scope) -> Faults:
+        if not self.allow_fault_header:
+            return self.faults
+        values = [v for k, v in scope.get("headers", ()) if k == FAULT_HEADER]
+        if not values:
+            return self.faults
+        try:
+            return Faults.parse(b",".join(values).decode("latin-1"), self.faults)
+        except ValueError as exc:
+            raise GatewayError(
+                "invalid_parameter_value", f"Bad x-demo-fault header: {exc}.", "x-demo-fault"
+            ) from None
+
+
+def _method_not_allowed(method: str, allowed: str) -> GatewayError:
+    return GatewayError(
+        "method_not_allowed",
+        f"Method {method} is not allowed here; use {allowed}.",
+        headers={"Allow": allowed},
+    )
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _models_list() -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {"id": model, "object": "model", "created": _CREATED, "owned_by": "akgate-demo"}
+            for model in DEMO_MODELS
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Request parsing (only what the demo needs; the validation layer does the full check).
+
+
+@dataclass(slots=True)
+class _Request:
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    include_usage: bool
+    tools: list[dict[str, Any]]
+    tool_choice: Any
+    parallel_tool_calls: bool
+    max_tokens: int | None
+    response_format: dict[str, Any] | None
+    stop: list[str]
+
+
+def _bad(message: str, param: str, code: str = "invalid_parameter_value") -> GatewayError:
+    return GatewayError(code, message, param)
+
+
+def _parse_request(payload: Mapping[str, Any]) -> _Request:
+    model = payload.get("model")
+    if model is None:
+        raise _bad("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+    if not isinstance(model, str):
+        raise _bad("'model' must be a string.", "model")
+    if model not in DEMO_MODELS:
+        raise GatewayError(
+            "model_not_found",
+            f"Model '{model}' does not exist here; the demo serves {', '.join(DEMO_MODELS)}.",
+            "model",
+        )
+    messages = payload.get("messages")
+    if messages is None:
+        raise _bad(
+            "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
+        )
+    if not isinstance(messages, list) or not messages:
+        raise _bad("'messages' must be a non-empty array.", "messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise _bad("Each message must be an object with a 'role'.", f"messages[{index}]")
+    stream = payload.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise _bad("'stream' must be a boolean.", "stream")
+    options = payload.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise _bad("'stream_options' must be an object.", "stream_options")
+    tools = payload.get("tools") or []
+    if not isinstance(tools, list):
+        raise _bad("'tools' must be an array.", "tools")
+    functions: list[dict[str, Any]] = []
+    for index, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            if isinstance(tool, dict) and tool.get("type", "function") != "function":
+                continue  # custom tools: the demo never calls them
+            raise _bad("Each tool needs 'function.name'.", f"tools[{index}]")
+        functions.append(function)
+    tool_choice = payload.get("tool_choice")
+    if isinstance(tool_choice, dict):
+        name = (tool_choice.get("function") or {}).get("name")
+        if name not in {f["name"] for f in functions}:
+            raise _bad(f"tool_choice names an unknown function {name!r}.", "tool_choice")
+    elif tool_choice not in (None, "auto", "none", "required"):
+        raise _bad("tool_choice must be 'auto', 'none', 'required' or a function.", "tool_choice")
+    limits = []
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = payload.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise _bad(f"'{key}' must be a positive integer.", key)
+        limits.append(value)
+    response_format = payload.get("response_format")
+    if response_format is not None and (
+        not isinstance(response_format, dict)
+        or response_format.get("type") not in ("text", "json_object", "json_schema")
+    ):
+        raise _bad(
+            "response_format.type must be text, json_object or json_schema.", "response_format"
+        )
+    stop = payload.get("stop")
+    stops = [stop] if isinstance(stop, str) else [s for s in stop or () if isinstance(s, str) and s]
+    return _Request(
+        model=model,
+        messages=messages,
+        stream=bool(stream),
+        include_usage=bool(options.get("include_usage")) and bool(stream),
+        tools=functions,
+        tool_choice=tool_choice,
+        parallel_tool_calls=payload.get("parallel_tool_calls") is not False,
+        max_tokens=min(limits) if limits else None,
+        response_format=response_format if isinstance(response_format, dict) else None,
+        stop=stops,
+    )
+
+
+def _text(content: Any) -> str:
+    """The text of a message's content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: the whole answer, deterministically.
+
+
+def _plan(request: _Request) -> _Plan:
+    plan = _Plan()
+    last = request.messages[-1]
+    calls = _choose_tools(request)
+    if request.model == "demo-reasoning":
+        plan.reasoning = tokenize(_reasoning_text(request, calls))
+    if calls:
+        digest = hashlib.sha256(dumps(request.messages)).hexdigest()
+        for index, function in enumerate(calls):
+            arguments = schema_instance(_parameters(function))
+            plan.tool_calls.append(
+                _ToolCall(
+                    id=f"call_{digest[index * 4 : index * 4 + 20]}{index}",
+                    name=function["name"],
+                    arguments=json.dumps(arguments, ensure_ascii=False),
+                )
+            )
+        plan.finish_reason = "tool_calls"
+    else:
+        text = _answer_text(request, last)
+        finish = "stop"
+        for stop in request.stop:
+            cut = text.find(stop)
+            if cut != -1:
+                text = text[:cut]
+        content = tokenize(text)
+        if request.max_tokens is not None:
+            budget = max(request.max_tokens - len(plan.reasoning), 0)
+            if len(plan.reasoning) > request.max_tokens:
+                plan.reasoning = plan.reasoning[: request.max_tokens]
+            if len(content) > budget:
+                content, finish = content[:budget], "length"
+        plan.content = content
+        plan.finish_reason = finish
+    completion = len(plan.reasoning) + len(plan.content or ())
+    completion += sum(count_tokens(c.name) + count_tokens(c.arguments) for c in plan.tool_calls)
+    prompt = _prompt_tokens(request)
+    plan.usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning)},
+    }
+    return plan
+
+
+def _parameters(function: Mapping[str, Any]) -> Any:
+    parameters = function.get("parameters")
+    return parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}
+
+
+def _choose_tools(request: _Request) -> list[dict[str, Any]]:
+    tools, choice = request.tools, request.tool_choice
+    if not tools or choice == "none":
+        return []
+    if isinstance(choice, dict):
+        name = choice["function"]["name"]
+        return [next(f for f in tools if f["name"] == name)]
+    last = request.messages[-1]
+    text = _text(last.get("content")).lower() if last.get("role") == "user" else ""
+    named = [f for f in tools if _mentions(text, f["name"])]
+    if not named and (choice == "required" or TOOL_TRIGGER_RE.search(text)):
+        named = tools[:1]
+    if not request.parallel_tool_calls:
+        named = named[:1]
+    return named
+
+
+def _mentions(text: str, name: str) -> bool:
+    name = name.lower()
+    if not text:
+        return False
+    spaced = name.replace("_", " ").replace("-", " ")
+    return any(re.search(rf"\b{re.escape(n)}\b", text) for n in {name, spaced})
+
+
+def _reasoning_text(request: _Request, calls: Sequence[Mapping[str, Any]]) -> str:
+    last = request.messages[-1]
+    words = count_tokens(_text(last.get("content")))
+    if calls:
+        names = ", ".join(str(f["name"]) for f in calls)
+        return f"The request asks for a tool. I will call {names}."
+    if last.get("role") == "tool":
+        return "A tool answered. I will report its result."
+    return f"The last message has {words} tokens. I will answer briefly and deterministically."
+
+
+def _answer_text(request: _Request, last: Mapping[str, Any]) -> str:
+    reply = _reply_text(request, last)
+    format_ = request.response_format or {}
+    if format_.get("type") == "json_object":
+        return json.dumps({"answer": reply}, ensure_ascii=False)
+    if format_.get("type") == "json_schema":
+        spec = format_.get("json_schema") or {}
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return json.dumps(schema_instance(schema if schema is not None else {"type": "object"}))
+    return reply
+
+
+def _reply_text(request: _Request, last: Mapping[str, Any]) -> str:
+    if last.get("role") == "tool":
+        # Quote every trailing tool result, named after the call it answers.
+        names: dict[str, str] = {}
+        for message in request.messages:
+            for call in message.get("tool_calls") or ():
+                if isinstance(call, dict):
+                    function = call.get("function") or {}
+                    names[str(call.get("id"))] = str(function.get("name", "tool"))
+        results = []
+        for message in reversed(request.messages):
+            if message.get("role") != "tool":
+                break
+            name = names.get(str(message.get("tool_call_id")), "tool")
+            results.append(f"{name} returned: {_text(message.get('content'))}")
+        return "The tool results are in. " + "; ".join(reversed(results))
+    user = next((m for m in reversed(request.messages) if m.get("role") == "user"), None)
+    said = _text(user.get("content")).strip() if user else ""
+    if len(said) > 200:
+        said = said[:200] + "..."
+    if not said:
+        return "Hello! I am the akgate demo model."
+    return f'Hello! I am the akgate demo model. You said: "{said}"'
+
+
+def _prompt_tokens(request: _Request) -> int:
+    total = 0
+    for message in request.messages:
+        total += (
+            3 + count_tokens(str(message.get("role"))) + count_tokens(_text(message.get("content")))
+        )
+        if message.get("tool_calls"):
+            total += count_tokens(json.dumps(message["tool_calls"]))
+    if request.tools:
+        total += count_tokens(json.dumps(request.tools))
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending.
+
+
+class _Responder:
+    """Sends one answer; watches for the client going away while it does."""
+
+    def __init__(self, request: _Request, faults: Faults, delay: float, send: Send) -> None:
+        self.request = request
+        self.faults = faults
+        self.delay = delay
+        self.send = send
+        self.id = "chatcmpl-" + secrets.token_hex(12)
+        self.created = int(time.time())
+        self.raise_after: Exception | None = None
+
+    async def run(self, receive: Receive) -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_watch_disconnect, receive, group.cancel_scope)
+            try:
+                await self._respond()
+            except OSError:
+                pass  # ASGI 2.4 servers raise on send after a disconnect: nothing left to do
+            except Exception as exc:
+                self.raise_after = exc
+            group.cancel_scope.cancel()
+        if self.raise_after is not None:
+            # Raised outside the task group, so the server sees it as is, not in a group.
+            raise self.raise_after
+
+    async def _respond(self) -> None:
+        faults = self.faults
+        if faults.slow_first_byte:
+            await anyio.sleep(faults.slow_first_byte)
+        if faults.status is not None:
+            status = faults.status
+            code = _CODE_FOR_STATUS.get(status, "upstream_error")
+            headers = {"Retry-After": "1"} if status in (429, 503) else None
+            await send_error(
+                self.send,
+                GatewayError(code, f"Demo fault: HTTP {status}.", status=status, headers=headers),
+            )
+            return
+        plan = _plan(self.request)
+        if self.request.stream:
+            await self._stream(plan)
+            return
+        if faults.midstream is not None:
+            await send_error(self.send, GatewayError("internal_error", "Demo fault: midstream."))
+            return
+        if faults.exception:
+            raise RuntimeError("demo fault: exception before the response started")
+        body = dumps(self._completion(plan))
+        if faults.drop:
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await self.send({"type": "http.response.body", "body": body[: len(body) // 2]})
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await send_json(self.send, 200, body)
+
+    def _completion(self, plan: _Plan) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        if plan.content is not None:
+            message["content"] = "".join(plan.content)
+        if plan.reasoning:
+            message["reasoning_content"] = "".join(plan.reasoning)
+        if plan.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in plan.tool_calls
+            ]
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.request.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": plan.finish_reason,
+                }
+            ],
+            "usage": plan.usage,
+            "system_fingerprint": None,
+        }
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.request.model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+        if self.request.include_usage:
+            chunk["usage"] = None
+        return b"data: " + dumps(chunk) + b"\n\n"
+
+    async def _stream(self, plan: _Plan) -> None:
+        faults = self.faults
+        await self.send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        await self._emit(self._chunk({"role": "assistant", "content": ""}))
+        sent = 0  # delta chunks so far, for the mid-stream faults
+
+        async def fault(force: bool = False) -> bool:
+            """Apply a due mid-stream fault; True when it ended the stream."""
+            if faults.midstream is not None and (force or sent >= faults.midstream):
+                error = error_payload(
+                    "internal_error", "Demo fault: error in the middle of the stream."
+                )
+                await self._emit(b"data: " + dumps({"error": error}) + b"\n\n")
+                await self._emit(b"data: [DONE]\n\n", final=True)
+                return True
+            if (faults.drop or faults.exception) and (force or sent >= _FAULT_TOKENS):
+                if faults.drop:
+                    await self._emit(b"", final=True)
+                else:
+                    self.raise_after = RuntimeError(
+                        "demo fault: exception after the response started"
+                    )
+                return True
+            return False
+
+        deltas: list[dict[str, Any]] = [{"reasoning_content": p} for p in plan.reasoning]
+        deltas.extend({"content": p} for p in plan.content or ())
+        for index, call in enumerate(plan.tool_calls):
+            function = {"name": call.name, "arguments": ""}
+            deltas.append(
+                {
+                    "tool_calls": [
+                        {"index": index, "id": call.id, "type": "function", "function": function}
+                    ]
+                }
+            )
+            deltas.extend(
+                {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                for piece in tokenize(call.arguments)
+            )
+        for delta in deltas:
+            if await fault():
+                return
+            await self._emit(self._chunk(delta))
+            sent += 1
+        # A fault set for later than the answer's end still fires, before the finish chunk.
+        if await fault(force=True):
+            return
+        await self._emit(self._chunk({}, plan.finish_reason))
+        if self.request.include_usage:
+            usage_chunk = {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.request.model,
+                "system_fingerprint": None,
+                "choices": [],
+                "usage": plan.usage,
+            }
+            await self._emit(b"data: " + dumps(usage_chunk) + b"\n\n")
+        await self._emit(b"data: [DONE]\n\n", final=True)
+
+    async def _emit(self, body: bytes, *, final: bool = False) -> None:
+        await self.send({"type": "http.response.body", "body": body, "more_body": not final})
+        if not final:
+            await anyio.sleep(self.delay)
+
+
+async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+        # A receive that never blocks (an endless body replay) must not starve the response.
+        await anyio.lowlevel.checkpoint()

@@ -1,0 +1,470 @@
+"""``UpstreamProvider``: forward ``/v1/...`` requests to an OpenAI-compatible server over httpx.
+
+The request path below ``/v1`` is appended to ``base_url`` (``/v1/chat/completions`` ->
+``{base_url}/chat/completions``), with the provider's own API key. SSE responses are forwarded
+chunk by chunk as they arrive; other responses (small JSON bodies) are read whole first, so that a
+failure while reading them still becomes a clean error envelope.
+
+Failures, all as Auriko envelopes (``provider`` set to the provider's name):
+
+=====================================  ==========================================================
+connection refused, DNS, protocol      502 ``upstream_error``
+timeout before the response            504 ``upstream_timeout``
+upstream 4xx/5xx                       same status; the upstream's envelope when it sent one,
+                                       else wrapped (``upstream_error`` for 5xx)
+failure or truncation mid-SSE          ``data: {"error": ...}`` then ``data: [DONE]``
+client disconnect                      the upstream request is cancelled
+=====================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.lowlevel
+import httpx
+from pydantic_core import from_json
+
+from akgate._asgi import ClientDisconnected, dumps, read_body, route_path
+from akgate._types import Message, Receive, Scope, Send
+from akgate.context import RequestContext, request_context
+from akgate.errors import ERROR_CODES, GatewayError, send_error
+from akgate.sse import SSEParser
+
+__all__ = ["UpstreamProvider"]
+
+#: Request headers never forwarded: hop-by-hop, recomputed, or the caller's own credentials.
+_DROP_REQUEST: Final = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "accept-encoding",
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+    }
+)
+#: Response headers never forwarded: hop-by-hop, set by our server, or meant for us only.
+_DROP_RESPONSE: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "server",
+        "date",
+        "set-cookie",
+        "alt-svc",
+    }
+)
+_MAX_ERROR_BODY: Final = 1024 * 1024
+_TERMINAL_EVENTS: Final = frozenset(
+    {"response.completed", "response.incomplete", "response.failed"}
+)
+
+
+class UpstreamProvider:
+    """An ASGI app that forwards ``/v1/...`` to ``base_url`` (e.g. ``https://api.openai.com/v1``).
+
+    ``api_key`` (or the env var named by ``api_key_env``) is sent as ``Authorization: Bearer``;
+    ``headers`` are added to every upstream request. Timeouts are in seconds: ``connect_timeout``,
+    ``read_timeout`` (also the wait for the first byte), ``write_timeout``, ``pool_timeout`` and
+    ``total_timeout`` (the whole exchange, stream included; ``None``: no limit).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        name: str | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 120.0,
+        write_timeout: float = 30.0,
+        pool_timeout: float = 10.0,
+        total_timeout: float | None = None,
+        max_connections: int = 100,
+        max_keepalive_connections: int = 20,
+        keepalive_expiry: float = 30.0,
+        max_request_size: int = 32 * 1024 * 1024,
+        max_response_size: int = 32 * 1024 * 1024,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if api_key is not None and api_key_env is not None:
+            raise ValueError("pass api_key or api_key_env, not both")
+        if api_key_env is not None:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise ValueError(f"environment variable {api_key_env} is not set")
+        for option, value in (
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+            ("write_timeout", write_timeout),
+            ("pool_timeout", pool_timeout),
+            ("total_timeout", total_timeout),
+        ):
+            if value is not None and value <= 0:
+                raise ValueError(f"{option} must be > 0")
+        self.base_url = base_url.rstrip("/")
+        self.name = name or parts.hostname or "upstream"
+        self.total_timeout = total_timeout
+        self.max_request_size = max_request_size
+        self.max_response_size = max_response_size
+        extra = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
+        ]
+        if api_key:
+            extra.append((b"authorization", b"Bearer " + api_key.encode("latin-1")))
+        # Identity encoding: SSE must reach us uncompressed to be forwarded (and amended) as is.
+        extra.append((b"accept-encoding", b"identity"))
+        self._extra_headers = extra
+        self._extra_names = {name for name, _ in extra}
+        self._owns_client = client is None
+        self.client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
+            ),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_keepalive_connections,
+                keepalive_expiry=keepalive_expiry,
+            ),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def __repr__(self) -> str:
+        # Never show the key.
+        return f"UpstreamProvider({self.base_url!r}, name={self.name!r})"
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (only of a client this provider created)."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        scope, send, ctx = request_context(scope, send)
+        path = route_path(scope)
+        try:
+            if path != "/v1" and not path.startswith("/v1/"):
+                raise GatewayError(
+                    "resource_not_found", f"No route for {scope.get('method', 'GET')} {path}."
+                )
+            body = await self._request_body(scope, receive, ctx)
+        except GatewayError as err:
+            await send_error(send, err)
+            return
+        except ClientDisconnected:
+            return
+        url = self.base_url + path[len("/v1") :]
+        query = scope.get("query_string", b"")
+        if query:
+            url += "?" + query.decode("latin-1")
+        headers = [
+            (k, v)
+            for k, v in scope.get("headers", ())
+            if k.decode("latin-1") not in _DROP_REQUEST and k not in self._extra_names
+        ]
+        headers.extend(self._extra_headers)
+        request = self.client.build_request(
+            scope.get("method", "GET"), url, headers=headers, content=body
+        )
+        sse_kind = "responses" if path.endswith("/responses") else "chat"
+        exchange = _Exchange(self, request, send, sse_kind)
+        await exchange.run(receive)
+
+    async def _request_body(self, scope: Scope, receive: Receive, ctx: RequestContext) -> bytes:
+        # The body meant for this app: a rewritten one on the (child) context, else read it here.
+        if ctx.body is not None:
+            return ctx.body
+        if ctx.payload is not None:
+            return dumps(ctx.payload)
+        ctx.body = await read_body(scope, receive, max_size=self.max_request_size)
+        ctx.raw_receive = receive
+        return ctx.body
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def error(self, code: str, message: str, *, status: int | None = None) -> GatewayError:
+        return GatewayError(code, message, status=status, provider=self.name)
+
+
+class _Exchange:
+    """One forwarded request: sends the upstream's answer, or an envelope or error frame."""
+
+    def __init__(
+        self, provider: UpstreamProvider, request: httpx.Request, send: Send, sse_kind: str
+    ) -> None:
+        self.provider = provider
+        self.request = request
+        self.send = send
+        self.sse_kind = sse_kind
+        self.started = False  # our http.response.start went out
+        self.streaming = False  # we are forwarding an SSE body
+        self.finished = False  # our final body message went out
+        self.terminated = False  # the SSE stream reached its terminal event
+        self.errored = False  # the SSE stream carried an error frame
+        self.tail = b""
+        self.disconnected = False
+
+    async def run(self, receive: Receive) -> None:
+        failure: GatewayError | None = None
+        unexpected: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
+            with anyio.CancelScope() as total:
+                if self.provider.total_timeout is not None:
+                    total.deadline = anyio.current_time() + self.provider.total_timeout
+                try:
+                    await self._forward()
+                except httpx.TimeoutException as exc:
+                    failure = self._timeout(exc)
+                except (httpx.TransportError, httpx.StreamError) as exc:
+                    failure = self.provider.error(
+                        "upstream_error",
+                        f"The upstream {self.provider.name} failed: {_describe(exc)}.",
+                    )
+                except OSError:
+                    self.disconnected = True  # ASGI 2.4: send after the client left
+                except Exception as exc:
+                    # A bug, not an upstream failure: answer cleanly, then let the server see it.
+                    unexpected = exc
+                    failure = self.provider.error(
+                        "internal_error", "The gateway failed while forwarding the request."
+                    )
+            if total.cancelled_caught:
+                failure = self.provider.error(
+                    "upstream_timeout",
+                    f"The upstream {self.provider.name} did not finish within "
+                    f"{self.provider.total_timeout} s.",
+                )
+            if failure is not None and not self.disconnected:
+                try:
+                    await self._fail(failure)
+                except OSError:
+                    pass
+            group.cancel_scope.cancel()
+        if unexpected is not None:
+            raise unexpected
+
+    async def _watch_disconnect(self, receive: Receive, scope: anyio.CancelScope) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                # Cancels the upstream read: httpx closes that connection, the upstream sees it go.
+                scope.cancel()
+                return
+            # A receive that never blocks (an endless body replay) must not starve the exchange.
+            await anyio.lowlevel.checkpoint()
+
+    def _timeout(self, exc: httpx.TimeoutException) -> GatewayError:
+        if self.streaming:
+            message = f"The upstream {self.provider.name} stalled mid-stream ({_describe(exc)})."
+        else:
+            message = f"The upstream {self.provider.name} timed out ({_describe(exc)})."
+        return self.provider.error("upstream_timeout", message)
+
+    async def _forward(self) -> None:
+        response = await self.provider.client.send(self.request, stream=True)
+        try:
+            content_type = response.headers.get("content-type", "")
+            if response.status_code >= 400:
+                await self._forward_error(response)
+            elif content_type.startswith("text/event-stream"):
+                await self._forward_stream(response)
+            else:
+                await self._forward_whole(response)
+        finally:
+            await response.aclose()
+
+    def _headers(
+        self, response: httpx.Response, *, keep_encoding: bool
+    ) -> list[tuple[bytes, bytes]]:
+        headers = []
+        for key, value in response.headers.raw:
+            name = key.lower()
+            if name.decode("latin-1") in _DROP_RESPONSE:
+                continue
+            if name == b"content-encoding" and not keep_encoding:
+                continue
+            if name == b"x-request-id":
+                # Our own X-Request-ID names this request; keep the upstream's under its own name.
+                name = b"x-upstream-request-id"
+            headers.append((name, value))
+        return headers
+
+    async def _read_capped(self, response: httpx.Response, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise httpx.StreamError(f"response larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _forward_whole(self, response: httpx.Response) -> None:
+        body = await self._read_capped(response, self.provider.max_response_size)
+        headers = self._headers(response, keep_encoding=False)
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        await self._start(response.status_code, headers)
+        await self._body(body, final=True)
+
+    async def _forward_error(self, response: httpx.Response) -> None:
+        status = response.status_code
+        body = await self._read_capped(response, _MAX_ERROR_BODY)
+        if _is_envelope(body):
+            headers = self._headers(response, keep_encoding=False)
+            headers.append((b"content-length", str(len(body)).encode("latin-1")))
+            await self._start(status, headers)
+            await self._body(body, final=True)
+            return
+        code = _code_for_status(status)
+        snippet = body[:200].decode("utf-8", "replace").strip()
+        message = f"The upstream {self.provider.name} answered HTTP {status}"
+        message += f": {snippet}" if snippet else "."
+        retry_after = response.headers.get("retry-after")
+        err = GatewayError(
+            code,
+            message,
+            status=status,
+            provider=self.provider.name,
+            headers={"Retry-After": retry_after} if retry_after else None,
+        )
+        self.started = self.finished = True
+        await send_error(self.send, err)
+
+    async def _forward_stream(self, response: httpx.Response) -> None:
+        compressed = response.headers.get("content-encoding", "identity") != "identity"
+        await self._start(response.status_code, self._headers(response, keep_encoding=False))
+        self.streaming = True
+        parser = SSEParser()
+        # Raw bytes when they are the decoded bytes (the usual case): no copy, no decoder.
+        chunks = response.aiter_bytes() if compressed else response.aiter_raw()
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            for event in parser.feed(chunk):
+                self._observe(event.event, event.data)
+            await self._body(chunk)
+            self.tail = chunk[-2:]
+        if not self.terminated:
+            # The upstream closed cleanly but early: say so instead of a silent truncation.
+            if self.errored:
+                await self._body(b"data: [DONE]\n\n", final=True)
+                return
+            await self._fail(
+                self.provider.error(
+                    "upstream_error",
+                    f"The upstream {self.provider.name} ended the stream before it finished.",
+                )
+            )
+            return
+        await self._body(b"", final=True)
+
+    def _observe(self, event: str | None, data: str) -> None:
+        if data == "[DONE]":
+            self.terminated = True
+        elif self.sse_kind == "responses":
+            kind = event or _event_type(data)
+            if kind in _TERMINAL_EVENTS or kind == "error":
+                self.terminated = True
+        elif data.startswith('{"error"'):
+            self.errored = True
+
+    async def _fail(self, err: GatewayError) -> None:
+        if not self.started:
+            self.started = self.finished = True
+            await send_error(self.send, err)
+            return
+        if self.finished:
+            return
+        if self.streaming:
+            # Close a partial event first, so the error frame parses on its own.
+            prefix = b"" if self.tail in (b"", b"\n\n") else b"\n\n"
+            if self.sse_kind == "responses":
+                frame = {**err.payload(), "type": "error"}  # the flat Responses form
+                await self._body(prefix + b"event: error\ndata: " + dumps(frame) + b"\n\n")
+                await self._body(b"", final=True)
+            else:
+                await self._body(prefix + b"data: " + dumps({"error": err.payload()}) + b"\n\n")
+                await self._body(b"data: [DONE]\n\n", final=True)
+            return
+        await self._body(b"", final=True)
+
+    async def _start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def _body(self, body: bytes, *, final: bool = False) -> None:
+        if final:
+            self.finished = True
+        await self.send({"type": "http.response.body", "body": body, "more_body": not final})
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _event_type(data: str) -> str:
+    """The ``type`` of a Responses event whose JSON starts with it (as every server sends it)."""
+    if data.startswith('{"type":"'):
+        return data[9:].partition('"')[0]
+    return ""
+
+
+def _is_envelope(body: bytes) -> bool:
+    try:
+        value: Any = from_json(body)
+    except ValueError:
+        return False
+    error = value.get("error") if isinstance(value, dict) else None
+    return isinstance(error, dict) and isinstance(error.get("message"), str)
+
+
+def _code_for_status(status: int) -> str:
+    if status >= 500:
+        return "upstream_error"
+    for code, (code_status, _) in ERROR_CODES.items():
+        if code_status == status:
+            return code
+    return "invalid_request"
