@@ -12,9 +12,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from akgate._types import ASGIApp
+import anyio
 
-__all__ = ["ServeConfig", "add_serve_command", "build_app", "print_banner", "serve"]
+from akgate._types import ASGIApp
+from akgate.auth import KeyStore, ensure_demo_key, open_key_store
+
+__all__ = [
+    "ServeConfig",
+    "add_serve_command",
+    "build_app",
+    "print_banner",
+    "serve",
+    "upstream_models",
+]
 
 _INSTALL_HINT = "akgate serve needs uvicorn: pip install 'akgate[server]'"
 
@@ -28,21 +38,69 @@ class ServeConfig:
     #: An OpenAI-compatible base URL to front instead of the demo model.
     upstream: str | None = None
     upstream_key_env: str = "OPENAI_API_KEY"
+    #: Model ids the upstream serves (asked from its ``/models`` when empty).
+    models: tuple[str, ...] = ()
     #: Pause between the demo model's streamed tokens.
     token_delay_ms: float = 15.0
+    #: The SQLite key store (default ``$AKGATE_HOME/keys.sqlite3``, ``~/.akgate``).
+    db: str | None = None
+    #: Keys, rate limits and routing stats in Redis instead.
+    redis_url: str | None = None
 
 
-def build_app(config: ServeConfig) -> ASGIApp:
-    """The one place that composes the served stack."""
+def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
+    """The one place that composes the served stack: every akgate layer around the provider.
+
+    ``APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter ->] provider``, where the
+    provider is the demo model or an :class:`~akgate.UpstreamProvider` for ``--upstream``.
+    """
+    from akgate.routing import Catalog
+    from akgate.stack import gateway
+
+    store = keys if keys is not None else open_key_store(config.db, config.redis_url)
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 
         # A missing key is fine for local servers (vLLM, Ollama): forward without one.
         api_key = os.environ.get(config.upstream_key_env) or None
-        return UpstreamProvider(config.upstream, api_key=api_key)
+        models = config.models or upstream_models(config.upstream, api_key)
+        return gateway(
+            UpstreamProvider(config.upstream, api_key=api_key),
+            keys=store,
+            redis_url=config.redis_url,
+            models=models,
+            demo=False,
+            app_provider="upstream",
+        )
     from akgate.providers.demo import DemoModel
 
-    return DemoModel(token_delay=config.token_delay_ms / 1000)
+    # The demo model is the wrapped app, registered as the demo catalog's provider.
+    return gateway(
+        DemoModel(token_delay=config.token_delay_ms / 1000),
+        keys=store,
+        redis_url=config.redis_url,
+        catalog=Catalog.demo(),
+        app_provider="demo",
+    )
+
+
+def upstream_models(base_url: str, api_key: str | None) -> tuple[str, ...]:
+    """The model ids an OpenAI-compatible server lists at ``{base_url}/models``."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=10)
+        response.raise_for_status()
+        ids = tuple(str(entry["id"]) for entry in response.json().get("data", []) if "id" in entry)
+    except (httpx.HTTPError, ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(
+            f"could not list the upstream's models ({type(exc).__name__}); "
+            "name them with --model NAME"
+        ) from None
+    if not ids:
+        raise ValueError("the upstream lists no models; name them with --model NAME")
+    return ids
 
 
 def base_url_for(host: str, port: int) -> str:
@@ -66,9 +124,18 @@ def print_banner(
 ) -> None:
     """Print where the gateway listens and copy-paste examples for curl and the openai SDK."""
     out = file or sys.stdout
-    key = api_key or "any-key"
     behind = f"upstream {upstream}" if upstream else "the demo model (models: demo, demo-reasoning)"
-    key_line = api_key if api_key else "none needed yet (no auth layer configured)"
+    python = ["  from openai import OpenAI"]
+    if api_key:
+        key_line = f"{api_key}  (ak_test_ key, shown once, stored hashed)"
+        shell_key, python_key = api_key, f'"{api_key}"'
+    else:
+        key_line = (
+            "the store has keys already: export one as AKGATE_KEY "
+            "(new one: akgate keys create --name me --test)"
+        )
+        shell_key, python_key = "$AKGATE_KEY", 'os.environ["AKGATE_KEY"]'
+        python.insert(0, "  import os")
     lines = [
         f"akgate serving {behind}",
         f"  Base URL: {base_url}",
@@ -76,13 +143,12 @@ def print_banner(
         "",
         "Try it:",
         f"  curl {base_url}/chat/completions \\",
-        f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
+        f'    -H "Authorization: Bearer {shell_key}" -H "Content-Type: application/json" \\',
         f'    -d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello"}}]}}\'',
         "",
-        "  from openai import OpenAI",
-        f'  client = OpenAI(base_url="{base_url}", api_key="{key}")',
-        f'  print(client.chat.completions.create(model="{model}",',
-        '        messages=[{"role": "user", "content": "Hello"}]).choices[0].message.content)',
+        *python,
+        f'  client = OpenAI(base_url="{base_url}", api_key={python_key})',
+        f'  print(client.responses.create(model="{model}", input="Hello").output_text)',
         "",
         "Press Ctrl-C to stop.",
     ]
@@ -97,10 +163,16 @@ def serve(config: ServeConfig) -> int:
         print(_INSTALL_HINT, file=sys.stderr)
         return 1
     try:
-        app = build_app(config)
+        store = open_key_store(config.db, config.redis_url)
+        # Created before the server starts, so that only this process can create it.
+        api_key = anyio.run(ensure_demo_key, store)
+        app = build_app(config, keys=store)
     except ValueError as exc:
         print(f"akgate serve: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the key store is unreachable: say which, without secrets
+        print(f"akgate serve: key store unavailable ({type(exc).__name__})", file=sys.stderr)
+        return 1
     try:
         sock = _bind(config.host, config.port)
     except OSError as exc:
@@ -114,9 +186,9 @@ def serve(config: ServeConfig) -> int:
             if self.started:  # printed once the socket accepts, so the URL works right away
                 print_banner(
                     base_url_for(config.host, port),
-                    None,
+                    api_key,
                     upstream=config.upstream,
-                    model="gpt-4o-mini" if config.upstream else "demo",
+                    model=config.models[0] if config.models else "demo",
                 )
 
     server = BannerServer(
@@ -161,7 +233,10 @@ def _run_command(args: argparse.Namespace) -> int:
         port=args.port,
         upstream=args.upstream,
         upstream_key_env=args.upstream_key_env,
+        models=tuple(args.model or ()),
         token_delay_ms=args.token_delay_ms,
+        db=args.db,
+        redis_url=args.redis,
     )
     return serve(config)
 
@@ -186,6 +261,14 @@ def add_serve_command(subparsers: Any) -> None:
         default="OPENAI_API_KEY",
         help="env var holding the upstream API key (default: OPENAI_API_KEY)",
     )
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="a model id the upstream serves (repeatable; default: ask its /models)",
+    )
+    parser.add_argument("--db", metavar="PATH", help="SQLite key store (default ~/.akgate)")
+    parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
     parser.add_argument(
         "--token-delay-ms",
         type=float,
