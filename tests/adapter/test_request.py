@@ -224,7 +224,8 @@ def test_input_file_is_operation_not_allowed() -> None:
 def test_image_file_id_is_400() -> None:
     err = error({"input": [{"role": "user", "content": [
         {"type": "input_image", "file_id": "file_1"}]}]})
-    assert err.param == "input[0].content[0].file_id"
+    # Same code as RequestValidation (rule responses.input.image_file_id).
+    assert (err.code, err.param) == ("operation_not_allowed", "input[0].content[0].file_id")
 
 
 def test_hosted_tool_items_are_400() -> None:

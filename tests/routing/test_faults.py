@@ -255,3 +255,23 @@ async def test_retryable_statuses(make: Any, status: int) -> None:
     providers["cheap"].status = status
     r = await post(app)
     assert r.json()["routing_metadata"]["provider"] == "pricey"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {**BODY, "stream": True}),
+        ("/v1/responses", {"model": "alpha", "input": "hi", "stream": True}),
+    ],
+)
+async def test_stream_all_fail_before_first_byte_is_a_real_error_status(
+    make: Any, path: str, body: dict[str, Any]
+) -> None:
+    # responses-bridge.md §10 trap 19: never a 200 with opening frames and an in-band error.
+    app, providers = make(cheap="status", pricey="status")
+    async with client(app) as c:
+        r = await c.post(path, json=body)
+    assert r.status_code == 502
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["error"]["code"] == "upstream_error"
+    assert len(providers["cheap"].calls) == len(providers["pricey"].calls) == 1

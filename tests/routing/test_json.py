@@ -475,3 +475,107 @@ async def test_openai_sdk_reads_metadata_with_auriko_parser(make: Any) -> None:
     assert meta.provider == "cheap"
     assert meta.cost is not None
     assert meta.cost.usd > 0
+
+
+def _byok_app() -> tuple[Any, dict[str, Scripted]]:
+    from akgate.routing import Catalog, Provider, Routing
+
+    providers = {"cheap": Scripted("cheap"), "pricey": Scripted("pricey")}
+    catalog = {
+        "models": {
+            "alpha": {
+                "providers": [
+                    {"name": "cheap", "input_price": 1.0, "output_price": 2.0},
+                    {"name": "pricey", "input_price": 3.0, "output_price": 6.0},
+                ]
+            },
+            "solo": {"providers": [{"name": "cheap", "input_price": 1.0, "output_price": 1.0}]},
+        }
+    }
+    app = Routing(
+        providers["cheap"],
+        catalog=Catalog.from_dict(catalog),
+        providers=[
+            Provider("cheap", providers["cheap"]),
+            Provider("pricey", providers["pricey"], byok=True),
+        ],
+        app_provider=None,
+    )
+    return app, providers
+
+
+async def test_only_byok_keeps_byok_providers() -> None:
+    app, _ = _byok_app()
+    gateway = {"routing": {"only_byok": True}}
+    r = await post(app, {"model": "alpha", "messages": MSG, "gateway": gateway})
+    assert r.json()["routing_metadata"]["provider"] == "pricey"
+
+
+async def test_only_byok_without_byok_provider_is_byok_keys_required() -> None:
+    app, _ = _byok_app()
+    gateway = {"routing": {"only_byok": True}}
+    r = await post(app, {"model": "solo", "messages": MSG, "gateway": gateway})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("byok_keys_required", "gateway.routing.only_byok")
+
+
+async def test_only_platform_skips_byok_providers() -> None:
+    app, providers = _byok_app()
+    gateway = {"routing": {"only_platform": True, "optimize": "ttft-focus", "prefer": "pricey"}}
+    r = await post(app, {"model": "alpha", "messages": MSG, "gateway": gateway})
+    assert r.json()["routing_metadata"]["provider"] == "cheap"
+    assert providers["pricey"].calls == []
+
+
+async def test_only_platform_without_platform_provider_is_platform_keys_unavailable() -> None:
+    app, _ = _byok_app()
+    gateway = {"routing": {"only_platform": True, "providers": ["pricey"]}}
+    r = await post(app, {"model": "alpha", "messages": MSG, "gateway": gateway})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "platform_keys_unavailable"
+
+
+TIERED = {
+    "models": {
+        "alpha": {
+            "providers": [
+                {"name": "cheap", "input_price": 1.0, "output_price": 2.0, "tier": "standard"},
+                {"name": "pricey", "input_price": 6.0, "output_price": 12.0, "tier": "priority",
+                 "premium": True},
+            ]
+        },
+        "fast": {
+            "providers": [
+                {"name": "pricey", "input_price": 6.0, "output_price": 12.0, "tier": "priority",
+                 "premium": True},
+            ]
+        },
+    }
+}  # fmt: skip
+
+
+async def test_tier_is_reported_and_premium_tiers_are_excluded_by_default() -> None:
+    providers = {"cheap": Scripted("cheap"), "pricey": Scripted("pricey")}
+    app = build(providers, TIERED)
+    gateway = {"routing": {"prefer": "pricey"}}
+    r = await post(app, {"model": "alpha", "messages": MSG, "gateway": gateway})
+    meta = r.json()["routing_metadata"]
+    assert (meta["provider"], meta["tier"]) == ("cheap", "standard")
+    assert providers["pricey"].calls == []
+
+
+async def test_premium_only_model_without_opt_in_is_tier_opt_in_required() -> None:
+    app = build({"cheap": Scripted("cheap"), "pricey": Scripted("pricey")}, TIERED)
+    r = await post(app, {"model": "fast", "messages": MSG})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("tier_opt_in_required", "gateway.routing.tier")
+
+
+async def test_tier_opt_in_routes_to_that_tier() -> None:
+    app = build({"cheap": Scripted("cheap"), "pricey": Scripted("pricey")}, TIERED)
+    gateway = {"routing": {"tier": "priority"}}
+    r = await post(app, {"model": "alpha", "messages": MSG, "gateway": gateway})
+    meta = r.json()["routing_metadata"]
+    assert (meta["provider"], meta["tier"]) == ("pricey", "priority")

@@ -150,8 +150,9 @@ def _user_content(content: Any, param: str) -> str | list[dict[str, Any]]:
             parts.append({"type": "text", "text": _str(part.get("text"), f"{path}.text")})
         elif kind == "input_image":
             if part.get("file_id") is not None:
+                # Files are stateful (uploaded earlier): the same code as the validation layer.
                 _fail(
-                    "invalid_parameter_value",
+                    "operation_not_allowed",
                     "'input_image.file_id' is not supported: send 'image_url' (URL or data URL).",
                     f"{path}.file_id",
                 )

@@ -37,7 +37,9 @@ _ENDPOINTS: Final[tuple[Endpoint, ...]] = ("chat_completions", "responses")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, protected_namespaces=()
+    )
 
 
 class Capabilities(_Frozen):

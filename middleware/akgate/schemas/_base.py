@@ -11,16 +11,23 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = ["OpenRequestModel", "RequestModel", "ResponseModel"]
 
+# Wire fields such as ``model_canonical`` start with ``model_``: pydantic < 2.10 warns about that
+# prefix unless the protected namespaces are cleared.
+
 
 class RequestModel(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", allow_inf_nan=False, protected_namespaces=()
+    )
 
 
 class OpenRequestModel(BaseModel):
     """Strict types, but unknown keys are ignored (OpenAI-shaped objects that clients extend)."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
+    model_config = ConfigDict(
+        strict=True, extra="ignore", allow_inf_nan=False, protected_namespaces=()
+    )
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
