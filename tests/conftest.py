@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -14,6 +18,27 @@ settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("default")
+
+
+def _modules_needing(*packages: str) -> list[str]:
+    pattern = re.compile(rf"^\s*(?:import|from)\s+({'|'.join(packages)})\b", re.MULTILINE)
+    here = Path(__file__).parent
+    return [
+        str(path.relative_to(here))
+        for path in here.rglob("*.py")
+        if pattern.search(path.read_text(encoding="utf-8"))
+    ]
+
+
+# The `lowest` tox environment pins starlette, pydantic and httpx to their lowest supported
+# versions, which the auriko SDK itself does not accept: there (and only there), the modules that
+# import it are left out, loudly, instead of failing to import.
+collect_ignore: list[str] = []
+if os.environ.get("AKGATE_LOWEST"):
+    missing = [p for p in ("auriko",) if importlib.util.find_spec(p) is None]
+    if missing:
+        collect_ignore = _modules_needing(*missing)
+        print(f"AKGATE_LOWEST: skipping {len(collect_ignore)} modules that import {missing}")
 
 
 @pytest.fixture(scope="session")
