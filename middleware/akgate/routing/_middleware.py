@@ -67,6 +67,10 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
     return None
 
 
+#: Request headers that carry the client's akgate key.
+_CLIENT_KEY_HEADERS: Final = frozenset({b"authorization", b"x-api-key"})
+
+
 def _child_context(
     ctx: RequestContext, payload: dict[str, Any], body: bytes, endpoint: Endpoint
 ) -> RequestContext:
@@ -88,8 +92,16 @@ def _child_context(
 
 # ``_child_context`` must copy every field: fail at import if RequestContext grows one.
 if {f.name for f in dataclasses.fields(RequestContext)} != {
-    "request_id", "started", "identity", "body", "raw_receive", "payload", "endpoint",
-    "validated", "warnings", "state",
+    "request_id",
+    "started",
+    "identity",
+    "body",
+    "raw_receive",
+    "payload",
+    "endpoint",
+    "validated",
+    "warnings",
+    "state",
 }:  # pragma: no cover
     raise RuntimeError("routing's _child_context does not copy every RequestContext field")
 
@@ -292,9 +304,7 @@ class _Attempt:
         body = b"".join(self.buffer)
         self.buffer = []
         body = inject_json(body, self.finalize) or body
-        headers = [
-            (k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"
-        ]
+        headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
         await self._to_client({**start, "headers": headers})
         await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
@@ -339,7 +349,8 @@ class _Attempt:
         start = self.start
         if start is None or self.mode != "fail":
             return GatewayError(
-                "upstream_error", f"Provider '{name}' returned an incomplete response.",
+                "upstream_error",
+                f"Provider '{name}' returned an incomplete response.",
                 provider=name,
             )
         status: int = start["status"]
@@ -414,9 +425,7 @@ class Routing:
         self._known = frozenset(self.providers)
         self._apps = self._provider_apps()
         self._routes = self._build_routes()
-        self._directory = (
-            ModelDirectory(self.catalog, self.providers) if models_endpoint else None
-        )
+        self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None
 
     # -- configuration ---------------------------------------------------------------------
     def _registry(
@@ -448,9 +457,7 @@ class Routing:
             except ImportError:
                 pass
         if missing:
-            raise ValueError(
-                f"catalog names providers that are not configured: {sorted(missing)}"
-            )
+            raise ValueError(f"catalog names providers that are not configured: {sorted(missing)}")
         return registry
 
     def _provider_apps(self) -> dict[tuple[str, str], ASGIApp]:
@@ -650,6 +657,13 @@ class Routing:
         last_error: GatewayError | None = None
         timed_out_providers: list[str] = []
         known = self._known
+        if ctx.identity is not None:
+            # The akgate key was checked and consumed by the auth layer: providers (the wrapped
+            # app included) see the identity in the scope, never the client's secret.
+            scope = {
+                **scope,
+                "headers": [h for h in scope.get("headers", ()) if h[0] not in _CLIENT_KEY_HEADERS],
+            }
         for route in plan.routes:
             now = anyio.current_time() if timed else 0.0
             if now >= deadline:
