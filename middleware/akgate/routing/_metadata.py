@@ -9,6 +9,7 @@ with one chunk ``{"choices": [], "usage": ..., "routing_metadata": ...}`` before
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -247,7 +248,11 @@ _TERMINAL_OK: Final = ("response.completed", "response.incomplete")
 
 
 class ResponsesStreamRewriter(_StreamRewriter):
-    """Responses SSE: routing_metadata rides in the terminal event's ``response``."""
+    """Responses SSE: routing_metadata rides in the terminal event's ``response``.
+
+    A stream that breaks (the provider fails, sends a lone ``error`` event, or just stops) always
+    ends with ``error`` then ``response.failed``, numbered after the last event the client got.
+    """
 
     _markers = (
         b'"response.completed"',
@@ -256,7 +261,23 @@ class ResponsesStreamRewriter(_StreamRewriter):
         b'"type":"error"',
         b'"type": "error"',
         b"event: error",
+        # Parsed once per stream / once per item (never per token), for response.failed:
+        b'"response.created"',
+        b'"response.output_item.done"',
     )
+
+    def __init__(self, finalize: Finalize, provider: str) -> None:
+        super().__init__(finalize, provider)
+        self._response: dict[str, Any] | None = None
+        self._items: list[Any] = []
+        self._sent = b""  # the last bytes forwarded: the latest sequence_number is in there
+        self._upstream_error: tuple[str, str] | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = super().feed(chunk)
+        if out:
+            self._sent = out
+        return out
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         if data is None or data == "[DONE]":
@@ -271,24 +292,66 @@ class ResponsesStreamRewriter(_StreamRewriter):
             response["routing_metadata"] = self.finalize(response.get("usage"))
             self.done = True
             return encode_event(to_json(obj), event)
-        if kind in ("response.failed", "error"):
+        if kind == "response.created" and isinstance(obj.get("response"), dict):
+            self._response = obj["response"]
+        elif kind == "response.output_item.done":
+            self._items.append(obj.get("item"))
+        elif kind == "response.failed":
+            self.failed = self.done = True
+        elif kind == "error":
             self.failed = True
+            nested = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+            code = obj.get("code") or nested.get("code") or "upstream_error"
+            message = obj.get("message") or nested.get("message") or "The provider failed."
+            self._upstream_error = (str(code), str(message))
+            if not isinstance(obj.get("sequence_number"), int):
+                obj["sequence_number"] = self._last_sequence() + 1
+                return encode_event(to_json(obj), event or "error")
         return self._forward(event, data, raw)
 
+    def _last_sequence(self) -> int:
+        numbers = _SEQUENCE.findall(self._sent)
+        return int(numbers[-1]) if numbers else -1
+
     def _close(self) -> bytes:
-        if self.done or self.failed:
+        if self.done:
             return b""
+        if self.failed and self._upstream_error is not None:
+            # The provider sent an error event but no response.failed: finish the stream.
+            self.done = True
+            return self._failed(*self._upstream_error, self._last_sequence() + 1)
         return self.abort("upstream_error", "The provider stream ended before it completed.")
 
     def _error(self, code: str, message: str) -> bytes:
         self.done = True
+        sequence = self._last_sequence() + 1
         inner = error_payload(code, message, provider=self.provider)
         event = {
             "type": "error",
+            "sequence_number": sequence,
             "code": code,
             "message": message,
             "param": None,
             "provider": self.provider,
             "error": inner,
         }
-        return encode_event(to_json(event), "error")
+        return encode_event(to_json(event), "error") + self._failed(code, message, sequence + 1)
+
+    def _failed(self, code: str, message: str, sequence: int) -> bytes:
+        response: dict[str, Any] = dict(self._response or {"object": "response"})
+        response.update(
+            status="failed",
+            # The SDK's ResponseError.code is an enum: rate limits keep theirs, all else is a
+            # server error (responses-bridge.md §3 f).
+            error={
+                "code": "rate_limit_exceeded" if "rate_limit" in code else "server_error",
+                "message": message,
+            },
+            output=[item for item in self._items if isinstance(item, dict)],
+            usage=None,
+        )
+        event = {"type": "response.failed", "sequence_number": sequence, "response": response}
+        return encode_event(to_json(event), "response.failed")
+
+
+_SEQUENCE: Final = re.compile(rb'"sequence_number":\s*(\d+)')
