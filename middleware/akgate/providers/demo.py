@@ -685,7 +685,12 @@ class _Responder:
 
 
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
-    while True:
+    # Once the response is over (``scope`` cancelled) there is nothing left to watch: return
+    # rather than wait to be cancelled. A JSON answer never yields, so this task first runs after
+    # that point; behind an outer layer its first message would be the replayed body, and being
+    # cancelled at the checkpoint below leaves a reference cycle per request (anyio's
+    # CancelledError traceback holding the request's state) for the garbage collector.
+    while not scope.cancel_called:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
             scope.cancel()
