@@ -186,8 +186,9 @@ class _Attempt:
     async def relay(self) -> Message:
         """The client's ``receive`` after the replayed body, as the provider sees it."""
         message = await self.raw_receive()
-        if message["type"] == "http.disconnect":
-            # The client left: cancel the provider call (and its upstream request).
+        if message["type"] == "http.disconnect" and not self.finished:
+            # The client left mid-response: cancel the provider call (and its upstream request).
+            # (Servers also answer receive() with a disconnect once the response is complete.)
             self.disconnected = True
             if self.cancel is not None:
                 self.cancel.cancel()
