@@ -40,11 +40,23 @@ __all__ = ["ResponsesAdapter"]
 logger = logging.getLogger("akgate.adapter")
 
 #: Server extensions the inner app must not use on the translated path: the adapter needs bytes.
-_HIDDEN_EXTENSIONS: Final = ("http.response.pathsend", "http.response.zerocopysend",
-                             "http.response.trailers")
+_HIDDEN_EXTENSIONS: Final = (
+    "http.response.pathsend",
+    "http.response.zerocopysend",
+    "http.response.trailers",
+)
 #: Inner response headers that describe the inner body, not the translated one.
-_BODY_HEADERS: Final = frozenset({b"content-type", b"content-length", b"transfer-encoding",
-                                  b"content-encoding", b"etag", b"content-md5", b"x-request-id"})
+_BODY_HEADERS: Final = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"transfer-encoding",
+        b"content-encoding",
+        b"etag",
+        b"content-md5",
+        b"x-request-id",
+    }
+)
 _SSE_HEADERS: Final = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -147,9 +159,7 @@ def _inner_scope(scope: Scope, body: bytes, path: str, child: RequestContext) ->
     ] + [(b"content-type", b"application/json")]
     extensions = scope.get("extensions")
     if extensions and any(name in extensions for name in _HIDDEN_EXTENSIONS):
-        inner["extensions"] = {
-            k: v for k, v in extensions.items() if k not in _HIDDEN_EXTENSIONS
-        }
+        inner["extensions"] = {k: v for k, v in extensions.items() if k not in _HIDDEN_EXTENSIONS}
     return inner
 
 
@@ -171,8 +181,14 @@ def _synthetic_chunk(chat: dict[str, Any]) -> dict[str, Any]:
         ]
     return {
         **chat,
-        "choices": [{"index": 0, "delta": delta, "logprobs": choice.get("logprobs"),
-                     "finish_reason": choice.get("finish_reason") or "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "delta": delta,
+                "logprobs": choice.get("logprobs"),
+                "finish_reason": choice.get("finish_reason") or "stop",
+            }
+        ],
     }
 
 
@@ -203,6 +219,9 @@ class _Bridge:
         self.translator: StreamTranslator | None = None
         #: True once our own http.response.start went out.
         self.started = False
+        #: Set when the client leaves or the inner response is complete: the inner app's
+        #: receive() then answers http.disconnect, as a server's would (see ``run``).
+        self.inner_released = anyio.Event()
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
@@ -210,11 +229,12 @@ class _Bridge:
             self.ctx, payload=self.chat, body=body, endpoint="chat_completions"
         )
         scope = _inner_scope(self.scope, body, self.adapter.chat_path, child)
-        disconnected = anyio.Event()
 
         async def after_body() -> Message:
-            # The watcher owns the real receive; the inner app learns of a disconnect from it.
-            await disconnected.wait()
+            # The watcher owns the real receive; the inner app learns of a disconnect from it,
+            # or, as from a server, once its response is complete (so that its own disconnect
+            # watcher returns instead of waiting to be cancelled).
+            await self.inner_released.wait()
             return {"type": "http.disconnect"}
 
         async with anyio.create_task_group() as tg:
@@ -225,7 +245,7 @@ class _Bridge:
                         pass
                 except Exception:  # a broken receive is a gone client too
                     pass
-                disconnected.set()
+                self.inner_released.set()
                 tg.cancel_scope.cancel()  # client gone: cancel the inner call
 
             tg.start_soon(watch)
@@ -243,14 +263,17 @@ class _Bridge:
     async def inner_send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
+            more_body = message.get("more_body", False)
             if self.mode == "sse":
-                await self.sse_body(message.get("body", b""), message.get("more_body", False))
+                await self.sse_body(message.get("body", b""), more_body)
             elif self.mode == "json":
                 chunk = message.get("body", b"")
                 if chunk:
                     self.chunks.append(chunk)
-                if not message.get("more_body", False):
+                if not more_body:
                     await self.json_complete()
+            if not more_body:
+                self.inner_released.set()
             return
         if kind == "http.response.start":
             if self.mode != "head":
@@ -270,9 +293,11 @@ class _Bridge:
             return
         if kind == "http.response.pathsend" and self.mode != "done":
             # Only a file path: nothing to translate (the extension was hidden from the app).
-            await self.error(GatewayError(
-                "upstream_error", "The inner app answered with a file, not a chat completion."
-            ))
+            await self.error(
+                GatewayError(
+                    "upstream_error", "The inner app answered with a file, not a chat completion."
+                )
+            )
             return
         if kind == "http.response.trailers":
             return  # never declared on the translated response
@@ -289,26 +314,33 @@ class _Bridge:
         try:
             chat = _parse_object(body)
         except ValueError:
-            await self.error(GatewayError(
-                "upstream_error", "The inner app answered with a body that is not JSON."
-            ))
+            await self.error(
+                GatewayError(
+                    "upstream_error", "The inner app answered with a body that is not JSON."
+                )
+            )
             return
         if isinstance(chat.get("error"), dict):
             await self.inner_error_response(body, status=502)
             return
         if not isinstance(chat.get("choices"), list):
-            await self.error(GatewayError(
-                "upstream_error", "The inner app answered with something that is not a chat "
-                "completion."
-            ))
+            await self.error(
+                GatewayError(
+                    "upstream_error",
+                    "The inner app answered with something that is not a chat completion.",
+                )
+            )
             return
         if self.stream:
             # The inner app ignored stream: true; the client still gets the events it asked for.
             self.translator = StreamTranslator(self.payload, self.adapter.options)
             await self.commit()
             translator = self.translator
-            await self.end(translator.open(chat.get("model"))
-                           + translator.translate(_synthetic_chunk(chat)) + translator.finish())
+            await self.end(
+                translator.open(chat.get("model"))
+                + translator.translate(_synthetic_chunk(chat))
+                + translator.finish()
+            )
             return
         response = chat_to_response(
             chat, self.payload, reasoning_events=self.adapter.options.reasoning_events
@@ -331,12 +363,15 @@ class _Bridge:
             if isinstance(error.get("message"), str):
                 self.mode = "done"
                 self.started = True
-                await send_json(self.send, status, {"error": error},
-                                headers=self.retry_after())
+                await send_json(self.send, status, {"error": error}, headers=self.retry_after())
                 return
-        await self.error(GatewayError(
-            "upstream_error", f"The inner app answered HTTP {self.status}.", status=status,
-        ))
+        await self.error(
+            GatewayError(
+                "upstream_error",
+                f"The inner app answered HTTP {self.status}.",
+                status=status,
+            )
+        )
 
     def retry_after(self) -> list[tuple[bytes, bytes]]:
         return [(k, v) for k, v in self.headers if k.lower() == b"retry-after"]
@@ -378,9 +413,11 @@ class _Bridge:
             if not more_body:
                 parser.finish()
                 if not self.started:
-                    await self.error(GatewayError(
-                        "upstream_error", "The inner app's stream ended before its first chunk."
-                    ))
+                    await self.error(
+                        GatewayError(
+                            "upstream_error", "The inner app's stream ended before its first chunk."
+                        )
+                    )
                     return
                 out.append(translator.finish())
                 await self.end(b"".join(out))
@@ -396,15 +433,19 @@ class _Bridge:
         translator = self.translator
         assert translator is not None
         if chunk is None:
-            await self.error(GatewayError(
-                "upstream_error", "The inner app's stream ended before its first chunk."
-            ))
+            await self.error(
+                GatewayError(
+                    "upstream_error", "The inner app's stream ended before its first chunk."
+                )
+            )
             return False
         error = chunk.get("error")
         if error:
             self.status = 502
-            await self.inner_error_response(dumps({"error": error}) if isinstance(error, dict)
-                                            else b"", status=_error_status(error))
+            await self.inner_error_response(
+                dumps({"error": error}) if isinstance(error, dict) else b"",
+                status=_error_status(error),
+            )
             return False
         if self.stream:
             await self.commit()
@@ -418,14 +459,20 @@ class _Bridge:
         """Send our stream headers (the first events follow in the same batch's body)."""
         self.started = True
         self.mode = "sse"
-        await self.send({
-            "type": "http.response.start",
-            "status": self.status if 200 <= self.status < 300 else 200,
-            "headers": [*_SSE_HEADERS, *_forwarded_headers(
-                (k, v) for k, v in self.headers
-                if k.lower() not in (b"cache-control", b"x-accel-buffering")
-            )],
-        })
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": self.status if 200 <= self.status < 300 else 200,
+                "headers": [
+                    *_SSE_HEADERS,
+                    *_forwarded_headers(
+                        (k, v)
+                        for k, v in self.headers
+                        if k.lower() not in (b"cache-control", b"x-accel-buffering")
+                    ),
+                ],
+            }
+        )
 
     async def end(self, data: bytes) -> None:
         self.mode = "done"
@@ -439,9 +486,9 @@ class _Bridge:
         response = translator.response
         if response["status"] == "failed":
             self.started = True
-            await send_error(self.send, GatewayError(
-                "upstream_error", response["error"]["message"]
-            ))
+            await send_error(
+                self.send, GatewayError("upstream_error", response["error"]["message"])
+            )
             return
         await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
 
@@ -451,17 +498,22 @@ class _Bridge:
         if self.mode == "done":
             return
         if self.mode == "head":
-            await self.error(GatewayError(
-                "upstream_error", "The inner app returned without sending a response."
-            ))
+            await self.error(
+                GatewayError("upstream_error", "The inner app returned without sending a response.")
+            )
         elif self.mode == "json":
-            await self.error(GatewayError(
-                "upstream_error", "The inner app returned before its response body was complete."
-            ))
+            await self.error(
+                GatewayError(
+                    "upstream_error",
+                    "The inner app returned before its response body was complete.",
+                )
+            )
         elif not self.started:
-            await self.error(GatewayError(
-                "upstream_error", "The inner app's stream ended before its first chunk."
-            ))
+            await self.error(
+                GatewayError(
+                    "upstream_error", "The inner app's stream ended before its first chunk."
+                )
+            )
         else:
             translator = self.translator
             assert translator is not None

@@ -182,6 +182,11 @@ class _Attempt:
         self.metadata: dict[str, Any] | None = None
         self.tps: float | None = None
 
+    def release(self) -> None:
+        """Drop the rewriter, which calls back into this attempt (``finalize``): without that
+        reference cycle a stream's state is freed at once, not by the garbage collector."""
+        self.rewriter = None
+
     # -- the provider's receive and send ----------------------------------------------------
     async def relay(self) -> Message:
         """The client's ``receive`` after the replayed body, as the provider sees it."""
@@ -722,11 +727,14 @@ class Routing:
             attempts.append(record)
             if attempt.disconnected:
                 record["outcome"] = "client_disconnected"
+                attempt.release()
                 return
             timed_out = cancel is not None and cancel.cancelled_caught
             if attempt.committed:
                 await self._complete(attempt, record, send, timed_out)
+                attempt.release()
                 return
+            attempt.release()
             record["outcome"] = "timeout" if timed_out else "failed"
             if timed_out:
                 timed_out_providers.append(route.provider.name)
