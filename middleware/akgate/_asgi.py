@@ -25,6 +25,7 @@ from .errors import GatewayError
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "ClientDisconnected",
+    "answer_lifespan",
     "dumps",
     "get_header",
     "parse_json_object",
@@ -232,3 +233,14 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def answer_lifespan(receive: Receive, send: Send) -> None:
+    """Complete the lifespan protocol for an app that has nothing to start or stop."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

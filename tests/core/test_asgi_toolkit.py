@@ -8,6 +8,7 @@ import pytest
 
 from akgate._asgi import (
     ClientDisconnected,
+    answer_lifespan,
     dumps,
     parse_json_object,
     read_body,
@@ -298,3 +299,42 @@ async def test_send_json_sets_length() -> None:
     assert json.loads(body) == {"ok": True}
     assert (b"content-length", str(len(body)).encode()) in sent[0]["headers"]
     assert sent[0]["status"] == 201
+
+
+def test_child_context_shares_identity_warnings_and_state() -> None:
+    ctx = RequestContext(body=b"{}", payload={}, validated=True)
+    child = ctx.child({"model": "x"}, b'{"model":"x"}', "chat_completions")
+    assert (child.payload, child.body, child.endpoint) == (
+        {"model": "x"},
+        b'{"model":"x"}',
+        "chat_completions",
+    )
+    assert child.request_id == ctx.request_id
+    assert child.validated
+    child.warn("blocked_field", "extensions.x.api_key", "stripped")
+    child.state["routing"] = 1
+    assert ctx.warnings == child.warnings
+    assert ctx.state == {"routing": 1}
+    assert ctx.payload == {}
+
+
+def test_child_context_copies_every_field() -> None:
+    # RequestContext.child is spelled out for speed: a new field must be added there too.
+    import dataclasses
+
+    ctx = RequestContext()
+    child = ctx.child({}, b"", "responses")
+    for field in dataclasses.fields(RequestContext):
+        if field.name not in ("payload", "body", "endpoint"):
+            assert getattr(child, field.name) is getattr(ctx, field.name), field.name
+
+
+async def test_answer_lifespan_completes_startup_and_shutdown() -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    receive = receiver({"type": "lifespan.startup"}, {"type": "lifespan.shutdown"})
+    await answer_lifespan(receive, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

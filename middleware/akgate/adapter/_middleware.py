@@ -8,7 +8,6 @@ event as it arrives.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any, Final, Literal
 
@@ -225,9 +224,7 @@ class _Bridge:
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
-        child = dataclasses.replace(
-            self.ctx, payload=self.chat, body=body, endpoint="chat_completions"
-        )
+        child = self.ctx.child(self.chat, body, "chat_completions")
         scope = _inner_scope(self.scope, body, self.adapter.chat_path, child)
 
         async def after_body() -> Message:

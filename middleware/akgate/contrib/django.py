@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from akgate._asgi import route_path
+from akgate._asgi import answer_lifespan, route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import Identity, get_context
 
@@ -70,19 +70,9 @@ class PrefixDispatcher:
                 await self.gateway_app(scope, receive, send)
                 return
         elif kind == "lifespan" and self.handle_lifespan:
-            await _answer_lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         await self.app(scope, receive, send)
-
-
-async def _answer_lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def mount(

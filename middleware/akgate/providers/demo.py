@@ -40,7 +40,14 @@ from typing import Any, Final
 import anyio
 import anyio.lowlevel
 
-from akgate._asgi import ClientDisconnected, dumps, read_request_json, route_path, send_json
+from akgate._asgi import (
+    ClientDisconnected,
+    answer_lifespan,
+    dumps,
+    read_request_json,
+    route_path,
+    send_json,
+)
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import request_context
 from akgate.errors import ERROR_CODES, GatewayError, error_payload, send_error
@@ -175,7 +182,7 @@ class DemoModel:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":
             # A model server has no websocket endpoint: refuse before accepting (HTTP 403).
@@ -226,16 +233,6 @@ def _method_not_allowed(method: str, allowed: str) -> GatewayError:
         f"Method {method} is not allowed here; use {allowed}.",
         headers={"Allow": allowed},
     )
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def _models_list() -> dict[str, Any]:
