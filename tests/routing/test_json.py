@@ -294,6 +294,33 @@ async def test_tools_need_a_tool_capable_provider() -> None:
     assert r.json()["error"]["code"] == "tools_not_supported"
 
 
+async def test_tool_choice_required_routes_to_a_provider_that_honours_it() -> None:
+    catalog = {"models": {"m": {"providers": [
+        {"name": "lax", "input_price": 1, "output_price": 1,
+         "capabilities": {"tool_choice_required": False}},
+        {"name": "strict", "input_price": 2, "output_price": 2}]}}}  # fmt: skip
+    providers = {"lax": Scripted("lax"), "strict": Scripted("strict")}
+    app = build(providers, catalog)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    body = {"model": "m", "messages": MSG, "tools": tools}
+    r = await post(app, {**body, "tool_choice": "auto"})
+    assert r.json()["routing_metadata"]["provider"] == "lax"  # the cheaper one
+    r = await post(app, {**body, "tool_choice": "required"})
+    assert r.json()["routing_metadata"]["provider"] == "strict"
+
+
+async def test_tool_choice_required_without_a_capable_provider() -> None:
+    catalog = {"models": {"m": {"providers": [
+        {"name": "p", "input_price": 1, "output_price": 1,
+         "capabilities": {"tool_choice_required": False}}]}}}  # fmt: skip
+    app = build({"p": Scripted("p")}, catalog)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    r = await post(app, {"model": "m", "messages": MSG, "tools": tools, "tool_choice": "required"})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "tool_choice_required_not_supported"
+    assert r.json()["error"]["param"] == "tool_choice"
+
+
 async def test_images_need_a_vision_provider(make: Any) -> None:
     app, _ = make()
     content = [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]

@@ -46,6 +46,8 @@ class Capabilities(_Frozen):
     """What a model can do on one provider; requests needing more are routed elsewhere."""
 
     tools: bool = True
+    #: Honours ``tool_choice: "required"`` (some providers treat it as ``auto``).
+    tool_choice_required: bool = True
     vision: bool = False
     structured_output: bool = True
     reasoning: bool = False

@@ -95,6 +95,7 @@ class Needs:
     """What the request requires from a model, read once per request."""
 
     tools: bool = False
+    tool_choice_required: bool = False
     vision: bool = False
     structured: str | None = None
     effort: str | None = None
@@ -115,8 +116,10 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     structured = None
     if isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema"):
         structured = fmt["type"]
+    tools = bool(payload.get("tools"))
     return Needs(
-        tools=bool(payload.get("tools")),
+        tools=tools,
+        tool_choice_required=tools and payload.get("tool_choice") == "required",
         vision=vision,
         structured=structured,
         effort=effort if isinstance(effort, str) else None,
@@ -199,6 +202,15 @@ def _filters(
                 "tools",
                 "No provider of the requested model supports tools.",
                 lambda r: r.offering.capabilities.tools,
+            )
+        )
+    if needs.tool_choice_required:
+        filters.append(
+            (
+                "tool_choice_required_not_supported",
+                "tool_choice",
+                'No provider of the requested model honours tool_choice "required".',
+                lambda r: r.offering.capabilities.tool_choice_required,
             )
         )
     if needs.vision:
