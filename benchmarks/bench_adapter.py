@@ -23,6 +23,8 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
+from _harness import make_scope as canned_scope
+
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.adapter import ResponsesAdapter
 
@@ -32,23 +34,42 @@ REQUEST = json.dumps({"model": "m", "input": "hi", "stream": True}).encode()
 def frames(n: int) -> list[bytes]:
     """A realistic chat stream: role chunk, n content chunks, finish, usage, [DONE]."""
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                 "finish_reason": None}]}]
-    out += [{**base, "choices": [{"index": 0, "delta": {"content": f" tok{i}"},
-                                  "finish_reason": None}]} for i in range(n)]
+    out = [
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            ],
+        }
+    ]
+    out += [
+        {**base, "choices": [{"index": 0, "delta": {"content": f" tok{i}"}, "finish_reason": None}]}
+        for i in range(n)
+    ]
     out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    out.append({**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": n,
-                                                 "total_tokens": n + 5}})
+    out.append(
+        {
+            **base,
+            "choices": [],
+            "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
+        }
+    )
     return [f"data: {json.dumps(c)}\n\n".encode() for c in out] + [b"data: [DONE]\n\n"]
 
 
-def inner_app(data: list[bytes], gate: anyio.Event | None = None,
-              marks: dict[str, float] | None = None) -> ASGIApp:
+def inner_app(
+    data: list[bytes], gate: anyio.Event | None = None, marks: dict[str, float] | None = None
+) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         while (await receive()).get("more_body"):
             pass
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
         for i, frame in enumerate(data):
             if i == 0 and marks is not None:
                 marks["first_inner"] = time.perf_counter()
@@ -61,15 +82,12 @@ def inner_app(data: list[bytes], gate: anyio.Event | None = None,
 
 
 def scope() -> Scope:
-    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": "/v1/responses", "raw_path": b"/v1/responses",
-            "root_path": "", "query_string": b"",
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(REQUEST)).encode())]}
+    return canned_scope("/v1/responses", REQUEST)
 
 
-async def run_once(app: ASGIApp, marks: dict[str, float] | None = None,
-                   done: anyio.Event | None = None) -> int:
+async def run_once(
+    app: ASGIApp, marks: dict[str, float] | None = None, done: anyio.Event | None = None
+) -> int:
     sent = False
     count = 0
     closed = anyio.Event()
@@ -146,17 +164,23 @@ async def memory(streams: int, wrap: bool) -> float:
 async def main(chunks: int, streams: int, rounds: int) -> None:
     raw, adapted = await per_chunk(chunks, rounds)
     added = (adapted - raw) * 1e6
-    print(f"per chunk ({chunks} chunks, best of {rounds}):  raw {raw * 1e6:.2f} us  "
-          f"adapter {adapted * 1e6:.2f} us  added {added:.2f} us  ratio {adapted / raw:.2f}x  "
-          f"[target <= 10 us added]")
+    print(
+        f"per chunk ({chunks} chunks, best of {rounds}):  raw {raw * 1e6:.2f} us  "
+        f"adapter {adapted * 1e6:.2f} us  added {added:.2f} us  ratio {adapted / raw:.2f}x  "
+        f"[target <= 10 us added]"
+    )
     raw_t, adapter_t = await first_event(rounds * 20)
-    print(f"first event after first inner chunk (median):  raw {raw_t * 1e6:.1f} us  "
-          f"adapter {adapter_t * 1e6:.1f} us  ratio {adapter_t / raw_t:.1f}x  "
-          f"[target <= 1000 us]")
+    print(
+        f"first event after first inner chunk (median):  raw {raw_t * 1e6:.1f} us  "
+        f"adapter {adapter_t * 1e6:.1f} us  ratio {adapter_t / raw_t:.1f}x  "
+        f"[target <= 1000 us]"
+    )
     raw_m, adapter_m = await memory(streams, False), await memory(streams, True)
-    print(f"memory per open stream ({streams} concurrent):  raw {raw_m / 1024:.1f} KB  "
-          f"adapter {adapter_m / 1024:.1f} KB  added {(adapter_m - raw_m) / 1024:.1f} KB  "
-          f"ratio {adapter_m / raw_m:.1f}x  [target <= 30 KB]")
+    print(
+        f"memory per open stream ({streams} concurrent):  raw {raw_m / 1024:.1f} KB  "
+        f"adapter {adapter_m / 1024:.1f} KB  added {(adapter_m - raw_m) / 1024:.1f} KB  "
+        f"ratio {adapter_m / raw_m:.1f}x  [target <= 30 KB]"
+    )
 
 
 if __name__ == "__main__":

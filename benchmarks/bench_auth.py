@@ -22,6 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "middleware"), str(ROOT)]
 
+from _harness import make_scope as canned_scope  # noqa: E402  (benchmarks/)
+
 from akgate.auth import (  # noqa: E402
     APIKeyAuth,
     MemoryKeyStore,
@@ -52,23 +54,9 @@ async def bare_app(scope: Any, receive: Any, send: Any) -> None:
 
 
 def make_scope(key: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(BODY)).encode()),
-            (b"authorization", b"Bearer " + key.encode()),
-        ],
-    }
+    return canned_scope(
+        "/v1/chat/completions", BODY, headers=[(b"authorization", b"Bearer " + key.encode())]
+    )
 
 
 async def measure(app: Callable[..., Awaitable[None]], scope: dict[str, Any], n: int) -> float:

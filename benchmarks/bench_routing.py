@@ -21,18 +21,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
+from _harness import make_scope as canned_scope
+
 from akgate.routing import Catalog, Routing
 
 REQUEST = json.dumps(
-    {"model": "bench", "messages": [{"role": "user", "content": "Hello there, how are you?"}]}
-, separators=(",", ":")).encode()
+    {"model": "bench", "messages": [{"role": "user", "content": "Hello there, how are you?"}]},
+    separators=(",", ":"),
+).encode()
 STREAM_REQUEST = json.dumps(
     {
         "model": "bench",
         "messages": [{"role": "user", "content": "Hello there, how are you?"}],
         "stream": True,
-    }
-, separators=(",", ":")).encode()
+    },
+    separators=(",", ":"),
+).encode()
 COMPLETION = json.dumps(
     {
         "id": "chatcmpl-1",
@@ -47,8 +51,9 @@ COMPLETION = json.dumps(
             }
         ],
         "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
-    }
-, separators=(",", ":")).encode()
+    },
+    separators=(",", ":"),
+).encode()
 HEAD = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"bench"'
 FIRST = f'data: {HEAD},"choices":[{{"index":0,"delta":{{"role":"assistant","content":""}}}}]}}\n\n'
 TOKEN = (
@@ -105,21 +110,7 @@ def make_app(chunks: int) -> Callable[..., Awaitable[None]]:
 
 
 async def run(app: Any, body: bytes, n: int) -> float:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
+    scope = canned_scope("/v1/chat/completions", body)
     park = asyncio.Event()
 
     async def send(message: Any) -> None:

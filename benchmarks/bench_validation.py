@@ -18,6 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
+from _harness import make_scope as canned_scope
 from pydantic_core import from_json, to_json
 
 from akgate._types import Message, Receive, Scope, Send
@@ -104,22 +105,7 @@ async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def make_scope(path: str, body: bytes) -> Scope:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"localhost"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
+    return canned_scope(path, body)
 
 
 async def _send(message: Message) -> None:
