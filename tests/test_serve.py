@@ -161,7 +161,7 @@ def test_openai_sdk_works_against_the_serve_stack_over_uvicorn() -> None:
 
 
 def test_build_app_wraps_the_demo_in_every_layer() -> None:
-    app = build_app(ServeConfig(token_delay_ms=20), keys=MemoryKeyStore())
+    app = build_app(ServeConfig(token_delay_ms=20), keys=MemoryKeyStore()).app
     assert isinstance(app, APIKeyAuth)
     assert isinstance(app.app, RequestValidation)
     assert isinstance(app.app.app, Routing)

@@ -38,7 +38,7 @@ from .routing import (
     Routing,
     RoutingStats,
 )
-from .stack import Gateway, gateway
+from .stack import Gateway, GatewayApp, gateway
 from .validation import (
     RequestValidation,
     validate_chat_request,
@@ -56,6 +56,7 @@ __all__ = [
     "CatalogProvider",
     "DemoModel",
     "Gateway",
+    "GatewayApp",
     "GatewayError",
     "Identity",
     "InMemoryStats",

@@ -17,18 +17,21 @@ off or configured (``auth=False``, ``validation_options={...}`` ...); see ``docs
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
-from ._types import ASGIApp, Receive, Scope, Send
+from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
 from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
-from .routing import Catalog, Provider, RedisStats, Routing, RoutingStats
+from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
-__all__ = ["Gateway", "gateway"]
+__all__ = ["Gateway", "GatewayApp", "gateway"]
+
+logger = logging.getLogger("akgate")
 
 #: Catalog keys that describe the model rather than the app's offering of it.
 _MODEL_KEYS = frozenset({"aliases", "display_name", "created"})
@@ -50,9 +53,7 @@ def _key_store(keys: KeyStore | Iterable[str] | None, redis_url: str | None) -> 
     return MemoryKeyStore.from_keys(list(keys))
 
 
-def _app_models(
-    models: ModelsOption, provider: str, *, responses: bool
-) -> list[dict[str, Any]]:
+def _app_models(models: ModelsOption, provider: str, *, responses: bool) -> list[dict[str, Any]]:
     """Catalog entries for the models the wrapped app serves (free unless priced)."""
     items: Iterable[tuple[str, Mapping[str, Any]]]
     if isinstance(models, str):
@@ -132,8 +133,11 @@ def gateway(
         raise ValueError("max_body_size must be positive")
     stack: ASGIApp = app
     store: KeyStore | None = None
+    owned: list[_Closable] = []  # what this call creates, closed at lifespan shutdown
     if auth:
         store = _key_store(keys, redis_url)
+        if not isinstance(keys, KeyStore):
+            owned.append(store)
     elif keys is not None:
         raise ValueError("keys given but auth=False")
 
@@ -154,7 +158,8 @@ def gateway(
         options: dict[str, Any] = {"max_body_size": max_body_size, **(routing_options or {})}
         if redis_url and "stats" not in options:
             client = store.client if isinstance(store, RedisKeyStore) else redis_url
-            stats: RoutingStats = RedisStats(client)
+            stats = RedisStats(client)
+            owned.append(stats)  # closes its client only if it created it from the URL
             options["stats"] = stats
         stack = Routing(
             stack,
@@ -178,7 +183,52 @@ def gateway(
         stack = APIKeyAuth(
             stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
         )
-    return stack
+    return GatewayApp(stack, owned)
+
+
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class GatewayApp:
+    """What :func:`gateway` returns: the layered stack (``.app``, outermost layer first).
+
+    It passes every scope through, lifespan included; once the wrapped app has completed its
+    lifespan shutdown, it closes what :func:`gateway` created itself (the key store's
+    connections, a Redis stats client). Objects you passed in (a key store, providers) stay
+    yours to close. Without lifespan support, call :meth:`aclose` yourself.
+    """
+
+    __slots__ = ("app", "resources")
+
+    def __init__(self, app: ASGIApp, resources: Iterable[_Closable] = ()) -> None:
+        self.app = app
+        self.resources = tuple(resources)
+
+    def __repr__(self) -> str:
+        return f"GatewayApp({self.app!r})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan" or not self.resources:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.aclose()
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
+
+    async def aclose(self) -> None:
+        """Close what :func:`gateway` created (safe to call more than once)."""
+        for resource in self.resources:
+            try:
+                await resource.aclose()
+            except Exception as exc:  # shutdown goes on; the type is enough (URLs hold secrets)
+                logger.warning(
+                    "akgate: closing %s failed (%s)", type(resource).__name__, type(exc).__name__
+                )
 
 
 class Gateway:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from akgate.adapter import ResponsesAdapter
-from akgate.auth import APIKeyAuth, RedisKeyStore, SQLiteKeyStore, create_key
+from akgate.auth import APIKeyAuth, MemoryKeyStore, RedisKeyStore, SQLiteKeyStore, create_key
 from akgate.routing import Provider, RedisStats, Routing
 from akgate.stack import Gateway, gateway
 from akgate.validation import RequestValidation
@@ -49,17 +49,17 @@ def chain(app: Any) -> list[type]:
 
 def test_gateway_stacks_auth_validation_routing_outermost_first(key: str) -> None:
     stack = gateway(chat_app, keys=[key], models=["echo"])
-    assert chain(stack) == [APIKeyAuth, RequestValidation, Routing]
+    assert chain(stack.app) == [APIKeyAuth, RequestValidation, Routing]
 
 
 def test_gateway_without_routing_puts_the_adapter_over_the_app(key: str) -> None:
     stack = gateway(chat_app, keys=[key], routing=False)
-    assert chain(stack) == [APIKeyAuth, RequestValidation, ResponsesAdapter]
+    assert chain(stack.app) == [APIKeyAuth, RequestValidation, ResponsesAdapter]
 
 
 def test_each_layer_can_be_turned_off() -> None:
     stack = gateway(chat_app, auth=False, validation=False, routing=False, adapter=False)
-    assert stack is chat_app
+    assert stack.app is chat_app
 
 
 def test_gateway_class_takes_exactly_the_options_of_gateway() -> None:
@@ -84,7 +84,7 @@ def test_models_without_routing_is_a_configuration_error(key: str) -> None:
 
 
 def test_default_key_store_is_the_sqlite_file_under_akgate_home(tmp_path: Any) -> None:
-    stack = gateway(chat_app, models=["echo"])
+    stack = gateway(chat_app, models=["echo"]).app
     assert isinstance(stack, APIKeyAuth)
     assert isinstance(stack.store, SQLiteKeyStore)
     assert stack.store.path == tmp_path / "keys.sqlite3"
@@ -157,9 +157,10 @@ async def test_redis_url_shares_keys_limits_and_stats_between_workers(
     new = await create_key(store, name="shared", rate_limit_rpm=1)
     await store.aclose()
     workers = [gateway(chat_app, redis_url=redis_server.url, models=["echo"]) for _ in range(2)]
-    assert isinstance(workers[0], APIKeyAuth)
-    assert isinstance(workers[0].store, RedisKeyStore)
-    routing = workers[0].app.app
+    auth = workers[0].app
+    assert isinstance(auth, APIKeyAuth)
+    assert isinstance(auth.store, RedisKeyStore)
+    routing = auth.app.app
     assert isinstance(routing, Routing)
     assert isinstance(routing.stats, RedisStats)
     try:
@@ -167,6 +168,56 @@ async def test_redis_url_shares_keys_limits_and_stats_between_workers(
         second = await post(workers[1], "/v1/chat/completions", CHAT, new.key)
     finally:
         for worker in workers:
-            assert isinstance(worker, APIKeyAuth)
-            await worker.store.aclose()
+            await worker.aclose()
     assert (first.status_code, second.status_code) == (200, 429)
+
+
+class Recording:
+    """A resource that records being closed."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def lifespan(app: Any) -> list[str]:
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    return sent
+
+
+async def test_resources_created_by_gateway_close_after_lifespan_shutdown(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def app_with_lifespan(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        else:
+            await chat_app(scope, receive, send)
+
+    stack = gateway(app_with_lifespan, models=["echo"])
+    store = stack.app.store  # the default SQLite store: created by gateway(), closed by it
+    assert stack.resources == (store,)
+    closed = Recording()
+    monkeypatch.setattr(store, "aclose", closed.aclose)
+    assert await lifespan(stack) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert closed.closed == 1
+
+
+def test_a_key_store_passed_in_stays_the_callers(key: str) -> None:
+    store = MemoryKeyStore.from_keys([key])
+    assert gateway(chat_app, keys=store, models=["echo"]).resources == ()
