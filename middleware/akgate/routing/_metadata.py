@@ -88,6 +88,8 @@ class _StreamRewriter:
         self.failed = False
         self._pending = b""
         self._parser: SSEParser | None = None  # set once a \r shows up (slow, exact framing)
+        #: Output of the feed in progress, event by event (only on the slow paths).
+        self._batch: list[bytes] = []
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward for this upstream chunk (complete events only)."""
@@ -95,7 +97,13 @@ class _StreamRewriter:
             self._parser = SSEParser()
             chunk, self._pending = self._pending + chunk, b""
         if self._parser is not None:
-            return b"".join(self._event(e.event, e.data, None) for e in self._parser.feed(chunk))
+            out = self._batch = []
+            try:
+                for e in self._parser.feed(chunk):
+                    out.append(self._event(e.event, e.data, None))
+            finally:
+                self._batch = []
+            return b"".join(out)
         data = self._pending + chunk if self._pending else chunk
         cut = data.rfind(b"\n\n")
         if cut < 0:
@@ -107,16 +115,19 @@ class _StreamRewriter:
             complete, self._pending = data[: cut + 2], data[cut + 2 :]
         if not self._needs_look(complete):
             return complete
-        out = []
-        for raw in complete.split(b"\n\n"):
-            if not raw or raw == b"\n":
-                continue
-            block = raw + b"\n\n"
-            if self._needs_look(block):
-                event, text = _split_event(raw)
-                out.append(self._event(event, text, block))
-            else:
-                out.append(block)
+        out = self._batch = []
+        try:
+            for raw in complete.split(b"\n\n"):
+                if not raw or raw == b"\n":
+                    continue
+                block = raw + b"\n\n"
+                if self._needs_look(block):
+                    event, text = _split_event(raw)
+                    out.append(self._event(event, text, block))
+                else:
+                    out.append(block)
+        finally:
+            self._batch = []
         return b"".join(out)
 
     def _needs_look(self, complete: bytes) -> bool:
@@ -165,8 +176,8 @@ class ChatStreamRewriter(_StreamRewriter):
         self._usage_chunk: dict[str, Any] | None = None
 
     def _needs_look(self, complete: bytes) -> bool:
-        if self._first is None:
-            self._first = complete
+        if self._first is None and b"data:" in complete:
+            self._first = complete  # not a keep-alive comment: it has the head fields
         if b"[DONE]" in complete or b'"error"' in complete:
             return True
         count = complete.count(b'"usage"')
@@ -275,7 +286,7 @@ class ResponsesStreamRewriter(_StreamRewriter):
 
     def feed(self, chunk: bytes) -> bytes:
         out = super().feed(chunk)
-        if out:
+        if b'"sequence_number"' in out:  # not just a keep-alive comment
             self._sent = out
         return out
 
@@ -310,8 +321,12 @@ class ResponsesStreamRewriter(_StreamRewriter):
         return self._forward(event, data, raw)
 
     def _last_sequence(self) -> int:
-        numbers = _SEQUENCE.findall(self._sent)
-        return int(numbers[-1]) if numbers else -1
+        # Events already handled in the feed in progress come after those of ``_sent``.
+        for sent in (*reversed(self._batch), self._sent):
+            numbers = _SEQUENCE.findall(sent)
+            if numbers:
+                return int(numbers[-1])
+        return -1
 
     def _close(self) -> bytes:
         if self.done:
