@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -330,3 +331,17 @@ def test_unnumbered_error_in_the_same_chunk_as_the_last_event_gets_the_next_numb
     out = rewrite(ResponsesStreamRewriter(Finalize(), "p"), [CREATED + lone])
     assert [(e["type"], e["sequence_number"]) for _, e in parsed(out)] == [
         ("response.created", 0), ("error", 1), ("response.failed", 2)]
+
+
+@pytest.mark.parametrize("sep", ["\n", "\r\n"])
+def test_last_event_without_its_blank_line_is_accepted_in_both_framings(sep: str) -> None:
+    head = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    content = json.dumps({**head, "choices": [{"index": 0, "delta": {"content": "hi"}}]})
+    usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    final = json.dumps({**head, "choices": [], "usage": usage})
+    rewriter = ChatStreamRewriter(lambda _usage: {"provider": "p"}, "p")
+    out = rewriter.feed(f"data: {content}{sep}{sep}data: {final}".encode()) + rewriter.close()
+    text = out.decode().replace("\r\n", "\n")
+    assert '"routing_metadata":{"provider":"p"}' in text
+    assert text.endswith("data: [DONE]\n\n")
+    assert '"error"' not in text

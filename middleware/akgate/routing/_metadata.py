@@ -144,8 +144,10 @@ class _StreamRewriter:
     def close(self) -> bytes:
         """Bytes to send when the upstream body ended (a final chunk, or an explicit error)."""
         tail = b""
-        if self._pending.strip():
-            tail = self.feed(b"\n\n")  # a last event without its blank line: be lenient
+        if self._pending.strip() or self._parser is not None:
+            # A last event without its blank line: be lenient (in either framing mode; the
+            # exact parser keeps its partial line to itself).
+            tail = self.feed(b"\n\n")
         self._pending = b""
         return tail + self._close()
 
