@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 from ._types import Receive, Scope, Send
 
 __all__ = [
+    "MAX_WARNINGS",
     "SCOPE_KEY",
     "Endpoint",
     "Identity",
@@ -27,6 +28,10 @@ __all__ = [
 ]
 
 SCOPE_KEY: Final = "akgate"
+
+#: Warnings kept per request: more are dropped (a request can name any number of unknown
+#: fields, blocked keys or reasoning items; each check stays O(1) and the metadata stays small).
+MAX_WARNINGS: Final = 100
 
 Endpoint = Literal["chat_completions", "responses"]
 
@@ -105,7 +110,10 @@ class RequestContext:
         )
 
     def warn(self, type_: str, code: str, message: str) -> None:
-        """Record a structured warning (deduplicated on ``(type, code)``)."""
+        """Record a structured warning (deduplicated on ``(type, code)``, at most
+        :data:`MAX_WARNINGS` per request)."""
+        if len(self.warnings) >= MAX_WARNINGS:
+            return
         for existing in self.warnings:
             if existing["type"] == type_ and existing["code"] == code:
                 return

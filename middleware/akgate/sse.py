@@ -4,6 +4,11 @@ The parser follows the WHATWG event-stream rules: lines end in ``\\n``, ``\\r\\n
 ``\\r`` (a ``\\r\\n`` split across two chunks counts once), ``data:`` lines join with ``\\n``,
 lines starting with ``:`` are comments, a blank line dispatches the event, and an event with no
 data is dropped. Chunk boundaries can fall anywhere, including inside a UTF-8 sequence.
+
+The parser holds at most ``max_event_size`` characters (16 MiB by default) of an unfinished line
+plus the ``data`` of the event being built: a stream that never ends a line or never dispatches an
+event raises :class:`SSEEventTooLarge` instead of growing without bound. Callers turn it into an
+explicit error event.
 """
 
 from __future__ import annotations
@@ -11,10 +16,26 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["SSEEvent", "SSEParser", "encode_comment", "encode_event"]
+__all__ = [
+    "MAX_EVENT_SIZE",
+    "SSEEvent",
+    "SSEEventTooLarge",
+    "SSEParser",
+    "encode_comment",
+    "encode_event",
+]
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
+
+#: Default cap on one event (its unfinished line plus its ``data`` lines), in characters. Generous:
+#: a Responses terminal event carries the whole response (images included).
+MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
+
+
+class SSEEventTooLarge(ValueError):
+    """A line or an event passed the parser's ``max_event_size``."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -28,9 +49,25 @@ class SSEEvent:
 class SSEParser:
     """Feed bytes with :meth:`feed`; complete events come back as they are dispatched."""
 
-    __slots__ = ("_data", "_decoder", "_event", "_id", "_line", "_pending_cr", "_retry")
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_decoder",
+        "_event",
+        "_id",
+        "_line",
+        "_line_size",
+        "_pending_cr",
+        "_retry",
+        "max_event_size",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_event_size: int = MAX_EVENT_SIZE) -> None:
+        if max_event_size <= 0:
+            raise ValueError("max_event_size must be > 0")
+        self.max_event_size = max_event_size
+        self._line_size = 0
+        self._data_size = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._line: list[str] = []
         self._pending_cr = False
@@ -58,19 +95,33 @@ class SSEParser:
                 self._line.append(lines[0])
                 lines[0] = "".join(self._line)
                 self._line.clear()
+                self._line_size = 0
             for line in lines:
+                if len(line) > self.max_event_size:
+                    self._overflow()
                 event = self._process_line(line)
                 if event is not None:
                     events.append(event)
         if last:
             self._line.append(last)
+            self._line_size += len(last)
+            if self._line_size + self._data_size > self.max_event_size:
+                self._overflow()
         return events
+
+    def _overflow(self) -> None:
+        # Drop what was held: the stream is broken, the caller ends it with an error event.
+        self._line.clear()
+        self._data.clear()
+        self._line_size = self._data_size = 0
+        raise SSEEventTooLarge(f"an SSE event is larger than {self.max_event_size} characters")
 
     def finish(self) -> list[SSEEvent]:
         """End of stream: an event without its closing blank line is discarded (per spec)."""
         self._decoder.decode(b"", final=True)
         self._line.clear()
         self._data.clear()
+        self._line_size = self._data_size = 0
         self._event = None
         return []
 
@@ -81,6 +132,7 @@ class SSEParser:
                 return None
             event = SSEEvent("\n".join(self._data), self._event, self._id, self._retry)
             self._data = []
+            self._data_size = 0
             self._event = None
             self._retry = None
             return event
@@ -90,6 +142,9 @@ class SSEParser:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            self._data_size += len(value) + 1
+            if self._data_size > self.max_event_size:
+                self._overflow()
             self._data.append(value)
         elif name == "event":
             self._event = value

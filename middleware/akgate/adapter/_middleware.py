@@ -27,7 +27,7 @@ from akgate._asgi import (
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
-from akgate.sse import SSEParser
+from akgate.sse import SSEEventTooLarge, SSEParser
 
 from ._options import AdapterOptions, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
@@ -56,6 +56,8 @@ _BODY_HEADERS: Final = frozenset(
         b"x-request-id",
     }
 )
+#: A JSON inner answer is held whole to be translated: a larger one is answered 502.
+MAX_INNER_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 _SSE_HEADERS: Final = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -214,6 +216,7 @@ class _Bridge:
         self.headers: list[tuple[bytes, bytes]] = []
         self.mode: Literal["head", "json", "sse", "done"] = "head"
         self.chunks: list[bytes] = []
+        self.size = 0
         self.parser: SSEParser | None = None
         self.translator: StreamTranslator | None = None
         #: True once our own http.response.start went out.
@@ -266,6 +269,13 @@ class _Bridge:
             elif self.mode == "json":
                 chunk = message.get("body", b"")
                 if chunk:
+                    self.size += len(chunk)
+                    if self.size > MAX_INNER_RESPONSE_SIZE:
+                        await self.too_large(
+                            f"The inner app's response is larger than "
+                            f"{MAX_INNER_RESPONSE_SIZE} bytes."
+                        )
+                        return
                     self.chunks.append(chunk)
                 if not more_body:
                     await self.json_complete()
@@ -360,7 +370,15 @@ class _Bridge:
             if isinstance(error.get("message"), str):
                 self.mode = "done"
                 self.started = True
-                await send_json(self.send, status, {"error": error}, headers=self.retry_after())
+                body = dumps({"error": error})
+                headers = [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                    *self.retry_after(),
+                ]
+                start = {"type": "http.response.start", "status": status, "headers": headers}
+                await self.send(start)
+                await self.send({"type": "http.response.body", "body": body, "more_body": False})
                 return
         await self.error(
             GatewayError(
@@ -384,7 +402,12 @@ class _Bridge:
         parser, translator = self.parser, self.translator
         assert parser is not None
         assert translator is not None
-        events = parser.feed(chunk) if chunk else ()
+        try:
+            events = parser.feed(chunk) if chunk else ()
+        except SSEEventTooLarge:
+            await self.too_large(f"The inner app sent a stream event larger than "
+                                 f"{parser.max_event_size} bytes.")
+            return
         data = b""
         if len(events) == 1 and self.started and more_body:
             # The hot path: one inner event per message on a committed stream.
@@ -424,6 +447,17 @@ class _Bridge:
             await self.end(data)  # terminal event out: the body ends here
         elif data and self.stream:
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def too_large(self, message: str) -> None:
+        """End the response: the inner app sent more than the adapter holds."""
+        self.inner_released.set()  # the inner app's receive() now says the client left
+        self.chunks = []
+        if not self.started:
+            await self.error(GatewayError("upstream_error", message))
+            return
+        translator = self.translator
+        assert translator is not None
+        await self.end(translator.fail("server_error", message))
 
     async def first_chunk(self, chunk: dict[str, Any] | None, out: list[bytes]) -> bool:
         """Decide on the first inner chunk: an error is still a real HTTP status (trap 19)."""

@@ -33,7 +33,7 @@ from akgate._asgi import ClientDisconnected, dumps, read_body, route_path
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
-from akgate.sse import SSEParser
+from akgate.sse import SSEEventTooLarge, SSEParser
 
 __all__ = ["UpstreamProvider"]
 
@@ -157,8 +157,13 @@ class UpstreamProvider:
         )
 
     def __repr__(self) -> str:
-        # Never show the key.
-        return f"UpstreamProvider({self.base_url!r}, name={self.name!r})"
+        # Never show the key, nor credentials written into the URL (user:password@, a query).
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host += f":{parts.port}"
+        shown = f"{parts.scheme}://{host}{parts.path}"
+        return f"UpstreamProvider({shown!r}, name={self.name!r})"
 
     async def aclose(self) -> None:
         """Close the pooled connections (only of a client this provider created)."""
@@ -382,7 +387,11 @@ class _Exchange:
         async for chunk in chunks:
             if not chunk:
                 continue
-            for event in parser.feed(chunk):
+            try:
+                events = parser.feed(chunk)
+            except SSEEventTooLarge as exc:  # an event that never ends: cut the stream
+                raise httpx.StreamError(str(exc)) from None
+            for event in events:
                 self._observe(event.event, event.data)
             await self._body(chunk)
             self.tail = chunk[-2:]
