@@ -5,6 +5,10 @@ event boundaries and looks for a handful of byte markers (``[DONE]``, a non-null
 ``"error"``, terminal Responses events); only events carrying one are parsed. Chat streams end
 with one chunk ``{"choices": [], "usage": ..., "routing_metadata": ...}`` before
 ``data: [DONE]``; Responses streams carry it in the terminal event's ``response``.
+
+An unfinished event is held until its blank line arrives, up to ``MAX_EVENT_SIZE`` bytes (16 MiB,
+shared with :class:`~akgate.sse.SSEParser`): a provider that never ends an event gets the stream
+ended with an explicit ``upstream_error`` event instead of growing the gateway's memory.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Final
 from pydantic_core import from_json, to_json
 
 from akgate.errors import error_payload
-from akgate.sse import SSEParser, encode_event
+from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
 __all__ = [
     "ChatStreamRewriter",
@@ -81,38 +85,85 @@ class _StreamRewriter:
 
     _markers: tuple[bytes, ...] = ()
 
-    def __init__(self, finalize: Finalize, provider: str) -> None:
+    def __init__(
+        self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
+    ) -> None:
         self.finalize = finalize
         self.provider = provider
+        self.max_event_size = max_event_size
         self.done = False
         self.failed = False
-        self._pending = b""
+        #: True once the stream was cut for an oversized event: everything after is dropped.
+        self.overflowed = False
+        # An unfinished event; a bytearray so that a trickle of small chunks appends in place
+        # (bytes concatenation would copy the whole pending part per chunk: quadratic).
+        self._pending = bytearray()
         self._parser: SSEParser | None = None  # set once a \r shows up (slow, exact framing)
         #: Output of the feed in progress, event by event (only on the slow paths).
         self._batch: list[bytes] = []
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward for this upstream chunk (complete events only)."""
+        if self.overflowed:
+            return b""
         if self._parser is None and b"\r" in chunk:
-            self._parser = SSEParser()
-            chunk, self._pending = self._pending + chunk, b""
+            self._parser = SSEParser(max_event_size=self.max_event_size)
+            chunk = bytes(self._pending) + chunk
+            self._pending = bytearray()
         if self._parser is not None:
             out = self._batch = []
             try:
                 for e in self._parser.feed(chunk):
                     out.append(self._event(e.event, e.data, None))
+            except SSEEventTooLarge:
+                out.append(self._overflow())
             finally:
                 self._batch = []
             return b"".join(out)
-        data = self._pending + chunk if self._pending else chunk
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            self._pending = data
-            return b""
-        if cut + 2 == len(data):  # the usual case: the chunk ends on an event boundary
-            complete, self._pending = data, b""
+        pending = self._pending
+        if pending:
+            # Only the new bytes (and the one before them) can complete a blank line.
+            start = len(pending) - 1
+            pending += chunk
+            cut = pending.rfind(b"\n\n", start)
+            if cut < 0:
+                return self._overflow() if len(pending) > self.max_event_size else b""
+            data = bytes(pending)
+            self._pending = bytearray()
         else:
-            complete, self._pending = data[: cut + 2], data[cut + 2 :]
+            data = chunk
+            cut = data.rfind(b"\n\n")
+            if cut < 0:
+                if len(data) > self.max_event_size:
+                    return self._overflow()
+                self._pending = bytearray(data)
+                return b""
+        if cut + 2 == len(data):  # the usual case: the chunk ends on an event boundary
+            complete = data
+        else:
+            complete = data[: cut + 2]
+            self._pending = bytearray(data[cut + 2 :])
+            if len(self._pending) > self.max_event_size:
+                self._pending = bytearray()
+                return self._events(complete) + self._overflow()
+        return self._events(complete)
+
+    def _overflow(self) -> bytes:
+        """End the stream: the provider sent an event larger than ``max_event_size``."""
+        self._pending = bytearray()
+        if self.done:
+            self.overflowed = True
+            return b""
+        tail = self.abort(
+            "upstream_error",
+            f"The provider sent a stream event larger than {self.max_event_size} bytes.",
+        )
+        self.overflowed = True
+        return tail
+
+    def _events(self, complete: bytes) -> bytes:
+        if self.overflowed:
+            return b""
         if not self._needs_look(complete):
             return complete
         out = self._batch = []
@@ -144,18 +195,21 @@ class _StreamRewriter:
     def close(self) -> bytes:
         """Bytes to send when the upstream body ended (a final chunk, or an explicit error)."""
         tail = b""
-        if self._pending.strip() or self._parser is not None:
+        if not self.overflowed and (self._pending.strip() or self._parser is not None):
             # A last event without its blank line: be lenient (in either framing mode; the
             # exact parser keeps its partial line to itself).
             tail = self.feed(b"\n\n")
-        self._pending = b""
-        return tail + self._close()
+        self._pending = bytearray()
+        # An oversized event already ended the stream with its own error event.
+        return tail if self.overflowed else tail + self._close()
 
     def _close(self) -> bytes:
         raise NotImplementedError
 
     def abort(self, code: str, message: str) -> bytes:
         """An explicit error event ending the stream (the provider failed after the first byte)."""
+        if self.overflowed:
+            return b""  # already ended with its own error event
         self.failed = True
         return self._error(code, message)
 
@@ -168,8 +222,10 @@ class ChatStreamRewriter(_StreamRewriter):
 
     _markers = (b"[DONE]", b'"usage"', b'"error"')
 
-    def __init__(self, finalize: Finalize, provider: str) -> None:
-        super().__init__(finalize, provider)
+    def __init__(
+        self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
+    ) -> None:
+        super().__init__(finalize, provider, max_event_size=max_event_size)
         self._head: dict[str, Any] | None = None
         #: The first event block, parsed for id/created/model only if a final chunk must be
         #: synthesised (the provider sent no usage chunk of its own).
@@ -279,8 +335,10 @@ class ResponsesStreamRewriter(_StreamRewriter):
         b'"response.output_item.done"',
     )
 
-    def __init__(self, finalize: Finalize, provider: str) -> None:
-        super().__init__(finalize, provider)
+    def __init__(
+        self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
+    ) -> None:
+        super().__init__(finalize, provider, max_event_size=max_event_size)
         self._response: dict[str, Any] | None = None
         self._items: list[Any] = []
         self._sent = b""  # the last bytes forwarded: the latest sequence_number is in there

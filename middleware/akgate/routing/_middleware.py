@@ -57,7 +57,16 @@ _PATHS: Final[Mapping[str, Endpoint]] = {
 #: wrong: never the client's fault, so they are not forwarded as such.
 _RETRYABLE: Final = frozenset({401, 403, 408, 425, 429})
 _FAIL_BODY_CAP: Final = 65536
+#: A JSON answer is held whole (to add routing_metadata): a larger one counts as a failed attempt.
+MAX_JSON_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 _NO_OPTIONS: Final[Mapping[str, Any]] = {}
+
+
+def _with_route_path(scope: Scope, path: str) -> Scope:
+    """A copy of ``scope`` whose path below ``root_path`` is ``path``."""
+    root_path: str = scope.get("root_path", "")
+    full = root_path + path if root_path and scope["path"].startswith(root_path) else path
+    return {**scope, "path": full, "raw_path": full.encode()}
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -190,9 +199,15 @@ class _Attempt:
                         self._client_gone()
                 elif out:
                     await self._to_client({"type": kind, "body": out, "more_body": True})
+                if rewriter.overflowed and more and self.cancel is not None:
+                    # The stream already ended with its error event: stop the provider.
+                    self.cancel.cancel()
                 return
-            if mode == "json" or mode == "fail":
-                if mode == "json" or self.size < _FAIL_BODY_CAP:
+            if mode == "json" or mode == "fail" or mode == "too_large":
+                if mode == "json" and self.size + len(body) > MAX_JSON_RESPONSE_SIZE:
+                    self.mode = mode = "too_large"  # never committed: the next provider is tried
+                    self.buffer = []
+                if mode == "json" or (mode == "fail" and self.size < _FAIL_BODY_CAP):
                     self.buffer.append(body)
                     self.size += len(body)
                 if not more:
@@ -230,7 +245,7 @@ class _Attempt:
                 self.mode = "raw"  # the client's own error: forwarded unchanged
             return
         # pathsend, trailers, debug ...: forwarded unchanged (dropped for a failing attempt).
-        if self.mode == "fail":
+        if self.mode == "fail" or self.mode == "too_large":
             return
         if self.start is not None and not self.committed:
             await self._commit(stream=False)
@@ -269,12 +284,20 @@ class _Attempt:
     async def _send_json(self) -> None:
         start = self.start
         assert start is not None
-        self.committed = True
-        self.t_first = self.clock()
-        self._adopt_warnings()
-        body = b"".join(self.buffer)
+
+        def commit(usage: Any) -> dict[str, Any]:
+            # Only once the body parsed: the attempt's warnings belong in its metadata.
+            self.committed = True
+            self.t_first = self.clock()
+            self._adopt_warnings()
+            return self.finalize(usage)
+
+        body = inject_json(b"".join(self.buffer), commit)
         self.buffer = []
-        body = inject_json(body, self.finalize) or body
+        if body is None:
+            # Not a JSON object (e.g. a body cut short): a failed attempt, never a 200 with it.
+            self.finished = False
+            return
         headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
         await self._to_client({**start, "headers": headers})
@@ -315,6 +338,13 @@ class _Attempt:
             return GatewayError(
                 "upstream_error",
                 f"Provider '{name}' failed ({type(self.exc).__name__}).",
+                provider=name,
+            )
+        if self.mode == "too_large":
+            return GatewayError(
+                "upstream_error",
+                f"Provider '{name}' returned a response larger than "
+                f"{MAX_JSON_RESPONSE_SIZE} bytes.",
                 provider=name,
             )
         start = self.start
@@ -485,6 +515,12 @@ class Routing:
             return
         path = route_path(scope)
         endpoint = _PATHS.get(path)
+        if endpoint is None and path.endswith("/"):
+            # Validation matches the endpoints with a trailing slash too: route them, and give
+            # the providers the canonical path.
+            endpoint = _PATHS.get(path.rstrip("/"))
+            if endpoint is not None:
+                scope = _with_route_path(scope, path.rstrip("/"))
         if endpoint is None:
             if self._directory is not None and ModelDirectory.handles(path):
                 scope, send, _ = request_context(scope, send)
