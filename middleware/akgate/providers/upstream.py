@@ -142,6 +142,8 @@ class UpstreamProvider:
         extra.append((b"accept-encoding", b"identity"))
         self._extra_headers = extra
         self._extra_names = {name for name, _ in extra}
+        #: Scrubbed from upstream error bodies, in case an upstream echoes the key it was sent.
+        self._secret = api_key.encode("latin-1") if api_key else None
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(
@@ -356,6 +358,9 @@ class _Exchange:
     async def _forward_error(self, response: httpx.Response) -> None:
         status = response.status_code
         body = await self._read_capped(response, _MAX_ERROR_BODY)
+        secret = self.provider._secret
+        if secret is not None and secret in body:
+            body = body.replace(secret, b"[redacted]")
         if _is_envelope(body):
             headers = self._headers(response, keep_encoding=False)
             headers.append((b"content-length", str(len(body)).encode("latin-1")))

@@ -741,8 +741,11 @@ class Routing:
                 timed_out_providers.append(route.provider.name)
             last_error = attempt.failure(timed_out)
             if attempt.exc is not None:
+                # The type only: an exception's text may hold a URL with credentials.
                 logger.info(
-                    "akgate routing: provider %r failed: %r", route.provider.name, attempt.exc
+                    "akgate routing: provider %r failed (%s)",
+                    route.provider.name,
+                    type(attempt.exc).__name__,
                 )
         if last_error is None:
             last_error = GatewayError("no_provider_available", "No provider could be tried.")
@@ -757,9 +760,9 @@ class Routing:
             record["outcome"] = "failed_midstream"
             if attempt.exc is not None:
                 logger.warning(
-                    "akgate routing: provider %r failed mid-response: %r",
+                    "akgate routing: provider %r failed mid-response (%s)",
                     attempt.route.provider.name,
-                    attempt.exc,
+                    type(attempt.exc).__name__,
                 )
             tail = b""
             if attempt.rewriter is not None:
