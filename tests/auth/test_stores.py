@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,7 +106,8 @@ async def test_sqlite_file_created_on_first_use(tmp_path: Path) -> None:
     assert not path.exists()
     await store.list_keys()
     assert path.exists()
-    with sqlite3.connect(path) as conn:
+    # sqlite3's own context manager only commits: closing() closes the connection.
+    with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     await store.aclose()
 
@@ -235,3 +238,14 @@ async def test_redis_limiter_down_is_503(redis_server_private: RedisServer) -> N
         redis_server_private.start()
         assert (await c.get("/v1/models", headers=bearer(key.key))).status_code == 200
     await limiter.aclose()
+
+
+async def test_a_dropped_sqlite_store_closes_its_connection(tmp_path: Path) -> None:
+    store = SQLiteKeyStore(tmp_path / "keys.sqlite3")
+    await store.list_keys()
+    conn = store._conn
+    assert conn is not None
+    del store
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.execute("SELECT 1")

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -60,6 +61,12 @@ _JSON_COLUMNS: Final = frozenset({"scopes", "allowed_models", "metadata"})
 _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM api_keys"
 
 
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    for conn in connections:
+        conn.close()
+    connections.clear()
+
+
 def default_db_path() -> Path:
     """``$AKGATE_HOME/keys.sqlite3``, by default ``~/.akgate/keys.sqlite3``."""
     home = os.environ.get(HOME_ENV)
@@ -99,6 +106,10 @@ class SQLiteKeyStore:
         self._conn: sqlite3.Connection | None = None
         # sqlite3 connections are not safe for concurrent use from several threads.
         self._lock = threading.Lock()
+        # Like a file, a store that is dropped without aclose() still closes its connection
+        # (the finalizer holds the list, not the store).
+        self._opened: list[sqlite3.Connection] = []
+        weakref.finalize(self, _close_all, self._opened)
 
     def __repr__(self) -> str:
         return f"SQLiteKeyStore({str(self.path)!r})"
@@ -117,7 +128,14 @@ class SQLiteKeyStore:
                 conn.close()
                 raise
             self._conn = conn
+            self._opened.append(conn)
         return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._opened.remove(self._conn)
+            self._conn = None
 
     def _run_locked(self, func: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -125,9 +143,7 @@ class SQLiteKeyStore:
                 return func(self._connect())
             except (sqlite3.Error, OSError) as exc:
                 # Drop the connection: the next call reopens (the file may have come back).
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
+                self._drop_connection()
                 raise KeyStoreUnavailable(
                     f"SQLite key store {str(self.path)!r} is unavailable ({type(exc).__name__})"
                 ) from exc
@@ -192,9 +208,7 @@ class SQLiteKeyStore:
     async def aclose(self) -> None:
         def close() -> None:
             with self._lock:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
+                self._drop_connection()
 
         await anyio.to_thread.run_sync(close)
         self._cache.clear()
