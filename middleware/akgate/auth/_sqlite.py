@@ -109,7 +109,7 @@ class SQLiteKeyStore:
         # Like a file, a store that is dropped without aclose() still closes its connection
         # (the finalizer holds the list, not the store).
         self._opened: list[sqlite3.Connection] = []
-        weakref.finalize(self, _close_all, self._opened)
+        self._finalizer = weakref.finalize(self, _close_all, self._opened)
 
     def __repr__(self) -> str:
         return f"SQLiteKeyStore({str(self.path)!r})"
