@@ -6,13 +6,35 @@ from typing import Any
 
 import pytest
 
-from akgate.routing import Catalog, InMemoryStats, Provider, Routing, compute_cost, split_suffix
+from akgate.routing import (
+    STRATEGY_WEIGHTS,
+    Catalog,
+    InMemoryStats,
+    Provider,
+    Routing,
+    compute_cost,
+    split_suffix,
+)
 from akgate.routing._cost import TokenCounts, token_counts
 from akgate.routing._stats import percentile
 from akgate.routing._strategies import normalize_effort
 
-PRICED = Catalog.from_dict({"models": {"m": {"providers": [
-    {"name": "p", "input_price": 2.0, "output_price": 8.0, "cached_input_price": 0.5}]}}})
+PRICED = Catalog.from_dict(
+    {
+        "models": {
+            "m": {
+                "providers": [
+                    {
+                        "name": "p",
+                        "input_price": 2.0,
+                        "output_price": 8.0,
+                        "cached_input_price": 0.5,
+                    }
+                ]
+            }
+        }
+    }
+)
 OFFER = PRICED.models[0].providers[0]
 
 
@@ -58,16 +80,31 @@ def test_cost_with_cache_savings() -> None:
 
 
 def test_cached_tokens_without_cached_price_have_no_savings() -> None:
-    offer = Catalog.from_dict({"models": {"m": {"providers": [
-        {"name": "p", "input_price": 2.0, "output_price": 8.0}]}}}).models[0].providers[0]
+    offer = (
+        Catalog.from_dict(
+            {
+                "models": {
+                    "m": {"providers": [{"name": "p", "input_price": 2.0, "output_price": 8.0}]}
+                }
+            }
+        )
+        .models[0]
+        .providers[0]
+    )
     assert compute_cost(TokenCounts(100, 0, 50), offer) == {"usd": 0.0002}
 
 
 def test_token_counts_reads_both_usage_shapes() -> None:
-    chat = {"prompt_tokens": 4, "completion_tokens": 2,
-            "prompt_tokens_details": {"cached_tokens": 1}}
-    responses = {"input_tokens": 4, "output_tokens": 2,
-                 "input_tokens_details": {"cached_tokens": 1}}
+    chat = {
+        "prompt_tokens": 4,
+        "completion_tokens": 2,
+        "prompt_tokens_details": {"cached_tokens": 1},
+    }
+    responses = {
+        "input_tokens": 4,
+        "output_tokens": 2,
+        "input_tokens_details": {"cached_tokens": 1},
+    }
     assert token_counts(chat) == token_counts(responses) == TokenCounts(4, 2, 1)
     assert token_counts(None) is None
 
@@ -102,8 +139,14 @@ async def _bare(scope: Any, receive: Any, send: Any) -> None:
 
 def test_catalog_provider_must_be_configured() -> None:
     with pytest.raises(ValueError, match="not configured"):
-        Routing(_bare, catalog={"models": {"m": {"providers": [
-            {"name": "ghost", "input_price": 1, "output_price": 1}]}}})
+        Routing(
+            _bare,
+            catalog={
+                "models": {
+                    "m": {"providers": [{"name": "ghost", "input_price": 1, "output_price": 1}]}
+                }
+            },
+        )
 
 
 def test_duplicate_provider_rejected() -> None:
@@ -124,3 +167,9 @@ def test_wrapped_app_is_a_provider() -> None:
 def test_provider_rejects_bad_endpoints() -> None:
     with pytest.raises(ValueError):
         Provider("p", _bare, endpoints=frozenset({"batch"}))  # type: ignore[arg-type]
+
+
+def test_suffixes_are_exactly_the_named_strategies() -> None:
+    from akgate.schemas.gateway import MODEL_SUFFIXES
+
+    assert set(STRATEGY_WEIGHTS) == MODEL_SUFFIXES

@@ -22,6 +22,7 @@ from akgate._asgi import (
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import Identity, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
+from akgate.schemas.gateway import MODEL_SUFFIXES, split_model_suffix
 
 from ._keys import KeyRecord, parse_key, resolve_pepper
 from ._me import me_payload
@@ -44,10 +45,7 @@ DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
 #: What the ``inference`` scope grants.
 INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "models"})
 #: ``model:<strategy>`` shortcuts (auriko-contract §5.4), stripped before the model allowlist.
-_STRATEGY_SUFFIXES: Final = frozenset(
-    {"cost", "cost-focus", "ttft", "ttft-focus", "tps", "tps-focus", "balanced"}
-    | {"floor", "nitro", "fast"}  # legacy
-)
+_STRATEGY_SUFFIXES: Final = MODEL_SUFFIXES | {"floor", "nitro", "fast"}  # + legacy ones
 _BEARER: Final = b"bearer "
 _WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Bearer"}
 _RATE_HEADER_NAMES: Final = frozenset(
@@ -96,15 +94,8 @@ def _extract_key(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     return found
 
 
-def _base_model(model: str) -> str:
-    base, sep, suffix = model.partition(":")
-    if sep and ":" not in suffix and suffix in _STRATEGY_SUFFIXES:
-        return base
-    return model
-
-
 def _model_allowed(model: str, allowed: tuple[str, ...]) -> bool:
-    model = _base_model(model)
+    model = split_model_suffix(model, _STRATEGY_SUFFIXES)[0]
     for entry in allowed:
         if entry == model or (entry.endswith("*") and model.startswith(entry[:-1])):
             return True

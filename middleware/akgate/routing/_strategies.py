@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from akgate.context import Endpoint
 from akgate.errors import GatewayError
+from akgate.schemas.gateway import split_model_suffix
 
 from ._catalog import EFFORT_ORDER, CatalogModel, CatalogProvider
 from ._providers import DATA_POLICY_RANK, Provider
@@ -63,13 +64,8 @@ _DISABLE: Final = ("off", "none")
 _PARAM_SET: Final = frozenset(REQUIRE_PARAMETERS)
 
 
-def split_suffix(name: str) -> tuple[str, str | None]:
-    """``"demo:cost"`` -> ``("demo", "cost")``; parsed only with exactly one colon."""
-    if name.count(":") == 1:
-        base, suffix = name.split(":")
-        if suffix in STRATEGY_WEIGHTS and base:
-            return base, suffix
-    return name, None
+#: The contract's suffix rule, shared with the auth layer's model allowlist.
+split_suffix = split_model_suffix
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +241,11 @@ def _filters(
                     "thinking_disable_not_supported",
                     param,
                     "The requested model cannot disable reasoning.",
-                    lambda r: not r.offering.capabilities.reasoning
-                    or normalize_effort(effort, r.offering.capabilities.reasoning_efforts)
-                    is not None,
+                    lambda r: (
+                        not r.offering.capabilities.reasoning
+                        or normalize_effort(effort, r.offering.capabilities.reasoning_efforts)
+                        is not None
+                    ),
                 )
             )
         else:
@@ -348,8 +346,10 @@ def _filters(
                 "required_params_not_supported",
                 "gateway.routing.require_parameters",
                 "No provider supports every parameter sent: " + ", ".join(params) + ".",
-                lambda r: r.offering.supported_parameters is None
-                or all(p in r.offering.supported_parameters for p in params),
+                lambda r: (
+                    r.offering.supported_parameters is None
+                    or all(p in r.offering.supported_parameters for p in params)
+                ),
             )
         )
     max_cost = routing.get("max_cost_per_1m")
@@ -435,9 +435,7 @@ def rank_routes(
         if endpoint in route.endpoints and not route.offering.premium:
             return [route]
     routes = [r for group in groups for r in group]
-    for code, param, message, keep in _filters(
-        endpoint, needs, routing, perf, test_only=test_only
-    ):
+    for code, param, message, keep in _filters(endpoint, needs, routing, perf, test_only=test_only):
         kept = [r for r in routes if keep(r)]
         if not kept:
             raise GatewayError(code, message, param, suggestion=_suggestion(code))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Set as AbstractSet
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -10,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from ._base import RequestModel, ResponseModel
 
 __all__ = [
+    "MODEL_SUFFIXES",
     "CostInfo",
     "DataPolicy",
     "Extensions",
@@ -21,12 +23,29 @@ __all__ = [
     "RoutingWeights",
     "StructuredWarning",
     "WarningType",
+    "split_model_suffix",
 ]
 
 OptimizeStrategy = Literal[
     "cost", "cost-focus", "ttft", "ttft-focus", "tps", "tps-focus", "balanced"
 ]
 DataPolicy = Literal["none", "no_training", "zdr"]
+
+#: The ``model:<strategy>`` shortcuts (auriko-contract.md §5.4): the ``optimize`` strategies.
+MODEL_SUFFIXES: Final = frozenset(get_args(OptimizeStrategy))
+
+
+def split_model_suffix(
+    model: str, suffixes: AbstractSet[str] = MODEL_SUFFIXES
+) -> tuple[str, str | None]:
+    """``"demo:cost"`` -> ``("demo", "cost")``. A suffix counts only when the id has exactly
+    one colon and a non-empty base, so ``ft:gpt-4o:org:custom`` and ``llama3:8b`` stay whole."""
+    base, sep, suffix = model.partition(":")
+    if sep and base and suffix in suffixes:  # a suffix never holds a colon: one colon in all
+        return base, suffix
+    return model, None
+
+
 WarningType = Literal[
     "unsupported_parameter",
     "unsupported_feature",
