@@ -34,6 +34,7 @@ __all__ = [
     "replay_receive",
     "route_path",
     "scope_with_body",
+    "scope_with_path",
     "send_json",
 ]
 
@@ -199,12 +200,15 @@ def scope_with_body(scope: Scope, body: bytes, *, path: str | None = None) -> Sc
     ]
     headers.append((b"content-length", str(len(body)).encode("latin-1")))
     new_scope = {**scope, "headers": headers}
-    if path is not None:
-        root_path = scope.get("root_path", "")
-        full = root_path + path if root_path and scope["path"].startswith(root_path) else path
-        new_scope["path"] = full
-        new_scope["raw_path"] = full.encode()
-    return new_scope
+    return new_scope if path is None else scope_with_path(new_scope, path)
+
+
+def scope_with_path(scope: Scope, path: str) -> Scope:
+    """A copy of ``scope`` whose route path (below ``root_path``) is ``path``: ``path`` and
+    ``raw_path`` change together, and the ``root_path`` prefix stays when ``path`` had it."""
+    root_path: str = scope.get("root_path", "")
+    full = root_path + path if root_path and scope["path"].startswith(root_path) else path
+    return {**scope, "path": full, "raw_path": full.encode()}
 
 
 def dumps(value: Any) -> bytes:

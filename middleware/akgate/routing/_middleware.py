@@ -19,6 +19,7 @@ from akgate._asgi import (
     replay_receive,
     route_path,
     scope_with_body,
+    scope_with_path,
 )
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
@@ -60,13 +61,6 @@ _FAIL_BODY_CAP: Final = 65536
 #: A JSON answer is held whole (to add routing_metadata): a larger one counts as a failed attempt.
 MAX_JSON_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 _NO_OPTIONS: Final[Mapping[str, Any]] = {}
-
-
-def _with_route_path(scope: Scope, path: str) -> Scope:
-    """A copy of ``scope`` whose path below ``root_path`` is ``path``."""
-    root_path: str = scope.get("root_path", "")
-    full = root_path + path if root_path and scope["path"].startswith(root_path) else path
-    return {**scope, "path": full, "raw_path": full.encode()}
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -520,7 +514,7 @@ class Routing:
             # the providers the canonical path.
             endpoint = _PATHS.get(path.rstrip("/"))
             if endpoint is not None:
-                scope = _with_route_path(scope, path.rstrip("/"))
+                scope = scope_with_path(scope, path.rstrip("/"))
         if endpoint is None:
             if self._directory is not None and ModelDirectory.handles(path):
                 scope, send, _ = request_context(scope, send)
