@@ -27,6 +27,7 @@ __all__ = [
     "ClientDisconnected",
     "answer_lifespan",
     "dumps",
+    "find_header",
     "get_header",
     "parse_json_object",
     "read_body",
@@ -52,6 +53,15 @@ def get_header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key == name:
             return value  # type: ignore[no-any-return]
+    return None
+
+
+def find_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of ``name`` (lower-case) in a header list, matching case-insensitively
+    (response headers from an app need not be lower-case)."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value
     return None
 
 

@@ -10,6 +10,7 @@ from akgate._asgi import (
     ClientDisconnected,
     answer_lifespan,
     dumps,
+    find_header,
     parse_json_object,
     read_body,
     read_request_json,
@@ -338,3 +339,10 @@ async def test_answer_lifespan_completes_startup_and_shutdown() -> None:
     receive = receiver({"type": "lifespan.startup"}, {"type": "lifespan.shutdown"})
     await answer_lifespan(receive, send)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_find_header_matches_response_headers_case_insensitively() -> None:
+    headers = [(b"Content-Type", b"text/event-stream"), (b"retry-after", b"2")]
+    assert find_header(headers, b"content-type") == b"text/event-stream"
+    assert find_header(headers, b"retry-after") == b"2"
+    assert find_header(headers, b"x-missing") is None

@@ -18,6 +18,7 @@ from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
     dumps,
+    find_header,
     read_request_json,
     replay_receive,
     route_path,
@@ -287,10 +288,7 @@ class _Bridge:
                 return  # a second start is the inner app's protocol error; keep ours sane
             self.status = int(message["status"])
             self.headers = list(message.get("headers", ()))
-            content_type = b""
-            for name, value in self.headers:
-                if name.lower() == b"content-type":
-                    content_type = value.lower()
+            content_type = (find_header(self.headers, b"content-type") or b"").lower()
             if 200 <= self.status < 300 and content_type.startswith(b"text/event-stream"):
                 self.mode = "sse"
                 self.parser = SSEParser()
@@ -405,8 +403,9 @@ class _Bridge:
         try:
             events = parser.feed(chunk) if chunk else ()
         except SSEEventTooLarge:
-            await self.too_large(f"The inner app sent a stream event larger than "
-                                 f"{parser.max_event_size} bytes.")
+            await self.too_large(
+                f"The inner app sent a stream event larger than {parser.max_event_size} bytes."
+            )
             return
         data = b""
         if len(events) == 1 and self.started and more_body:

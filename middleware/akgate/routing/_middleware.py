@@ -15,6 +15,7 @@ from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
     dumps,
+    find_header,
     read_request_json,
     replay_receive,
     route_path,
@@ -61,13 +62,6 @@ _FAIL_BODY_CAP: Final = 65536
 #: A JSON answer is held whole (to add routing_metadata): a larger one counts as a failed attempt.
 MAX_JSON_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 _NO_OPTIONS: Final[Mapping[str, Any]] = {}
-
-
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 #: Request headers that carry the client's akgate key.
@@ -220,7 +214,7 @@ class _Attempt:
             self.start = message
             status = message["status"]
             if 200 <= status < 300:
-                ctype = _header(message.get("headers", ()), b"content-type") or b""
+                ctype = find_header(message.get("headers", ()), b"content-type") or b""
                 if b"text/event-stream" in ctype:
                     self.mode = "sse"
                     cls = (
@@ -352,7 +346,7 @@ class _Attempt:
         detail = _upstream_message(b"".join(self.buffer))
         message = f"Provider '{name}' returned HTTP {status}" + (f": {detail}" if detail else ".")
         headers: dict[str, str] = {}
-        retry_after = _header(start.get("headers", ()), b"retry-after")
+        retry_after = find_header(start.get("headers", ()), b"retry-after")
         if retry_after is not None:
             headers["Retry-After"] = retry_after.decode("latin-1")
         if status == 429:
