@@ -89,6 +89,9 @@ class RequestContext:
     warnings: list[dict[str, str]] = field(default_factory=list)
     #: Free-form slots for layers (routing decision, attempts, usage, cost ...).
     state: dict[str, Any] = field(default_factory=dict)
+    #: ``(scope path, akgate._endpoints.Resolution | None)``: the endpoint-table lookup of the
+    #: path, made once per stack (a child context's scope has its own path, so it starts empty).
+    route: tuple[str, object] | None = None
 
     def child(self, payload: dict[str, Any], body: bytes, endpoint: Endpoint) -> RequestContext:
         """The context of a rewritten request for an inner layer (one routing attempt, the
