@@ -41,6 +41,7 @@ from akgate._endpoints import (
     gateway_scope,
     not_allowed,
 )
+from akgate._query import scrub_query
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
@@ -216,6 +217,7 @@ class UpstreamProvider:
             return
         # The canonical path, quoted: a decoded '?' or '#' stays part of the path.
         url = self.base_url + quote(resolution.path[len(GATEWAY_PREFIX) :], safe=_PATH_SAFE)
+        scrub_query(scope)  # also when no outer akgate layer did (this app used alone)
         query = scope.get("query_string", b"")
         if query:
             url += "?" + query.decode("latin-1")
