@@ -174,10 +174,12 @@ def serve(config: ServeConfig) -> int:
         print(_INSTALL_HINT, file=sys.stderr)
         return 1
     try:
-        store = open_key_store(config.db, config.redis_url)
         # Created before the server starts, so that only this process can create it.
-        api_key = anyio.run(ensure_demo_key, store)
-        app = build_app(config, keys=store)
+        api_key = anyio.run(_prepare_demo_key, config)
+        # The served store is opened afresh: connections made in the start-up loop above would
+        # be bound to it (a pooled Redis connection failed the first request, "Event loop is
+        # closed", with a 503).
+        app = build_app(config)
     except ValueError as exc:
         print(f"akgate serve: {exc}", file=sys.stderr)
         return 2
@@ -221,6 +223,14 @@ def serve(config: ServeConfig) -> int:
     with sock, _no_signal_reraise():
         server.run(sockets=[sock])
     return 0
+
+
+async def _prepare_demo_key(config: ServeConfig) -> str | None:
+    store = open_key_store(config.db, config.redis_url)
+    try:
+        return await ensure_demo_key(store)
+    finally:
+        await store.aclose()
 
 
 def _bind(host: str, port: int) -> socket.socket:
