@@ -24,6 +24,7 @@ from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
+from akgate.sse import MAX_EVENT_SIZE
 
 from ._catalog import Catalog
 from ._cost import compute_cost, token_counts
@@ -45,6 +46,7 @@ from ._strategies import (
     read_needs,
     split_suffix,
 )
+from ._stream_check import first_event
 
 __all__ = ["Routing"]
 
@@ -94,6 +96,7 @@ class _Attempt:
         "mode",
         "plan",
         "raw_receive",
+        "rejected",
         "rewriter",
         "route",
         "size",
@@ -133,6 +136,8 @@ class _Attempt:
         self.committed = False
         self.finished = False
         self.disconnected = False
+        #: The provider's answer was refused before the first byte (not the stream asked for).
+        self.rejected = False
         self.exc: BaseException | None = None
         self.buffer: list[bytes] = []
         self.size = 0
@@ -170,7 +175,13 @@ class _Attempt:
                 if not self.committed:
                     if not body and more:
                         return  # nothing yet: keep the start held
+                    held = self._hold_first_event(body, more)
+                    if held is None:
+                        return  # the first event is incomplete, or the stream was refused
                     await self._commit(stream=True)
+                    if held is not body:
+                        body = held
+                        message = {"type": kind, "body": body, "more_body": more}
                 out = rewriter.feed(body) if body else b""
                 if not more:
                     out += rewriter.close()
@@ -188,6 +199,8 @@ class _Attempt:
                     # The stream already ended with its error event: stop the provider.
                     self.cancel.cancel()
                 return
+            if mode == "bad":
+                return  # refused before the first byte: the next provider is tried
             if mode == "json" or mode == "fail" or mode == "too_large":
                 if mode == "json" and self.size + len(body) > MAX_JSON_RESPONSE_SIZE:
                     self.mode = mode = "too_large"  # never committed: the next provider is tried
@@ -212,7 +225,13 @@ class _Attempt:
             status = message["status"]
             if 200 <= status < 300:
                 ctype = find_header(message.get("headers", ()), b"content-type") or b""
-                if b"text/event-stream" in ctype:
+                sse = b"text/event-stream" in ctype
+                if not sse and (self.plan.stream or b"json" not in ctype):
+                    # 200 text/plain, or JSON for a stream: not what was asked for, so a failed
+                    # attempt before the first byte (the next provider is tried).
+                    self._reject()
+                    return
+                if sse:
                     self.mode = "sse"
                     cls = (
                         ChatStreamRewriter
@@ -220,21 +239,51 @@ class _Attempt:
                         else ResponsesStreamRewriter
                     )
                     self.rewriter = cls(self.finalize, self.route.provider.name)
-                elif b"json" in ctype:
-                    self.mode = "json"
                 else:
-                    self.mode = "raw"
+                    self.mode = "json"
             elif status >= 500 or status in _RETRYABLE:
                 self.mode = "fail"
             else:
                 self.mode = "raw"  # the client's own error: forwarded unchanged
             return
         # pathsend, trailers, debug ...: forwarded unchanged (dropped for a failing attempt).
-        if self.mode == "fail" or self.mode == "too_large":
+        if self.mode == "fail" or self.mode == "too_large" or self.mode == "bad":
             return
         if self.start is not None and not self.committed:
             await self._commit(stream=False)
         await self._to_client(message)
+
+    def _hold_first_event(self, body: bytes, more: bool) -> bytes | None:
+        """The bytes to commit with once the first event is known to be a JSON event; ``None``
+        while it is incomplete, or when the stream is refused (not SSE of JSON)."""
+        self.buffer.append(body)
+        self.size += len(body)
+        if more and b"\n" not in body and b"\r" not in body:
+            # No blank line can have completed: don't rescan (a trickled event stays linear).
+            if self.size > MAX_EVENT_SIZE:
+                self._reject()
+            return None
+        held = body if len(self.buffer) == 1 else b"".join(self.buffer)
+        state = first_event(held)
+        if state == "more" and not more:
+            state = first_event(held + b"\n\n")  # a last event without its blank line
+            if state == "more":
+                state = "bad"  # the stream ended without a single event
+        if state == "more":
+            return None
+        self.buffer = []
+        self.size = 0
+        if state == "bad":
+            self._reject()
+            return None
+        return held
+
+    def _reject(self) -> None:
+        self.mode = "bad"
+        self.rejected = True
+        self.buffer = []
+        if self.cancel is not None:
+            self.cancel.cancel()  # stop reading a stream we will not use
 
     async def _to_client(self, message: Message) -> None:
         try:
@@ -323,6 +372,13 @@ class _Attempt:
             return GatewayError(
                 "upstream_error",
                 f"Provider '{name}' failed ({type(self.exc).__name__}).",
+                provider=name,
+            )
+        if self.mode == "bad":
+            return GatewayError(
+                "upstream_error",
+                f"Provider '{name}' returned an invalid response (not the JSON or event stream "
+                "that was asked for).",
                 provider=name,
             )
         if self.mode == "too_large":
@@ -714,7 +770,7 @@ class Routing:
                 record["outcome"] = "client_disconnected"
                 attempt.release()
                 return
-            timed_out = cancel is not None and cancel.cancelled_caught
+            timed_out = cancel is not None and cancel.cancelled_caught and not attempt.rejected
             if attempt.committed:
                 await self._complete(attempt, record, send, timed_out)
                 attempt.release()
