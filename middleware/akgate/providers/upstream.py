@@ -32,7 +32,7 @@ import anyio.lowlevel
 import httpx
 from pydantic_core import from_json
 
-from akgate._asgi import ClientDisconnected, dumps, read_body
+from akgate._asgi import ClientDisconnected, dumps, read_body, response_cap
 from akgate._endpoints import (
     ENDPOINTS,
     GATEWAY_PREFIX,
@@ -395,7 +395,10 @@ class _Exchange:
         return b"".join(chunks)
 
     async def _forward_whole(self, response: httpx.Response) -> None:
-        body = await self._read_capped(response, self.provider.max_response_size)
+        # Widened by what the answer may echo of the request (a request under the caps never
+        # becomes a 502 because its answer repeats it).
+        limit = response_cap(self.provider.max_response_size, len(self.request.content))
+        body = await self._read_capped(response, limit)
         headers = self._headers(response, keep_encoding=False)
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
         await self._start(response.status_code, headers)

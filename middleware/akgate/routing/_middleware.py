@@ -18,6 +18,7 @@ from akgate._asgi import (
     find_header,
     read_request_json,
     replay_receive,
+    response_cap,
     scope_with_body,
 )
 from akgate._endpoints import gateway_scope
@@ -84,6 +85,7 @@ class _Attempt:
     __slots__ = (
         "buffer",
         "cancel",
+        "cap",
         "client_send",
         "clock",
         "committed",
@@ -141,6 +143,8 @@ class _Attempt:
         self.exc: BaseException | None = None
         self.buffer: list[bytes] = []
         self.size = 0
+        #: The JSON answer cap of this attempt (set with its body, see ``response_cap``).
+        self.cap = MAX_JSON_RESPONSE_SIZE
         self.rewriter: ChatStreamRewriter | ResponsesStreamRewriter | None = None
         self.cancel: anyio.CancelScope | None = None
         self.metadata: dict[str, Any] | None = None
@@ -202,7 +206,7 @@ class _Attempt:
             if mode == "bad":
                 return  # refused before the first byte: the next provider is tried
             if mode == "json" or mode == "fail" or mode == "too_large":
-                if mode == "json" and self.size + len(body) > MAX_JSON_RESPONSE_SIZE:
+                if mode == "json" and self.size + len(body) > self.cap:
                     self.mode = mode = "too_large"  # never committed: the next provider is tried
                     self.buffer = []
                 if mode == "json" or (mode == "fail" and self.size < _FAIL_BODY_CAP):
@@ -384,8 +388,7 @@ class _Attempt:
         if self.mode == "too_large":
             return GatewayError(
                 "upstream_error",
-                f"Provider '{name}' returned a response larger than "
-                f"{MAX_JSON_RESPONSE_SIZE} bytes.",
+                f"Provider '{name}' returned a response larger than {self.cap} bytes.",
                 provider=name,
             )
         start = self.start
@@ -751,6 +754,7 @@ class Routing:
                     deadline=min(now + timeout_ms / 1000, deadline) if timeout_ms else deadline
                 )
             attempt.cancel = cancel
+            attempt.cap = response_cap(MAX_JSON_RESPONSE_SIZE, len(body))
 
             app = self._apps[(route.provider.name, plan.endpoint)]
             if cancel is None:
