@@ -400,7 +400,17 @@ class _Attempt:
             )
         status: int = start["status"]
         detail = _upstream_message(b"".join(self.buffer))
-        message = f"Provider '{name}' returned HTTP {status}" + (f": {detail}" if detail else ".")
+        if detail:
+            # What the provider said stays in the log (it may name the operator's account or
+            # key); the client gets the status, the provider and the request id.
+            logger.warning(
+                "akgate routing: provider %r answered HTTP %d for request %s: %r",
+                name,
+                status,
+                self.ctx.request_id,
+                detail,
+            )
+        message = f"Provider '{name}' returned HTTP {status}; request {self.ctx.request_id}."
         headers: dict[str, str] = {}
         retry_after = find_header(start.get("headers", ()), b"retry-after")
         if retry_after is not None:
