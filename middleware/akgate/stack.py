@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
+from ._pieces import piecewise
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
 from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
@@ -227,6 +228,10 @@ class GatewayApp:
         return f"GatewayApp({self.app!r})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # Bounded pieces: a client that stops reading makes the server buffer ~one piece.
+            await self._entry(scope, receive, piecewise(send))
+            return
         if scope["type"] != "lifespan":
             await self._entry(scope, receive, send)
             return

@@ -141,3 +141,35 @@ def test_fd_exhaustion_is_logged_once_then_summarized() -> None:
     assert fd_filter.filter(summary)
     assert "501 more" in summary.getMessage()
     assert fd_filter.filter(record("something else"))
+
+
+async def test_large_bodies_leave_in_bounded_pieces() -> None:
+    from akgate import gateway
+    from akgate._pieces import PIECE_SIZE, piecewise
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    body = bytes(range(256)) * 4096  # 1 MiB
+    pieces = piecewise(send)
+    await pieces({"type": "http.response.body", "body": body, "more_body": True})
+    await pieces({"type": "http.response.body", "body": b"tail", "more_body": False})
+    assert all(len(m["body"]) <= PIECE_SIZE for m in sent)
+    assert b"".join(m["body"] for m in sent) == body + b"tail"
+    assert [m["more_body"] for m in sent] == [True] * (len(sent) - 1) + [False]
+
+    async def big(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    sent.clear()
+    app = gateway(big, auth=False, validation=False, routing=False, adapter=False)
+    scope = {"type": "http", "method": "GET", "path": "/files/x", "headers": []}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    await app(scope, receive, send)
+    assert len(sent) == 1 + len(body) // PIECE_SIZE  # the start, then 16 pieces
