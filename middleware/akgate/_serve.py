@@ -66,7 +66,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         api_key = os.environ.get(config.upstream_key_env) or None
         models = config.models or upstream_models(config.upstream, api_key)
         return gateway(
-            UpstreamProvider(config.upstream, api_key=api_key),
+            # Only requests that passed auth carry the operator's key upstream.
+            UpstreamProvider(config.upstream, api_key=api_key, require_identity=True),
             keys=store,
             redis_url=config.redis_url,
             models=models,
