@@ -26,6 +26,7 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
+from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
@@ -127,7 +128,16 @@ class ResponsesAdapter:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.passthrough or route_path(scope) != self.path:
+        if scope["type"] != "http" or self.passthrough:
+            await self.app(scope, receive, send)
+            return
+        # The gateway's path rule, also when this layer is used alone (outermost).
+        scope, resolution = gateway_scope(scope)
+        if resolution is not None and resolution.refused:
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, resolution.error())
+            return
+        if route_path(scope) != self.path:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
