@@ -56,6 +56,7 @@ _STATEMENTS: Final = (
         r"\bremember\s+(?:the\s+|this\s+|my\s+)?(?P<key>[a-z]+)\s*:?\s+(?P<v>[^.,;!?\n]+)", re.I
     ),
 )
+_CLAUSE: Final = re.compile(r"[.;!?\n]+\s*|,\s+|\s+(?:and|but|so|then)\s+", re.I)
 _QUESTION: Final = re.compile(
     r"\bwhat(?:'s|\s+is|\s+was|\s+were)?\s+(?:the\s+|my\s+|our\s+)?(?P<key>[a-z][a-z ]{0,30}?)"
     r"(?:\s+(?:did|do|have)\s+(?:i|we)\b.*)?\s*\?",
@@ -139,9 +140,11 @@ def recalled_value(question: str, earlier: Sequence[str]) -> str | None:
     if not wanted:
         return None
     for text in reversed(earlier):
-        for pattern in _STATEMENTS:
-            for found in reversed(list(pattern.finditer(text))):
-                if _key(found.group("key")) == wanted:
+        # "my number is 42 and my name is Ada": one statement per clause.
+        for clause in reversed(_CLAUSE.split(text)):
+            for pattern in _STATEMENTS:
+                found = pattern.search(clause)
+                if found is not None and _key(found.group("key")) == wanted:
                     return _unquote(found.group("v"))
         if wanted in ("number", "numbers", "digit", "value", "amount"):
             numbers = _NUMBER.findall(text)

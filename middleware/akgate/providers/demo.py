@@ -541,7 +541,10 @@ def _mentions(text: str, name: str) -> bool:
     if not text:
         return False
     spaced = name.replace("_", " ").replace("-", " ")
-    return any(re.search(rf"\b{re.escape(n)}\b", text) for n in {name, spaced})
+    # A namespace member flattened by the Responses adapter (``<namespace>__<name>``) answers to
+    # its own name too.
+    member = name.rsplit("__", 1)[-1]
+    return any(re.search(rf"\b{re.escape(n)}\b", text) for n in {name, spaced, member})
 
 
 def _reasoning_text(request: _Request, calls: Sequence[Mapping[str, Any]]) -> str:
