@@ -578,7 +578,9 @@ def _reply_text(request: _Request, last: Mapping[str, Any]) -> str:
             for call in message.get("tool_calls") or ():
                 if isinstance(call, dict):
                     function = call.get("function") or {}
-                    names[str(call.get("id"))] = str(function.get("name", "tool"))
+                    # a flattened namespace member (``ns__name``) by its own name
+                    name = str(function.get("name", "tool")).rsplit("__", 1)[-1]
+                    names[str(call.get("id"))] = name
         results = []
         for message in reversed(request.messages):
             if message.get("role") != "tool":
