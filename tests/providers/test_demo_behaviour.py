@@ -1,4 +1,4 @@
-"""The demo model under agents and conformance suites (docs/demo.md), through the served stack.
+"""The demo model under agents and conformance suites (docs/providers.md), through the served stack.
 
 Each rule of the demo page has a test here, sent with the ``openai`` SDK through the same layers
 ``akgate serve`` builds (auth off): the last user turn is answered, plain instructions are

@@ -1,6 +1,6 @@
 """How the demo model reads a prompt: plain instructions, remembered values and tool arguments.
 
-Everything here is a fixed text rule (documented in ``docs/demo.md``), so the demo stays
+Everything here is a fixed text rule (documented in ``docs/providers.md``), so the demo stays
 deterministic while following the instructions that first-time users and conformance suites give:
 
 * ``reply with exactly X`` / ``respond with exactly X`` / ``say exactly X`` / ``say X and nothing

@@ -5,7 +5,7 @@ It serves ``POST /v1/chat/completions`` (JSON and SSE) and ``GET /v1/models`` un
 ``/v1/responses`` only). Every answer is computed up front from the request (and, for
 ``cached_tokens``, from the earlier prompts under the same ``prompt_cache_key``), then sent (or
 streamed token by token), so the same request always gets the same content. What it answers is
-documented rule by rule in ``docs/demo.md``: the last user turn, plain instructions ("reply with
+documented rule by rule in ``docs/providers.md``: the last user turn, plain instructions ("reply with
 exactly X"), values stated earlier, tools asked for in plain words with arguments read from the
 prompt, images described from their bytes, ``n`` choices, logprobs, a refusal trigger and URL
 citations.

@@ -220,7 +220,7 @@ class Catalog:
     @classmethod
     def demo(cls, provider: str = "demo") -> Catalog:
         """The built-in catalog: ``demo``, ``demo-reasoning`` and the Responses-only
-        ``demo-responses`` on the demo provider (``docs/demo.md`` says what each supports)."""
+        ``demo-responses`` on the demo provider (``docs/providers.md`` says what each supports)."""
         return cls.from_dict(DEMO_CATALOG if provider == "demo" else _demo_for(provider))
 
 
