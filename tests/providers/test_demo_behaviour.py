@@ -389,3 +389,30 @@ async def test_the_catalog_says_what_each_demo_model_supports(http: httpx.AsyncC
     )  # fmt: skip
     warnings = reply.json()["routing_metadata"]["warnings"]
     assert [(w["type"], w["code"]) for w in warnings] == [("unsupported_parameter", "logit_bias")]
+
+
+async def test_the_compliance_suites_prompts(sdk: openai.AsyncOpenAI) -> None:
+    """The Open Responses compliance suite's tool-calling and multi-turn requests."""
+    location = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Get the current weather for a location",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+        },
+    }
+    weather = await answer(sdk, "What's the weather like in San Francisco?", tools=[location])
+    [call] = weather.output
+    assert call.type == "function_call"
+    assert json.loads(call.arguments) == {"location": "San Francisco"}
+    name = await answer(
+        sdk,
+        [
+            {"type": "message", "role": "user", "content": "My name is Alice."},
+            {"type": "message", "role": "assistant", "content": "Hello Alice! Nice to meet you."},
+            {"type": "message", "role": "user", "content": "What is my name?"},
+        ],
+    )
+    assert name.output_text == "Alice"

@@ -4,11 +4,11 @@ It serves ``POST /v1/chat/completions`` (JSON and SSE) and ``GET /v1/models`` un
 ``demo``, ``demo-reasoning`` and ``demo-responses`` (the catalog offers the last one on
 ``/v1/responses`` only). Every answer is computed up front from the request (and, for
 ``cached_tokens``, from the earlier prompts under the same ``prompt_cache_key``), then sent (or
-streamed token by token), so the same request always gets the same content. What it answers is
-documented rule by rule in ``docs/providers.md``: the last user turn, plain instructions ("reply with
-exactly X"), values stated earlier, tools asked for in plain words with arguments read from the
-prompt, images described from their bytes, ``n`` choices, logprobs, a refusal trigger and URL
-citations.
+streamed token by token), so the same request always gets the same content. What it answers
+is documented rule by rule in ``docs/providers.md``: the last user turn, plain instructions
+("reply with exactly X"), values stated earlier, tools asked for in plain words with arguments
+read from the prompt, images described from their bytes, ``n`` choices, logprobs, a refusal
+trigger and URL citations.
 
 Tokens: a token is a word (``\\w+``) or a single other non-space character, with the whitespace in
 front of it (``TOKEN_RE``). ``count_tokens(text)`` counts them. Prompt tokens are, per message,
