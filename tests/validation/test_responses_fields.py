@@ -62,10 +62,12 @@ PENDING_ELSEWHERE = {"presence_penalty", "frequency_penalty", "prompt"}
 @pytest.mark.parametrize("field", sorted(FIELDS))
 def test_every_responses_field_is_known(field: str) -> None:
     body = {"model": "gpt-4o", "input": "Hi", field: FIELDS[field]}
+    code = None
     try:
         validate_responses_request(body)
     except GatewayError as err:
-        assert err.code != "unknown_field", err.message
+        code = err.code
+    assert code != "unknown_field"
 
 
 def test_all_fields_together_like_an_agent_sends_them() -> None:
