@@ -225,7 +225,8 @@ def chat_to_response(
                        "role": "assistant", "content": parts})
 
     tool_calls = message.get("tool_calls")
-    tool_map = ToolMap.from_tools(request.get("tools"))  # namespace / custom calls mapped back
+    # namespace / custom calls are mapped back to the client's shape
+    tool_map = ToolMap.from_tools(request.get("tools")) if tool_calls else ToolMap()
     for call in tool_calls if isinstance(tool_calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):

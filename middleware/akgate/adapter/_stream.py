@@ -107,6 +107,7 @@ class StreamTranslator:
         "_seq",
         "_service_tier",
         "_tool_map",
+        "_tools",
         "_usage",
         "done_seen",
         "response",
@@ -141,7 +142,8 @@ class StreamTranslator:
         self._finish_reason: str | None = None
         self._routing_metadata: Any = None
         self._service_tier: str | None = None
-        self._tool_map = ToolMap.from_tools(request.get("tools"))
+        self._tools = request.get("tools")
+        self._tool_map: ToolMap | None = None  # built at the first tool call
         self.done_seen = False
         #: The final Response object, once the terminal event was produced.
         self.response: dict[str, Any] | None = None
@@ -461,6 +463,8 @@ class StreamTranslator:
 
     def _announce(self, call: _Call) -> None:
         # arguments start empty: every fragment is a delta, so the SDK never doubles one (§1.1).
+        if self._tool_map is None:
+            self._tool_map = ToolMap.from_tools(self._tools)
         item = call_item(self._tool_map, new_id("fc_"), call.call_id or new_id("call_"),
                          call.name or "", "", "in_progress")
         if item["type"] == "custom_tool_call":

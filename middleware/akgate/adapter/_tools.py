@@ -19,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 __all__ = [
     "CUSTOM_INPUT_KEY",
@@ -39,10 +38,11 @@ _CHAT_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _UNSAFE_RE: Final = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_NAME: Final = 64
 _SEPARATOR: Final = "__"
+#: Tool types whose names the map must track (function tools alone map to themselves).
+_MAPPED: Final = frozenset({"namespace", "custom"})
 
 
-@dataclass(frozen=True, slots=True)
-class ToolRef:
+class ToolRef(NamedTuple):
     """How the client declared one tool: its kind, its name and its namespace (or None)."""
 
     kind: Literal["function", "custom"]
@@ -82,8 +82,10 @@ class ToolMap:
     def from_tools(cls, tools: Any) -> ToolMap:
         """The map for a Responses ``tools`` list (entries it cannot read are skipped)."""
         tool_map = cls()
-        if not isinstance(tools, list):
-            return tool_map
+        if not isinstance(tools, list) or not any(
+            isinstance(tool, dict) and tool.get("type") in _MAPPED for tool in tools
+        ):
+            return tool_map  # function tools only: every name maps to itself
         nested: list[ToolRef] = []
         # Top-level names first: they are the client's own and never change.
         for tool in tools:
@@ -126,6 +128,8 @@ class ToolMap:
 
     def chat_name(self, name: str, namespace: str | None = None, kind: str = "function") -> str:
         """The chat name for a declared tool; an undeclared one gets its preferred flat name."""
+        if not self._by_ref:
+            return name if namespace is None else flat_name(namespace, name)
         ref = ToolRef("custom" if kind == "custom" else "function", name, namespace)
         found = self._by_ref.get(ref)
         if found is None:
