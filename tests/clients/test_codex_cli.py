@@ -3,15 +3,18 @@
 
 Codex gets a private ``CODEX_HOME`` whose only model provider is the gateway on 127.0.0.1 over the
 Responses wire API, a read-only sandbox, no approvals, and plugins, analytics and update checks
-off; an unusable proxy for everything but 127.0.0.1 makes any attempt to reach a vendor fail
-instead of leaving the machine. ``scripts/test.sh`` installs the CLI with ``npm ci``.
+off. Every other connection is sent to a local "proxy" that only counts and closes: the tests
+assert that it saw none, so Codex reached no vendor. ``scripts/test.sh`` installs the CLI with
+``npm ci``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,37 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         stop(process, reader)
 
 
+class DeadProxy:
+    """A listening socket that counts connections and closes them (a proxy that never works)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def proxy() -> Iterator[DeadProxy]:
+    dead = DeadProxy()
+    yield dead
+    dead.close()
+
+
 def codex_home(root: Path, base_url: str) -> Path:
     home = root / "codex-home"
     home.mkdir()
@@ -75,7 +109,12 @@ enabled = false
 
 
 def run_codex(
-    codex: Path, gateway: tuple[str, str], tmp_path: Path, model: str, prompt: str
+    codex: Path,
+    gateway: tuple[str, str],
+    proxy: DeadProxy,
+    tmp_path: Path,
+    model: str,
+    prompt: str,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run ``codex exec``; returns its final answer and its JSONL events."""
     base_url, key = gateway
@@ -88,10 +127,10 @@ def run_codex(
         "HOME": str(tmp_path),
         "CODEX_HOME": str(home),
         "AKGATE_KEY": key,
-        # Nothing but the gateway: any other connection goes to a dead proxy and fails.
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "ALL_PROXY": "http://127.0.0.1:9",
+        # Nothing but the gateway: any other connection goes to the dead proxy and fails.
+        "HTTPS_PROXY": proxy.url,
+        "HTTP_PROXY": proxy.url,
+        "ALL_PROXY": proxy.url,
         "NO_PROXY": "127.0.0.1,localhost",
     }
     done = subprocess.run(
@@ -118,6 +157,7 @@ def run_codex(
         check=False,
     )
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+    assert proxy.connections == 0, "Codex tried to reach something other than the gateway"
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return last.read_text(encoding="utf-8").strip(), events
 
@@ -132,9 +172,9 @@ def items(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("model", ["demo", "demo-reasoning"])
 def test_codex_answers_a_plain_prompt(
-    codex: Path, gateway: tuple[str, str], tmp_path: Path, model: str
+    codex: Path, gateway: tuple[str, str], proxy: DeadProxy, tmp_path: Path, model: str
 ) -> None:
-    answer, events = run_codex(codex, gateway, tmp_path, model, "Say hello to the gateway.")
+    answer, events = run_codex(codex, gateway, proxy, tmp_path, model, "Say hello to the gateway.")
     assert answer == 'Hello! I am the akgate demo model. You said: "Say hello to the gateway."'
     assert [m["text"] for m in items(events, "agent_message")] == [answer]
     assert not items(events, "command_execution")
@@ -143,10 +183,15 @@ def test_codex_answers_a_plain_prompt(
 
 @pytest.mark.parametrize("model", ["demo", "demo-reasoning"])
 def test_codex_runs_a_tool_and_finishes(
-    codex: Path, gateway: tuple[str, str], tmp_path: Path, model: str
+    codex: Path, gateway: tuple[str, str], proxy: DeadProxy, tmp_path: Path, model: str
 ) -> None:
     answer, events = run_codex(
-        codex, gateway, tmp_path, model, 'Use the exec_command tool to run "echo akgate-ok".'
+        codex,
+        gateway,
+        proxy,
+        tmp_path,
+        model,
+        'Use the exec_command tool to run "echo akgate-ok".',
     )
     commands = items(events, "command_execution")
     assert len(commands) == 1, events
