@@ -62,42 +62,16 @@ _QUESTION: Final = re.compile(
     r"(?:\s+(?:did|do|have)\s+(?:i|we)\b.*)?\s*\?",
     re.I,
 )
+#: Words of a tool's name that say nothing about what it answers (``get_weather`` -> weather).
 _TOOL_WORD_NOISE: Final = frozenset(
-    [
-        "get",
-        "set",
-        "fetch",
-        "list",
-        "find",
-        "lookup",
-        "look",
-        "up",
-        "search",
-        "read",
-        "write",
-        "run",
-        "create",
-        "update",
-        "delete",
-        "make",
-        "do",
-        "the",
-        "a",
-        "an",
-        "of",
-        "for",
-        "to",
-        "by",
-        "from",
-        "with",
-        "current",
-        "tool",
-        "api",
-        "info",
-        "data",
-        "query",
-        "call",
-    ]
+    map(
+        str.lower,
+        re.findall(
+            r"\w+",
+            """get set fetch list find lookup look up search read write run create update delete
+            make do the a an of for to by from with current tool api info data query call""",
+        ),
+    )
 )
 
 
