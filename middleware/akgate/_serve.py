@@ -81,6 +81,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             models=models,
             demo=False,
             app_provider="upstream",
+            hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
         )
     from akgate.providers.demo import DemoModel
 
@@ -92,6 +93,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
     )
 
 

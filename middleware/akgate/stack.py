@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
@@ -110,6 +110,7 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    hosted_tools: Literal["strict", "lenient"] = "strict",
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses adapter.
 
@@ -133,6 +134,10 @@ def gateway(
     :param body_timeout: seconds a gateway request has, from its start, to deliver its whole body
         (408 ``request_timeout`` past it, see :class:`~akgate.RequestBodyTimeout`); ``None``: no
         limit.
+    :param hosted_tools: hosted tools (``web_search``, ``mcp``, ...) on a provider that speaks
+        chat only: ``"strict"`` answers 400 ``hosted_tool_not_supported``, ``"lenient"`` drops
+        them with a ``routing_metadata.warnings`` entry each. Native ``/v1/responses``
+        providers always get them untouched.
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
@@ -157,13 +162,21 @@ def gateway(
             # Options for the adapter: wrap the app here, so routing calls it natively.
             provider = Provider(
                 provider.name,
-                ResponsesAdapter(app, max_body_size=max_body_size, **adapter_options),
+                ResponsesAdapter(
+                    app,
+                    max_body_size=max_body_size,
+                    **{"hosted_tools": hosted_tools, **adapter_options},
+                ),
                 endpoints=frozenset({"chat_completions", "responses"}),
                 test=provider.test,
                 byok=provider.byok,
                 data_policy=provider.data_policy,
             )
-        options: dict[str, Any] = {"max_body_size": max_body_size, **(routing_options or {})}
+        options: dict[str, Any] = {
+            "max_body_size": max_body_size,
+            "hosted_tools": hosted_tools,
+            **(routing_options or {}),
+        }
         if redis_url and "stats" not in options:
             client = store.client if isinstance(store, RedisKeyStore) else redis_url
             stats = RedisStats(client)
@@ -181,7 +194,12 @@ def gateway(
             raise ValueError("models, catalog and providers need routing=True")
         if adapter:
             stack = ResponsesAdapter(
-                stack, **{"max_body_size": max_body_size, **(adapter_options or {})}
+                stack,
+                **{
+                    "max_body_size": max_body_size,
+                    "hosted_tools": hosted_tools,
+                    **(adapter_options or {}),
+                },
             )
     if validation:
         stack = RequestValidation(
@@ -288,6 +306,7 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        hosted_tools: Literal["strict", "lenient"] = "strict",
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -309,6 +328,7 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            hosted_tools=hosted_tools,
         )
 
     def __repr__(self) -> str:

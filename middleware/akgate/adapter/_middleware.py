@@ -32,7 +32,7 @@ from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
-from ._options import AdapterOptions, ReasoningEvents, ReasoningInput
+from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
 from ._response import chat_to_response
 from ._stream import StreamTranslator, UpstreamStreamError
@@ -82,6 +82,9 @@ class ResponsesAdapter:
     * ``max_tokens_field``: ``"max_completion_tokens"`` (default) or ``"max_tokens"``.
     * ``developer_role``: ``"developer"`` (default, passed through) or ``"system"``.
     * ``send_done``: append ``data: [DONE]`` after the terminal event (Open Responses mode).
+    * ``hosted_tools``: hosted tools (``web_search``, ``mcp``, ...) and their items, which a chat
+      app cannot run: ``"strict"`` (default) answers 400 ``hosted_tool_not_supported``;
+      ``"lenient"`` drops them with one ``routing_metadata.warnings`` entry each.
     * ``path`` / ``chat_path``: the served path and the inner chat path (below ``root_path``).
     * ``max_body_size``: request body cap in bytes (413 above it).
     """
@@ -96,6 +99,7 @@ class ResponsesAdapter:
         max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
         developer_role: Literal["developer", "system"] = "developer",
         send_done: bool = False,
+        hosted_tools: HostedTools = "strict",
         path: str = "/v1/responses",
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -105,6 +109,7 @@ class ResponsesAdapter:
             "reasoning_input": (reasoning_input, ("drop", "reasoning_content", "reasoning")),
             "max_tokens_field": (max_tokens_field, ("max_completion_tokens", "max_tokens")),
             "developer_role": (developer_role, ("developer", "system")),
+            "hosted_tools": (hosted_tools, ("strict", "lenient")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -125,6 +130,7 @@ class ResponsesAdapter:
             max_tokens_field=max_tokens_field,
             developer_role=developer_role,
             send_done=send_done,
+            hosted_tools=hosted_tools,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 
@@ -443,6 +443,9 @@ class Routing:
     The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
     successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
     catalog. Other paths pass through to the wrapped app untouched.
+
+    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     """
 
     def __init__(
@@ -460,7 +463,12 @@ class Routing:
         models_endpoint: bool = True,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.perf_counter,
+        hosted_tools: Literal["strict", "lenient"] = "strict",
     ) -> None:
+        if hosted_tools not in ("strict", "lenient"):
+            raise ValueError("hosted_tools must be 'strict' or 'lenient'")
+        #: The Responses adapter's policy for hosted tools on chat-only providers.
+        self.hosted_tools = hosted_tools
         self.app = app
         self.catalog = Catalog.load(catalog)
         if default_optimize not in STRATEGY_WEIGHTS:
@@ -530,7 +538,9 @@ class Routing:
             if "responses" in provider.endpoints:
                 apps[(provider.name, "responses")] = provider.app
             elif adapter is not None:
-                apps[(provider.name, "responses")] = adapter(provider.app)
+                apps[(provider.name, "responses")] = adapter(
+                    provider.app, hosted_tools=self.hosted_tools
+                )
         return apps
 
     def _build_routes(self) -> dict[str, tuple[Route, ...]]:
