@@ -206,3 +206,32 @@ async def test_function_tool_echo_keeps_what_was_sent() -> None:
     async with served() as client:
         r = await client.post("/v1/responses", json={**HI, "tools": [tool]})
         assert r.json()["tools"] == [tool]
+
+
+# -- 10. parameters a provider ignores ----------------------------------------------------------
+
+CHAT_HI = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_parameters_the_demo_ignores_are_dropped_with_a_warning() -> None:
+    async with served() as client:
+        r = await client.post(
+            "/v1/chat/completions", json={**CHAT_HI, "n": 3, "logprobs": True, "temperature": 0.2}
+        )
+        warnings = r.json()["routing_metadata"]["warnings"]
+        assert [(w["type"], w["code"]) for w in warnings] == [
+            ("unsupported_parameter", "n"),
+            ("unsupported_parameter", "logprobs"),
+        ]
+        strict = {"routing": {"require_parameters": True}}
+        r = await client.post("/v1/chat/completions", json={**CHAT_HI, "n": 3, "gateway": strict})
+        assert_error(r, "required_params_not_supported", "gateway.routing.require_parameters")
+
+
+async def test_a_catalog_without_supported_parameters_forwards_everything() -> None:
+    app = ChatApp()
+    async with over_app(app) as client:
+        body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3}
+        r = await client.post("/v1/chat/completions", json={**body, "logprobs": True})
+        assert "warnings" not in r.json()["routing_metadata"]
+        assert (app.bodies[-1]["n"], app.bodies[-1]["logprobs"]) == (3, True)

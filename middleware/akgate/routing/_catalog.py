@@ -223,6 +223,23 @@ class Catalog:
         return cls.from_dict(DEMO_CATALOG if provider == "demo" else _demo_for(provider))
 
 
+#: The optional parameters the demo models honour: sampling knobs are no-ops for a deterministic
+#: model (the answer is the same at any value), identifiers are accepted. Everything else of
+#: ``REQUIRE_PARAMETERS`` (``n``, ``logprobs``, ``top_logprobs``, ``verbosity``,
+#: ``prompt_cache_key``, ``web_search_options``) is dropped by routing with an
+#: ``unsupported_parameter`` warning, so a client is told instead of silently getting less.
+_DEMO_PARAMETERS: Final = [
+    "temperature",
+    "top_p",
+    "seed",
+    "logit_bias",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+    "safety_identifier",
+    "parallel_tool_calls",
+]
+
 DEMO_CATALOG: Final[dict[str, Any]] = {
     "models": {
         "demo": {
@@ -240,6 +257,7 @@ DEMO_CATALOG: Final[dict[str, Any]] = {
                     "max_output_tokens": 2048,
                     "data_policy": "zdr",
                     "capabilities": {"tools": True, "structured_output": True},
+                    "supported_parameters": _DEMO_PARAMETERS,
                 }
             ],
         },
@@ -262,6 +280,7 @@ DEMO_CATALOG: Final[dict[str, Any]] = {
                         "reasoning": True,
                         "reasoning_efforts": ["low", "medium", "high"],
                     },
+                    "supported_parameters": _DEMO_PARAMETERS,
                 }
             ],
         },
