@@ -47,6 +47,10 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    #: Idle seconds before a ``: keep-alive`` comment on a stream (``None``: no heartbeats).
+    sse_heartbeat: float | None = 15.0
+    #: Serve the public ``/v1/directory/models`` and ``/v1/registry/*`` endpoints.
+    public_directory: bool = True
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -72,6 +76,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             models=models,
             demo=False,
             app_provider="upstream",
+            sse_heartbeat=config.sse_heartbeat,
+            routing_options={"public_endpoints": config.public_directory},
         )
     from akgate.providers.demo import DemoModel
 
@@ -82,6 +88,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        sse_heartbeat=config.sse_heartbeat,
+        routing_options={"public_endpoints": config.public_directory},
     )
 
 
@@ -243,6 +251,8 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        sse_heartbeat=args.sse_heartbeat or None,
+        public_directory=not args.no_public_directory,
     )
     return serve(config)
 
@@ -282,4 +292,29 @@ def add_serve_command(subparsers: Any) -> None:
         metavar="MS",
         help="pause between the demo model's streamed tokens (default: 15)",
     )
+    parser.add_argument(
+        "--sse-heartbeat",
+        type=_non_negative_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="send ': keep-alive' on a stream idle this long (default: 15; 0: never)",
+    )
+    parser.add_argument(
+        "--no-public-directory",
+        action="store_true",
+        help="do not serve the keyless /v1/directory/models and /v1/registry/* endpoints",
+    )
     parser.set_defaults(handler=_run_command)
+
+
+def _non_negative_seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds >= 0")
+    return value

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
+from ._keepalive import SSEKeepAlive
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
 from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
@@ -105,6 +106,7 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    sse_heartbeat: float | None = 15.0,
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses adapter.
 
@@ -128,6 +130,8 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
+        or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
@@ -183,7 +187,7 @@ def gateway(
         stack = APIKeyAuth(
             stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
         )
-    return GatewayApp(stack, owned)
+    return GatewayApp(stack, owned, sse_heartbeat=sse_heartbeat)
 
 
 class _Closable(Protocol):
@@ -197,20 +201,32 @@ class GatewayApp:
     lifespan shutdown, it closes what :func:`gateway` created itself (the key store's
     connections, a Redis stats client). Objects you passed in (a key store, providers) stay
     yours to close. Without lifespan support, call :meth:`aclose` yourself.
+
+    With ``sse_heartbeat``, HTTP requests go through :class:`~akgate.SSEKeepAlive` first (outside
+    every layer, so no layer ever sees a heartbeat).
     """
 
-    __slots__ = ("app", "resources")
+    __slots__ = ("_entry", "app", "resources")
 
-    def __init__(self, app: ASGIApp, resources: Iterable[_Closable] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        resources: Iterable[_Closable] = (),
+        *,
+        sse_heartbeat: float | None = None,
+    ) -> None:
         self.app = app
         self.resources = tuple(resources)
+        self._entry: ASGIApp = (
+            SSEKeepAlive(app, interval=sse_heartbeat) if sse_heartbeat is not None else app
+        )
 
     def __repr__(self) -> str:
         return f"GatewayApp({self.app!r})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan" or not self.resources:
-            await self.app(scope, receive, send)
+            await self._entry(scope, receive, send)
             return
 
         async def send_closing(message: Message) -> None:
@@ -261,6 +277,7 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        sse_heartbeat: float | None = 15.0,
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -281,6 +298,7 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            sse_heartbeat=sse_heartbeat,
         )
 
     def __repr__(self) -> str:

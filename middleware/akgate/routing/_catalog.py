@@ -105,6 +105,9 @@ class CatalogModel(_Frozen):
     id: str = Field(min_length=1)
     aliases: tuple[str, ...] = ()
     display_name: str | None = None
+    #: Shown by ``/v1/directory/models`` and ``/v1/registry/models`` (default: the model id).
+    family: str | None = None
+    author: str | None = None
     #: Unix time shown as ``created`` in the model directory (default: catalog load time).
     created: int | None = None
     providers: tuple[CatalogProvider, ...] = Field(min_length=1)

@@ -23,6 +23,7 @@ from akgate._asgi import (
     scope_with_path,
 )
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 
@@ -36,6 +37,7 @@ from ._metadata import (
 )
 from ._models_api import ModelDirectory
 from ._providers import Provider
+from ._registry_api import PublicDirectory
 from ._rewrite import provider_payload, read_gateway
 from ._stats import InMemoryStats, RoutingStats
 from ._strategies import (
@@ -376,7 +378,10 @@ class Routing:
 
     The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
     successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
-    catalog. Other paths pass through to the wrapped app untouched.
+    catalog, and so are the public ``/v1/directory/models``, ``/v1/registry/models`` and
+    ``/v1/registry/providers`` (``public_endpoints=False`` turns them off; each client address
+    gets ``public_rate_limit`` requests a minute). Other paths pass through to the wrapped app
+    untouched.
     """
 
     def __init__(
@@ -392,6 +397,9 @@ class Routing:
         timeout_ms: int | None = None,
         test_keys_use_test_providers: bool = True,
         models_endpoint: bool = True,
+        public_endpoints: bool = True,
+        public_rate_limit: int | None = 60,
+        public_rate_limiter: RateLimiter | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -415,6 +423,16 @@ class Routing:
         self._apps = self._provider_apps()
         self._routes = self._build_routes()
         self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None
+        self._public = (
+            PublicDirectory(
+                self.catalog,
+                self.providers,
+                rate_limit=public_rate_limit,
+                limiter=public_rate_limiter,
+            )
+            if public_endpoints
+            else None
+        )
 
     # -- configuration ---------------------------------------------------------------------
     def _registry(
@@ -513,6 +531,10 @@ class Routing:
             if self._directory is not None and ModelDirectory.handles(path):
                 scope, send, _ = request_context(scope, send)
                 await self._directory(scope, path, send)
+                return
+            if self._public is not None and PublicDirectory.handles(path):
+                scope, send, _ = request_context(scope, send)
+                await self._public(scope, path, send)
                 return
             await self.app(scope, receive, send)
             return
