@@ -6,8 +6,8 @@ balancers cut connections that stay idle that long. Once a stream has sent nothi
 ignores: it is not an event, so it carries no ``sequence_number`` and changes none.
 
 A heartbeat only goes out between events (after a blank line), never inside one, and the
-inner app's bytes are forwarded as they come: the layer holds nothing back. One lock orders the
-inner app's ``send`` and the heartbeat's, since an ASGI ``send`` must not run twice at once.
+inner app's bytes are forwarded as they come: the layer holds nothing back. The inner app's
+``send`` and the heartbeat's never overlap, since an ASGI ``send`` must not run twice at once.
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ class SSEKeepAlive:
                 # Re-raised below as it is: a task group would wrap it in an ExceptionGroup.
                 error = exc
             finally:
-                stream.done = True
-                tasks.cancel_scope.cancel()
+                stream.stop()  # the heartbeat task returns by itself: nothing is cancelled
         if error is not None:
             try:
                 raise error
@@ -74,68 +73,88 @@ class SSEKeepAlive:
 
 
 class _Stream:
-    """One response: forwards the inner app's messages and beats while it is idle."""
+    """One response: forwards the inner app's messages and beats while it is idle.
 
-    __slots__ = ("at_boundary", "done", "interval", "last_sent", "lock", "real_send", "tasks")
+    ASGI sends must never overlap: the inner app's send waits while a heartbeat is on the wire,
+    and the heartbeat skips its turn while the inner app is sending (the stream is not idle).
+    Flags and events rather than a lock, because a lock's checkpoint on every chunk costs more
+    than the heartbeat saves.
+    """
+
+    __slots__ = (
+        "at_boundary",
+        "beating",
+        "finished",
+        "interval",
+        "last_sent",
+        "real_send",
+        "sending",
+        "tasks",
+    )
 
     def __init__(self, send: Send, interval: float, tasks: anyio.abc.TaskGroup) -> None:
         self.real_send = send
         self.interval = interval
         self.tasks = tasks
-        self.lock: anyio.Lock | None = None  # created only for an SSE response
+        #: Created with the heartbeat task, for an SSE response only; set when the response ends.
+        self.finished: anyio.Event | None = None
+        #: Set while a heartbeat is being sent.
+        self.beating: anyio.Event | None = None
+        self.sending = False
         self.last_sent = 0.0
         self.at_boundary = True
-        self.done = False
+
+    def stop(self) -> None:
+        if self.finished is not None:
+            self.finished.set()
 
     async def send(self, message: Message) -> None:
-        lock = self.lock
-        if lock is None:
+        if self.finished is None:
             if message["type"] == "http.response.start" and _is_sse(message):
-                self.lock = anyio.Lock()
+                self.finished = anyio.Event()
                 self.last_sent = anyio.current_time()
-                self.tasks.start_soon(self._beat)
+                self.tasks.start_soon(self._beat, self.finished)
             await self.real_send(message)
             return
-        async with lock:
+        beating = self.beating
+        if beating is not None:
+            await beating.wait()
+        self.sending = True
+        try:
             await self.real_send(message)
+        finally:
+            self.sending = False
         if message["type"] == "http.response.body":
             body = message.get("body", b"")
             if body:
                 self.last_sent = anyio.current_time()
                 self.at_boundary = body.endswith(_EVENT_ENDS)
             if not message.get("more_body", False):
-                self.done = True
+                self.stop()
 
-    def _finished(self) -> bool:
-        return self.done
-
-    async def _beat(self) -> None:
-        lock = self.lock
-        assert lock is not None
-        while not self.done:
+    async def _beat(self, finished: anyio.Event) -> None:
+        while not finished.is_set():
+            with anyio.move_on_after(self.last_sent + self.interval - anyio.current_time()):
+                await finished.wait()
+            if finished.is_set():
+                return
+            now = anyio.current_time()
+            if now - self.last_sent < self.interval:
+                continue
+            if self.sending or not self.at_boundary:
+                # Not idle, or mid-event (a comment would split the event): wait a full interval.
+                self.last_sent = now
+                continue
+            beating = self.beating = anyio.Event()
             try:
-                await anyio.sleep(max(0.0, self.last_sent + self.interval - anyio.current_time()))
-            except anyio.get_cancelled_exc_class():
-                if self._finished():
-                    # Our own stop at the end of the response: return rather than re-raise, so
-                    # that no cancellation traceback (a frame cycle) outlives the request.
-                    return
-                raise
-            if self.done or anyio.current_time() - self.last_sent < self.interval:
-                continue
-            if not self.at_boundary:
-                # Mid-event: a comment here would split the event. Wait for the rest of it.
-                self.last_sent = anyio.current_time()
-                continue
-            async with lock:
-                if self._finished():  # the last body went out while we waited for the lock
-                    return
-                try:
-                    await self.real_send(
-                        {"type": "http.response.body", "body": _COMMENT, "more_body": True}
-                    )
-                except Exception:
-                    return  # the client left: the inner app finds out on its own next send
+                await self.real_send(
+                    {"type": "http.response.body", "body": _COMMENT, "more_body": True}
+                )
+            except Exception:
+                return  # the client left: the inner app finds out on its own next send
+            finally:
+                self.beating = None
+                beating.set()
             self.last_sent = anyio.current_time()
 
 

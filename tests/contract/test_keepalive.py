@@ -233,3 +233,45 @@ async def test_served_stack_without_public_directory() -> None:
             r = await client.get("/v1/registry/models")
         # Off, nothing in the stack answers the path: the demo model's own 404.
         assert r.status_code == status, r.text
+
+
+async def test_a_heartbeat_and_an_inner_send_never_overlap() -> None:
+    # A slow client: each send takes 0.15 s. The inner app sends again while a heartbeat is
+    # still on the wire; its send must wait for the heartbeat to finish.
+    active = 0
+    overlaps = 0
+    sent: list[bytes] = []
+
+    async def slow_send(message: dict[str, Any]) -> None:
+        nonlocal active, overlaps
+        active += 1
+        overlaps += active > 1
+        if message["type"] == "http.response.body":
+            await anyio.sleep(0.15 if message.get("body") == COMMENT else 0)
+            sent.append(message.get("body", b""))
+        active -= 1
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}"}
+
+    app = SSEKeepAlive(scripted(b"data: 1\n\n", 0.15, b"data: 2\n\n"), interval=0.1)
+    scope = {"type": "http", "method": "POST", "path": "/v1/responses", "headers": []}
+    await app(scope, receive, slow_send)
+    assert overlaps == 0
+    assert sent == [b"data: 1\n\n", COMMENT, b"data: 2\n\n", b""]
+
+
+def test_keepalive_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_keepalive.py"
+    spec = importlib.util.spec_from_file_location("bench_keepalive", script)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "sse_heartbeat=15" in out
+    assert "stream" in out
