@@ -14,6 +14,8 @@ import httpx
 import openai
 import pytest
 from httpx_sse import connect_sse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from akgate import SSEKeepAlive, gateway
 from akgate.auth import generate_key
@@ -275,3 +277,29 @@ def test_keepalive_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "sse_heartbeat=15" in out
     assert "stream" in out
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+async def test_heartbeats_only_add_comments_between_events(data: st.DataObject) -> None:
+    # Any split of a stream into chunks (mid-event too), with pauses longer than the interval
+    # after some of them: removing the heartbeats gives back exactly the inner messages, and
+    # every heartbeat follows a complete event.
+    payloads = data.draw(
+        st.lists(st.text("ab{}:, ", min_size=1, max_size=10), min_size=1, max_size=5)
+    )
+    stream = b"".join(b"data: " + p.encode() + b"\n\n" for p in payloads)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(stream) - 1), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    pieces: list[bytes | float] = []
+    for chunk in chunks:
+        pieces.append(chunk)
+        pieces.append(data.draw(st.sampled_from([0.0, 0.0, 0.03, 0.05])))
+    sent = [body for _, body in await record(SSEKeepAlive(scripted(*pieces), interval=0.015))]
+    assert [b for b in sent if b != COMMENT] == [*chunks, b""]
+    so_far = b""
+    for body in sent:
+        if body == COMMENT:
+            assert so_far.endswith(b"\n\n")  # never inside an event
+        else:
+            so_far += body
