@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import anyio
+import auriko
 import httpx
 import openai
 import pytest
@@ -130,6 +131,10 @@ def test_idle_responses_stream_gets_heartbeats_that_are_not_events() -> None:
             ) as source,
         ):
             events = [json.loads(e.data) for e in source.iter_sse()]
+        # A float timeout: httpx applies it to every read, so only the heartbeats keep it alive.
+        sdk = auriko.Client(api_key=key, base_url=base + "/v1", timeout=READ_TIMEOUT, max_retries=0)
+        types = [event.type for event in sdk.responses.create(model="m", input="x", stream=True)]
+    assert types[-1] == "response.completed"
     assert raw.count(COMMENT) >= 2
     # Heartbeats are comments: the events and their numbering are exactly as without them.
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
