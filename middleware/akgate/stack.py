@@ -26,7 +26,14 @@ from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._keepalive import SSEKeepAlive
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
-from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
+from .auth import (
+    APIKeyAuth,
+    KeyStore,
+    MemoryKeyStore,
+    RedisKeyStore,
+    RedisRateLimiter,
+    default_store,
+)
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
@@ -165,6 +172,14 @@ def gateway(
             stats = RedisStats(client)
             owned.append(stats)  # closes its client only if it created it from the URL
             options["stats"] = stats
+        if redis_url and "public_rate_limiter" not in options:
+            # Workers share the public directory's per-address budget, as they share keys.
+            if isinstance(store, RedisKeyStore):
+                limiter = RedisRateLimiter(client=store.client, prefix="akgate:public:")
+            else:
+                limiter = RedisRateLimiter(redis_url, prefix="akgate:public:")
+                owned.append(limiter)
+            options["public_rate_limiter"] = limiter
         stack = Routing(
             stack,
             catalog=_catalog(catalog, models, provider.name, demo=demo, responses=adapter),

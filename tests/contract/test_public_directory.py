@@ -180,3 +180,26 @@ async def test_public_endpoints_can_be_turned_off() -> None:
     ) as client:
         r = await client.get("/v1/directory/models")
         assert (r.status_code, r.json()) == (404, {"inner": True})
+
+
+async def test_workers_sharing_redis_share_the_public_budget(redis_server: Any) -> None:
+    redis_server.flush()
+    key = generate_key("live")[0]
+    workers = [
+        gateway(
+            ChatApp(),
+            keys=[key],
+            models=["m"],
+            redis_url=redis_server.url,
+            routing_options={"public_rate_limit": 2},
+        )
+        for _ in range(2)
+    ]
+    statuses = []
+    for app in (workers[0], workers[1], workers[0]):
+        transport = httpx.ASGITransport(app=app, client=("10.9.9.9", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            statuses.append((await client.get("/v1/registry/models")).status_code)
+    assert statuses == [200, 200, 429]
+    for app in workers:
+        await app.aclose()  # type: ignore[attr-defined]
