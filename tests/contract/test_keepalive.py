@@ -22,9 +22,9 @@ from akgate import SSEKeepAlive, gateway
 from akgate.auth import generate_key
 from tests.support.servers import run_uvicorn
 
-PAUSE = 1.0  # the inner app's silence
-READ_TIMEOUT = 0.6  # the client's idle limit: shorter than the pause
-HEARTBEAT = 0.2
+PAUSE = 1.5  # the inner app's silence
+READ_TIMEOUT = 0.9  # the client's idle limit: shorter than the pause
+HEARTBEAT = 0.15
 COMMENT = b": keep-alive\n\n"
 
 
@@ -196,10 +196,35 @@ async def test_no_heartbeat_inside_an_event() -> None:
 
 
 async def test_every_inner_message_is_forwarded_at_once() -> None:
-    app = SSEKeepAlive(scripted(b"data: 1\n\n", 0.05, b"data: 2\n\n"), interval=5)
-    sent = await record(app)
-    assert [body for _, body in sent] == [b"data: 1\n\n", b"data: 2\n\n", b""]
-    assert sent[0][0] < 0.04  # not held until the next message
+    # The inner app sends its second event only once the client has the first: a layer that
+    # held the first back would never see the second (and the guard would fail the test).
+    delivered = anyio.Event()
+    sent: list[bytes] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        with anyio.fail_after(5):
+            await delivered.wait()
+        await send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": False})
+
+    async def client_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message["body"])
+            delivered.set()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}"}
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/responses", "headers": []}
+    await SSEKeepAlive(inner, interval=5)(scope, receive, client_send)
+    assert sent == [b"data: 1\n\n", b"data: 2\n\n"]
 
 
 async def test_json_answers_and_other_paths_get_no_heartbeat() -> None:
