@@ -72,6 +72,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             models=models,
             demo=False,
             app_provider="upstream",
+            hosted_tools="lenient",
         )
     from akgate.providers.demo import DemoModel
 
@@ -82,6 +83,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        hosted_tools="lenient",
     )
 
 

@@ -20,8 +20,10 @@ __all__ = [
     "MAX_WARNINGS",
     "SCOPE_KEY",
     "Endpoint",
+    "ErrorFormat",
     "Identity",
     "RequestContext",
+    "error_format_for",
     "get_context",
     "new_request_id",
     "request_context",
@@ -33,7 +35,20 @@ SCOPE_KEY: Final = "akgate"
 #: fields, blocked keys or reasoning items; each check stays O(1) and the metadata stays small).
 MAX_WARNINGS: Final = 100
 
-Endpoint = Literal["chat_completions", "responses"]
+Endpoint = Literal["chat_completions", "responses", "messages"]
+#: Which error envelope a request's failures are answered in (see ``akgate.errors.send_error``).
+ErrorFormat = Literal["auriko", "anthropic"]
+#: Paths answered in Anthropic's error envelope (``/v1/messages`` and below it).
+ANTHROPIC_PATH_PREFIX: Final = "/v1/messages"
+
+
+def error_format_for(path: str) -> ErrorFormat:
+    """The error envelope of the endpoint at ``path`` (a route path, below ``root_path``)."""
+    if path.startswith(ANTHROPIC_PATH_PREFIX) and (
+        len(path) == len(ANTHROPIC_PATH_PREFIX) or path[len(ANTHROPIC_PATH_PREFIX)] == "/"
+    ):
+        return "anthropic"
+    return "auriko"
 
 
 # Request ids need to be unique, not secret: a random per-process prefix plus a counter costs a
@@ -89,6 +104,9 @@ class RequestContext:
     warnings: list[dict[str, str]] = field(default_factory=list)
     #: Free-form slots for layers (routing decision, attempts, usage, cost ...).
     state: dict[str, Any] = field(default_factory=dict)
+    #: The error envelope of the endpoint this request is for (set from the path once, by the
+    #: layer that creates the context; a child follows its endpoint).
+    error_format: ErrorFormat = "auriko"
 
     def child(self, payload: dict[str, Any], body: bytes, endpoint: Endpoint) -> RequestContext:
         """The context of a rewritten request for an inner layer (one routing attempt, the
@@ -107,6 +125,7 @@ class RequestContext:
             validated=self.validated,
             warnings=self.warnings,
             state=self.state,
+            error_format="anthropic" if endpoint == "messages" else "auriko",
         )
 
     def warn(self, type_: str, code: str, message: str) -> None:
@@ -136,6 +155,11 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
     if ctx is not None:
         return scope, send, ctx
     ctx = RequestContext()
+    path: str = scope.get("path", "")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path) and path != root_path:
+        path = path[len(root_path) :]
+    ctx.error_format = error_format_for(path)
     # An incoming X-Request-ID is honoured when it is short and printable, as a proxy would.
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":

@@ -19,17 +19,23 @@ Exception tree::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_core import to_json
 
 from ._types import Send
 
+if TYPE_CHECKING:
+    from .context import RequestContext
+
 __all__ = [
+    "ANTHROPIC_ERROR_TYPES",
     "DOC_URL_BASE",
     "ERROR_CODES",
     "ERROR_TYPES",
     "GatewayError",
+    "anthropic_error_body",
+    "anthropic_error_type",
     "error_body",
     "error_payload",
     "send_error",
@@ -93,6 +99,48 @@ ERROR_CODES: Final[Mapping[str, tuple[int, str]]] = {
     # Stream-only codes: never an HTTP status of their own (sent inside an SSE error event).
     **_codes(499, "api_error", "client_disconnected stream_duration_exceeded"),
 }
+
+
+#: HTTP status -> Anthropic ``error.type`` for the ``/v1/messages`` endpoints (their envelope
+#: has no ``code``; the Anthropic SDKs pick the exception class from the status).
+ANTHROPIC_ERROR_TYPES: Final[Mapping[int, str]] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    """The Anthropic error type for an HTTP status (other 4xx: invalid request; 5xx: api)."""
+    found = ANTHROPIC_ERROR_TYPES.get(status)
+    if found is not None:
+        return found
+    return "invalid_request_error" if 400 <= status < 500 else "api_error"
+
+
+def anthropic_error_body(
+    status: int, message: str, *, request_id: str | None = None, suggestion: str | None = None
+) -> bytes:
+    """Anthropic's envelope: ``{"type": "error", "error": {"type", "message"}, "request_id"}``."""
+    error: dict[str, Any] = {"type": anthropic_error_type(status), "message": message}
+    if suggestion is not None:
+        error["suggestion"] = suggestion
+    envelope: dict[str, Any] = {"type": "error", "error": error}
+    if request_id is not None:
+        envelope["request_id"] = request_id
+    return to_json(envelope)
 
 
 def status_for(code: str) -> int:
@@ -180,12 +228,26 @@ async def send_error(
     error: GatewayError,
     *,
     headers: Iterable[tuple[bytes, bytes]] = (),
+    ctx: RequestContext | None = None,
 ) -> None:
-    """Send ``error`` as a complete JSON response (status, headers, envelope)."""
-    body = error.body()
+    """Send ``error`` as a complete JSON response (status, headers, envelope).
+
+    This is the one place errors are rendered: the envelope follows the endpoint the request is
+    for (``ctx.error_format``), so every layer answers ``/v1/messages`` in Anthropic's envelope
+    and everything else in Auriko's.
+    """
+    extra: list[tuple[bytes, bytes]] = []
+    if ctx is not None and ctx.error_format == "anthropic":
+        body = anthropic_error_body(
+            error.status, error.message, request_id=ctx.request_id, suggestion=error.suggestion
+        )
+        extra.append((b"request-id", ctx.request_id.encode("latin-1")))
+    else:
+        body = error.body()
     raw_headers = [
         (b"content-type", b"application/json; charset=utf-8"),
         (b"content-length", str(len(body)).encode("latin-1")),
+        *extra,
         *headers,
     ]
     raw_headers.extend(

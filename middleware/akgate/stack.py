@@ -7,12 +7,13 @@
 
 Both build, outermost first::
 
-    APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter ->] app
+    APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter | MessagesAdapter ->] app
 
 Routing treats the wrapped app as the provider ``"app"`` (serving the ``models`` you name, for
 ``ak_live_`` and ``ak_test_`` keys alike) next to the embedded demo model, and wraps it in the
-adapter for ``/v1/responses`` because it only speaks chat completions. Every layer can be turned
-off or configured (``auth=False``, ``validation_options={...}`` ...); see ``docs/frameworks.md``.
+adapters for ``/v1/responses`` and ``/v1/messages`` because it only speaks chat completions.
+Every layer can be turned off or configured (``auth=False``, ``validation_options={...}`` ...);
+see ``docs/frameworks.md``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
 from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
+from .messages import MessagesAdapter
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
@@ -105,8 +107,11 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    messages: bool = True,
+    messages_options: Mapping[str, Any] | None = None,
+    hosted_tools: Literal["strict", "lenient"] = "strict",
 ) -> ASGIApp:
-    """Wrap ``app`` in auth, validation, routing and the Responses adapter.
+    """Wrap ``app`` in auth, validation, routing and the Responses and Messages adapters.
 
     :param keys: a :class:`~akgate.auth.KeyStore`, or a list of full API keys (held in memory).
         Default: ``$AKGATE_API_KEYS`` when set, else the SQLite store at
@@ -128,9 +133,20 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param messages: serve Anthropic's ``/v1/messages`` (through :class:`~akgate.MessagesAdapter`
+        for chat-only providers); ``messages_options`` are more options for that adapter.
+    :param hosted_tools: ``"strict"`` (default): server-side tools the wrapped models cannot run
+        are a 400; ``"lenient"``: they are dropped with a warning (``akgate serve``).
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
+    if hosted_tools not in ("strict", "lenient"):
+        raise ValueError("hosted_tools must be 'strict' or 'lenient'")
+    messages_config: dict[str, Any] = {
+        "max_body_size": max_body_size,
+        "hosted_tools": hosted_tools,
+        **(messages_options or {}),
+    }
     stack: ASGIApp = app
     store: KeyStore | None = None
     owned: list[_Closable] = []  # what this call creates, closed at lifespan shutdown
@@ -155,7 +171,13 @@ def gateway(
                 byok=provider.byok,
                 data_policy=provider.data_policy,
             )
-        options: dict[str, Any] = {"max_body_size": max_body_size, **(routing_options or {})}
+        options: dict[str, Any] = {
+            "max_body_size": max_body_size,
+            "messages_options": messages_config,
+            **(routing_options or {}),
+        }
+        if not messages:
+            options["messages_options"] = {**messages_config, "passthrough": True}
         if redis_url and "stats" not in options:
             client = store.client if isinstance(store, RedisKeyStore) else redis_url
             stats = RedisStats(client)
@@ -175,6 +197,8 @@ def gateway(
             stack = ResponsesAdapter(
                 stack, **{"max_body_size": max_body_size, **(adapter_options or {})}
             )
+        if messages:
+            stack = MessagesAdapter(stack, **messages_config)
     if validation:
         stack = RequestValidation(
             stack, **{"max_body_size": max_body_size, **(validation_options or {})}
@@ -261,6 +285,9 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        messages: bool = True,
+        messages_options: Mapping[str, Any] | None = None,
+        hosted_tools: Literal["strict", "lenient"] = "strict",
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -281,6 +308,9 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            messages=messages,
+            messages_options=messages_options,
+            hosted_tools=hosted_tools,
         )
 
     def __repr__(self) -> str:

@@ -40,10 +40,11 @@ INVALID_KEY_MESSAGE: Final = "Invalid API key provided."
 DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
     "/v1/chat/completions": "chat",
     "/v1/responses": "responses",
+    "/v1/messages": "messages",
     "/v1/models": "models",
 }
 #: What the ``inference`` scope grants.
-INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "models"})
+INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "messages", "models"})
 #: ``model:<strategy>`` shortcuts (auriko-contract §5.4), stripped before the model allowlist.
 _STRATEGY_SUFFIXES: Final = MODEL_SUFFIXES | {"floor", "nitro", "fast"}  # + legacy ones
 _BEARER: Final = b"bearer "
@@ -134,7 +135,12 @@ class APIKeyAuth:
         protected_paths: Sequence[str] = ("/v1/",),
         public_paths: Sequence[str] = ("/v1/directory/", "/v1/registry/"),
         path_scopes: Mapping[str, str] | None = None,
-        model_paths: Sequence[str] = ("/v1/chat/completions", "/v1/responses"),
+        model_paths: Sequence[str] = (
+            "/v1/chat/completions",
+            "/v1/responses",
+            "/v1/messages",
+            "/v1/messages/count_tokens",
+        ),
         me_path: str | None = "/v1/me",
         allow_test_keys: bool = True,
         default_rpm: int | None = None,
@@ -224,7 +230,7 @@ class APIKeyAuth:
         try:
             record = await self._authenticate(scope, ctx)
         except GatewayError as err:
-            await send_error(send, err)
+            await send_error(send, err, ctx=ctx)
             return
         identity = record.identity()
         ctx.identity = identity
@@ -235,7 +241,7 @@ class APIKeyAuth:
             try:
                 rate = await self.limiter.hit(record.key_id, rpm)
             except Exception as exc:
-                await send_error(send, self._unavailable(ctx, exc))
+                await send_error(send, self._unavailable(ctx, exc), ctx=ctx)
                 return
             send = _with_rate_headers(send, rate.headers())
             if not rate.allowed:
@@ -248,13 +254,14 @@ class APIKeyAuth:
                         f"Rate limit exceeded. Retry after {retry_after} seconds.",
                         headers={"Retry-After": str(retry_after)},
                     ),
+                    ctx=ctx,
                 )
                 return
 
         if self.me_path is not None and path == self.me_path:
             if scope["method"] not in ("GET", "HEAD"):
                 not_allowed = GatewayError("method_not_allowed", "Use GET for this endpoint.")
-                await send_error(send, not_allowed, headers=[(b"allow", b"GET")])
+                await send_error(send, not_allowed, headers=[(b"allow", b"GET")], ctx=ctx)
                 return
             await send_json(send, 200, me_payload(identity, rpm))
             return
@@ -268,7 +275,7 @@ class APIKeyAuth:
                 receive = replay_receive(body, ctx.raw_receive or receive)
                 scope = scope_with_body(scope, body)
         except GatewayError as err:
-            await send_error(send, err)
+            await send_error(send, err, ctx=ctx)
             return
         except ClientDisconnected:
             return

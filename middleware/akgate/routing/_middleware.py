@@ -30,6 +30,7 @@ from ._catalog import Catalog
 from ._cost import compute_cost, token_counts
 from ._metadata import (
     ChatStreamRewriter,
+    MessagesStreamRewriter,
     ResponsesStreamRewriter,
     inject_json,
     merge_warnings,
@@ -54,6 +55,10 @@ logger = logging.getLogger("akgate.routing")
 _PATHS: Final[Mapping[str, Endpoint]] = {
     "/v1/chat/completions": "chat_completions",
     "/v1/responses": "responses",
+    # Anthropic Messages: a provider that speaks it natively gets the request untouched, any
+    # other is wrapped in akgate.messages.MessagesAdapter (count_tokens rides along).
+    "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "messages",
 }
 #: Provider statuses that move on to the next candidate. 401/403 mean the provider's own key is
 #: wrong: never the client's fault, so they are not forwarded as such.
@@ -139,7 +144,9 @@ class _Attempt:
         self.exc: BaseException | None = None
         self.buffer: list[bytes] = []
         self.size = 0
-        self.rewriter: ChatStreamRewriter | ResponsesStreamRewriter | None = None
+        self.rewriter: (
+            ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter | None
+        ) = None
         self.cancel: anyio.CancelScope | None = None
         self.metadata: dict[str, Any] | None = None
         self.tps: float | None = None
@@ -217,12 +224,9 @@ class _Attempt:
                 ctype = find_header(message.get("headers", ()), b"content-type") or b""
                 if b"text/event-stream" in ctype:
                     self.mode = "sse"
-                    cls = (
-                        ChatStreamRewriter
-                        if self.plan.endpoint == "chat_completions"
-                        else ResponsesStreamRewriter
+                    self.rewriter = _REWRITERS[self.plan.endpoint](
+                        self.finalize, self.route.provider.name
                     )
-                    self.rewriter = cls(self.finalize, self.route.provider.name)
                 elif b"json" in ctype:
                     self.mode = "json"
                 else:
@@ -359,6 +363,15 @@ class _Attempt:
         return GatewayError("upstream_error", message, headers=headers, provider=name)
 
 
+_REWRITERS: Final[
+    Mapping[str, type[ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter]]
+] = {
+    "chat_completions": ChatStreamRewriter,
+    "responses": ResponsesStreamRewriter,
+    "messages": MessagesStreamRewriter,
+}
+
+
 def _upstream_message(body: bytes) -> str | None:
     from pydantic_core import from_json
 
@@ -393,9 +406,15 @@ class Routing:
         test_keys_use_test_providers: bool = True,
         models_endpoint: bool = True,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        messages_options: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.app = app
+        #: Options of the MessagesAdapter wrapped around each chat-only provider.
+        self.messages_options: dict[str, Any] = {
+            "max_body_size": max_body_size,
+            **(messages_options or {}),
+        }
         self.catalog = Catalog.load(catalog)
         if default_optimize not in STRATEGY_WEIGHTS:
             raise ValueError(f"default_optimize must be one of {sorted(STRATEGY_WEIGHTS)}")
@@ -456,6 +475,12 @@ class Routing:
             adapter = None
         else:
             adapter = ResponsesAdapter
+        try:
+            from akgate.messages import MessagesAdapter
+        except ImportError:
+            messages_adapter = None
+        else:
+            messages_adapter = MessagesAdapter
         apps: dict[tuple[str, str], ASGIApp] = {}
         for provider in self.providers.values():
             assert provider.app is not None
@@ -465,6 +490,12 @@ class Routing:
                 apps[(provider.name, "responses")] = provider.app
             elif adapter is not None:
                 apps[(provider.name, "responses")] = adapter(provider.app)
+            if "messages" in provider.endpoints:
+                apps[(provider.name, "messages")] = provider.app
+            elif messages_adapter is not None and "chat_completions" in provider.endpoints:
+                apps[(provider.name, "messages")] = messages_adapter(
+                    provider.app, **self.messages_options
+                )
         return apps
 
     def _build_routes(self) -> dict[str, tuple[Route, ...]]:
@@ -473,9 +504,10 @@ class Routing:
             entries = []
             for offering in model.providers:
                 provider = self.providers[offering.name]
-                endpoints = frozenset(
-                    e for e in offering.endpoints if (provider.name, e) in self._apps
-                )
+                served = set(offering.endpoints)
+                if "chat_completions" in served:
+                    served.add("messages")  # through the Messages adapter
+                endpoints = frozenset(e for e in served if (provider.name, e) in self._apps)
                 entries.append(
                     Route(
                         model=model,
@@ -527,7 +559,7 @@ class Routing:
                 ctx.endpoint = endpoint
             plan = await self._plan(payload, ctx, endpoint)
         except GatewayError as err:
-            await send_error(send, err)
+            await send_error(send, err, ctx=ctx)
             return
         except ClientDisconnected:
             return
@@ -737,7 +769,7 @@ class Routing:
                 )
         if last_error is None:
             last_error = GatewayError("no_provider_available", "No provider could be tried.")
-        await send_error(send, last_error)
+        await send_error(send, last_error, ctx=ctx)
 
     async def _complete(
         self, attempt: _Attempt, record: dict[str, Any], send: Send, timed_out: bool
