@@ -168,6 +168,7 @@ class MessagesStreamTranslator:
                 and isinstance(content, str)
                 and self._open == "text"
                 and delta.keys() <= _PLAIN_TEXT_KEYS
+                and choice.get("finish_reason") is None
             ):
                 # The hot path: one more piece of the open text block.
                 self._buf.append(content)
