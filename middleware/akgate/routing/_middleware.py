@@ -549,6 +549,15 @@ class Routing:
             await self.app(scope, receive, send)
             return
         if scope.get("method") != "POST":
+            if endpoint == "messages":  # nothing else lives at the Messages paths
+                scope, send, ctx = request_context(scope, send)
+                await send_error(
+                    send,
+                    GatewayError("method_not_allowed", f"Use POST on {path}."),
+                    headers=[(b"allow", b"POST")],
+                    ctx=ctx,
+                )
+                return
             await self.app(scope, receive, send)
             return
         t0 = self.clock()

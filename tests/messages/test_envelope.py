@@ -1,0 +1,103 @@
+"""Every layer answers ``/v1/messages*`` in Anthropic's error envelope, and only those paths."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from akgate import gateway
+from akgate.auth import MemoryKeyStore, create_key, generate_key
+from akgate.providers.demo import DemoModel
+
+from .checks import check_error
+
+BODY = {"model": "demo", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+ANTHROPIC = {"anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219,x-y"}
+
+
+@pytest.fixture
+async def setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, MemoryKeyStore]]:
+    monkeypatch.setenv("AKGATE_HOME", str(tmp_path))
+    store = MemoryKeyStore()
+    app = gateway(DemoModel(), keys=store, app_provider="demo", models=(), demo=True)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        yield http, store
+
+
+async def test_x_api_key_and_bearer_both_work_with_anthropic_headers(
+    setup: tuple[httpx.AsyncClient, MemoryKeyStore],
+) -> None:
+    http, store = setup
+    key = (await create_key(store, environment="test")).key
+    for auth in ({"x-api-key": key}, {"authorization": f"Bearer {key}"}):
+        response = await http.post(
+            "/v1/messages?beta=true", json=BODY, headers={**auth, **ANTHROPIC}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["type"] == "message"
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+async def test_auth_failures_use_the_anthropic_envelope(
+    setup: tuple[httpx.AsyncClient, MemoryKeyStore], path: str
+) -> None:
+    http, _ = setup
+    response = await http.post(path, json=BODY, headers=ANTHROPIC)
+    assert response.status_code == 401
+    check_error(response.json(), "authentication_error")
+    assert response.headers["request-id"] == response.json()["request_id"]
+    wrong = await http.post(path, json=BODY, headers={"x-api-key": generate_key("test")[0]})
+    assert wrong.status_code == 401
+    check_error(wrong.json(), "authentication_error")
+
+
+async def test_permission_rate_limit_and_routing_errors(
+    setup: tuple[httpx.AsyncClient, MemoryKeyStore],
+) -> None:
+    http, store = setup
+    narrow = (await create_key(store, environment="test", allowed_models=("demo-reasoning",))).key
+    response = await http.post("/v1/messages", json=BODY, headers={"x-api-key": narrow})
+    assert response.status_code == 403
+    check_error(response.json(), "permission_error")
+
+    limited = (await create_key(store, environment="test", rate_limit_rpm=1)).key
+    await http.post("/v1/messages", json=BODY, headers={"x-api-key": limited})
+    response = await http.post("/v1/messages", json=BODY, headers={"x-api-key": limited})
+    assert response.status_code == 429
+    check_error(response.json(), "rate_limit_error")
+    assert response.headers["retry-after"]
+
+    key = (await create_key(store, environment="test")).key
+    missing = {**BODY, "model": "nope"}
+    response = await http.post("/v1/messages", json=missing, headers={"x-api-key": key})
+    assert response.status_code == 404
+    check_error(response.json(), "not_found_error")
+    response = await http.get("/v1/messages", headers={"x-api-key": key})
+    assert response.status_code == 405
+    check_error(response.json(), "invalid_request_error")
+    response = await http.post(
+        "/v1/messages", content=b"{", headers={"x-api-key": key, "content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    check_error(response.json(), "invalid_request_error")
+
+
+async def test_other_endpoints_keep_the_auriko_envelope(
+    setup: tuple[httpx.AsyncClient, MemoryKeyStore],
+) -> None:
+    http, _ = setup
+    body: dict[str, Any] = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+    for path in ("/v1/chat/completions", "/v1/messagesx", "/v1/responses"):
+        response = await http.post(path, json=body)
+        assert response.status_code == 401
+        error = response.json()["error"]
+        assert error["code"] == "invalid_api_key"
+        assert "type" not in response.json()
