@@ -15,6 +15,10 @@ fi
 
 python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
+# The Claude Code CLI that tests/clients/test_claude_code.py drives (pinned by its lock file;
+# its platform binary is an optional dependency from the npm registry).
+(cd tests/clients/claude_code && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "== ruff" && python -m ruff check middleware tests examples benchmarks
 echo "== mypy --strict" && python -m mypy
 echo "== mkdocs build --strict" && NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/akgate-site"
