@@ -11,6 +11,7 @@ Anthropic's envelope. ``POST /v1/messages/count_tokens`` is answered here too.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final, Literal
 
 import anyio
@@ -255,11 +256,11 @@ class _Bridge:
         """``ping`` events while the inner app is silent (long reasoning, slow tools)."""
         await self.committed.wait()
         while self.mode == "sse":
-            await anyio.sleep(max(0.0, self.last_sent + interval - anyio.current_time()))
+            await anyio.sleep(max(0.0, self.last_sent + interval - time.monotonic()))
             if (
                 self.mode == "sse"
                 and not self.sending
-                and anyio.current_time() - self.last_sent >= interval
+                and time.monotonic() - self.last_sent >= interval
             ):
                 await self.body(PING)
 
@@ -269,7 +270,7 @@ class _Bridge:
             await self.send({"type": "http.response.body", "body": data, "more_body": more_body})
         finally:
             self.sending = False
-            self.last_sent = anyio.current_time()
+            self.last_sent = time.monotonic()
 
     # --- the inner app's send -------------------------------------------------------------
 
@@ -516,7 +517,7 @@ class _Bridge:
                 ],
             }
         )
-        self.last_sent = anyio.current_time()
+        self.last_sent = time.monotonic()
         self.committed.set()
 
     async def end(self, data: bytes) -> None:

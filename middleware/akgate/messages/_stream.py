@@ -68,6 +68,7 @@ class MessagesStreamTranslator:
         "_open",
         "_out",
         "_request",
+        "_text_prefix",
         "_usage",
         "done_seen",
         "error",
@@ -104,6 +105,8 @@ class MessagesStreamTranslator:
         self._finish_reason: str | None = None
         self._matched: Any = None
         self._chars = 0
+        #: The bytes before the JSON text of a text_delta in the open block (the hot path).
+        self._text_prefix = b""
         self.done_seen = False
         #: The final Message once :meth:`finish` ran; ``error`` once :meth:`fail` ran.
         self.message: dict[str, Any] | None = None
@@ -173,8 +176,7 @@ class MessagesStreamTranslator:
                 # The hot path: one more piece of the open text block.
                 self._buf.append(content)
                 self._chars += len(content)
-                index = str(len(self._blocks) - 1).encode()
-                return _TEXT_HEAD + index + _TEXT_MID + to_json(content) + b"}}\n\n"
+                return self._text_prefix + to_json(content) + b"}}\n\n"
             self._delta(delta)
         reason = choice.get("finish_reason")
         if reason and isinstance(reason, str):
@@ -218,6 +220,9 @@ class MessagesStreamTranslator:
                 },
             )
         )
+        if kind == "text":
+            index = str(len(self._blocks) - 1).encode()
+            self._text_prefix = _TEXT_HEAD + index + _TEXT_MID
         if kind != "tool_use":
             block[kind] = ""  # sent empty; filled in for the final message when it closes
             if kind == "thinking":
