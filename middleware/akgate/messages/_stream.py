@@ -26,6 +26,7 @@ PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
 _DONE: Final = "[DONE]"
 _TEXT_HEAD: Final = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_MID: Final = b',"delta":{"type":"text_delta","text":'
+_JSON_MID: Final = b',"delta":{"type":"input_json_delta","partial_json":'
 _PLAIN_TEXT_KEYS: Final = frozenset({"content", "role"})
 
 
@@ -64,6 +65,7 @@ class MessagesStreamTranslator:
         "_calls",
         "_chars",
         "_finish_reason",
+        "_json_prefix",
         "_matched",
         "_open",
         "_out",
@@ -107,6 +109,7 @@ class MessagesStreamTranslator:
         self._chars = 0
         #: The bytes before the JSON text of a text_delta in the open block (the hot path).
         self._text_prefix = b""
+        self._json_prefix = b""
         self.done_seen = False
         #: The final Message once :meth:`finish` ran; ``error`` once :meth:`fail` ran.
         self.message: dict[str, Any] | None = None
@@ -293,7 +296,7 @@ class MessagesStreamTranslator:
                 self._announce(call)
         elif args:
             call.args.append(args)
-            self._delta_event({"type": "input_json_delta", "partial_json": args})
+            self._out.append(self._json_prefix + to_json(args) + b"}}\n\n")
 
     def _announce(self, call: _Call) -> None:
         name = call.name or ""
@@ -306,6 +309,7 @@ class MessagesStreamTranslator:
         call.block = block
         # Not through _start: the call is already the open block (it has no other to close).
         self._blocks.append(block)
+        self._json_prefix = _TEXT_HEAD + str(len(self._blocks) - 1).encode() + _JSON_MID
         self._out.append(
             _event(
                 b"content_block_start",
