@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -40,6 +41,21 @@ Endpoint = Literal["chat_completions", "responses", "messages"]
 ErrorFormat = Literal["auriko", "anthropic"]
 #: Paths answered in Anthropic's error envelope (``/v1/messages`` and below it).
 ANTHROPIC_PATH_PREFIX: Final = "/v1/messages"
+
+
+#: The error envelope of the request the current task is serving, set by the layer that creates
+#: the request's context. ``send_error`` reads it when no context is passed, so a layer that only
+#: has ``send`` (any layer, ours or a user's) still answers in the endpoint's envelope. The ASGI
+#: servers run each request in its own task, so the value never crosses requests.
+_ERROR_FORMAT: ContextVar[tuple[ErrorFormat, str | None]] = ContextVar(
+    "akgate_error_format", default=("auriko", None)
+)
+
+
+def current_error_format() -> tuple[ErrorFormat, str | None]:
+    """``(error envelope, request id)`` of the request being served in this task
+    (``("auriko", None)`` outside one)."""
+    return _ERROR_FORMAT.get()
 
 
 def error_format_for(path: str) -> ErrorFormat:
@@ -166,6 +182,7 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
             if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
                 ctx.request_id = value.decode()
             break
+    _ERROR_FORMAT.set((ctx.error_format, ctx.request_id))
     new_scope = {**scope, SCOPE_KEY: ctx}
     request_id = ctx.request_id.encode()
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic_core import to_json
 
 from ._types import Send
+from .context import current_error_format
 
 if TYPE_CHECKING:
     from .context import RequestContext
@@ -233,15 +234,22 @@ async def send_error(
     """Send ``error`` as a complete JSON response (status, headers, envelope).
 
     This is the one place errors are rendered: the envelope follows the endpoint the request is
-    for (``ctx.error_format``), so every layer answers ``/v1/messages`` in Anthropic's envelope
-    and everything else in Auriko's.
+    for (``ctx.error_format`` when a context is given, else the current request's, which the
+    layer that created its context recorded), so every layer answers ``/v1/messages`` in
+    Anthropic's envelope and everything else in Auriko's without knowing which it guards.
     """
     extra: list[tuple[bytes, bytes]] = []
-    if ctx is not None and ctx.error_format == "anthropic":
+    request_id: str | None
+    if ctx is not None:
+        error_format, request_id = ctx.error_format, ctx.request_id
+    else:
+        error_format, request_id = current_error_format()
+    if error_format == "anthropic":
         body = anthropic_error_body(
-            error.status, error.message, request_id=ctx.request_id, suggestion=error.suggestion
+            error.status, error.message, request_id=request_id, suggestion=error.suggestion
         )
-        extra.append((b"request-id", ctx.request_id.encode("latin-1")))
+        if request_id is not None:
+            extra.append((b"request-id", request_id.encode("latin-1")))
     else:
         body = error.body()
     raw_headers = [

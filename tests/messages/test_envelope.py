@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from akgate import gateway
-from akgate.auth import MemoryKeyStore, create_key, generate_key
+from akgate._types import Receive, Scope, Send
+from akgate.auth import APIKeyAuth, MemoryKeyStore, create_key, generate_key
+from akgate.errors import GatewayError, send_error
 from akgate.providers.demo import DemoModel
 
 from .checks import check_error
@@ -101,3 +103,24 @@ async def test_other_endpoints_keep_the_auriko_envelope(
         error = response.json()["error"]
         assert error["code"] == "invalid_api_key"
         assert "type" not in response.json()
+
+
+async def test_a_layer_that_only_has_send_answers_in_the_endpoints_envelope() -> None:
+    """Any layer (a budget check here) calls ``send_error(send, err)`` and gets the envelope of
+    the endpoint the client called, without knowing which one it guards."""
+
+    async def budget(scope: Scope, receive: Receive, send: Send) -> None:
+        await send_error(send, GatewayError("budget_exhausted", "Budget exhausted."))
+
+    store = MemoryKeyStore()
+    key = (await create_key(store, environment="test")).key
+    app = APIKeyAuth(budget, store=store)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        anthropic = await http.post("/v1/messages", json=BODY, headers={"x-api-key": key})
+        auriko = await http.post("/v1/chat/completions", json=BODY, headers={"x-api-key": key})
+    assert anthropic.status_code == auriko.status_code == 429
+    check_error(anthropic.json(), "rate_limit_error")
+    assert anthropic.json()["request_id"] == anthropic.headers["x-request-id"]
+    assert auriko.json()["error"]["code"] == "budget_exhausted"

@@ -230,7 +230,7 @@ class APIKeyAuth:
         try:
             record = await self._authenticate(scope, ctx)
         except GatewayError as err:
-            await send_error(send, err, ctx=ctx)
+            await send_error(send, err)
             return
         identity = record.identity()
         ctx.identity = identity
@@ -241,7 +241,7 @@ class APIKeyAuth:
             try:
                 rate = await self.limiter.hit(record.key_id, rpm)
             except Exception as exc:
-                await send_error(send, self._unavailable(ctx, exc), ctx=ctx)
+                await send_error(send, self._unavailable(ctx, exc))
                 return
             send = _with_rate_headers(send, rate.headers())
             if not rate.allowed:
@@ -254,14 +254,13 @@ class APIKeyAuth:
                         f"Rate limit exceeded. Retry after {retry_after} seconds.",
                         headers={"Retry-After": str(retry_after)},
                     ),
-                    ctx=ctx,
                 )
                 return
 
         if self.me_path is not None and path == self.me_path:
             if scope["method"] not in ("GET", "HEAD"):
                 not_allowed = GatewayError("method_not_allowed", "Use GET for this endpoint.")
-                await send_error(send, not_allowed, headers=[(b"allow", b"GET")], ctx=ctx)
+                await send_error(send, not_allowed, headers=[(b"allow", b"GET")])
                 return
             await send_json(send, 200, me_payload(identity, rpm))
             return
@@ -275,7 +274,7 @@ class APIKeyAuth:
                 receive = replay_receive(body, ctx.raw_receive or receive)
                 scope = scope_with_body(scope, body)
         except GatewayError as err:
-            await send_error(send, err, ctx=ctx)
+            await send_error(send, err)
             return
         except ClientDisconnected:
             return

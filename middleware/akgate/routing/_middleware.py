@@ -568,7 +568,7 @@ class Routing:
                 ctx.endpoint = endpoint
             plan = await self._plan(payload, ctx, endpoint)
         except GatewayError as err:
-            await send_error(send, err, ctx=ctx)
+            await send_error(send, err)
             return
         except ClientDisconnected:
             return
@@ -778,7 +778,7 @@ class Routing:
                 )
         if last_error is None:
             last_error = GatewayError("no_provider_available", "No provider could be tried.")
-        await send_error(send, last_error, ctx=ctx)
+        await send_error(send, last_error)
 
     async def _complete(
         self, attempt: _Attempt, record: dict[str, Any], send: Send, timed_out: bool

@@ -126,7 +126,7 @@ class RequestValidation:
                 endpoint, payload, unknown_fields=self.unknown_fields, warn=ctx.warn
             )
         except GatewayError as err:
-            await send_error(send, err, ctx=ctx)
+            await send_error(send, err)
             return
         except ClientDisconnected:
             return
