@@ -331,3 +331,17 @@ async def test_stop_sequence_named_by_a_vllm_style_backend() -> None:
         )
     assert message.stop_reason == "stop_sequence"
     assert message.stop_sequence == "3"
+
+
+async def test_serve_drops_server_tools_with_a_warning(client: anthropic.AsyncAnthropic) -> None:
+    """``akgate serve`` runs the lenient hosted-tools policy: the answer says what was dropped."""
+    message = await client.messages.create(
+        model="demo",
+        max_tokens=50,
+        messages=user("Hello"),
+        tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+    )
+    assert message.stop_reason == "end_turn"
+    warnings = (message.model_extra or {})["routing_metadata"]["warnings"]
+    assert [w["type"] for w in warnings] == ["dropped_tool"]
+    assert warnings[0]["code"] == "tools[0]"

@@ -13,6 +13,7 @@ from akgate.messages import MessagesAdapter
 from tests.adapter.scripted import (
     USAGE,
     Result,
+    Seen,
     call,
     chunk,
     completion,
@@ -409,3 +410,13 @@ def test_options_are_checked() -> None:
         MessagesAdapter(app, ping_interval=0)
     with pytest.raises(ValueError, match="effort_budgets"):
         MessagesAdapter(app, effort_budgets=(10, 5))
+
+
+async def test_a_client_that_leaves_mid_stream_cancels_the_inner_app() -> None:
+    seen = Seen()
+    app = MessagesAdapter(stream_app([chunk({"content": "a"})], seen=seen, hang=True))
+    result = await send(
+        app, disconnect_after=lambda m: m["type"] == "http.response.body" and bool(m.get("body"))
+    )
+    assert seen.cancelled
+    assert result.types[:2] == ["message_start", "ping"]

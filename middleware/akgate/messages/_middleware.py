@@ -213,7 +213,9 @@ class _Bridge:
         #: For idle pings: when our last body message went out, and whether one is in flight.
         self.last_sent = 0.0
         self.sending = False
-        self.committed = anyio.Event()
+        #: Set once the stream is committed or the request is over; ``ended`` once it is over.
+        self.wake = anyio.Event()
+        self.ended = anyio.Event()
         self.inner_released = anyio.Event()
 
     def new_translator(self) -> MessagesStreamTranslator:
@@ -237,7 +239,8 @@ class _Bridge:
                 except Exception:  # a broken receive is a gone client too
                     pass
                 self.inner_released.set()
-                tg.cancel_scope.cancel()  # client gone: cancel the inner call
+                if self.mode != "done":
+                    tg.cancel_scope.cancel()  # client gone mid-response: cancel the inner call
 
             tg.start_soon(watch)
             interval = self.adapter.options.ping_interval
@@ -250,18 +253,24 @@ class _Bridge:
                 await self.inner_failed()
             else:
                 await self.inner_returned()
+            self.ended.set()
+            self.wake.set()
+            await anyio.lowlevel.checkpoint()  # let the pinger see it and return
             tg.cancel_scope.cancel()
 
     async def pinger(self, interval: float) -> None:
-        """``ping`` events while the inner app is silent (long reasoning, slow tools)."""
-        await self.committed.wait()
-        while self.mode == "sse":
-            await anyio.sleep(max(0.0, self.last_sent + interval - time.monotonic()))
-            if (
-                self.mode == "sse"
-                and not self.sending
-                and time.monotonic() - self.last_sent >= interval
-            ):
+        """``ping`` events while the inner app is silent (long reasoning, slow tools).
+
+        It returns, rather than being cancelled, once the response is over (``ended``): a
+        cancelled task leaves reference cycles behind every request.
+        """
+        await self.wake.wait()  # the stream was committed, or the request is over
+        while self.mode == "sse" and not self.ended.is_set():
+            with anyio.move_on_after(max(0.0, self.last_sent + interval - time.monotonic())):
+                await self.ended.wait()
+            if self.ended.is_set():
+                return
+            if not self.sending and time.monotonic() - self.last_sent >= interval:
                 await self.body(PING)
 
     async def body(self, data: bytes, more_body: bool = True) -> None:
@@ -518,7 +527,7 @@ class _Bridge:
             }
         )
         self.last_sent = time.monotonic()
-        self.committed.set()
+        self.wake.set()
 
     async def end(self, data: bytes) -> None:
         self.mode = "done"
