@@ -161,3 +161,38 @@ async def test_a_chat_provider_is_reached_through_the_adapter() -> None:
     assert seen.json["messages"] == [{"role": "user", "content": "hi"}]
     assert result.json["content"] == [{"type": "text", "text": "Hello"}]
     assert result.json["routing_metadata"]["provider"] == "chat"
+
+
+async def test_max_tokens_above_the_models_output_limit_is_clamped_with_a_warning() -> None:
+    seen = Seen()
+
+    async def chat(scope: Scope, receive: Receive, send: Send) -> None:
+        completion = {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "capped",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "ok"},
+                }
+            ],
+        }
+        await json_app(completion, seen=seen)(scope, receive, send)
+
+    catalog = {
+        "models": {
+            "capped": {
+                "providers": [
+                    {"name": "chat", "input_price": 0, "output_price": 0, "max_output_tokens": 4096}
+                ]
+            }
+        }
+    }
+    app = Routing(chat, catalog=catalog, app_provider=Provider("chat", chat))
+    result = await call(app, {**BODY, "model": "capped", "max_tokens": 32000}, path="/v1/messages")
+    assert seen.json["max_completion_tokens"] == 4096
+    warnings = result.json["routing_metadata"]["warnings"]
+    assert warnings[0]["type"] == "clamped_parameter"
