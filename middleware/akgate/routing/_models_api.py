@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from akgate._asgi import get_header, send_json
 from akgate._types import Scope, Send
@@ -69,10 +69,6 @@ class ModelDirectory:
             ],
         }
 
-    @staticmethod
-    def handles(path: str) -> bool:
-        return path in _LIST_PATHS or (path.startswith(_PREFIX) and len(path) > len(_PREFIX))
-
     async def __call__(self, scope: Scope, path: str, send: Send) -> None:
         if scope.get("method") not in ("GET", "HEAD"):
             await send_error(
@@ -84,7 +80,8 @@ class ModelDirectory:
         if path in _LIST_PATHS:
             await self._list(scope, send)
         else:
-            await self._retrieve(unquote(path[len(_PREFIX) :]), send, _anthropic(scope))
+            # The server decoded the path once; decoding again would let '%2e%2e' become '..'.
+            await self._retrieve(path[len(_PREFIX) :], send, _anthropic(scope))
 
     async def _list(self, scope: Scope, send: Send) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
