@@ -245,8 +245,11 @@ async def send_error(
     else:
         error_format, request_id = current_error_format()
     if error_format == "anthropic":
+        # Anthropic's envelope has no ``param``: the field leads the message, as in Anthropic's
+        # own errors ("messages.1.content: ...").
+        message = f"{error.param}: {error.message}" if error.param else error.message
         body = anthropic_error_body(
-            error.status, error.message, request_id=request_id, suggestion=error.suggestion
+            error.status, message, request_id=request_id, suggestion=error.suggestion
         )
         if request_id is not None:
             extra.append((b"request-id", request_id.encode("latin-1")))

@@ -124,3 +124,34 @@ async def test_a_layer_that_only_has_send_answers_in_the_endpoints_envelope() ->
     check_error(anthropic.json(), "rate_limit_error")
     assert anthropic.json()["request_id"] == anthropic.headers["x-request-id"]
     assert auriko.json()["error"]["code"] == "budget_exhausted"
+
+
+async def test_the_middleware_default_refuses_server_tools_and_messages_can_be_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AKGATE_HOME", str(tmp_path))
+    store = MemoryKeyStore()
+    key = (await create_key(store, environment="test")).key
+    body = {**BODY, "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
+    seen: list[str] = []
+
+    async def chat_only(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["path"])
+        await DemoModel()(scope, receive, send)
+
+    for messages in (True, False):
+        app = gateway(chat_only, keys=store, app_provider="demo", messages=messages)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as http:
+            response = await http.post("/v1/messages", json=body, headers={"x-api-key": key})
+        if messages:
+            assert response.status_code == 400
+            check_error(response.json(), "invalid_request_error")
+            assert (
+                "tools[0]" in response.json()["error"]["message"]
+                or "web_search" in (response.json()["error"]["message"])
+            )
+            assert seen == []
+        else:
+            assert seen == ["/v1/messages"]  # the app's own, untranslated
