@@ -420,3 +420,13 @@ async def test_a_client_that_leaves_mid_stream_cancels_the_inner_app() -> None:
     )
     assert seen.cancelled
     assert result.types[:2] == ["message_start", "ping"]
+
+
+async def test_every_answer_carries_anthropics_request_id_header() -> None:
+    for request, app in (
+        ({**REQ, "stream": False}, MessagesAdapter(json_app(completion({"content": "x"})))),
+        (REQ, MessagesAdapter(stream_app(text_stream("x")))),
+    ):
+        result = await send(app, request)
+        assert result.status == 200
+        assert result.headers[b"request-id"] == result.headers[b"x-request-id"]

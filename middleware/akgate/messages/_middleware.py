@@ -383,7 +383,14 @@ class _Bridge:
             return
         self.mode = "done"
         self.started = True
-        await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
+        await send_json(self.send, 200, response, headers=self.json_headers())
+
+    def json_headers(self) -> list[tuple[bytes, bytes]]:
+        """The inner app's headers that still apply, and Anthropic's ``request-id``."""
+        return [
+            *_forwarded_headers(self.headers),
+            (b"request-id", self.ctx.request_id.encode("latin-1")),
+        ]
 
     async def inner_error_response(self, body: bytes, status: int | None = None) -> None:
         """A non-2xx inner answer in Anthropic's envelope, with its status and message."""
@@ -543,9 +550,7 @@ class _Bridge:
                 self.send, GatewayError("upstream_error", error["message"]), ctx=self.ctx
             )
             return
-        await send_json(
-            self.send, 200, translator.message, headers=_forwarded_headers(self.headers)
-        )
+        await send_json(self.send, 200, translator.message, headers=self.json_headers())
 
     # --- the inner app returned or raised -------------------------------------------------
 
