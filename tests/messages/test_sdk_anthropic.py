@@ -345,3 +345,22 @@ async def test_serve_drops_server_tools_with_a_warning(client: anthropic.AsyncAn
     warnings = (message.model_extra or {})["routing_metadata"]["warnings"]
     assert [w["type"] for w in warnings] == ["dropped_tool"]
     assert warnings[0]["code"] == "tools[0]"
+
+
+async def test_streamed_tool_call_parses_in_the_sdk(client: anthropic.AsyncAnthropic) -> None:
+    async with client.messages.stream(
+        model="demo-reasoning",
+        max_tokens=500,
+        messages=user("What is the weather in Paris? Use the tool."),
+        tools=[WEATHER],
+    ) as stream:
+        events = [event.type async for event in stream]
+        final = await stream.get_final_message()
+    assert "input_json" in events
+    call = final.content[-1]
+    assert call.type == "tool_use"
+    assert call.name == "get_weather"
+    assert isinstance(call.input, dict)
+    assert call.input
+    assert final.stop_reason == "tool_use"
+    assert final.content[0].type == "thinking"
