@@ -109,6 +109,7 @@ def check_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
             assert isinstance(event["usage"]["output_tokens"], int)
             message["stop_reason"] = event["delta"]["stop_reason"]
             message["stop_sequence"] = event["delta"]["stop_sequence"]
+            message["stop_details"] = event["delta"].get("stop_details")
             message["usage"] = {**message["usage"], **event["usage"]}
             saw_delta = True
         elif kind == "message_stop":

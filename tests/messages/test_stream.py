@@ -146,6 +146,12 @@ async def test_stop_reasons(finish: str, stop_reason: str) -> None:
         (await send(MessagesAdapter(stream_app(text_stream("x", finish=finish))))).events
     )
     assert message["stop_reason"] == stop_reason
+    details = {"type": "refusal"} if stop_reason == "refusal" else None
+    assert message["stop_details"] == details
+    answer = await send(
+        MessagesAdapter(json_app(completion({"content": "x"}, finish))), {**REQ, "stream": False}
+    )
+    assert (answer.json["stop_reason"], answer.json["stop_details"]) == (stop_reason, details)
 
 
 async def test_stop_sequence_named_by_the_backend() -> None:

@@ -14,7 +14,10 @@ from akgate.errors import GatewayError
 from ._ids import client_tool_id, new_id
 from ._request import MessagesRequest
 
-__all__ = ["chat_to_message", "map_usage", "signature", "stop_reason"]
+__all__ = ["REFUSAL_DETAILS", "chat_to_message", "map_usage", "signature", "stop_reason"]
+
+#: ``stop_details`` of a refusal (the chat backend's content filter stopped the answer).
+REFUSAL_DETAILS: Final = {"type": "refusal"}
 
 _STOP_REASONS: Final = {
     "stop": "end_turn",
@@ -166,6 +169,7 @@ def chat_to_message(chat: Mapping[str, Any], request: MessagesRequest) -> dict[s
         "content": content,
         "stop_reason": reason,
         "stop_sequence": sequence,
+        "stop_details": REFUSAL_DETAILS if reason == "refusal" else None,
         "usage": map_usage(chat.get("usage")),
     }
     metadata = chat.get("routing_metadata")

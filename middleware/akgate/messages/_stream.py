@@ -18,7 +18,7 @@ from akgate.errors import GatewayError, anthropic_error_type
 from ._count import CHARS_PER_TOKEN
 from ._ids import client_tool_id, new_id
 from ._request import MessagesRequest
-from ._response import map_usage, signature, stop_reason, tool_input
+from ._response import REFUSAL_DETAILS, map_usage, signature, stop_reason, tool_input
 
 __all__ = ["PING", "MessagesStreamTranslator", "UpstreamStreamError"]
 
@@ -390,7 +390,11 @@ class MessagesStreamTranslator:
                 b"message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": reason, "stop_sequence": sequence},
+                    "delta": {
+                        "stop_reason": reason,
+                        "stop_sequence": sequence,
+                        "stop_details": REFUSAL_DETAILS if reason == "refusal" else None,
+                    },
                     "usage": usage,
                 },
             )
@@ -401,6 +405,7 @@ class MessagesStreamTranslator:
             "content": self._blocks,
             "stop_reason": reason,
             "stop_sequence": sequence,
+            "stop_details": REFUSAL_DETAILS if reason == "refusal" else None,
             "usage": usage,
         }
         return self._flush()
