@@ -155,3 +155,40 @@ async def test_the_middleware_default_refuses_server_tools_and_messages_can_be_t
             assert seen == []
         else:
             assert seen == ["/v1/messages"]  # the app's own, untranslated
+
+
+def test_anthropic_error_types_follow_the_status() -> None:
+    from akgate.errors import ERROR_CODES, anthropic_error_type
+
+    expected = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        403: "permission_error",
+        404: "not_found_error",
+        405: "invalid_request_error",
+        409: "conflict_error",
+        413: "request_too_large",
+        429: "rate_limit_error",
+        500: "api_error",
+        502: "api_error",
+        503: "overloaded_error",
+        504: "timeout_error",
+        418: "invalid_request_error",
+        599: "api_error",
+    }
+    for status, type_ in expected.items():
+        assert anthropic_error_type(status) == type_
+    # Every registry code maps to one of Anthropic's types.
+    types = {anthropic_error_type(status) for status, _ in ERROR_CODES.values()}
+    assert types <= {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "conflict_error",
+        "request_too_large",
+        "rate_limit_error",
+        "api_error",
+        "overloaded_error",
+        "timeout_error",
+    }
