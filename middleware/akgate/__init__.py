@@ -6,6 +6,8 @@ The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :c
 
 from __future__ import annotations
 
+from ._body_timeout import RequestBodyTimeout
+from ._keepalive import SSEKeepAlive
 from ._version import __version__
 from .adapter import AdapterOptions, ResponsesAdapter
 from .auth import (
@@ -73,12 +75,14 @@ __all__ = [
     "RedisKeyStore",
     "RedisRateLimiter",
     "RedisStats",
+    "RequestBodyTimeout",
     "RequestContext",
     "RequestValidation",
     "ResponsesAdapter",
     "Routing",
     "RoutingStats",
     "SQLiteKeyStore",
+    "SSEKeepAlive",
     "UpstreamProvider",
     "__version__",
     "create_key",
