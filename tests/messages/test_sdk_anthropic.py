@@ -176,13 +176,18 @@ async def test_thinking_on_the_reasoning_model(client: anthropic.AsyncAnthropic)
 async def test_image_input(client: anthropic.AsyncAnthropic) -> None:
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
     content = [image, {"type": "text", "text": "What is it?"}]
-    # The demo catalog's models take no images: routing says so in Anthropic's envelope.
-    with pytest.raises(anthropic.BadRequestError) as refused:
-        await client.messages.create(
-            model="demo", max_tokens=200, messages=[{"role": "user", "content": content}]
-        )
-    assert "image" in refused.value.message
-    # A model that takes images gets the image as a chat image_url part.
+    message = await client.messages.create(
+        model="demo", max_tokens=200, messages=[{"role": "user", "content": content}]
+    )
+    assert message.stop_reason == "end_turn"
+    assert message.content
+
+
+async def test_image_reaches_the_chat_app_as_an_image_url_part() -> None:
+    """The image goes on as a chat ``image_url`` part; a model without vision is refused in
+    Anthropic's envelope."""
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+    content = [image, {"type": "text", "text": "What is it?"}]
     seen: list[Any] = []
 
     async def vision_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -191,21 +196,28 @@ async def test_image_input(client: anthropic.AsyncAnthropic) -> None:
         await DemoModel()(scope, _replay(json.dumps(body).encode()), send)
 
     key = generate_key("test")[0]
-    app = gateway(
-        vision_app, keys=[key], models={"demo": {"capabilities": {"vision": True}}}, demo=False
-    )
+    models = {
+        "seeing": {"model_id": "demo", "capabilities": {"vision": True}},
+        "blind": {"model_id": "demo"},
+    }
+    app = gateway(vision_app, keys=[key], models=models, demo=False)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t")
     async with anthropic.AsyncAnthropic(
         api_key=key, base_url="http://t", http_client=http, max_retries=0
-    ) as vision:
-        message = await vision.messages.create(
-            model="demo", max_tokens=200, messages=[{"role": "user", "content": content}]
+    ) as client:
+        message = await client.messages.create(
+            model="seeing", max_tokens=200, messages=[{"role": "user", "content": content}]
         )
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.messages.create(
+                model="blind", max_tokens=200, messages=[{"role": "user", "content": content}]
+            )
     assert message.stop_reason == "end_turn"
     assert seen[0][0] == {
         "type": "image_url",
         "image_url": {"url": f"data:image/png;base64,{PNG}"},
     }
+    assert "image" in refused.value.message
 
 
 def _replay(body: bytes) -> Receive:
