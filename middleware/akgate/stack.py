@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
 from ._keepalive import SSEKeepAlive
+from ._options import check_body_size
 from ._pieces import piecewise
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
@@ -160,8 +161,7 @@ def gateway(
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
         or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
     """
-    if max_body_size <= 0:
-        raise ValueError("max_body_size must be positive")
+    check_body_size(max_body_size)
     if hosted_tools not in ("strict", "lenient"):
         raise ValueError("hosted_tools must be 'strict' or 'lenient'")
     messages_config: dict[str, Any] = {

@@ -27,6 +27,7 @@ from akgate._asgi import (
     send_json,
 )
 from akgate._endpoints import gateway_scope
+from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
@@ -104,26 +105,6 @@ class ResponsesAdapter:
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        choices: dict[str, tuple[object, tuple[str, ...]]] = {
-            "reasoning_events": (reasoning_events, ("summary", "reasoning_text")),
-            "reasoning_input": (reasoning_input, ("drop", "reasoning_content", "reasoning")),
-            "max_tokens_field": (max_tokens_field, ("max_completion_tokens", "max_tokens")),
-            "developer_role": (developer_role, ("developer", "system")),
-            "hosted_tools": (hosted_tools, ("strict", "lenient")),
-        }
-        for name, (value, allowed) in choices.items():
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        for name, value in (("path", path), ("chat_path", chat_path)):
-            if not value.startswith("/"):
-                raise ValueError(f"{name} must start with '/', not {value!r}")
-        if max_body_size <= 0:
-            raise ValueError("max_body_size must be positive")
-        self.app = app
-        self.passthrough = passthrough
-        self.path = path
-        self.chat_path = chat_path
-        self.max_body_size = max_body_size
         self.options = AdapterOptions(
             reasoning_events=reasoning_events,
             reasoning_input=reasoning_input,
@@ -132,6 +113,11 @@ class ResponsesAdapter:
             send_done=send_done,
             hosted_tools=hosted_tools,
         )
+        self.app = app
+        self.passthrough = passthrough
+        self.path = check_path("path", path)
+        self.chat_path = check_path("chat_path", chat_path)
+        self.max_body_size = check_body_size(max_body_size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.passthrough:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from akgate._options import check_choices
+
 __all__ = ["AdapterOptions", "HostedTools", "ReasoningEvents", "ReasoningInput"]
 
 ReasoningEvents = Literal["summary", "reasoning_text"]
@@ -23,3 +25,6 @@ class AdapterOptions:
     developer_role: Literal["developer", "system"] = "developer"
     send_done: bool = False
     hosted_tools: HostedTools = "strict"
+
+    def __post_init__(self) -> None:
+        check_choices(self)

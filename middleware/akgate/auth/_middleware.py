@@ -20,6 +20,7 @@ from akgate._asgi import (
     send_json,
 )
 from akgate._endpoints import ENDPOINTS, EndpointSpec, canonical_path, gateway_scope, not_allowed
+from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import Identity, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
@@ -159,7 +160,7 @@ class APIKeyAuth:
         self.me_endpoint = me_endpoint
         self.allow_test_keys = allow_test_keys
         self.default_rpm = default_rpm
-        self.max_body_size = max_body_size
+        self.max_body_size = check_body_size(max_body_size)
         self.unavailable_retry_after = str(unavailable_retry_after)
         self.clock = clock
         resolved = resolve_pepper(pepper)

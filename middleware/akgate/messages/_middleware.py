@@ -27,6 +27,7 @@ from akgate._asgi import (
     route_path,
     send_json,
 )
+from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.adapter._middleware import (
     _error_status,
@@ -95,36 +96,7 @@ class MessagesAdapter:
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        choices: dict[str, tuple[object, tuple[str, ...]]] = {
-            "hosted_tools": (hosted_tools, ("strict", "lenient")),
-            "reasoning_input": (reasoning_input, ("drop", "reasoning_content", "reasoning")),
-            "max_tokens_field": (max_tokens_field, ("max_completion_tokens", "max_tokens")),
-            "system_messages": (system_messages, ("merge", "keep")),
-            "count_tokens": (count_tokens, ("estimate", "provider")),
-        }
-        for name, (value, allowed) in choices.items():
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        for name, value in (
-            ("path", path),
-            ("count_tokens_path", count_tokens_path),
-            ("chat_path", chat_path),
-        ):
-            if not value.startswith("/"):
-                raise ValueError(f"{name} must start with '/', not {value!r}")
         low, medium = effort_budgets
-        if not 0 < low <= medium:
-            raise ValueError("effort_budgets must be two increasing positive token counts")
-        if ping_interval is not None and ping_interval <= 0:
-            raise ValueError("ping_interval must be positive (or None)")
-        if max_body_size <= 0:
-            raise ValueError("max_body_size must be positive")
-        self.app = app
-        self.passthrough = passthrough
-        self.path = path
-        self.count_tokens_path = count_tokens_path
-        self.chat_path = chat_path
-        self.max_body_size = max_body_size
         self.options = MessagesOptions(
             hosted_tools=hosted_tools,
             reasoning_input=reasoning_input,
@@ -134,6 +106,12 @@ class MessagesAdapter:
             ping_interval=ping_interval,
             count_tokens=count_tokens,
         )
+        self.app = app
+        self.passthrough = passthrough
+        self.path = check_path("path", path)
+        self.count_tokens_path = check_path("count_tokens_path", count_tokens_path)
+        self.chat_path = check_path("chat_path", chat_path)
+        self.max_body_size = check_body_size(max_body_size)
 
     def __repr__(self) -> str:
         return f"MessagesAdapter({self.app!r})"

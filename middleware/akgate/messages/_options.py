@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from akgate._options import check_choices
+
 __all__ = ["CountTokens", "HostedTools", "MessagesOptions", "ReasoningInput", "SystemMessages"]
 
 #: What happens to tools and blocks the inner chat app cannot run (Anthropic server tools, MCP
@@ -36,3 +38,11 @@ class MessagesOptions:
     #: Seconds of upstream silence before a ``ping`` event (``None``: no idle pings).
     ping_interval: float | None = 10.0
     count_tokens: CountTokens = "estimate"
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        low, medium = self.effort_budgets
+        if not 0 < low <= medium:
+            raise ValueError("effort_budgets must be two increasing positive token counts")
+        if self.ping_interval is not None and self.ping_interval <= 0:
+            raise ValueError("ping_interval must be positive (or None)")

@@ -22,6 +22,7 @@ from akgate._asgi import (
     scope_with_body,
 )
 from akgate._endpoints import gateway_scope, not_allowed
+from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
@@ -507,7 +508,7 @@ class Routing:
         self.max_fallback_attempts = max_fallback_attempts
         self.timeout_ms = timeout_ms
         self.test_keys_use_test_providers = test_keys_use_test_providers
-        self.max_body_size = max_body_size
+        self.max_body_size = check_body_size(max_body_size)
         self.clock = clock
         self.stats: RoutingStats = stats if stats is not None else InMemoryStats()
         self.providers = self._registry(app, app_provider, providers)

@@ -14,6 +14,7 @@ from akgate._asgi import (
     scope_with_body,
 )
 from akgate._endpoints import ENDPOINTS, gateway_scope, not_allowed
+from akgate._options import check_body_size
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import request_context
 from akgate.errors import GatewayError, send_error
@@ -65,10 +66,7 @@ class RequestValidation:
         require_json_content_type: bool = True,
     ) -> None:
         self.app = app
-        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
-            raise ValueError("max_body_size must be an integer")
-        if max_body_size <= 0:
-            raise ValueError("max_body_size must be positive")
+        check_body_size(max_body_size)
         if unknown_fields not in ("reject", "warn"):
             raise ValueError("unknown_fields must be 'reject' or 'warn'")
         self.max_body_size = max_body_size
