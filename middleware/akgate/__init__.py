@@ -6,48 +6,101 @@ The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :c
 
 from __future__ import annotations
 
-from ._body_timeout import RequestBodyTimeout
-from ._keepalive import SSEKeepAlive
+import typing
+
+from ._lazy import lazy_exports
 from ._version import __version__
-from .adapter import AdapterOptions, ResponsesAdapter
-from .auth import (
-    APIKeyAuth,
-    KeyRecord,
-    KeyStore,
-    KeyStoreUnavailable,
-    MemoryKeyStore,
-    MemoryRateLimiter,
-    NewKey,
-    RateLimiter,
-    RedisKeyStore,
-    RedisRateLimiter,
-    SQLiteKeyStore,
-    create_key,
-    ensure_demo_key,
-    open_key_store,
-)
-from .context import Identity, RequestContext, get_context
-from .errors import ERROR_CODES, GatewayError
-from .messages import MessagesAdapter
-from .providers import DemoModel, UpstreamProvider
-from .routing import (
-    Capabilities,
-    Catalog,
-    CatalogModel,
-    CatalogProvider,
-    InMemoryStats,
-    Provider,
-    RedisStats,
-    Routing,
-    RoutingStats,
-)
-from .stack import Gateway, GatewayApp, gateway
-from .validation import (
-    RequestValidation,
-    validate_chat_request,
-    validate_request,
-    validate_responses_request,
-)
+
+if typing.TYPE_CHECKING:
+    from ._body_timeout import RequestBodyTimeout
+    from ._keepalive import SSEKeepAlive
+    from .adapter import AdapterOptions, ResponsesAdapter
+    from .auth import (
+        APIKeyAuth,
+        KeyRecord,
+        KeyStore,
+        KeyStoreUnavailable,
+        MemoryKeyStore,
+        MemoryRateLimiter,
+        NewKey,
+        RateLimiter,
+        RedisKeyStore,
+        RedisRateLimiter,
+        SQLiteKeyStore,
+        create_key,
+        ensure_demo_key,
+        open_key_store,
+    )
+    from .context import Identity, RequestContext, get_context
+    from .errors import ERROR_CODES, GatewayError
+    from .messages import MessagesAdapter
+    from .providers import DemoModel, UpstreamProvider
+    from .routing import (
+        Capabilities,
+        Catalog,
+        CatalogModel,
+        CatalogProvider,
+        InMemoryStats,
+        Provider,
+        RedisStats,
+        Routing,
+        RoutingStats,
+    )
+    from .stack import Gateway, GatewayApp, gateway
+    from .validation import (
+        RequestValidation,
+        validate_chat_request,
+        validate_request,
+        validate_responses_request,
+    )
+
+# The layers import pydantic schemas, httpx and the stores: ``import akgate`` stays cheap (a CLI,
+# a Django settings module, a test collector) and each name is imported on first use (PEP 562).
+#: Public name -> the module that defines it.
+_LAZY: dict[str, str] = {
+    "RequestBodyTimeout": "._body_timeout",
+    "SSEKeepAlive": "._keepalive",
+    "AdapterOptions": ".adapter",
+    "ResponsesAdapter": ".adapter",
+    "APIKeyAuth": ".auth",
+    "KeyRecord": ".auth",
+    "KeyStore": ".auth",
+    "KeyStoreUnavailable": ".auth",
+    "MemoryKeyStore": ".auth",
+    "MemoryRateLimiter": ".auth",
+    "NewKey": ".auth",
+    "RateLimiter": ".auth",
+    "RedisKeyStore": ".auth",
+    "RedisRateLimiter": ".auth",
+    "SQLiteKeyStore": ".auth",
+    "create_key": ".auth",
+    "ensure_demo_key": ".auth",
+    "open_key_store": ".auth",
+    "Identity": ".context",
+    "RequestContext": ".context",
+    "get_context": ".context",
+    "ERROR_CODES": ".errors",
+    "GatewayError": ".errors",
+    "MessagesAdapter": ".messages",
+    "DemoModel": ".providers",
+    "UpstreamProvider": ".providers",
+    "Capabilities": ".routing",
+    "Catalog": ".routing",
+    "CatalogModel": ".routing",
+    "CatalogProvider": ".routing",
+    "InMemoryStats": ".routing",
+    "Provider": ".routing",
+    "RedisStats": ".routing",
+    "Routing": ".routing",
+    "RoutingStats": ".routing",
+    "Gateway": ".stack",
+    "GatewayApp": ".stack",
+    "gateway": ".stack",
+    "RequestValidation": ".validation",
+    "validate_chat_request": ".validation",
+    "validate_request": ".validation",
+    "validate_responses_request": ".validation",
+}
 
 __all__ = [
     "ERROR_CODES",
@@ -95,11 +148,14 @@ __all__ = [
     "validate_responses_request",
 ]
 
-# Public names report the package as their module, so reprs and docs say ``akgate.Routing``.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
+
+def _publish(value: object) -> None:
+    # Public names report the package as their module, so reprs and docs say ``akgate.Routing``.
+    if isinstance(value, type) or callable(value):
         try:
-            _obj.__module__ = "akgate"
+            value.__module__ = "akgate"
         except (AttributeError, TypeError):  # pragma: no cover - builtins and the like
             pass
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, on_load=_publish)

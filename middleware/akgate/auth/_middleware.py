@@ -20,11 +20,11 @@ from akgate._asgi import (
     send_json,
 )
 from akgate._endpoints import ENDPOINTS, EndpointSpec, canonical_path, gateway_scope, not_allowed
+from akgate._model_ids import MODEL_SUFFIXES, split_model_suffix
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import Identity, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
-from akgate.schemas.gateway import MODEL_SUFFIXES, split_model_suffix
 
 from ._keys import KeyRecord, parse_key, resolve_pepper
 from ._me import me_payload

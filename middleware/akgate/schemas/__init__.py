@@ -8,40 +8,84 @@ parts (messages, content parts, input items) stay in :mod:`akgate.schemas.chat_r
 
 from __future__ import annotations
 
-from .chat import (
-    ChatChoice,
-    ChatChunkChoice,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatDelta,
-    ChatUsage,
-    CompletionTokensDetails,
-    PromptTokensDetails,
+from typing import TYPE_CHECKING
+
+from akgate._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .chat import (
+        ChatChoice,
+        ChatChunkChoice,
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatDelta,
+        ChatUsage,
+        CompletionTokensDetails,
+        PromptTokensDetails,
+    )
+    from .chat_request import ChatCompletionRequest
+    from .errors import ErrorEnvelope, ErrorObject
+    from .gateway import (
+        CostInfo,
+        Extensions,
+        GatewayMetadata,
+        GatewayParams,
+        RoutingMetadata,
+        RoutingOptions,
+        RoutingWeights,
+        StructuredWarning,
+    )
+    from .models import ModelList, ModelObject, ModelProviderInfo
+    from .responses import (
+        STREAM_EVENT_TYPES,
+        FunctionCallItem,
+        MessageItem,
+        OutputItem,
+        ReasoningItem,
+        Response,
+        ResponseStreamEvent,
+        ResponseUsage,
+    )
+    from .responses_request import ResponsesRequest
+
+# Each layer imports the one schema module it needs (auth none, validation the two request
+# models): the package imports a module on first use of one of its names (PEP 562).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ChatChoice": ".chat",
+        "ChatChunkChoice": ".chat",
+        "ChatCompletion": ".chat",
+        "ChatCompletionChunk": ".chat",
+        "ChatDelta": ".chat",
+        "ChatUsage": ".chat",
+        "CompletionTokensDetails": ".chat",
+        "PromptTokensDetails": ".chat",
+        "ChatCompletionRequest": ".chat_request",
+        "ErrorEnvelope": ".errors",
+        "ErrorObject": ".errors",
+        "CostInfo": ".gateway",
+        "Extensions": ".gateway",
+        "GatewayMetadata": ".gateway",
+        "GatewayParams": ".gateway",
+        "RoutingMetadata": ".gateway",
+        "RoutingOptions": ".gateway",
+        "RoutingWeights": ".gateway",
+        "StructuredWarning": ".gateway",
+        "ModelList": ".models",
+        "ModelObject": ".models",
+        "ModelProviderInfo": ".models",
+        "STREAM_EVENT_TYPES": ".responses",
+        "FunctionCallItem": ".responses",
+        "MessageItem": ".responses",
+        "OutputItem": ".responses",
+        "ReasoningItem": ".responses",
+        "Response": ".responses",
+        "ResponseStreamEvent": ".responses",
+        "ResponseUsage": ".responses",
+        "ResponsesRequest": ".responses_request",
+    },
 )
-from .chat_request import ChatCompletionRequest
-from .errors import ErrorEnvelope, ErrorObject
-from .gateway import (
-    CostInfo,
-    Extensions,
-    GatewayMetadata,
-    GatewayParams,
-    RoutingMetadata,
-    RoutingOptions,
-    RoutingWeights,
-    StructuredWarning,
-)
-from .models import ModelList, ModelObject, ModelProviderInfo
-from .responses import (
-    STREAM_EVENT_TYPES,
-    FunctionCallItem,
-    MessageItem,
-    OutputItem,
-    ReasoningItem,
-    Response,
-    ResponseStreamEvent,
-    ResponseUsage,
-)
-from .responses_request import ResponsesRequest
 
 __all__ = [
     "STREAM_EVENT_TYPES",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
-from typing import Annotated, Any, Final, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
+
+from akgate._model_ids import MODEL_SUFFIXES, DataPolicy, OptimizeStrategy, split_model_suffix
 
 from ._base import RequestModel, ResponseModel
 
@@ -25,26 +26,6 @@ __all__ = [
     "WarningType",
     "split_model_suffix",
 ]
-
-OptimizeStrategy = Literal[
-    "cost", "cost-focus", "ttft", "ttft-focus", "tps", "tps-focus", "balanced"
-]
-DataPolicy = Literal["none", "no_training", "zdr"]
-
-#: The ``model:<strategy>`` shortcuts (auriko-contract.md §5.4): the ``optimize`` strategies.
-MODEL_SUFFIXES: Final = frozenset(get_args(OptimizeStrategy))
-
-
-def split_model_suffix(
-    model: str, suffixes: AbstractSet[str] = MODEL_SUFFIXES
-) -> tuple[str, str | None]:
-    """``"demo:cost"`` -> ``("demo", "cost")``. A suffix counts only when the id has exactly
-    one colon and a non-empty base, so ``ft:gpt-4o:org:custom`` and ``llama3:8b`` stay whole."""
-    base, sep, suffix = model.partition(":")
-    if sep and base and suffix in suffixes:  # a suffix never holds a colon: one colon in all
-        return base, suffix
-    return model, None
-
 
 WarningType = Literal[
     "unsupported_parameter",
