@@ -50,6 +50,9 @@ def test_every_public_name_imports_from_a_fresh_interpreter() -> None:
         "import akgate\n"
         "assert akgate.Routing.__module__ == 'akgate', akgate.Routing.__module__\n"
         "assert sorted(set(akgate.__all__) - set(dir(akgate))) == []\n"
+        # Not dependencies of akgate (pyproject.toml): only the test suite installs them.
+        "import sys\n"
+        "assert not {'starlette', 'asgiref'} & set(sys.modules), sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
 
