@@ -185,7 +185,7 @@ ENDPOINTS: Final[tuple[EndpointSpec, ...]] = (
     _row("models.retrieve", "/v1/models/{model:path}", ["GET"], scope="models", upstream="served"),
     _row("embeddings", "/v1/embeddings", ["POST"], scope="embeddings", upstream="opt_in"),
     _row("me", "/v1/me", ["GET"]),
-    # Public directory (auriko-contract: no key needed): GET of exactly these paths.
+    # Public directory (the contract serves it without a key): GET of exactly these paths.
     _row("directory.models", "/v1/directory/models", ["GET"], public=True),
     _row("registry.models", "/v1/registry/models", ["GET"], public=True),
     _row("registry.providers", "/v1/registry/providers", ["GET"], public=True),

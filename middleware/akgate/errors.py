@@ -7,13 +7,9 @@ Every layer answers failures with the same flat envelope::
 The HTTP status and the ``type`` follow from the ``code`` alone (``ERROR_CODES``), so a layer only
 names the code, the message and the offending ``param``.
 
-Exception tree::
-
-    GatewayError                  any failure that becomes an envelope
-    ├── body errors               413 payload_too_large / 400 invalid_request (see akgate._asgi)
-    ├── auth errors               401 / 403 / 429 / 503
-    ├── validation errors         400 / 405 / 415
-    └── routing/upstream errors   400 / 404 / 502 / 503 / 504
+One exception class, :class:`GatewayError`, carries every failure that becomes an envelope:
+the code, not a subclass, says what went wrong (body 400/413, auth 401/403/429/503, validation
+400/405/415, routing and upstream 400/404/502/503/504). The codes are listed in docs/errors.md.
 """
 
 from __future__ import annotations
@@ -59,7 +55,7 @@ def _codes(status: int, type_: str, codes: str) -> dict[str, tuple[int, str]]:
     return dict.fromkeys(codes.split(), (status, type_))
 
 
-#: code -> (HTTP status, error type), from the Auriko registry (auriko-contract.md §9.2).
+#: code -> (HTTP status, error type), from the Auriko registry (docs/errors.md, Registry).
 ERROR_CODES: Final[Mapping[str, tuple[int, str]]] = {
     **_codes(
         400,

@@ -1,7 +1,7 @@
 """The Chat-to-Responses adapter: ``POST /v1/responses`` over an app that serves chat completions.
 
-``ResponsesAdapter(app)`` is the middleware; the mapping functions are public for layers (such as
-routing) that translate without the middleware.
+``ResponsesAdapter(app)`` is the middleware (routing wraps each chat-only provider in it); the
+mapping functions are public for code that translates without the middleware.
 """
 
 from __future__ import annotations

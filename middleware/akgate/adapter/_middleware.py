@@ -464,7 +464,10 @@ class _Bridge:
         await self.end(translator.fail("upstream_error", message))
 
     async def first_chunk(self, chunk: dict[str, Any] | None, out: list[bytes]) -> bool:
-        """Decide on the first inner chunk: an error is still a real HTTP status (trap 19)."""
+        """Decide on the first inner chunk: an error is still a real HTTP status.
+
+        A client must never read a failed request as a 200 with an error inside it.
+        """
         translator = self.translator
         assert translator is not None
         if chunk is None:

@@ -1,8 +1,8 @@
 """Request mapping: a Responses request -> the equivalent Chat Completions request.
 
-Follows responses-bridge.md §5. Everything without a chat equivalent is a 400 naming the field
-(``param`` path), never a silent drop; the few deliberate drops (a reasoning item in ``drop`` mode)
-leave a structured warning that ends in ``routing_metadata.warnings``.
+The table is in docs/responses-mapping.md. Everything without a chat equivalent is a 400
+naming the field (``param`` path), never a silent drop; the few deliberate drops (a reasoning
+item in ``drop`` mode) leave a structured warning that ends in ``routing_metadata.warnings``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Non-stream mapping: a chat completion -> the Response object (responses-bridge.md §4, §6).
+"""Non-stream mapping: a chat completion -> the Response object (docs/responses-mapping.md).
 
 Also home of the pieces the stream translator shares: ids, the Response skeleton that echoes the
 request, usage mapping, annotation flattening and the finish_reason -> status table.
@@ -111,7 +111,7 @@ def _int(value: Any) -> int:
 
 
 def map_usage(usage: Any) -> dict[str, Any]:
-    """Chat usage -> Responses usage; zeros when the upstream sent none (§4.5)."""
+    """Chat usage -> Responses usage; zeros when the upstream sent none."""
     if not isinstance(usage, dict):
         usage = {}
     prompt = usage.get("prompt_tokens_details")
@@ -145,7 +145,7 @@ def flatten_annotation(annotation: Any) -> dict[str, Any]:
 
 
 def finish_status(finish_reason: Any) -> tuple[str, dict[str, str] | None]:
-    """``(status, incomplete_details)`` for a chat finish_reason (§6.2)."""
+    """``(status, incomplete_details)`` for a chat finish_reason (docs/responses-mapping.md)."""
     reason = _INCOMPLETE.get(finish_reason) if isinstance(finish_reason, str) else None
     if reason is None:
         return "completed", None
@@ -186,7 +186,7 @@ def _full_logprob(lp: dict[str, Any]) -> dict[str, Any]:
 
 
 def reasoning_text_of(message: dict[str, Any]) -> str | None:
-    """``reasoning_content`` or ``reasoning`` (both are in use upstream, §8.3)."""
+    """``reasoning_content`` or ``reasoning`` (DeepSeek's and vLLM's names)."""
     value = message.get("reasoning_content")
     if not isinstance(value, str) or not value:
         value = message.get("reasoning")

@@ -1,6 +1,6 @@
 """Streaming state machine: chat completion chunks -> Responses stream events.
 
-One :class:`StreamTranslator` per stream (responses-bridge.md §3, §7). Items are strictly
+One :class:`StreamTranslator` per stream (docs/responses-mapping.md, Stream). Items are strictly
 sequential: the open item closes before the next one is added, so ``output_index`` always points
 at an announced item, function calls take consecutive indexes, and every ``item_id`` is its item's
 ``id``. Events are encoded straight to SSE bytes (``event:`` equal to ``type``, one ``data:``
@@ -57,7 +57,7 @@ class _Call:
 
 
 def _strip_logprob(lp: dict[str, Any]) -> dict[str, Any]:
-    """The delta-event logprob shape: no ``bytes`` (§2.2)."""
+    """The delta-event logprob shape: no ``bytes``, as OpenAI sends it."""
     return {
         "token": lp.get("token", ""),
         "logprob": lp.get("logprob", 0.0),
@@ -438,7 +438,7 @@ class StreamTranslator:
         args = function.get("arguments") if isinstance(function.get("arguments"), str) else ""
         call = self._calls.get(index)
         if call is not None and call_id and call.call_id and call_id != call.call_id:
-            call = None  # the same index reused for another call (§8.5)
+            call = None  # the same index reused for another call (some servers do)
         if call is None:
             call = _Call()
             self._close_open("completed")
@@ -464,7 +464,7 @@ class StreamTranslator:
             self._call_delta(call, args)
 
     def _announce(self, call: _Call) -> None:
-        # arguments start empty: every fragment is a delta, so the SDK never doubles one (§1.1).
+        # arguments start empty: every fragment is a delta, so the SDK never doubles one.
         if self._tool_map is None:
             self._tool_map = ToolMap.from_tools(self._tools)
         item = call_item(self._tool_map, new_id("fc_"), call.call_id or new_id("call_"),

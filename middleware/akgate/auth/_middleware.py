@@ -44,7 +44,8 @@ DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
 }
 #: What the ``inference`` scope grants.
 INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "messages", "models"})
-#: ``model:<strategy>`` shortcuts (auriko-contract §5.4), stripped before the model allowlist.
+#: ``model:<strategy>`` shortcuts (docs/compatibility.md, Contract §5), stripped before the
+#: model allowlist.
 _STRATEGY_SUFFIXES: Final = MODEL_SUFFIXES | {"floor", "nitro", "fast"}  # + legacy ones
 _BEARER: Final = b"bearer "
 _WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Bearer"}

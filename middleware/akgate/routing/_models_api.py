@@ -1,4 +1,4 @@
-"""``GET /v1/models`` and ``GET /v1/models/{id}`` answered from the catalog (§11).
+"""``GET /v1/models`` and ``GET /v1/models/{id}`` answered from the catalog (docs/routing.md).
 
 A request with an ``anthropic-version`` header (the Anthropic SDKs send one on every call) also
 gets Anthropic's ModelInfo fields (``type``, ``display_name``, ``created_at``) and list fields

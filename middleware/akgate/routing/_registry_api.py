@@ -1,4 +1,4 @@
-"""The public discovery endpoints (contract §11.2-§11.3), answered from the catalog.
+"""The public discovery endpoints, answered from the catalog (docs/routing.md, Public directory).
 
 ``GET /v1/directory/models``   every model with each provider's limits, capabilities and pricing
 ``GET /v1/registry/models``    the canonical model list

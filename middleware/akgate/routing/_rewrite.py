@@ -2,7 +2,8 @@
 
 When no validation layer ran, routing checks ``gateway`` and the ``model`` / ``gateway.models``
 rule itself and strips blocked fields from the chosen provider's ``extensions`` with the
-validation layer's own rules (auriko-contract.md §6.2); otherwise it trusts the payload.
+validation layer's own rules (docs/compatibility.md, Contract §6); otherwise it trusts the
+payload.
 """
 
 from __future__ import annotations

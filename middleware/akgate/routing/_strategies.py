@@ -41,7 +41,7 @@ STRATEGY_WEIGHTS: Final[Mapping[str, tuple[float, float, float]]] = {
     "balanced": (1 / 3, 1 / 3, 1 / 3),
 }
 
-#: Optional parameters checked by ``require_parameters`` (auriko-contract.md §5.3).
+#: Optional parameters checked by ``require_parameters`` (docs/routing.md, ``gateway.routing``).
 REQUIRE_PARAMETERS: Final = (
     "temperature",
     "top_p",

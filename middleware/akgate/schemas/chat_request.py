@@ -1,4 +1,4 @@
-"""The Chat Completions request (auriko-contract.md §3), as strict pydantic v2 models.
+"""The Chat Completions request (docs/compatibility.md, Contract §3), as strict pydantic models.
 
 Unions are tagged with callable discriminators (by ``role``, by ``type`` or by JSON kind), so a
 validation error points inside the variant the client meant

@@ -1,4 +1,4 @@
-"""The error envelope as wire types (auriko-contract.md §9)."""
+"""The error envelope as wire types (docs/errors.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Auriko ``gateway`` object and ``routing_metadata`` (auriko-contract.md §5, §8)."""
+"""The Auriko ``gateway`` object and ``routing_metadata`` (docs/routing.md)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,8 @@ def _no_thinking(value: dict[str, dict[str, Any] | None]) -> dict[str, dict[str,
     return value
 
 
-#: ``extensions``: provider name -> object forwarded to that provider (auriko-contract.md §6).
+#: ``extensions``: provider name -> object forwarded to that provider (docs/compatibility.md,
+#: Contract §6).
 Extensions = Annotated[dict[str, dict[str, Any] | None], AfterValidator(_no_thinking)]
 
 
@@ -148,7 +149,7 @@ class CostInfo(ResponseModel):
 
 
 class RoutingMetadata(ResponseModel):
-    """``routing_metadata`` on every successful response (auriko-contract.md §8)."""
+    """``routing_metadata`` on every successful response (docs/routing.md, ``routing_metadata``)."""
 
     provider: str
     provider_model_id: str

@@ -1,4 +1,4 @@
-"""The model directory: ``GET /v1/models`` and ``GET /v1/models/{id}`` (auriko-contract.md §11)."""
+"""The model directory: ``GET /v1/models`` and ``GET /v1/models/{id}`` (docs/routing.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Responses API wire types: the Response object, output items, usage and stream events.
 
-These describe what a chat-backed bridge emits (responses-bridge.md §2, §4): every field a strict
+These describe what a chat-backed bridge emits (docs/responses-mapping.md): every field a strict
 consumer requires is required here too, so ``Model.model_validate(obj)`` is a conformance check.
 The types are lenient about *extra* keys (``ResponseModel``), since a native upstream may add more.
 """
@@ -180,7 +180,7 @@ class ResponseError(ResponseModel):
 
 
 class Response(ResponseModel):
-    """The Response object in the recommended full shape (responses-bridge.md §4.3)."""
+    """The Response object in its full shape (docs/responses-mapping.md, Response object)."""
 
     id: str = Field(pattern=r"^resp_")
     object: Literal["response"]
@@ -369,7 +369,7 @@ class _NestedError(ResponseModel):
 
 
 class StreamErrorEvent(_Event):
-    """The dual flat + nested error event (responses-bridge.md §3 f)."""
+    """The dual flat + nested error event (docs/errors.md, In streams)."""
 
     type: Literal["error"]
     code: str

@@ -1,9 +1,9 @@
-"""The Responses request (auriko-contract.md §4, responses-bridge.md §5) as pydantic v2 models.
+"""The Responses request (docs/compatibility.md, Contract §4) as pydantic v2 models.
 
-Lenient where clients differ (messages without ``type``, ``id`` or ``status`` are valid: bug #26 in
-responses-bridge.md §10.4), strict on what a stateless gateway cannot serve: ``store: true``,
-``previous_response_id``, ``background: true``, ``conversation``, ``item_reference`` and file or
-audio inputs fail with ``operation_not_allowed``.
+Lenient where clients differ (messages without ``type``, ``id`` or ``status`` are valid: some
+SDKs replay output messages without them), strict on what a stateless gateway cannot serve:
+``store: true``, ``previous_response_id``, ``background: true``, ``conversation``,
+``item_reference`` and file or audio inputs fail with ``operation_not_allowed``.
 
 Every tool and input item type of OpenAI's Responses API is known here. Function, ``custom`` and
 ``namespace`` tools are checked field by field; hosted tools (``web_search``, ``mcp``, ...) and

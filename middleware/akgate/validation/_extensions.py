@@ -1,4 +1,4 @@
-"""``extensions`` sanitisation (auriko-contract.md §6.2): no credentials, no core fields.
+"""``extensions`` sanitisation (docs/compatibility.md, Contract §6): no credentials or core fields.
 
 Keys are compared case-insensitively with ``_`` and ``-`` removed, so ``API-Key``, ``apiKey`` and
 ``api_key`` are one key, and ``maxTokens`` is ``max_tokens``. Credentials are stripped at every
