@@ -15,6 +15,7 @@ __all__ = ["main"]
 
 def build_parser() -> argparse.ArgumentParser:
     from ._serve import add_serve_command
+    from .auth._cli import add_keys_command
 
     parser = argparse.ArgumentParser(
         prog="akgate", description="Auriko-compatible LLM gateway middleware."
@@ -22,12 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_serve_command(commands)
-    try:
-        from .auth._cli import add_keys_command
-    except ImportError:  # pragma: no cover - the auth layer is part of the package
-        pass
-    else:
-        add_keys_command(commands)
+    add_keys_command(commands)
     return parser
 
 

@@ -24,9 +24,11 @@ from akgate._asgi import (
 from akgate._endpoints import gateway_scope, not_allowed
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.adapter import ResponsesAdapter
 from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
+from akgate.messages import MessagesAdapter
 from akgate.sse import MAX_EVENT_SIZE
 
 from ._catalog import Catalog
@@ -551,28 +553,14 @@ class Routing:
             registry[provider.name] = provider
         missing = self.catalog.provider_names() - registry.keys()
         if "demo" in missing:
-            try:  # the embedded demo model serves the default catalog out of the box
-                registry["demo"] = Provider.demo()
-                missing.discard("demo")
-            except ImportError:
-                pass
+            # The embedded demo model serves the default catalog out of the box.
+            registry["demo"] = Provider.demo()
+            missing.discard("demo")
         if missing:
             raise ValueError(f"catalog names providers that are not configured: {sorted(missing)}")
         return registry
 
     def _provider_apps(self) -> dict[tuple[str, str], ASGIApp]:
-        try:
-            from akgate.adapter import ResponsesAdapter  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            adapter = None
-        else:
-            adapter = ResponsesAdapter
-        try:
-            from akgate.messages import MessagesAdapter
-        except ImportError:
-            messages_adapter = None
-        else:
-            messages_adapter = MessagesAdapter
         apps: dict[tuple[str, str], ASGIApp] = {}
         for provider in self.providers.values():
             assert provider.app is not None
@@ -580,14 +568,14 @@ class Routing:
                 apps[(provider.name, "chat_completions")] = provider.app
             if "responses" in provider.endpoints:
                 apps[(provider.name, "responses")] = provider.app
-            elif adapter is not None:
-                apps[(provider.name, "responses")] = adapter(
+            else:
+                apps[(provider.name, "responses")] = ResponsesAdapter(
                     provider.app, hosted_tools=self.hosted_tools
                 )
             if "messages" in provider.endpoints:
                 apps[(provider.name, "messages")] = provider.app
-            elif messages_adapter is not None and "chat_completions" in provider.endpoints:
-                apps[(provider.name, "messages")] = messages_adapter(
+            elif "chat_completions" in provider.endpoints:
+                apps[(provider.name, "messages")] = MessagesAdapter(
                     provider.app, **{"hosted_tools": self.hosted_tools, **self.messages_options}
                 )
         return apps

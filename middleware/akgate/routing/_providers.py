@@ -53,7 +53,7 @@ class Provider:
     @classmethod
     def demo(cls, name: str = "demo", **options: Any) -> Provider:
         """The embedded demo model (``akgate.providers.demo.DemoModel``) as a test provider."""
-        from akgate.providers.demo import DemoModel  # type: ignore[import-not-found,unused-ignore]
+        from akgate.providers.demo import DemoModel  # on use: routing alone needs no demo model
 
         app: ASGIApp = DemoModel(**options)
         return cls(name, app, test=True, data_policy="zdr")
@@ -71,9 +71,7 @@ class Provider:
         **options: Any,
     ) -> Provider:
         """An OpenAI-compatible server at ``base_url`` through ``UpstreamProvider`` (httpx)."""
-        from akgate.providers.upstream import (  # type: ignore[import-not-found,unused-ignore]
-            UpstreamProvider,
-        )
+        from akgate.providers.upstream import UpstreamProvider  # on use: it imports httpx
 
         app: ASGIApp = UpstreamProvider(base_url, **options)
         return cls(
