@@ -17,17 +17,11 @@ from pydantic import ValidationError
 from akgate.context import Endpoint
 from akgate.errors import GatewayError
 from akgate.schemas.gateway import GatewayParams
-from akgate.validation import sanitize_extensions
+from akgate.validation import error_from_validation, sanitize_extensions
 
 from ._strategies import Needs, Route, normalize_effort
 
 __all__ = ["DOCUMENTED_EXTENSION_PROVIDERS", "provider_payload", "read_gateway", "strip_extension"]
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = "gateway"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
 
 
 def read_gateway(payload: Mapping[str, Any], *, validated: bool) -> Mapping[str, Any]:
@@ -38,17 +32,8 @@ def read_gateway(payload: Mapping[str, Any], *, validated: bool) -> Mapping[str,
             try:
                 GatewayParams.model_validate(raw)
             except ValidationError as exc:
-                error = exc.errors()[0]
-                param = _path(tuple(error["loc"]))
-                kind = error["type"]
-                code = (
-                    "unknown_field"
-                    if kind == "extra_forbidden"
-                    else "missing_required_parameter"
-                    if kind == "missing"
-                    else "invalid_parameter_value"
-                )
-                raise GatewayError(code, f"Invalid '{param}': {error['msg']}.", param) from None
+                # The validation layer's mapping, so both layers answer a bad field alike.
+                raise error_from_validation(exc, loc_prefix=("gateway",)) from None
         model = payload.get("model")
         models = raw.get("models") if isinstance(raw, Mapping) else None
         if model is not None and models is not None:

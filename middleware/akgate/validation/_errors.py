@@ -28,8 +28,8 @@ def loc_to_param(loc: Iterable[int | str]) -> str:
     return param
 
 
-def _param(error: ErrorDetails) -> str:
-    param = loc_to_param(error["loc"])
+def _param(error: ErrorDetails, loc_prefix: tuple[int | str, ...]) -> str:
+    param = loc_to_param((*loc_prefix, *error["loc"]))
     ctx: dict[str, Any] | None = error.get("ctx")
     if ctx and isinstance(ctx.get("field"), str):
         field: str = ctx["field"]
@@ -37,11 +37,17 @@ def _param(error: ErrorDetails) -> str:
     return param
 
 
-def error_from_validation(exc: ValidationError) -> GatewayError:
-    """The envelope for the first error of ``exc`` (pydantic reports them in field order)."""
+def error_from_validation(
+    exc: ValidationError, *, loc_prefix: tuple[int | str, ...] = ()
+) -> GatewayError:
+    """The envelope for the first error of ``exc`` (pydantic reports them in field order).
+
+    ``loc_prefix`` is where the validated object sits in the request (``("gateway",)`` when
+    only the ``gateway`` object was validated), so ``param`` names the field in the request.
+    """
     error = exc.errors(include_url=False, include_input=False)[0]
     kind = error["type"]
-    param = _param(error)
+    param = _param(error, loc_prefix)
     if kind in ("missing", "missing_required_parameter"):
         return GatewayError(
             "missing_required_parameter", f"Missing required parameter: '{param}'.", param
