@@ -30,6 +30,7 @@ __all__ = [
     "find_header",
     "get_header",
     "parse_json_object",
+    "payload_too_large",
     "read_body",
     "read_request_json",
     "replay_receive",
@@ -41,9 +42,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
-
-JSON_HEADERS: Final = ((b"content-type", b"application/json"),)
-
 
 class ClientDisconnected(Exception):
     """The client went away before the request body was complete: nothing is to be sent."""
@@ -86,7 +84,8 @@ def response_cap(base: int, request_size: int) -> int:
     return base + 2 * request_size
 
 
-def _too_large(limit: int) -> GatewayError:
+def payload_too_large(limit: int) -> GatewayError:
+    """The 413 for a body over ``limit`` bytes (the same words in every layer)."""
     return GatewayError(
         "payload_too_large", f"Request body exceeds the limit of {limit} bytes.", status=413
     )
@@ -105,7 +104,7 @@ async def read_body(
     if declared is not None:
         try:
             if int(declared) > max_size:
-                raise _too_large(max_size)
+                raise payload_too_large(max_size)
         except ValueError:
             raise GatewayError(
                 "invalid_request", "The Content-Length header is not a number."
@@ -121,7 +120,7 @@ async def read_body(
         if chunk:
             size += len(chunk)
             if size > max_size:
-                raise _too_large(max_size)
+                raise payload_too_large(max_size)
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -35,8 +35,10 @@ __all__ = [
     "anthropic_error_type",
     "error_body",
     "error_payload",
+    "send_envelope",
     "send_error",
     "status_for",
+    "type_for",
 ]
 
 DOC_URL_BASE: Final = "https://docs.auriko.ai/errors/"
@@ -141,9 +143,18 @@ def anthropic_error_body(
     return to_json(envelope)
 
 
+#: What a code outside the registry gets: a server fault.
+_UNREGISTERED: Final = (500, "api_error")
+
+
 def status_for(code: str) -> int:
     """The HTTP status of ``code`` (500 for a code outside the registry)."""
-    return ERROR_CODES.get(code, (500, "api_error"))[0]
+    return ERROR_CODES.get(code, _UNREGISTERED)[0]
+
+
+def type_for(code: str) -> str:
+    """The error ``type`` of ``code`` (``api_error`` for a code outside the registry)."""
+    return ERROR_CODES.get(code, _UNREGISTERED)[1]
 
 
 def error_payload(
@@ -158,7 +169,7 @@ def error_payload(
     """The inner ``error`` object of the envelope (also used flat in stream error events)."""
     error: dict[str, Any] = {
         "message": message,
-        "type": type_ or ERROR_CODES.get(code, (500, "api_error"))[1],
+        "type": type_ or type_for(code),
         "code": code,
         "param": param,
         "doc_url": DOC_URL_BASE + code,
@@ -197,7 +208,7 @@ class GatewayError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
         self.provider = provider
         self.suggestion = suggestion
-        self.type = type_ or ERROR_CODES.get(code, (500, "api_error"))[1]
+        self.type = type_ or type_for(code)
 
     def __repr__(self) -> str:
         return f"GatewayError(code={self.code!r}, status={self.status}, param={self.param!r})"
@@ -252,15 +263,22 @@ async def send_error(
             extra.append((b"request-id", request_id.encode("latin-1")))
     else:
         body = error.body()
-    raw_headers = [
-        (b"content-type", b"application/json; charset=utf-8"),
-        (b"content-length", str(len(body)).encode("latin-1")),
-        *extra,
-        *headers,
-    ]
-    raw_headers.extend(
+    extra.extend(headers)
+    extra.extend(
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in error.headers.items()
     )
-    await send({"type": "http.response.start", "status": error.status, "headers": raw_headers})
+    await send_envelope(send, error.status, body, extra)
+
+
+async def send_envelope(
+    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send an already rendered error envelope as a complete response (as :func:`send_error`)."""
+    raw_headers = [
+        (b"content-type", b"application/json; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("latin-1")),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

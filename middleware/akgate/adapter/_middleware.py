@@ -30,7 +30,7 @@ from akgate._endpoints import gateway_scope
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, request_context
-from akgate.errors import ERROR_CODES, GatewayError, send_error
+from akgate.errors import ERROR_CODES, GatewayError, send_envelope, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
 from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
@@ -374,14 +374,7 @@ class _Bridge:
                 self.mode = "done"
                 self.started = True
                 body = dumps({"error": error})
-                headers = [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode("latin-1")),
-                    *self.retry_after(),
-                ]
-                start = {"type": "http.response.start", "status": status, "headers": headers}
-                await self.send(start)
-                await self.send({"type": "http.response.body", "body": body, "more_body": False})
+                await send_envelope(self.send, status, body, self.retry_after())
                 return
         await self.error(
             GatewayError(

@@ -16,6 +16,7 @@ __all__ = [
     "chat_to_response",
     "finish_status",
     "flatten_annotation",
+    "full_logprob",
     "map_usage",
     "new_id",
     "response_output_text",
@@ -166,11 +167,12 @@ def response_output_text(output: list[dict[str, Any]]) -> str:
 def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]]:
     logprobs = choice.get("logprobs")
     if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
-        return [_full_logprob(lp) for lp in logprobs["content"] if isinstance(lp, dict)]
+        return [full_logprob(lp) for lp in logprobs["content"] if isinstance(lp, dict)]
     return []
 
 
-def _full_logprob(lp: dict[str, Any]) -> dict[str, Any]:
+def full_logprob(lp: dict[str, Any]) -> dict[str, Any]:
+    """A chat logprob in the Responses shape (``bytes`` included), for the body and the stream."""
     tops = lp.get("top_logprobs") or []
     return {
         "token": lp.get("token", ""),

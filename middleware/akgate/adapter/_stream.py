@@ -21,6 +21,7 @@ from ._options import AdapterOptions
 from ._response import (
     finish_status,
     flatten_annotation,
+    full_logprob,
     map_usage,
     new_id,
     response_output_text,
@@ -63,20 +64,6 @@ def _strip_logprob(lp: dict[str, Any]) -> dict[str, Any]:
         "logprob": lp.get("logprob", 0.0),
         "top_logprobs": [
             {"token": t.get("token", ""), "logprob": t.get("logprob", 0.0)}
-            for t in lp.get("top_logprobs") or ()
-            if isinstance(t, dict)
-        ],
-    }
-
-
-def _full_logprob(lp: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "token": lp.get("token", ""),
-        "bytes": lp.get("bytes") or [],
-        "logprob": lp.get("logprob", 0.0),
-        "top_logprobs": [
-            {"token": t.get("token", ""), "bytes": t.get("bytes") or [],
-             "logprob": t.get("logprob", 0.0)}
             for t in lp.get("top_logprobs") or ()
             if isinstance(t, dict)
         ],
@@ -362,7 +349,7 @@ class StreamTranslator:
                 delta_logprobs = []
                 for lp in content:
                     if isinstance(lp, dict):
-                        self._logprobs.append(_full_logprob(lp))
+                        self._logprobs.append(full_logprob(lp))
                         delta_logprobs.append(_strip_logprob(lp))
         self._emit({"type": "response.output_text.delta", "item_id": msg["id"],
                     "output_index": len(self._items) - 1,

@@ -36,7 +36,7 @@ from akgate.adapter._middleware import (
     _synthetic_chunk,
 )
 from akgate.context import RequestContext, request_context
-from akgate.errors import GatewayError, anthropic_error_body, send_error
+from akgate.errors import GatewayError, anthropic_error_body, send_envelope, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
 from ._count import estimate_tokens
@@ -389,13 +389,10 @@ class _Bridge:
         self.started = True
         data = anthropic_error_body(status, message, request_id=self.ctx.request_id)
         headers = [
-            (b"content-type", b"application/json; charset=utf-8"),
-            (b"content-length", str(len(data)).encode("latin-1")),
             (b"request-id", self.ctx.request_id.encode("latin-1")),
             *[(k, v) for k, v in self.headers if k.lower() == b"retry-after"],
         ]
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send({"type": "http.response.body", "body": data, "more_body": False})
+        await send_envelope(self.send, status, data, headers)
 
     async def error(self, err: GatewayError) -> None:
         self.mode = "done"

@@ -21,7 +21,7 @@ from typing import Any, Final
 from pydantic_core import from_json, to_json
 
 from akgate._faults import fault_payload, responses_error_event
-from akgate.errors import ERROR_CODES, anthropic_error_type, error_payload
+from akgate.errors import anthropic_error_type, error_payload, status_for
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
 from ._stream_check import has_bad_block
@@ -499,7 +499,7 @@ class MessagesStreamRewriter(_StreamRewriter):
 
     def _error(self, code: str, message: str) -> bytes:
         self.done = True
-        status = ERROR_CODES.get(code, (500, "api_error"))[0]
+        status = status_for(code)
         event = {
             "type": "error",
             "error": {"type": anthropic_error_type(status), "message": message},

@@ -9,6 +9,7 @@ from akgate._asgi import (
     ClientDisconnected,
     dumps,
     get_header,
+    payload_too_large,
     read_request_json,
     replay_receive,
     scope_with_body,
@@ -106,10 +107,7 @@ class RequestValidation:
                 )
             # An outer layer may have read the body with a larger cap: ours still applies.
             if ctx.body is not None and len(ctx.body) > self.max_body_size:
-                raise GatewayError(
-                    "payload_too_large",
-                    f"Request body exceeds the limit of {self.max_body_size} bytes.",
-                )
+                raise payload_too_large(self.max_body_size)
             payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
             already = ctx.validated and ctx.endpoint == endpoint
             changed = already or validate_payload(
