@@ -11,6 +11,7 @@ import anyio
 
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.sse import SSEParser
+from tests.support.asgi import drive, http_scope, read_body
 
 Chunk = dict[str, Any] | str | bytes
 
@@ -77,15 +78,6 @@ class Seen:
         return json.loads(self.body)
 
 
-async def _read(receive: Receive) -> bytes:
-    parts = []
-    while True:
-        message = await receive()
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(parts)
-
-
 def stream_app(
     chunks: Sequence[Chunk],
     *,
@@ -101,7 +93,7 @@ def stream_app(
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.scope, seen.calls = scope, seen.calls + 1
-        seen.body = await _read(receive)
+        seen.body = await read_body(receive)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"text/event-stream"), *headers]})
         frames = []
@@ -138,7 +130,7 @@ def json_app(
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.scope, seen.calls = scope, seen.calls + 1
-        seen.body = await _read(receive)
+        seen.body = await read_body(receive)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", content_type),
@@ -212,29 +204,21 @@ async def call(
 ) -> Result:
     """Run one request through ``app`` with a raw receive/send pair and collect every message."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    scope = http_scope(
+        path,
+        method=method,
+        headers=headers,
+        server=("127.0.0.1", 80),
+        client=("127.0.0.1", 1),
+    )
+    scope.update(scope_extra or {})
     result = Result()
-    gone = anyio.Event()
-    sent_body = False
-
-    async def receive() -> Message:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": data, "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        result.messages.append(message)
-        if disconnect_after is not None and disconnect_after(message):
-            gone.set()
-
-    scope: Scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-        "root_path": "", "query_string": b"", "headers": list(headers),
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), **(scope_extra or {}),
-    }
-    with anyio.fail_after(5):
-        await app(scope, receive, send)
+    result.messages = await drive(
+        app,
+        scope,
+        data,
+        disconnect_when=None
+        if disconnect_after is None
+        else lambda _sent, message: disconnect_after(message),
+    )
     return result

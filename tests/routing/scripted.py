@@ -7,6 +7,8 @@ from typing import Any
 
 import anyio
 
+from tests.support.asgi import read_body
+
 Usage = tuple[int, int, int]
 
 
@@ -142,13 +144,7 @@ class Scripted:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
         headers = dict(scope["headers"])
         assert int(headers[b"content-length"]) == len(body)
         payload = json.loads(body)

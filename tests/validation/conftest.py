@@ -10,6 +10,7 @@ from pydantic_core import from_json, to_json
 
 from akgate._types import Receive, Scope, Send
 from akgate.context import RequestContext, get_context
+from tests.support.asgi import read_body
 
 
 @dataclass
@@ -38,14 +39,9 @@ class EchoApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.seen.calls += 1
-        self.seen.body = b"".join(chunks)
+        self.seen.body = body
         self.seen.scope = dict(scope)
         self.seen.ctx = get_context(scope)
         body = to_json({"ok": True})
