@@ -75,3 +75,23 @@ async def test_routing_uses_redis_stats(redis_server: Any) -> None:
     assert r.json()["routing_metadata"]["provider"] == "pricey"
     await stats.aclose()
     await seed.aclose()
+
+
+async def test_a_hung_redis_cannot_stall_the_plan() -> None:
+    """A server that accepts and never answers: reads give up after the connector's timeout."""
+    import socket
+
+    import anyio
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # connections complete in the kernel backlog; nothing ever replies
+    port = hung.getsockname()[1]
+    stats = RedisStats(f"redis://127.0.0.1:{port}/0", prefix="t6")
+    try:
+        with anyio.fail_after(10):
+            assert await stats.snapshot([("p", "m")]) == {}
+            await stats.record("p", "m", ttft_ms=5.0, tps=1.0)  # logged, not raised
+    finally:
+        await stats.aclose()
+        hung.close()

@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from akgate.auth._redis import connect_redis
+
 __all__ = ["InMemoryStats", "Perf", "RedisStats", "RoutingStats", "StatsKey", "percentile"]
 
 logger = logging.getLogger("akgate.routing")
@@ -142,9 +144,8 @@ class RedisStats:
             raise ValueError("window must be >= 1")
         self._owns_client = isinstance(redis, str)
         if isinstance(redis, str):
-            import redis.asyncio as aioredis
-
-            redis = aioredis.Redis.from_url(redis)
+            # The keys' connector: short timeouts, so a hung Redis cannot stall routing's plan.
+            redis = connect_redis(redis)
         self.redis = redis
         self.prefix = prefix
         self.window = window
