@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +28,9 @@ from .adapter import ResponsesAdapter
 from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
+
+if TYPE_CHECKING:
+    from .usage import SpendControl
 
 __all__ = ["Gateway", "GatewayApp", "gateway"]
 
@@ -105,6 +108,8 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    usage_db: str | os.PathLike[str] | bool | None = None,
+    spend_options: Mapping[str, Any] | None = None,
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses adapter.
 
@@ -128,6 +133,10 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param usage_db: add the spend layer with a SQLite usage ledger and spend limits in this
+        file (``True``: ``$AKGATE_HOME/usage.sqlite3``); see ``docs/spend.md``.
+    :param spend_options: add the spend layer with these options of
+        :class:`~akgate.usage.SpendControl` (``ledger``, ``limits``, ``counters`` ...).
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
@@ -141,6 +150,7 @@ def gateway(
     elif keys is not None:
         raise ValueError("keys given but auth=False")
 
+    routed_catalog: Catalog | None = None  # prices for the spend layer's estimates
     if routing:
         provider = app_provider
         if isinstance(provider, str):
@@ -161,9 +171,10 @@ def gateway(
             stats = RedisStats(client)
             owned.append(stats)  # closes its client only if it created it from the URL
             options["stats"] = stats
+        routed_catalog = _catalog(catalog, models, provider.name, demo=demo, responses=adapter)
         stack = Routing(
             stack,
-            catalog=_catalog(catalog, models, provider.name, demo=demo, responses=adapter),
+            catalog=routed_catalog,
             providers=providers,
             app_provider=provider,
             **options,
@@ -179,11 +190,45 @@ def gateway(
         stack = RequestValidation(
             stack, **{"max_body_size": max_body_size, **(validation_options or {})}
         )
-    if store is not None:
-        stack = APIKeyAuth(
-            stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
+    spend = None
+    if usage_db or spend_options is not None:
+        spend = _spend_layer(
+            stack, store, usage_db, spend_options, owned, max_body_size, routed_catalog
         )
+        stack = spend
+    if store is not None:
+        auth_kwargs: dict[str, Any] = {"max_body_size": max_body_size, **(auth_options or {})}
+        if spend is not None:
+            auth_kwargs.setdefault("me_extension", spend.me_extension)
+        stack = APIKeyAuth(stack, store=store, **auth_kwargs)
     return GatewayApp(stack, owned)
+
+
+def _spend_layer(
+    app: ASGIApp,
+    store: KeyStore | None,
+    usage_db: str | os.PathLike[str] | bool | None,
+    spend_options: Mapping[str, Any] | None,
+    owned: list[_Closable],
+    max_body_size: int,
+    catalog: Catalog | None,
+) -> SpendControl:
+    """The spend layer; what it creates here (ledger, usage file, counters) is owned."""
+    from .usage import RedisSpendCounters, SpendControl, SQLiteUsageStore, UsageLedger
+
+    options: dict[str, Any] = {"max_body_size": max_body_size, **(spend_options or {})}
+    if usage_db:
+        usage_store = SQLiteUsageStore(None if usage_db is True else usage_db)
+        if "ledger" not in options:
+            ledger = UsageLedger(usage_store)
+            owned.append(ledger)
+            options["ledger"] = ledger
+        options.setdefault("limits", usage_store)
+    if "counters" not in options and isinstance(store, RedisKeyStore):
+        options["counters"] = RedisSpendCounters(client=store.client)
+    if catalog is not None:
+        options.setdefault("catalog", catalog)
+    return SpendControl(app, **options)
 
 
 class _Closable(Protocol):
@@ -261,6 +306,8 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        usage_db: str | os.PathLike[str] | bool | None = None,
+        spend_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -281,6 +328,8 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            usage_db=usage_db,
+            spend_options=spend_options,
         )
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from akgate._asgi import (
@@ -47,6 +47,7 @@ INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "models"})
 #: ``model:<strategy>`` shortcuts (auriko-contract §5.4), stripped before the model allowlist.
 _STRATEGY_SUFFIXES: Final = MODEL_SUFFIXES | {"floor", "nitro", "fast"}  # + legacy ones
 _BEARER: Final = b"bearer "
+MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[bytes, bytes]]]]]
 _WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Bearer"}
 _RATE_HEADER_NAMES: Final = frozenset(
     {
@@ -141,8 +142,11 @@ class APIKeyAuth:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         unavailable_retry_after: int = 1,
         clock: Callable[[], float] = time.time,
+        me_extension: MeExtension | None = None,
     ) -> None:
         self.app = app
+        #: Adds fields and headers to ``GET /v1/me`` (the spend layer's budgets).
+        self.me_extension = me_extension
         self.store: KeyStore = store if store is not None else default_store()
         if limiter == "auto":
             if isinstance(self.store, RedisKeyStore):
@@ -256,7 +260,16 @@ class APIKeyAuth:
                 not_allowed = GatewayError("method_not_allowed", "Use GET for this endpoint.")
                 await send_error(send, not_allowed, headers=[(b"allow", b"GET")])
                 return
-            await send_json(send, 200, me_payload(identity, rpm))
+            me = me_payload(identity, rpm)
+            me_headers: list[tuple[bytes, bytes]] = []
+            if self.me_extension is not None:
+                try:
+                    extra, me_headers = await self.me_extension(identity)
+                except Exception as exc:
+                    await send_error(send, self._unavailable(ctx, exc))
+                    return
+                me.update(extra)
+            await send_json(send, 200, me, headers=me_headers)
             return
 
         try:

@@ -299,6 +299,7 @@ class _Attempt:
         tokens = token_counts(usage)
         if tokens is not None:
             metadata["cost"] = compute_cost(tokens, route.offering)
+            self.ctx.state["routing"]["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
             metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)
@@ -714,6 +715,8 @@ class Routing:
                         attempt.exc = exc
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
+            if attempt.committed:  # what reached the client: the spend layer prices cut streams
+                ctx.state["routing"]["route"] = route
             if attempt.disconnected:
                 record["outcome"] = "client_disconnected"
                 attempt.release()

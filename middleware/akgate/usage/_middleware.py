@@ -1,0 +1,590 @@
+"""``SpendControl``: budgets and token limits at admission, one ledger record per request."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio
+from pydantic_core import from_json
+
+from akgate._asgi import (
+    DEFAULT_MAX_BODY_SIZE,
+    ClientDisconnected,
+    find_header,
+    read_request_json,
+    replay_receive,
+    route_path,
+    scope_with_body,
+)
+from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.auth._keys import iso_timestamp
+from akgate.context import Endpoint, Identity, RequestContext, request_context
+from akgate.errors import GatewayError, send_error
+from akgate.routing import Catalog
+
+from ._counters import (
+    USD_UNITS,
+    Admission,
+    MemorySpendCounters,
+    Slot,
+    SpendCounters,
+    to_units,
+)
+from ._estimate import (
+    StreamTally,
+    estimate_tokens,
+    max_output_tokens,
+    price_of,
+    requested_model,
+    text_chars,
+)
+from ._ledger import UsageLedger
+from ._limits import Limits, LimitScope, LimitStore
+from ._periods import PERIODS, Period, period_window
+from ._record import UsageRecord
+
+__all__ = ["SpendControl", "format_usd"]
+
+logger = logging.getLogger("akgate.usage")
+
+DEFAULT_PATHS: Final[Mapping[str, Endpoint]] = {
+    "/v1/chat/completions": "chat_completions",
+    "/v1/responses": "responses",
+}
+_TPM_WINDOW: Final = 60.0
+_ERROR_BODY_CAP: Final = 65536
+_PERIOD_TITLE: Final = {"daily": b"Daily", "weekly": b"Weekly", "monthly": b"Monthly"}
+MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[bytes, bytes]]]]]
+
+
+def format_usd(units: int) -> str:
+    """Counter units as a USD string with at least two decimals (``"5.00"``, ``"0.0012"``)."""
+    whole, frac = divmod(max(0, units), USD_UNITS)
+    return f"{whole}.{f'{frac:010d}'.rstrip('0').ljust(2, '0')}"
+
+
+@dataclass(slots=True)
+class _Check:
+    """One counter of a request: a budget period of a scope, or the key's tpm minute."""
+
+    scope: LimitScope
+    period: Period | None  # None: the tpm minute
+    slot: Slot
+    reset: float
+
+
+class _Outcome:
+    """What the client received, observed on the way out."""
+
+    __slots__ = ("body", "complete", "error_code", "started", "status", "t_first", "tally")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.started = False
+        self.complete = False
+        self.tally: StreamTally | None = None
+        self.body: list[bytes] | None = None
+        self.error_code: str | None = None
+        self.t_first: float | None = None
+
+
+class SpendControl:
+    """Budgets (USD per key and per workspace, daily/weekly/monthly UTC), tokens per minute per
+    key, and a usage ledger with one record per finished inference request.
+
+    Sits inside :class:`~akgate.APIKeyAuth` (it needs the caller's identity) and outside
+    routing (which computes ``routing_metadata.cost``). See ``docs/spend.md``.
+
+    :param ledger: where records go (None: no ledger).
+    :param limits: where budgets and tpm are configured (None: no limits, ledger only).
+    :param counters: spend and token counters; default in process (one worker), use
+        :class:`~akgate.usage.RedisSpendCounters` with several workers.
+    :param catalog: prices for the admission estimate (``max tokens x price``).
+    :param default_max_tokens: output tokens assumed when a request names no cap and the
+        catalog has none either.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        ledger: UsageLedger | None = None,
+        limits: LimitStore | None = None,
+        counters: SpendCounters | None = None,
+        catalog: Catalog | None = None,
+        default_max_tokens: int = 4096,
+        paths: Mapping[str, Endpoint] = DEFAULT_PATHS,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        unavailable_retry_after: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if default_max_tokens < 1:
+            raise ValueError("default_max_tokens must be >= 1")
+        self.app = app
+        self.ledger = ledger
+        self.limits = limits
+        self.counters: SpendCounters = (
+            counters if counters is not None else MemorySpendCounters(clock=clock)
+        )
+        self.catalog = catalog
+        self.default_max_tokens = default_max_tokens
+        self.paths = dict(paths)
+        self.max_body_size = max_body_size
+        self.unavailable_retry_after = str(unavailable_retry_after)
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"SpendControl(ledger={self.ledger!r}, counters={self.counters!r})"
+
+    # -- ASGI ---------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if kind != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        endpoint = self.paths.get(route_path(scope))
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        scope, send, ctx = request_context(scope, send)
+        try:
+            payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
+        except ClientDisconnected:
+            return
+        except GatewayError:
+            # Not JSON: validation (or the app) answers; nothing can be charged.
+            payload = {}
+        if ctx.body is not None:
+            receive = replay_receive(ctx.body, ctx.raw_receive or receive)
+            scope = scope_with_body(scope, ctx.body)
+        await self._serve(scope, receive, send, ctx, endpoint, payload)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ledger = self.ledger
+
+        async def send_flushing(message: Message) -> None:
+            # Every request has finished by now (the server drained them): write them all.
+            if (
+                message["type"] == "lifespan.shutdown.complete"
+                and ledger is not None
+                and not await ledger.flush()
+            ):
+                logger.error("akgate usage: records still unwritten at shutdown")
+            await send(message)
+
+        await self.app(scope, receive, send_flushing)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        payload: dict[str, Any],
+    ) -> None:
+        identity = ctx.identity
+        now = self.clock()
+        checks: list[_Check] = []
+        admission: Admission | None = None
+        if identity is not None and self.limits is not None:
+            try:
+                checks = await self._checks(identity, payload, ctx, now)
+                if checks:
+                    admission = await self.counters.reserve([c.slot for c in checks])
+            except Exception as exc:
+                await send_error(send, self._unavailable(ctx, exc))
+                self._record(ctx, endpoint, payload, identity, _failed(503, "service_unavailable"))
+                return
+        headers: list[tuple[bytes, bytes]] = []
+        if admission is not None:
+            headers = _headers(checks, admission, now)
+            if admission.blocked >= 0:
+                error = self._refusal(checks[admission.blocked], identity, now)
+                await send_error(send, error, headers=headers)
+                self._record(ctx, endpoint, payload, identity, _failed(429, error.code))
+                return
+
+        outcome = _Outcome()
+        stream = payload.get("stream") is True
+        t_start = time.perf_counter()
+
+        async def observe(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                outcome.started = True
+                outcome.status = message["status"]
+                if headers:
+                    message = {**message, "headers": [*message.get("headers", ()), *headers]}
+                ctype = find_header(message.get("headers", ()), b"content-type") or b""
+                if b"text/event-stream" in ctype:
+                    outcome.tally = StreamTally(endpoint == "responses")
+                elif outcome.status >= 400:
+                    outcome.body = []
+            elif kind == "http.response.body":
+                chunk = message.get("body", b"")
+                if outcome.tally is not None and chunk:
+                    if outcome.t_first is None:
+                        outcome.t_first = time.perf_counter()
+                    outcome.tally.feed(chunk)
+                    if b'"error"' in chunk and outcome.error_code is None:
+                        outcome.error_code = _stream_error_code(chunk)
+                elif (
+                    outcome.body is not None
+                    and chunk
+                    and sum(map(len, outcome.body)) < _ERROR_BODY_CAP
+                ):
+                    outcome.body.append(chunk)
+                if not message.get("more_body", False):
+                    outcome.complete = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            # Shielded: a cancelled request (client gone) is still settled and recorded.
+            with anyio.CancelScope(shield=True):
+                record = self._build_record(
+                    ctx, endpoint, payload, identity, outcome, stream, t_start
+                )
+                if admission is not None and admission.blocked < 0:
+                    await self._settle(ctx, checks, record)
+                self._append(record)
+
+    # -- admission ----------------------------------------------------------------------------
+    async def _checks(
+        self, identity: Identity, payload: Mapping[str, Any], ctx: RequestContext, now: float
+    ) -> list[_Check]:
+        assert self.limits is not None
+        key_limits = await self.limits.get_limits("api_key", identity.key_id)
+        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
+        if (key_limits is None or key_limits.empty) and (ws_limits is None or ws_limits.empty):
+            return []
+        price = price_of(self.catalog, payload)
+        cap = max_output_tokens(
+            payload,
+            price.max_output_tokens
+            if price and price.max_output_tokens
+            else self.default_max_tokens,
+        )
+        input_tokens = estimate_tokens(len(ctx.body or b""))
+        usd_estimate = 0
+        if price is not None:
+            usd_estimate = math.ceil(
+                (input_tokens * price.input + cap * price.output) * USD_UNITS / 1_000_000
+            )
+        checks: list[_Check] = []
+        for scope, limits, owner in (
+            ("api_key", key_limits, identity.key_id),
+            ("workspace", ws_limits, identity.workspace_id),
+        ):
+            if limits is None:
+                continue
+            for period in PERIODS:
+                budget = limits.budgets.get(period)
+                if budget is None:
+                    continue
+                window = period_window(period, now)
+                slot = Slot(
+                    f"b:{scope}:{owner}:{window.label}",
+                    to_units(budget.limit_usd),
+                    budget.enforce,
+                    window.reset,
+                    usd_estimate,
+                )
+                checks.append(_Check(scope, period, slot, window.reset))  # type: ignore[arg-type]
+        if key_limits is not None and key_limits.tpm is not None:
+            minute = int(now // _TPM_WINDOW)
+            reset = (minute + 1) * _TPM_WINDOW
+            slot = Slot(
+                f"t:{identity.key_id}:{minute}", key_limits.tpm, True, reset, input_tokens + cap
+            )
+            checks.append(_Check("api_key", None, slot, reset))
+        return checks
+
+    def _refusal(self, check: _Check, identity: Identity | None, now: float) -> GatewayError:
+        retry_after = str(max(1, math.ceil(check.reset - now)))
+        if check.period is None:
+            return GatewayError(
+                "rate_limit_exceeded",
+                f"Token rate limit exceeded: this key allows {check.slot.limit} tokens per minute "
+                f"(tpm). Retry after {retry_after} seconds.",
+                headers={"Retry-After": retry_after},
+            )
+        who = "API key" if check.scope == "api_key" else "workspace"
+        return GatewayError(
+            "budget_exhausted",
+            f"The {check.period} budget of this {who} ({format_usd(check.slot.limit)} USD) is "
+            f"exhausted; it resets at {iso_timestamp(check.reset)}.",
+            # Retrying before the reset cannot succeed: the openai SDK honours this header.
+            headers={"Retry-After": retry_after, "X-Should-Retry": "false"},
+        )
+
+    def _unavailable(self, ctx: RequestContext, exc: BaseException) -> GatewayError:
+        logger.warning(
+            "akgate spend backend unavailable (%s); request %s answered 503",
+            type(exc).__name__,
+            ctx.request_id,
+        )
+        return GatewayError(
+            "service_unavailable",
+            "The spend-limit service is temporarily unavailable. Please retry shortly.",
+            headers={"Retry-After": self.unavailable_retry_after},
+        )
+
+    async def _settle(self, ctx: RequestContext, checks: list[_Check], record: UsageRecord) -> None:
+        cost = to_units(record.cost_usd)
+        tokens = record.input_tokens + record.output_tokens
+        actual = [tokens if c.period is None else cost for c in checks]
+        try:
+            await self.counters.settle([c.slot for c in checks], actual)
+        except Exception as exc:
+            # The reservation expires with its period; the ledger still has the record.
+            logger.warning(
+                "akgate spend: settling request %s failed (%s)", ctx.request_id, type(exc).__name__
+            )
+
+    # -- the ledger record --------------------------------------------------------------------
+    def _build_record(
+        self,
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        payload: Mapping[str, Any],
+        identity: Identity | None,
+        outcome: _Outcome,
+        stream: bool,
+        t_start: float,
+    ) -> UsageRecord:
+        routing = ctx.state.get("routing") or {}
+        metadata = routing.get("metadata")
+        usage = routing.get("usage")
+        error_code = outcome.error_code
+        if outcome.body:
+            error_code = _json_error_code(b"".join(outcome.body))
+        disconnected = not outcome.complete or any(
+            a.get("outcome") == "client_disconnected" for a in routing.get("attempts", ())
+        )
+        fields: dict[str, Any] = {}
+        if isinstance(metadata, Mapping):
+            cost = metadata.get("cost") or {}
+            fields = {
+                "provider": metadata.get("provider"),
+                "provider_model": metadata.get("provider_model_id"),
+                "cost_usd": cost.get("usd", 0.0),
+                "cache_savings_usd": cost.get("cache_savings_usd", 0.0),
+                "ttft_ms": metadata.get("ttft_ms"),
+                **_tokens(usage),
+            }
+        elif routing.get("route") is not None and outcome.tally is not None:
+            fields = _estimated(routing["route"], payload, outcome.tally)
+        if disconnected and error_code is None and outcome.status < 400:
+            error_code = "client_disconnected"
+        status = outcome.status or (499 if disconnected else 500)
+        return UsageRecord(
+            ts=self.clock(),
+            request_id=ctx.request_id,
+            key_id=identity.key_id if identity is not None else "",
+            workspace_id=identity.workspace_id if identity is not None else "",
+            endpoint=endpoint,
+            model=requested_model(payload),
+            duration_ms=round((time.perf_counter() - t_start) * 1000, 3),
+            status=status,
+            error_code=error_code if (error_code or status < 400) else f"http_{status}",
+            stream=stream,
+            client_disconnected=disconnected,
+            **fields,
+        )
+
+    def _record(
+        self,
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        payload: Mapping[str, Any],
+        identity: Identity | None,
+        outcome: _Outcome,
+    ) -> None:
+        self._append(
+            self._build_record(
+                ctx,
+                endpoint,
+                payload,
+                identity,
+                outcome,
+                payload.get("stream") is True,
+                ctx.started,
+            )
+        )
+
+    def _append(self, record: UsageRecord) -> None:
+        if self.ledger is not None:
+            self.ledger.append(record)
+
+    # -- /v1/me -------------------------------------------------------------------------------
+    async def me_extension(
+        self, identity: Identity
+    ) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+        """``budgets`` (limit, spend and reset of each) and the tpm for ``GET /v1/me``."""
+        if self.limits is None:
+            return {}, []
+        now = self.clock()
+        key_limits = await self.limits.get_limits("api_key", identity.key_id)
+        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
+        entries: list[tuple[LimitScope, Period, Limits, str]] = []
+        for scope, limits, owner in (
+            ("api_key", key_limits, identity.key_id),
+            ("workspace", ws_limits, identity.workspace_id),
+        ):
+            if limits is not None:
+                entries += [(scope, p, limits, owner) for p in PERIODS if p in limits.budgets]  # type: ignore[misc]
+        windows = [period_window(period, now) for _, period, _, _ in entries]
+        keys = [
+            f"b:{scope}:{owner}:{w.label}"
+            for (scope, _, _, owner), w in zip(entries, windows, strict=True)
+        ]
+        used = await self.counters.read(keys) if keys else []
+        budgets = []
+        checks = []
+        for (scope, period, limits, _), window, (spent, reserved), key in zip(
+            entries, windows, used, keys, strict=True
+        ):
+            budget = limits.budgets[period]
+            budgets.append(
+                {
+                    "scope": scope,
+                    "period": period,
+                    "limit_usd": budget.limit_usd,
+                    "spend_usd": spent / USD_UNITS,
+                    "reserved_usd": reserved / USD_UNITS,
+                    "enforce": budget.enforce,
+                    "resets_at": iso_timestamp(window.reset),
+                }
+            )
+            slot = Slot(key, to_units(budget.limit_usd), budget.enforce, window.reset, 0)
+            checks.append(_Check(scope, period, slot, window.reset))
+        extra: dict[str, Any] = {"budgets": budgets}
+        if key_limits is not None and key_limits.tpm is not None:
+            extra["tokens_per_minute"] = key_limits.tpm
+        headers = _headers(checks, Admission(-1, used), now) if checks else []
+        return extra, headers
+
+
+def _headers(
+    checks: Sequence[_Check], admission: Admission, now: float
+) -> list[tuple[bytes, bytes]]:
+    """``X-Budget-*`` (the key's budget per period, else the workspace's) and the tokens
+    ``X-RateLimit-*``."""
+    headers: list[tuple[bytes, bytes]] = []
+    shown: set[str] = set()
+    exceeded: _Check | None = None
+    for check, (spent, reserved) in zip(checks, admission.used, strict=True):
+        slot = check.slot
+        if check.period is None:
+            left = slot.limit - spent - reserved - (slot.amount if admission.blocked < 0 else 0)
+            headers += [
+                (b"x-ratelimit-limit-tokens", str(slot.limit).encode()),
+                (b"x-ratelimit-remaining-tokens", str(max(0, left)).encode()),
+                (b"x-ratelimit-reset-tokens", (iso_timestamp(check.reset) or "").encode()),
+            ]
+            continue
+        if exceeded is None and spent >= slot.limit:
+            exceeded = check
+        if check.period in shown:
+            continue
+        shown.add(check.period)
+        title = _PERIOD_TITLE[check.period]
+        headers.append((b"x-budget-" + title.lower() + b"-limit", format_usd(slot.limit).encode()))
+        headers.append((b"x-budget-" + title.lower() + b"-spend", format_usd(spent).encode()))
+    if exceeded is not None:
+        headers += [
+            (b"x-budget-exceeded", b"true"),
+            (b"x-budget-exceeded-period", str(exceeded.period).encode()),
+            (b"x-budget-exceeded-scope", exceeded.scope.encode()),
+        ]
+    return headers
+
+
+def _failed(status: int, code: str) -> _Outcome:
+    outcome = _Outcome()
+    outcome.status = status
+    outcome.started = outcome.complete = True
+    outcome.error_code = code
+    return outcome
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _tokens(usage: Any) -> dict[str, int]:
+    """Token fields of a record from chat (``prompt_tokens``...) or responses usage."""
+    if not isinstance(usage, Mapping):
+        return {}
+    chat = "prompt_tokens" in usage or "completion_tokens" in usage
+    inp = usage.get("prompt_tokens" if chat else "input_tokens")
+    out = usage.get("completion_tokens" if chat else "output_tokens")
+    in_details = usage.get("prompt_tokens_details" if chat else "input_tokens_details")
+    out_details = usage.get("completion_tokens_details" if chat else "output_tokens_details")
+    return {
+        "input_tokens": _int(inp),
+        "output_tokens": _int(out),
+        "cached_tokens": _int(in_details.get("cached_tokens"))
+        if isinstance(in_details, Mapping)
+        else 0,
+        "reasoning_tokens": _int(out_details.get("reasoning_tokens"))
+        if isinstance(out_details, Mapping)
+        else 0,
+    }
+
+
+def _estimated(route: Any, payload: Mapping[str, Any], tally: StreamTally) -> dict[str, Any]:
+    """Fields for a stream that ended before its usage: tokens estimated from the text."""
+    from akgate.routing._cost import TokenCounts, compute_cost
+
+    text = text_chars(payload.get("messages")) + text_chars(payload.get("input"))
+    text += text_chars(payload.get("instructions"))
+    tokens = TokenCounts(estimate_tokens(text), estimate_tokens(tally.chars), 0)
+    cost = compute_cost(tokens, route.offering)
+    return {
+        "provider": route.provider.name,
+        "provider_model": route.model.provider_model_id(route.offering),
+        "input_tokens": tokens.input,
+        "output_tokens": tokens.output,
+        "cost_usd": cost["usd"],
+        "estimated": True,
+    }
+
+
+def _json_error_code(body: bytes) -> str | None:
+    try:
+        data = from_json(body)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _stream_error_code(chunk: bytes) -> str | None:
+    for line in chunk.split(b"\n"):
+        if line.startswith(b"data:") and b'"error"' in line:
+            try:
+                data = from_json(line[5:].strip())
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                error = data.get("error")
+                if isinstance(error, dict) and isinstance(error.get("code"), str):
+                    return str(error["code"])
+                if data.get("type") == "error" and isinstance(data.get("code"), str):
+                    return str(data["code"])
+    return None
