@@ -47,6 +47,8 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    #: The usage ledger and spend limits (default: ``usage.sqlite3`` beside the key file).
+    usage_db: str | None = None
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -57,8 +59,10 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     """
     from akgate.routing import Catalog
     from akgate.stack import gateway
+    from akgate.usage._cli import usage_db_beside
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
+    usage_db = config.usage_db or usage_db_beside(config.db)
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 
@@ -72,6 +76,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             models=models,
             demo=False,
             app_provider="upstream",
+            usage_db=usage_db,
         )
     from akgate.providers.demo import DemoModel
 
@@ -82,6 +87,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        usage_db=usage_db,
     )
 
 
@@ -243,6 +249,7 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        usage_db=args.usage_db,
     )
     return serve(config)
 
@@ -275,6 +282,9 @@ def add_serve_command(subparsers: Any) -> None:
     )
     parser.add_argument("--db", metavar="PATH", help="SQLite key store (default ~/.akgate)")
     parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
+    parser.add_argument(
+        "--usage-db", metavar="PATH", help="usage ledger and budgets (default: beside --db)"
+    )
     parser.add_argument(
         "--token-delay-ms",
         type=float,

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_keys_command(commands)
+    from .usage._cli import add_usage_command
+
+    add_usage_command(commands)
     return parser
 
 
