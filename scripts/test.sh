@@ -13,6 +13,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# PostgreSQL for the usage-ledger tests (the tests start their own server on 127.0.0.1).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL is missing: install it (e.g. sudo apt-get install -y postgresql)" >&2
+    exit 1
+  fi
+fi
+
 python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
 echo "== ruff" && python -m ruff check middleware tests examples benchmarks

@@ -62,7 +62,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     from akgate.usage._cli import usage_db_beside
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
-    usage_db = config.usage_db or usage_db_beside(config.db)
+    usage_db: str | os.PathLike[str] = config.usage_db or usage_db_beside(config.db)
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 

@@ -133,8 +133,9 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
-    :param usage_db: add the spend layer with a SQLite usage ledger and spend limits in this
-        file (``True``: ``$AKGATE_HOME/usage.sqlite3``); see ``docs/spend.md``.
+    :param usage_db: add the spend layer with a usage ledger and spend limits in this SQLite
+        file or PostgreSQL URL (``True``: ``$AKGATE_HOME/usage.sqlite3``); see
+        ``docs/spend.md``.
     :param spend_options: add the spend layer with these options of
         :class:`~akgate.usage.SpendControl` (``ledger``, ``limits``, ``counters`` ...).
     """
@@ -214,11 +215,11 @@ def _spend_layer(
     catalog: Catalog | None,
 ) -> SpendControl:
     """The spend layer; what it creates here (ledger, usage file, counters) is owned."""
-    from .usage import RedisSpendCounters, SpendControl, SQLiteUsageStore, UsageLedger
+    from .usage import RedisSpendCounters, SpendControl, UsageLedger, open_usage_store
 
     options: dict[str, Any] = {"max_body_size": max_body_size, **(spend_options or {})}
     if usage_db:
-        usage_store = SQLiteUsageStore(None if usage_db is True else usage_db)
+        usage_store = open_usage_store(None if usage_db is True else usage_db)
         if "ledger" not in options:
             ledger = UsageLedger(usage_store)
             owned.append(ledger)

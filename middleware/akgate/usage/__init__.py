@@ -12,9 +12,12 @@ from ._counters import (
 from ._ledger import GroupBy, LedgerBackend, MemoryLedgerBackend, UsageLedger
 from ._limits import Budget, Limits, LimitScope, LimitStore, MemoryLimitStore
 from ._middleware import SpendControl, format_usd
+from ._open import open_usage_store
 from ._periods import PERIODS, Period, period_window
+from ._postgres import PostgresUsageStore
 from ._record import UsageRecord
-from ._sqlite import SCHEMA_VERSION, SQLiteUsageStore, UsageStoreError, default_usage_path
+from ._sqlite import SCHEMA_VERSION, SQLiteUsageStore, default_usage_path
+from ._sqlstore import SQLUsageStore, UsageStoreError
 
 __all__ = [
     "PERIODS",
@@ -30,7 +33,9 @@ __all__ = [
     "MemoryLimitStore",
     "MemorySpendCounters",
     "Period",
+    "PostgresUsageStore",
     "RedisSpendCounters",
+    "SQLUsageStore",
     "SQLiteUsageStore",
     "Slot",
     "SpendControl",
@@ -40,5 +45,6 @@ __all__ = [
     "UsageStoreError",
     "default_usage_path",
     "format_usd",
+    "open_usage_store",
     "period_window",
 ]

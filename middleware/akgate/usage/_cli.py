@@ -15,8 +15,10 @@ from typing import Any
 import anyio
 
 from ._limits import Limits, LimitScope
+from ._open import open_usage_store as open_store
 from ._periods import PERIODS
-from ._sqlite import SQLiteUsageStore, UsageStoreError, default_usage_path
+from ._sqlite import default_usage_path
+from ._sqlstore import SQLUsageStore, UsageStoreError
 
 __all__ = [
     "add_key_limit_commands",
@@ -36,8 +38,9 @@ def usage_db_beside(keys_db: str | None) -> Path:
     return Path(keys_db).with_name("usage.sqlite3") if keys_db else default_usage_path()
 
 
-def open_usage_store(usage_db: str | None, keys_db: str | None = None) -> SQLiteUsageStore:
-    return SQLiteUsageStore(usage_db or usage_db_beside(keys_db))
+def open_usage_store(usage_db: str | None, keys_db: str | None = None) -> SQLUsageStore:
+    """``--usage-db`` (a path or a PostgreSQL URL), else the file beside the key file."""
+    return open_store(usage_db or usage_db_beside(keys_db))
 
 
 def parse_since(value: str, *, now: float | None = None) -> float:
