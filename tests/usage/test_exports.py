@@ -51,3 +51,20 @@ async def test_spend_layer_leaves_no_garbage_cycles(path: str, stream: bool) -> 
     finally:
         gc.enable()
         ledger.close()
+
+
+def test_spend_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The benchmark runs end to end with tiny counts (no timing is asserted)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_spend.py"
+    spec = importlib.util.spec_from_file_location("bench_spend", script)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_spend"] = module
+    spec.loader.exec_module(module)
+    assert module.main(["--n", "50", "--rounds", "1", "--no-redis"]) == 0
+    out = capsys.readouterr().out
+    assert "ledger (SQLite, batched)" in out
+    assert "records written to SQLite" in out

@@ -148,10 +148,20 @@ return out
 """
 
 
+# ARGV per slot: minus the reserved amount (to release it), the actual amount to add.
+_SETTLE_SCRIPT: Final = """
+for i = 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'r', ARGV[2 * i - 1])
+  redis.call('HINCRBY', KEYS[i], 's', ARGV[2 * i])
+end
+return 0
+"""
+
+
 class RedisSpendCounters:
     """Counters in Redis, shared by every worker and host: admission is one atomic round trip
-    (a Lua script that checks and reserves every counter of the request), settlement one
-    pipelined round trip."""
+    (a Lua script that checks and reserves every counter of the request), settlement one more
+    (a second script that releases the reservation and adds the real amount)."""
 
     def __init__(
         self,
@@ -172,6 +182,7 @@ class RedisSpendCounters:
         self.clock = clock
         self._errors = redis_errors()
         self._script = self.client.register_script(_RESERVE_SCRIPT)
+        self._settle = self.client.register_script(_SETTLE_SCRIPT)
 
     def __repr__(self) -> str:
         return f"RedisSpendCounters(prefix={self.prefix!r})"
@@ -193,13 +204,11 @@ class RedisSpendCounters:
         return Admission(int(raw[0]), used)
 
     async def settle(self, slots: Sequence[Slot], actual: Sequence[int]) -> None:
+        args: list[int] = []
+        for slot, amount in zip(slots, actual, strict=True):
+            args += [-slot.amount, amount]
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for slot, amount in zip(slots, actual, strict=True):
-                    key = self.prefix + slot.key
-                    pipe.hincrby(key, "r", -slot.amount)
-                    pipe.hincrby(key, "s", amount)
-                await pipe.execute()
+            await self._settle(keys=[self.prefix + s.key for s in slots], args=args)
         except self._errors as exc:
             raise self._unavailable(exc) from exc
 

@@ -103,8 +103,9 @@ class MemoryLedgerBackend:
 class UsageLedger:
     """Buffers records and writes them to ``backend`` in batches from one writer thread.
 
-    :meth:`append` costs a deque append (the request path); the writer wakes up, takes up to
-    ``batch_size`` records and writes them in one transaction. When the backend fails, the
+    :meth:`append` costs a deque append (the request path); the writer wakes up once per
+    batch, lets records gather for ``flush_interval`` seconds (less if ``batch_size`` are
+    waiting) and writes up to ``batch_size`` of them per transaction. When the backend fails, the
     batch goes back to the front of the queue and is retried with backoff; at most
     ``max_pending`` records wait, beyond which the oldest are dropped and *counted*
     (:attr:`dropped`, logged at ERROR). :meth:`flush` writes everything appended so far;
@@ -120,10 +121,14 @@ class UsageLedger:
         *,
         batch_size: int = 500,
         max_pending: int = 100_000,
+        flush_interval: float = 0.05,
         on_record: Callable[[UsageRecord], Any] | None = None,
     ) -> None:
         if batch_size < 1 or max_pending < batch_size:
             raise ValueError("need batch_size >= 1 and max_pending >= batch_size")
+        if flush_interval < 0:
+            raise ValueError("flush_interval must be >= 0")
+        self.flush_interval = flush_interval
         self.backend = backend
         self.batch_size = batch_size
         self.max_pending = max_pending
@@ -163,7 +168,8 @@ class UsageLedger:
             logger.error("akgate usage: ledger backlog full, a record was dropped")
         if self._thread is None:
             self._start()
-        if not self._wake.is_set():
+        # One wake-up per batch, not per record: the writer then collects for flush_interval.
+        if len(pending) == 1 or len(pending) == self.batch_size:
             self._wake.set()
 
     def _start(self) -> None:
@@ -178,6 +184,11 @@ class UsageLedger:
         while not self._closing:
             self._wake.wait()
             self._wake.clear()
+            if len(self._pending) < self.batch_size and not self._closing:
+                # Let a batch gather (a thread switch per record would cost every request
+                # more than the write itself); close() and a full batch cut the wait short.
+                self._wake.wait(self.flush_interval)
+                self._wake.clear()
             while self._pending and not self._closing:
                 if self._write_batch():
                     failures = 0

@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 import anyio
@@ -60,6 +61,11 @@ _TPM_WINDOW: Final = 60.0
 _ERROR_BODY_CAP: Final = 65536
 _PERIOD_TITLE: Final = {"daily": b"Daily", "weekly": b"Weekly", "monthly": b"Monthly"}
 MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[bytes, bytes]]]]]
+
+
+@lru_cache(maxsize=256)
+def _reset_header(reset: float) -> bytes:
+    return (iso_timestamp(reset) or "").encode()
 
 
 def format_usd(units: int) -> str:
@@ -155,17 +161,39 @@ class SpendControl:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
-        try:
-            payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
-        except ClientDisconnected:
-            return
-        except GatewayError:
-            # Not JSON: validation (or the app) answers; nothing can be charged.
-            payload = {}
-        if ctx.body is not None:
-            receive = replay_receive(ctx.body, ctx.raw_receive or receive)
-            scope = scope_with_body(scope, ctx.body)
-        await self._serve(scope, receive, send, ctx, endpoint, payload)
+        identity = ctx.identity
+        limits: tuple[Limits | None, Limits | None] = (None, None)
+        if identity is not None and self.limits is not None:
+            try:
+                limits = await self._limits_of(identity)
+            except Exception as exc:
+                await send_error(send, self._unavailable(ctx, exc))
+                self._record(ctx, endpoint, {}, identity, _failed(503, "service_unavailable"))
+                return
+        payload: dict[str, Any] | None = None
+        if limits != (None, None):
+            # Admission needs the request (model, max tokens); without limits the body is left
+            # to the inner layers and the record reads what they parsed.
+            try:
+                payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
+            except ClientDisconnected:
+                return
+            except GatewayError:
+                payload = {}  # not JSON: validation (or the app) answers; nothing to charge
+            if ctx.body is not None:
+                receive = replay_receive(ctx.body, ctx.raw_receive or receive)
+                scope = scope_with_body(scope, ctx.body)
+        await self._serve(scope, receive, send, ctx, endpoint, payload, limits)
+
+    async def _limits_of(self, identity: Identity) -> tuple[Limits | None, Limits | None]:
+        """The key's and the workspace's limits (None where there are none)."""
+        assert self.limits is not None
+        key_limits = await self.limits.get_limits("api_key", identity.key_id)
+        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
+        return (
+            None if key_limits is None or key_limits.empty else key_limits,
+            None if ws_limits is None or ws_limits.empty else ws_limits,
+        )
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         ledger = self.ledger
@@ -189,17 +217,17 @@ class SpendControl:
         send: Send,
         ctx: RequestContext,
         endpoint: Endpoint,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | None,
+        limits: tuple[Limits | None, Limits | None],
     ) -> None:
         identity = ctx.identity
         now = self.clock()
         checks: list[_Check] = []
         admission: Admission | None = None
-        if identity is not None and self.limits is not None:
+        if identity is not None and payload is not None:
+            checks = self._checks(identity, *limits, payload, ctx, now)
             try:
-                checks = await self._checks(identity, payload, ctx, now)
-                if checks:
-                    admission = await self.counters.reserve([c.slot for c in checks])
+                admission = await self.counters.reserve([c.slot for c in checks])
             except Exception as exc:
                 await send_error(send, self._unavailable(ctx, exc))
                 self._record(ctx, endpoint, payload, identity, _failed(503, "service_unavailable"))
@@ -210,11 +238,10 @@ class SpendControl:
             if admission.blocked >= 0:
                 error = self._refusal(checks[admission.blocked], identity, now)
                 await send_error(send, error, headers=headers)
-                self._record(ctx, endpoint, payload, identity, _failed(429, error.code))
+                self._record(ctx, endpoint, payload or {}, identity, _failed(429, error.code))
                 return
 
         outcome = _Outcome()
-        stream = payload.get("stream") is True
         t_start = time.perf_counter()
 
         async def observe(message: Message) -> None:
@@ -250,24 +277,25 @@ class SpendControl:
         try:
             await self.app(scope, receive, observe)
         finally:
-            # Shielded: a cancelled request (client gone) is still settled and recorded.
-            with anyio.CancelScope(shield=True):
-                record = self._build_record(
-                    ctx, endpoint, payload, identity, outcome, stream, t_start
-                )
-                if admission is not None and admission.blocked < 0:
+            request = payload if payload is not None else ctx.payload or {}
+            stream = request.get("stream") is True
+            record = self._build_record(ctx, endpoint, request, identity, outcome, stream, t_start)
+            if admission is not None:
+                # Shielded: a cancelled request (client gone) is still settled.
+                with anyio.CancelScope(shield=True):
                     await self._settle(ctx, checks, record)
-                self._append(record)
+            self._append(record)
 
     # -- admission ----------------------------------------------------------------------------
-    async def _checks(
-        self, identity: Identity, payload: Mapping[str, Any], ctx: RequestContext, now: float
+    def _checks(
+        self,
+        identity: Identity,
+        key_limits: Limits | None,
+        ws_limits: Limits | None,
+        payload: Mapping[str, Any],
+        ctx: RequestContext,
+        now: float,
     ) -> list[_Check]:
-        assert self.limits is not None
-        key_limits = await self.limits.get_limits("api_key", identity.key_id)
-        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
-        if (key_limits is None or key_limits.empty) and (ws_limits is None or ws_limits.empty):
-            return []
         price = price_of(self.catalog, payload)
         cap = max_output_tokens(
             payload,
@@ -491,7 +519,7 @@ def _headers(
             headers += [
                 (b"x-ratelimit-limit-tokens", str(slot.limit).encode()),
                 (b"x-ratelimit-remaining-tokens", str(max(0, left)).encode()),
-                (b"x-ratelimit-reset-tokens", (iso_timestamp(check.reset) or "").encode()),
+                (b"x-ratelimit-reset-tokens", _reset_header(check.reset)),
             ]
             continue
         if exceeded is None and spent >= slot.limit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Final, Literal, NamedTuple
 
 __all__ = ["PERIODS", "Period", "PeriodWindow", "period_window"]
@@ -21,8 +22,13 @@ class PeriodWindow(NamedTuple):
 
 def period_window(period: Period, now: float) -> PeriodWindow:
     """The ``period`` that contains ``now`` (epoch seconds)."""
-    moment = datetime.fromtimestamp(now, timezone.utc)
-    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _window(period, int(now // 86400))
+
+
+@lru_cache(maxsize=64)
+def _window(period: Period, day_index: int) -> PeriodWindow:
+    # Computed once per period and UTC day: datetime arithmetic costs microseconds.
+    day = datetime.fromtimestamp(day_index * 86400, timezone.utc)
     if period == "daily":
         start, end = day, day + timedelta(days=1)
         label = start.strftime("d%Y%m%d")

@@ -8,9 +8,12 @@ from typing import Any, Final
 __all__ = ["RECORD_COLUMNS", "UsageRecord"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageRecord:
     """A finished request (chat or responses, JSON or streamed, success or failure).
+
+    Treat it as read-only (it is not frozen only because a frozen dataclass costs four times as
+    much to build, on every request).
 
     ``cost_usd`` is the ``routing_metadata.cost.usd`` the client received (0 when nothing was
     produced); ``estimated`` is true when the tokens were estimated from the streamed text
