@@ -196,7 +196,10 @@ def test_clean_shutdown_under_load_loses_no_record(tmp_path: Path) -> None:
         threads = [threading.Thread(target=worker) for _ in range(8)]
         for t in threads:
             t.start()
-        time.sleep(0.5)  # leave the server (and this test) while requests are in flight
+        # Leave the server (and this test) while requests are in flight.
+        deadline = time.monotonic() + 20
+        while len(seen) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
     for t in threads:
         t.join()
     store = SQLiteUsageStore(path)
