@@ -249,7 +249,8 @@ class APIKeyAuth:
                     send,
                     GatewayError(
                         "rate_limit_exceeded",
-                        f"Rate limit exceeded. Retry after {retry_after} seconds.",
+                        f"Rate limit exceeded: this key allows {rpm} requests per minute "
+                        f"(rpm). Retry after {retry_after} seconds.",
                         headers={"Retry-After": str(retry_after)},
                     ),
                 )

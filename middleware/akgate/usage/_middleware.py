@@ -68,6 +68,7 @@ def _reset_header(reset: float) -> bytes:
     return (iso_timestamp(reset) or "").encode()
 
 
+@lru_cache(maxsize=1024)
 def format_usd(units: int) -> str:
     """Counter units as a USD string with at least two decimals (``"5.00"``, ``"0.0012"``)."""
     whole, frac = divmod(max(0, units), USD_UNITS)
@@ -137,6 +138,8 @@ class SpendControl:
         self.counters: SpendCounters = (
             counters if counters is not None else MemorySpendCounters(clock=clock)
         )
+        # In-process settlement never suspends, so a cancellation cannot cut it: no shield.
+        self._shield_settle = not isinstance(self.counters, MemorySpendCounters)
         self.catalog = catalog
         self.default_max_tokens = default_max_tokens
         self.paths = dict(paths)
@@ -280,10 +283,12 @@ class SpendControl:
             request = payload if payload is not None else ctx.payload or {}
             stream = request.get("stream") is True
             record = self._build_record(ctx, endpoint, request, identity, outcome, stream, t_start)
-            if admission is not None:
+            if admission is not None and self._shield_settle:
                 # Shielded: a cancelled request (client gone) is still settled.
                 with anyio.CancelScope(shield=True):
                     await self._settle(ctx, checks, record)
+            elif admission is not None:
+                await self._settle(ctx, checks, record)
             self._append(record)
 
     # -- admission ----------------------------------------------------------------------------
