@@ -19,9 +19,9 @@ from akgate._asgi import (
     find_header,
     read_request_json,
     replay_receive,
-    route_path,
     scope_with_body,
 )
+from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.auth._keys import iso_timestamp
 from akgate.context import Endpoint, Identity, RequestContext, request_context
@@ -53,10 +53,6 @@ __all__ = ["SpendControl", "format_usd"]
 
 logger = logging.getLogger("akgate.usage")
 
-DEFAULT_PATHS: Final[Mapping[str, Endpoint]] = {
-    "/v1/chat/completions": "chat_completions",
-    "/v1/responses": "responses",
-}
 _TPM_WINDOW: Final = 60.0
 _ERROR_BODY_CAP: Final = 65536
 _PERIOD_TITLE: Final = {"daily": b"Daily", "weekly": b"Weekly", "monthly": b"Monthly"}
@@ -125,7 +121,6 @@ class SpendControl:
         counters: SpendCounters | None = None,
         catalog: Catalog | None = None,
         default_max_tokens: int = 4096,
-        paths: Mapping[str, Endpoint] = DEFAULT_PATHS,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         unavailable_retry_after: int = 1,
         clock: Callable[[], float] = time.time,
@@ -142,7 +137,6 @@ class SpendControl:
         self._shield_settle = not isinstance(self.counters, MemorySpendCounters)
         self.catalog = catalog
         self.default_max_tokens = default_max_tokens
-        self.paths = dict(paths)
         self.max_body_size = max_body_size
         self.unavailable_retry_after = str(unavailable_retry_after)
         self.clock = clock
@@ -159,11 +153,14 @@ class SpendControl:
         if kind != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        endpoint = self.paths.get(route_path(scope))
+        scope, send, ctx = request_context(scope, send)
+        # The endpoint table decides what is a chat or responses request (one path rule).
+        scope, resolution = gateway_scope(scope)
+        spec = resolution.spec if resolution is not None and not resolution.refused else None
+        endpoint = spec.kind if spec is not None else None
         if endpoint is None:
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
         identity = ctx.identity
         limits: tuple[Limits | None, Limits | None] = (None, None)
         if identity is not None and self.limits is not None:
