@@ -3,6 +3,7 @@ failures at cost 0, SQLite durability, schema versions, batching and its failure
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -318,3 +319,39 @@ def test_summaries_group_by_key_model_and_day(tmp_path: Path) -> None:
     assert [r["group"] for r in store.summarize(0, None, "day")] == ["2026-03-11", "2026-03-12"]
     assert store.summarize(1_773_230_400.0 + 3600, None, "key")[0]["requests"] == 1
     store.close()
+
+
+async def test_client_gone_at_the_final_chunk_is_priced_from_the_usage(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """The provider reported its usage, but the client left as the final chunk was sent: the
+    record is priced from that usage (not estimated), like routing_metadata would have been."""
+    stack = make_stack()
+    body = json.dumps({**CHAT, "stream": True}).encode()
+    sent: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        chunk = message.get("body", b"")
+        if b"routing_metadata" in chunk:
+            raise OSError("connection closed")  # as an ASGI 2.4 server does
+        sent.append(chunk)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {stack.key.key}".encode()),
+        ],
+    }
+    await stack.app(scope, receive, send)
+    (record,) = stack.records()
+    assert record.client_disconnected
+    assert not record.estimated
+    assert (record.input_tokens, record.output_tokens) == (5, 15)
+    assert record.cost_usd == CHAT_COST

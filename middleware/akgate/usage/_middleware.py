@@ -55,7 +55,10 @@ logger = logging.getLogger("akgate.usage")
 
 _TPM_WINDOW: Final = 60.0
 _ERROR_BODY_CAP: Final = 65536
-_PERIOD_TITLE: Final = {"daily": b"Daily", "weekly": b"Weekly", "monthly": b"Monthly"}
+_BUDGET_HEADERS: Final = {
+    period: (f"x-budget-{period}-limit".encode(), f"x-budget-{period}-spend".encode())
+    for period in PERIODS
+}
 MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[bytes, bytes]]]]]
 
 
@@ -413,6 +416,9 @@ class SpendControl:
                 "ttft_ms": metadata.get("ttft_ms"),
                 **_tokens(usage),
             }
+        elif routing.get("route") is not None and usage is not None:
+            # The provider reported its usage but the client left before the final chunk.
+            fields = _from_usage(routing["route"], usage)
         elif routing.get("route") is not None and outcome.tally is not None:
             fields = _estimated(routing["route"], payload, outcome.tally)
         if disconnected and error_code is None and outcome.status < 400:
@@ -529,9 +535,9 @@ def _headers(
         if check.period in shown:
             continue
         shown.add(check.period)
-        title = _PERIOD_TITLE[check.period]
-        headers.append((b"x-budget-" + title.lower() + b"-limit", format_usd(slot.limit).encode()))
-        headers.append((b"x-budget-" + title.lower() + b"-spend", format_usd(spent).encode()))
+        limit_name, spend_name = _BUDGET_HEADERS[check.period]
+        headers.append((limit_name, format_usd(slot.limit).encode()))
+        headers.append((spend_name, format_usd(spent).encode()))
     if exceeded is not None:
         headers += [
             (b"x-budget-exceeded", b"true"),
@@ -571,6 +577,21 @@ def _tokens(usage: Any) -> dict[str, int]:
         "reasoning_tokens": _int(out_details.get("reasoning_tokens"))
         if isinstance(out_details, Mapping)
         else 0,
+    }
+
+
+def _from_usage(route: Any, usage: Any) -> dict[str, Any]:
+    """Fields priced from the provider's usage, as routing prices ``routing_metadata``."""
+    from akgate.routing._cost import compute_cost, token_counts
+
+    tokens = token_counts(usage)
+    cost = compute_cost(tokens, route.offering) if tokens is not None else {}
+    return {
+        "provider": route.provider.name,
+        "provider_model": route.model.provider_model_id(route.offering),
+        "cost_usd": cost.get("usd", 0.0),
+        "cache_savings_usd": cost.get("cache_savings_usd", 0.0),
+        **_tokens(usage),
     }
 
 
