@@ -94,3 +94,15 @@ def test_two_processes_share_one_budget(redis_server: RedisServer) -> None:
     assert statuses.count(200) >= 1
     assert statuses.count(429) >= 1
     assert spent <= limit + admission_estimate(stream_body())  # the documented bound
+
+
+async def test_gateway_with_redis_shares_budget_counters(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from akgate import DemoModel, SpendControl, gateway
+
+    app = gateway(DemoModel(), redis_url=redis_server.url, usage_db=tmp_path / "u.sqlite3")
+    layer = app.app.app  # type: ignore[attr-defined]
+    assert isinstance(layer, SpendControl)
+    assert isinstance(layer.counters, RedisSpendCounters)
+    await app.aclose()  # type: ignore[attr-defined]
