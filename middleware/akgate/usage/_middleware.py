@@ -37,6 +37,7 @@ from ._counters import (
     to_units,
 )
 from ._estimate import (
+    Price,
     StreamTally,
     estimate_tokens,
     max_output_tokens,
@@ -54,6 +55,9 @@ __all__ = ["SpendControl", "format_usd"]
 logger = logging.getLogger("akgate.usage")
 
 _TPM_WINDOW: Final = 60.0
+_MAX_PLANS: Final = 4096
+#: (scope, period or None for tpm, counter key, limit, enforce, reset)
+_PlanRow = tuple[LimitScope, "Period | None", str, int, bool, float]
 _ERROR_BODY_CAP: Final = 65536
 _BUDGET_HEADERS: Final = {
     period: (f"x-budget-{period}-limit".encode(), f"x-budget-{period}-spend".encode())
@@ -136,6 +140,8 @@ class SpendControl:
         self.counters: SpendCounters = (
             counters if counters is not None else MemorySpendCounters(clock=clock)
         )
+        self._plans: dict[tuple[str, str, int], tuple[Any, Any, tuple[_PlanRow, ...]]] = {}
+        self._prices: dict[str, Price | None] = {}
         # In-process settlement never suspends, so a cancellation cannot cut it: no shield.
         self._shield_settle = not isinstance(self.counters, MemorySpendCounters)
         self.catalog = catalog
@@ -301,20 +307,41 @@ class SpendControl:
         ctx: RequestContext,
         now: float,
     ) -> list[_Check]:
-        price = price_of(self.catalog, payload)
-        cap = max_output_tokens(
-            payload,
-            price.max_output_tokens
-            if price and price.max_output_tokens
-            else self.default_max_tokens,
-        )
+        """This request's counters, each with its share of the admission estimate."""
+        price = self._price(payload)
+        default = self.default_max_tokens
+        if price is not None and price.max_output_tokens:
+            default = price.max_output_tokens
+        cap = max_output_tokens(payload, default)
         input_tokens = estimate_tokens(len(ctx.body or b""))
         usd_estimate = 0
         if price is not None:
             usd_estimate = math.ceil(
                 (input_tokens * price.input + cap * price.output) * USD_UNITS / 1_000_000
             )
-        checks: list[_Check] = []
+        tokens_estimate = input_tokens + cap
+        return [
+            _Check(
+                scope,
+                period,
+                Slot(key, limit, enforce, reset, usd_estimate if period else tokens_estimate),
+                reset,
+            )
+            for scope, period, key, limit, enforce, reset in self._plan(
+                identity, key_limits, ws_limits, now
+            )
+        ]
+
+    def _plan(
+        self, identity: Identity, key_limits: Limits | None, ws_limits: Limits | None, now: float
+    ) -> tuple[_PlanRow, ...]:
+        """The counters of a key for this minute (names, limits, resets), computed once per
+        key, limits and minute: building them costs more than checking them."""
+        cache_key = (identity.key_id, identity.workspace_id, int(now // _TPM_WINDOW))
+        cached = self._plans.get(cache_key)
+        if cached is not None and cached[0] is key_limits and cached[1] is ws_limits:
+            return cached[2]
+        rows: list[_PlanRow] = []
         for scope, limits, owner in (
             ("api_key", key_limits, identity.key_id),
             ("workspace", ws_limits, identity.workspace_id),
@@ -323,25 +350,35 @@ class SpendControl:
                 continue
             for period in PERIODS:
                 budget = limits.budgets.get(period)
-                if budget is None:
-                    continue
-                window = period_window(period, now)
-                slot = Slot(
-                    f"b:{scope}:{owner}:{window.label}",
-                    to_units(budget.limit_usd),
-                    budget.enforce,
-                    window.reset,
-                    usd_estimate,
-                )
-                checks.append(_Check(scope, period, slot, window.reset))  # type: ignore[arg-type]
+                if budget is not None:
+                    window = period_window(period, now)
+                    key = f"b:{scope}:{owner}:{window.label}"
+                    limit = to_units(budget.limit_usd)
+                    rows.append((scope, period, key, limit, budget.enforce, window.reset))  # type: ignore[arg-type]
         if key_limits is not None and key_limits.tpm is not None:
             minute = int(now // _TPM_WINDOW)
             reset = (minute + 1) * _TPM_WINDOW
-            slot = Slot(
-                f"t:{identity.key_id}:{minute}", key_limits.tpm, True, reset, input_tokens + cap
+            rows.append(
+                ("api_key", None, f"t:{identity.key_id}:{minute}", key_limits.tpm, True, reset)
             )
-            checks.append(_Check("api_key", None, slot, reset))
-        return checks
+        plan = tuple(rows)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()  # a new minute or many keys: start over (bounded)
+        self._plans[cache_key] = (key_limits, ws_limits, plan)
+        return plan
+
+    def _price(self, payload: Mapping[str, Any]) -> Price | None:
+        """The highest prices the request may be routed to (cached per model name)."""
+        if self.catalog is None:
+            return None
+        model = payload.get("model")
+        if not isinstance(model, str):
+            return price_of(self.catalog, payload)  # gateway.models: rare, not cached
+        if model not in self._prices:
+            if len(self._prices) >= _MAX_PLANS:
+                self._prices.clear()
+            self._prices[model] = price_of(self.catalog, payload)
+        return self._prices[model]
 
     def _refusal(self, check: _Check, identity: Identity | None, now: float) -> GatewayError:
         retry_after = str(max(1, math.ceil(check.reset - now)))
