@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
@@ -63,7 +63,6 @@ _BUDGET_HEADERS: Final = {
     period: (f"x-budget-{period}-limit".encode(), f"x-budget-{period}-spend".encode())
     for period in PERIODS
 }
-MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[bytes, bytes]]]]]
 
 
 @lru_cache(maxsize=256)
