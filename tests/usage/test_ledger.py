@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
 from httpx_sse import connect_sse
@@ -355,3 +357,36 @@ async def test_client_gone_at_the_final_chunk_is_priced_from_the_usage(
     assert not record.estimated
     assert (record.input_tokens, record.output_tokens) == (5, 15)
     assert record.cost_usd == CHAT_COST
+
+
+class BlockedBackend(MemoryLedgerBackend):
+    """A store whose writes wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.writing = threading.Event()
+
+    def write(self, records: Sequence[UsageRecord]) -> None:
+        self.writing.set()
+        self.release.wait(timeout=30)
+        super().write(records)
+
+
+async def test_a_stuck_store_never_holds_a_response(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    backend = BlockedBackend()
+    stack.ledger.backend = backend
+    stack.ledger.flush_interval = 0
+    async with stack.client() as client:
+        first = await client.post("/v1/chat/completions", json=CHAT)
+        assert await anyio.to_thread.run_sync(backend.writing.wait, 10)  # the writer is stuck
+        # Every answer still arrives while the store holds the writer.
+        for _ in range(5):
+            r = await client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+            assert r.status_code == 200
+    assert first.status_code == 200
+    assert backend.records == []
+    backend.release.set()
+    stack.ledger.flush_sync()
+    assert len(backend.records) == 6
