@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -150,3 +151,36 @@ async def counter_spend(stack: Stack) -> float:
     async with stack.client() as client:
         me = (await client.get("/v1/me")).json()
     return float(sum(b["spend_usd"] for b in me["budgets"]))
+
+
+async def test_app_budget_headers_are_replaced_by_the_layers(
+    make_stack: Callable[..., Stack],
+) -> None:
+    from akgate.usage import SpendControl
+
+    stack = make_stack(Limits.of(daily=1.0))
+
+    async def upstream_like(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"X-Budget-Daily-Limit", b"999.00"),
+                    (b"x-budget-exceeded", b"true"),
+                    (b"x-ratelimit-limit-requests", b"7"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    layer = stack.app.app.app  # type: ignore[attr-defined]
+    assert isinstance(layer, SpendControl)
+    layer.app = upstream_like
+    async with stack.client() as client:
+        r = await client.post("/v1/chat/completions", json=CHAT)
+    assert r.headers.get_list("x-budget-daily-limit") == ["1.00"]
+    assert "x-budget-exceeded" not in r.headers
+    assert r.headers["x-ratelimit-limit-requests"] == "7"  # not the spend layer's to replace

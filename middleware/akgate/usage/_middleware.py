@@ -59,6 +59,12 @@ _MAX_PLANS: Final = 4096
 #: (scope, period or None for tpm, counter key, limit, enforce, reset)
 _PlanRow = tuple[LimitScope, "Period | None", str, int, bool, float]
 _ERROR_BODY_CAP: Final = 65536
+_OWN_HEADER_PREFIXES: Final = (
+    b"x-budget-",
+    b"x-ratelimit-limit-tokens",
+    b"x-ratelimit-remaining-tokens",
+    b"x-ratelimit-reset-tokens",
+)
 _BUDGET_HEADERS: Final = {
     period: (f"x-budget-{period}-limit".encode(), f"x-budget-{period}-spend".encode())
     for period in PERIODS
@@ -258,7 +264,13 @@ class SpendControl:
                 outcome.started = True
                 outcome.status = message["status"]
                 if headers:
-                    message = {**message, "headers": [*message.get("headers", ()), *headers]}
+                    # Ours replace any the app set (e.g. copied from an upstream gateway's).
+                    inner = [
+                        h
+                        for h in message.get("headers", ())
+                        if not h[0].lower().startswith(_OWN_HEADER_PREFIXES)
+                    ]
+                    message = {**message, "headers": [*inner, *headers]}
                 ctype = find_header(message.get("headers", ()), b"content-type") or b""
                 if b"text/event-stream" in ctype:
                     outcome.tally = StreamTally(endpoint == "responses")
