@@ -222,8 +222,10 @@ def _spend_layer(
         usage_store = open_usage_store(None if usage_db is True else usage_db)
         if "ledger" not in options:
             ledger = UsageLedger(usage_store)
-            owned.append(ledger)
+            owned.append(ledger)  # closing it closes the store
             options["ledger"] = ledger
+        else:
+            owned.append(usage_store)
         options.setdefault("limits", usage_store)
     if "counters" not in options and isinstance(store, RedisKeyStore):
         options["counters"] = RedisSpendCounters(client=store.client)
