@@ -9,10 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from akgate.auth import new_key_record
-from akgate.usage import Limits, RedisSpendCounters, Slot
+from akgate.usage import Limits, RedisSpendCounters, Slot, period_window
 from tests.support.servers import RedisServer
 from tests.usage.conftest import CHAT, NOON, Stack
 from tests.usage.test_budgets import admission_estimate, counter_spend, stream_body
@@ -75,10 +76,21 @@ async def test_redis_down_is_503(
     await stack.counters.aclose()  # type: ignore[attr-defined]
 
 
+async def shared_spend(url: str, key_id: str) -> tuple[int, int]:
+    counters = RedisSpendCounters(url)
+    try:
+        label = period_window("daily", NOON).label
+        ((spent, reserved),) = await counters.read([f"b:api_key:{key_id}:{label}"])
+        return spent, reserved
+    finally:
+        await counters.aclose()
+
+
 def test_two_processes_share_one_budget(redis_server: RedisServer) -> None:
     """16 + 16 concurrent streams in two processes against room for about 3 estimates."""
     redis_server.flush()
-    key = new_key_record(name="shared").key
+    new = new_key_record(name="shared")
+    key = new.key
     limit = 0.0001
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "middleware"), str(root)])}
@@ -94,6 +106,10 @@ def test_two_processes_share_one_budget(redis_server: RedisServer) -> None:
     assert statuses.count(200) >= 1
     assert statuses.count(429) >= 1
     assert spent <= limit + admission_estimate(stream_body())  # the documented bound
+    # The shared counter holds exactly what the two ledgers recorded, nothing left reserved.
+    counted, reserved = anyio.run(shared_spend, redis_server.url, new.key_id)
+    assert reserved == 0
+    assert counted == sum(round(c * 1e10) for r in results for c in r["costs"])
 
 
 async def test_gateway_with_redis_shares_budget_counters(
