@@ -21,6 +21,7 @@ from akgate import Catalog, DemoModel, gateway
 from akgate.auth import MemoryKeyStore, new_key_record
 from akgate.usage import (
     SCHEMA_VERSION,
+    Limits,
     MemoryLedgerBackend,
     SQLiteUsageStore,
     UsageLedger,
@@ -390,3 +391,29 @@ async def test_a_stuck_store_never_holds_a_response(make_stack: Callable[..., St
     backend.release.set()
     stack.ledger.flush_sync()
     assert len(backend.records) == 6
+
+
+async def test_anthropic_messages_are_recorded_and_token_counts_are_not(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(Limits.of(daily=1.0))
+    headers = {"anthropic-version": "2023-06-01"}
+    body = {"model": "demo", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    async with stack.client() as client:
+        answer = await client.post("/v1/messages", json=body, headers=headers)
+        streamed = await client.post("/v1/messages", json={**body, "stream": True}, headers=headers)
+        count = await client.post(
+            "/v1/messages/count_tokens", json={"model": "demo", "messages": body["messages"]}
+        )
+    assert answer.status_code == streamed.status_code == count.status_code == 200
+    assert answer.headers["x-budget-daily-limit"] == "1.00"
+    final = next(line for line in streamed.text.splitlines() if "routing_metadata" in line)
+    received = [
+        answer.json()["routing_metadata"]["cost"]["usd"],
+        json.loads(final[len("data: ") :])["routing_metadata"]["cost"]["usd"],
+    ]
+    records = stack.records()
+    assert [r.endpoint for r in records] == ["messages", "messages"]  # no count_tokens record
+    assert [r.cost_usd for r in records] == received
+    assert [r.stream for r in records] == [False, True]
+    assert (records[0].input_tokens, records[0].output_tokens) == (5, 15)

@@ -21,11 +21,13 @@ __all__ = [
 
 #: Characters per token for estimates (the usual rule of thumb for English text and code).
 CHARS_PER_TOKEN: Final = 4
-#: Text fields of streamed deltas: chat ``content``/``reasoning_content``, responses ``delta``.
+#: Text fields of streamed chat deltas (``content``, ``reasoning_content``, tool arguments).
 _CHAT_TEXT: Final = re.compile(
     rb'"(?:content|reasoning_content|reasoning|arguments)":"((?:[^"\\]|\\.)*)"'
 )
 _RESPONSES_TEXT: Final = re.compile(rb'"delta":"((?:[^"\\]|\\.)*)"')
+#: Anthropic Messages deltas: ``text_delta``, ``thinking_delta``, ``input_json_delta``.
+_MESSAGES_TEXT: Final = re.compile(rb'"(?:text|thinking|partial_json)":"((?:[^"\\]|\\.)*)"')
 
 
 class Price(NamedTuple):
@@ -114,8 +116,10 @@ class StreamTally:
 
     __slots__ = ("chars", "pattern")
 
-    def __init__(self, responses: bool) -> None:
-        self.pattern = _RESPONSES_TEXT if responses else _CHAT_TEXT
+    def __init__(self, endpoint: str) -> None:
+        self.pattern = {"responses": _RESPONSES_TEXT, "messages": _MESSAGES_TEXT}.get(
+            endpoint, _CHAT_TEXT
+        )
         self.chars = 0
 
     def feed(self, chunk: bytes) -> None:

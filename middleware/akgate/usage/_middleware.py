@@ -54,6 +54,8 @@ __all__ = ["SpendControl", "format_usd"]
 
 logger = logging.getLogger("akgate.usage")
 
+#: Endpoint-table rows that are inference requests: what the layer limits and records.
+_BILLED: Final = frozenset({"chat_completions", "responses", "messages"})
 _TPM_WINDOW: Final = 60.0
 _MAX_PLANS: Final = 4096
 #: (scope, period or None for tpm, counter key, limit, enforce, reset)
@@ -171,7 +173,8 @@ class SpendControl:
         # The endpoint table decides what is a chat or responses request (one path rule).
         scope, resolution = gateway_scope(scope)
         spec = resolution.spec if resolution is not None and not resolution.refused else None
-        endpoint = spec.kind if spec is not None else None
+        # Inference requests only (a token count is free and not billed).
+        endpoint = spec.kind if spec is not None and spec.name in _BILLED else None
         if endpoint is None:
             await self.app(scope, receive, send)
             return
@@ -273,7 +276,7 @@ class SpendControl:
                     message = {**message, "headers": [*inner, *headers]}
                 ctype = find_header(message.get("headers", ()), b"content-type") or b""
                 if b"text/event-stream" in ctype:
-                    outcome.tally = StreamTally(endpoint == "responses")
+                    outcome.tally = StreamTally(endpoint)
                 elif outcome.status >= 400:
                     outcome.body = []
             elif kind == "http.response.body":
