@@ -184,3 +184,21 @@ async def test_app_budget_headers_are_replaced_by_the_layers(
     assert r.headers.get_list("x-budget-daily-limit") == ["1.00"]
     assert "x-budget-exceeded" not in r.headers
     assert r.headers["x-ratelimit-limit-requests"] == "7"  # not the spend layer's to replace
+
+
+async def test_budget_refusal_on_messages_uses_anthropics_envelope(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(Limits.of(daily=0.0))
+    async with stack.client() as client:
+        r = await client.post(
+            "/v1/messages",
+            json={"model": "demo", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]},
+            headers={"anthropic-version": "2023-06-01"},
+        )
+    assert r.status_code == 429
+    assert r.json()["type"] == "error"
+    assert r.json()["error"]["type"] == "rate_limit_error"
+    assert "daily budget" in r.json()["error"]["message"]
+    assert r.headers["x-budget-exceeded-period"] == "daily"
+    assert r.headers["retry-after"] == str(math.ceil(MIDNIGHT - NOON))
