@@ -59,6 +59,11 @@ class ServeConfig:
     http: str = "auto"
     #: Worker processes sharing the listening socket (each runs its own copy of the stack).
     workers: int = 1
+    #: Upstream timeouts in seconds (``UpstreamProvider``'s options; total ``None``: no limit).
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 120.0
+    idle_timeout: float = 120.0
+    total_timeout: float | None = None
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -78,7 +83,14 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         api_key = os.environ.get(config.upstream_key_env) or None
         models = config.models or upstream_models(config.upstream, api_key)
         return gateway(
-            UpstreamProvider(config.upstream, api_key=api_key),
+            UpstreamProvider(
+                config.upstream,
+                api_key=api_key,
+                connect_timeout=config.connect_timeout,
+                first_byte_timeout=config.first_byte_timeout,
+                idle_timeout=config.idle_timeout,
+                total_timeout=config.total_timeout,
+            ),
             keys=store,
             redis_url=config.redis_url,
             models=models,
@@ -325,6 +337,10 @@ def _run_command(args: argparse.Namespace) -> int:
         loop=args.loop,
         http=args.http,
         workers=args.workers,
+        connect_timeout=args.connect_timeout,
+        first_byte_timeout=args.first_byte_timeout,
+        idle_timeout=args.idle_timeout,
+        total_timeout=args.total_timeout,
     )
     return serve(config)
 
@@ -355,6 +371,19 @@ def add_serve_command(subparsers: Any) -> None:
         metavar="NAME",
         help="a model id the upstream serves (repeatable; default: ask its /models)",
     )
+    for flag, default, meaning in (
+        ("--connect-timeout", 10.0, "connecting to the upstream (TCP and TLS)"),
+        ("--first-byte-timeout", 120.0, "request sent -> the upstream's response headers"),
+        ("--idle-timeout", 120.0, "between two chunks of the upstream's body"),
+        ("--total-timeout", None, "the whole upstream exchange, stream included"),
+    ):
+        parser.add_argument(
+            flag,
+            type=float,
+            default=default,
+            metavar="S",
+            help=f"{meaning} (default: {default if default is not None else 'no limit'})",
+        )
     parser.add_argument("--db", metavar="PATH", help="SQLite key store (default ~/.akgate)")
     parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
     parser.add_argument(

@@ -1,4 +1,7 @@
-"""``UpstreamProvider``: forward ``/v1/...`` requests to an OpenAI-compatible server over httpx.
+"""``UpstreamProvider``: forward ``/v1/...`` requests to an OpenAI-compatible server.
+
+The HTTP client is aiohttp when installed (``akgate[server]``), else httpx
+(``providers/_upstream_http.py`` says why and how they differ).
 
 The request path below ``/v1`` is appended to ``base_url`` (``/v1/chat/completions`` ->
 ``{base_url}/chat/completions``), with the provider's own API key. SSE responses are forwarded
@@ -9,7 +12,8 @@ Failures, all as Auriko envelopes (``provider`` set to the provider's name):
 
 =====================================  ==========================================================
 connection refused, DNS, protocol      502 ``upstream_error``
-timeout before the response            504 ``upstream_timeout``
+timeout before the response            504 ``upstream_timeout`` (connect, first byte, total)
+no data for ``idle_timeout`` mid-SSE   ``upstream_timeout`` error frame
 upstream 4xx/5xx                       same status; the upstream's envelope when it sent one,
                                        else wrapped (``upstream_error`` for 5xx)
 failure or truncation mid-SSE          ``data: {"error": ...}`` then ``data: [DONE]``
@@ -33,6 +37,15 @@ from akgate._asgi import ClientDisconnected, dumps, read_body, route_path
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
+from akgate.providers._upstream_http import (
+    ClientOptions,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+    UpstreamTimeout,
+    env_proxy,
+)
 from akgate.sse import SSEEventTooLarge, SSEParser
 
 __all__ = ["UpstreamProvider"]
@@ -85,9 +98,14 @@ class UpstreamProvider:
     """An ASGI app that forwards ``/v1/...`` to ``base_url`` (e.g. ``https://api.openai.com/v1``).
 
     ``api_key`` (or the env var named by ``api_key_env``) is sent as ``Authorization: Bearer``;
-    ``headers`` are added to every upstream request. Timeouts are in seconds: ``connect_timeout``,
-    ``read_timeout`` (also the wait for the first byte), ``write_timeout``, ``pool_timeout`` and
-    ``total_timeout`` (the whole exchange, stream included; ``None``: no limit).
+    ``headers`` are added to every upstream request. Timeouts are in seconds: ``connect_timeout``
+    (TCP and TLS), ``first_byte_timeout`` (request sent -> response headers),
+    ``idle_timeout`` (between two body chunks), ``total_timeout`` (the whole exchange, stream
+    included; ``None``: no limit), ``pool_timeout`` (waiting for a free connection) and
+    ``write_timeout`` (httpx only). ``read_timeout`` is the default of both ``first_byte_timeout``
+    and ``idle_timeout``. ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (loopback
+    upstreams are always reached directly); certificates are verified; no cookie is ever kept.
+    ``client``: an ``httpx.AsyncClient`` to send with instead (e.g. ``http2=True``).
     """
 
     def __init__(
@@ -103,6 +121,8 @@ class UpstreamProvider:
         write_timeout: float = 30.0,
         pool_timeout: float = 10.0,
         total_timeout: float | None = None,
+        first_byte_timeout: float | None = None,
+        idle_timeout: float | None = None,
         max_connections: int = 100,
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 30.0,
@@ -125,12 +145,16 @@ class UpstreamProvider:
             ("write_timeout", write_timeout),
             ("pool_timeout", pool_timeout),
             ("total_timeout", total_timeout),
+            ("first_byte_timeout", first_byte_timeout),
+            ("idle_timeout", idle_timeout),
         ):
             if value is not None and value <= 0:
                 raise ValueError(f"{option} must be > 0")
         self.base_url = base_url.rstrip("/")
         self.name = name or parts.hostname or "upstream"
         self.total_timeout = total_timeout
+        self.first_byte_timeout = first_byte_timeout or read_timeout
+        self.idle_timeout = idle_timeout or read_timeout
         self.max_request_size = max_request_size
         self.max_response_size = max_response_size
         extra = [
@@ -144,19 +168,16 @@ class UpstreamProvider:
         self._extra_names = {name for name, _ in extra}
         #: Scrubbed from upstream error bodies, in case an upstream echoes the key it was sent.
         self._secret = api_key.encode("latin-1") if api_key else None
-        self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
-            ),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_keepalive_connections,
-                keepalive_expiry=keepalive_expiry,
-            ),
-            follow_redirects=False,
-            trust_env=False,
+        options = ClientOptions(
+            connect_timeout=connect_timeout,
+            write_timeout=write_timeout,
+            pool_timeout=pool_timeout,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=keepalive_expiry,
+            proxy=env_proxy(self.base_url),
         )
+        self.client = UpstreamClient(options, client)
 
     def __repr__(self) -> str:
         # Never show the key, nor credentials written into the URL (user:password@, a query).
@@ -169,8 +190,7 @@ class UpstreamProvider:
 
     async def aclose(self) -> None:
         """Close the pooled connections (only of a client this provider created)."""
-        if self._owns_client:
-            await self.client.aclose()
+        await self.client.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -202,9 +222,7 @@ class UpstreamProvider:
             if k.decode("latin-1") not in _DROP_REQUEST and k not in self._extra_names
         ]
         headers.extend(self._extra_headers)
-        request = self.client.build_request(
-            scope.get("method", "GET"), url, headers=headers, content=body
-        )
+        request = UpstreamRequest(scope.get("method", "GET"), url, headers, body)
         sse_kind = "responses" if path.endswith("/responses") else "chat"
         exchange = _Exchange(self, request, send, sse_kind)
         await exchange.run(receive)
@@ -237,7 +255,7 @@ class _Exchange:
     """One forwarded request: sends the upstream's answer, or an envelope or error frame."""
 
     def __init__(
-        self, provider: UpstreamProvider, request: httpx.Request, send: Send, sse_kind: str
+        self, provider: UpstreamProvider, request: UpstreamRequest, send: Send, sse_kind: str
     ) -> None:
         self.provider = provider
         self.request = request
@@ -250,6 +268,9 @@ class _Exchange:
         self.errored = False  # the SSE stream carried an error frame
         self.tail = b""
         self.disconnected = False
+        self.first_byte = False  # the upstream's response headers arrived
+        self.progress_at = 0.0  # when the request went out, then when the last chunk came
+        self.stalled = False  # the watchdog cut the exchange (first byte or idle timeout)
 
     async def run(self, receive: Receive) -> None:
         failure: GatewayError | None = None
@@ -257,16 +278,17 @@ class _Exchange:
         async with anyio.create_task_group() as group:
             group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
             with anyio.CancelScope() as total:
+                self.progress_at = anyio.current_time()
                 if self.provider.total_timeout is not None:
-                    total.deadline = anyio.current_time() + self.provider.total_timeout
+                    total.deadline = self.progress_at + self.provider.total_timeout
+                group.start_soon(self._watch_progress, total)
                 try:
                     await self._forward()
-                except httpx.TimeoutException as exc:
-                    failure = self._timeout(exc)
-                except (httpx.TransportError, httpx.StreamError) as exc:
+                except UpstreamTimeout as exc:
+                    failure = self._timeout(str(exc))
+                except UpstreamError as exc:
                     failure = self.provider.error(
-                        "upstream_error",
-                        f"The upstream {self.provider.name} failed: {_describe(exc)}.",
+                        "upstream_error", f"The upstream {self.provider.name} failed: {exc}."
                     )
                 except OSError:
                     self.disconnected = True  # ASGI 2.4: send after the client left
@@ -276,7 +298,9 @@ class _Exchange:
                     failure = self.provider.error(
                         "internal_error", "The gateway failed while forwarding the request."
                     )
-            if total.cancelled_caught:
+            if total.cancelled_caught and self.stalled:
+                failure = self._stall()
+            elif total.cancelled_caught:
                 failure = self.provider.error(
                     "upstream_timeout",
                     f"The upstream {self.provider.name} did not finish within "
@@ -296,24 +320,50 @@ class _Exchange:
             message: Message = await receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
-                # Cancels the upstream read: httpx closes that connection, the upstream sees it go.
+                # Cancels the upstream read: its connection is closed, so the upstream sees it go.
                 scope.cancel()
                 return
             # A receive that never blocks (an endless body replay) must not starve the exchange.
             await anyio.lowlevel.checkpoint()
 
-    def _timeout(self, exc: httpx.TimeoutException) -> GatewayError:
+    async def _watch_progress(self, exchange: anyio.CancelScope) -> None:
+        """Cut the exchange when the first byte, or the next chunk, is late.
+
+        One sleeping task per exchange, woken only at a deadline; each chunk just stamps
+        ``progress_at`` (no timer per chunk).
+        """
+        while True:
+            provider = self.provider
+            limit = provider.idle_timeout if self.first_byte else provider.first_byte_timeout
+            remaining = self.progress_at + limit - anyio.current_time()
+            if remaining <= 0:
+                self.stalled = True
+                exchange.cancel()
+                return
+            # Capped at the idle limit: the first byte may switch limits while this sleeps.
+            await anyio.sleep(min(remaining, provider.idle_timeout))
+
+    def _timeout(self, detail: str) -> GatewayError:
         if self.streaming:
-            message = f"The upstream {self.provider.name} stalled mid-stream ({_describe(exc)})."
+            message = f"The upstream {self.provider.name} stalled mid-stream ({detail})."
         else:
-            message = f"The upstream {self.provider.name} timed out ({_describe(exc)})."
+            message = f"The upstream {self.provider.name} timed out ({detail})."
         return self.provider.error("upstream_timeout", message)
 
+    def _stall(self) -> GatewayError:
+        if self.first_byte:
+            detail = f"no data for {self.provider.idle_timeout} s"
+        else:
+            detail = f"no response within {self.provider.first_byte_timeout} s"
+        return self._timeout(detail)
+
     async def _forward(self) -> None:
-        response = await self.provider.client.send(self.request, stream=True)
+        response = await self.provider.client.send(self.request)
+        self.first_byte = True
+        self.progress_at = anyio.current_time()
         try:
-            content_type = response.headers.get("content-type", "")
-            if response.status_code >= 400:
+            content_type = response.header(b"content-type") or ""
+            if response.status >= 400:
                 await self._forward_error(response)
             elif content_type.startswith("text/event-stream"):
                 await self._forward_stream(response)
@@ -323,11 +373,10 @@ class _Exchange:
             await response.aclose()
 
     def _headers(
-        self, response: httpx.Response, *, keep_encoding: bool
+        self, response: UpstreamResponse, *, keep_encoding: bool
     ) -> list[tuple[bytes, bytes]]:
         headers = []
-        for key, value in response.headers.raw:
-            name = key.lower()
+        for name, value in response.headers:
             if name.decode("latin-1") in _DROP_RESPONSE:
                 continue
             if name == b"content-encoding" and not keep_encoding:
@@ -338,25 +387,26 @@ class _Exchange:
             headers.append((name, value))
         return headers
 
-    async def _read_capped(self, response: httpx.Response, limit: int) -> bytes:
+    async def _read_capped(self, response: UpstreamResponse, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
+            self.progress_at = anyio.current_time()
             size += len(chunk)
             if size > limit:
-                raise httpx.StreamError(f"response larger than {limit} bytes")
+                raise UpstreamError(f"response larger than {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _forward_whole(self, response: httpx.Response) -> None:
+    async def _forward_whole(self, response: UpstreamResponse) -> None:
         body = await self._read_capped(response, self.provider.max_response_size)
         headers = self._headers(response, keep_encoding=False)
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        await self._start(response.status_code, headers)
+        await self._start(response.status, headers)
         await self._body(body, final=True)
 
-    async def _forward_error(self, response: httpx.Response) -> None:
-        status = response.status_code
+    async def _forward_error(self, response: UpstreamResponse) -> None:
+        status = response.status
         body = await self._read_capped(response, _MAX_ERROR_BODY)
         secret = self.provider._secret
         if secret is not None and secret in body:
@@ -371,7 +421,7 @@ class _Exchange:
         snippet = body[:200].decode("utf-8", "replace").strip()
         message = f"The upstream {self.provider.name} answered HTTP {status}"
         message += f": {snippet}" if snippet else "."
-        retry_after = response.headers.get("retry-after")
+        retry_after = response.header(b"retry-after")
         err = GatewayError(
             code,
             message,
@@ -382,20 +432,18 @@ class _Exchange:
         self.started = self.finished = True
         await send_error(self.send, err)
 
-    async def _forward_stream(self, response: httpx.Response) -> None:
-        compressed = response.headers.get("content-encoding", "identity") != "identity"
-        await self._start(response.status_code, self._headers(response, keep_encoding=False))
+    async def _forward_stream(self, response: UpstreamResponse) -> None:
+        await self._start(response.status, self._headers(response, keep_encoding=False))
         self.streaming = True
         parser = SSEParser()
-        # Raw bytes when they are the decoded bytes (the usual case): no copy, no decoder.
-        chunks = response.aiter_bytes() if compressed else response.aiter_raw()
-        async for chunk in chunks:
+        async for chunk in response.chunks():  # decoded, should the upstream compress anyway
+            self.progress_at = anyio.current_time()
             if not chunk:
                 continue
             try:
                 events = parser.feed(chunk)
             except SSEEventTooLarge as exc:  # an event that never ends: cut the stream
-                raise httpx.StreamError(str(exc)) from None
+                raise UpstreamError(str(exc)) from None
             for event in events:
                 self._observe(event.event, event.data)
             await self._body(chunk)
@@ -452,11 +500,6 @@ class _Exchange:
         if final:
             self.finished = True
         await self.send({"type": "http.response.body", "body": body, "more_body": not final})
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _event_type(data: str) -> str:

@@ -15,10 +15,12 @@ import httpx
 import openai
 import pytest
 
-from akgate._serve import ServeConfig, _uvicorn_options
+from akgate import MemoryKeyStore
+from akgate._serve import ServeConfig, _uvicorn_options, build_app
 from akgate.cli import build_parser
+from akgate.providers.upstream import UpstreamProvider
 from tests.support.servers import free_port
-from tests.test_serve import MESSAGES, start_serve, stop
+from tests.test_serve import MESSAGES, innermost, start_serve, stop
 
 #: Linux's minimum delayed-ACK timeout; a stalled request takes at least this long.
 _DELAYED_ACK_S = 0.040
@@ -101,3 +103,29 @@ def test_cli_chooses_the_loop_the_parser_and_the_workers() -> None:
     assert (options["loop"], options["http"]) == ("asyncio", "h11")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--loop", "trio"])
+
+
+def test_upstream_timeouts_reach_the_provider() -> None:
+    args = build_parser().parse_args(
+        [
+            *("serve", "--upstream", "http://127.0.0.1:9/v1", "--model", "m"),
+            *("--connect-timeout", "2", "--first-byte-timeout", "30", "--idle-timeout", "5"),
+            *("--total-timeout", "600"),
+        ]
+    )
+    config = ServeConfig(
+        upstream=args.upstream,
+        models=tuple(args.model),
+        connect_timeout=args.connect_timeout,
+        first_byte_timeout=args.first_byte_timeout,
+        idle_timeout=args.idle_timeout,
+        total_timeout=args.total_timeout,
+    )
+    provider = innermost(build_app(config, keys=MemoryKeyStore()))
+    assert isinstance(provider, UpstreamProvider)
+    assert (provider.first_byte_timeout, provider.idle_timeout) == (30, 5)
+    assert provider.total_timeout == 600
+    assert provider.client.options.connect_timeout == 2
+    defaults = build_parser().parse_args(["serve"])
+    assert (defaults.first_byte_timeout, defaults.idle_timeout) == (120, 120)
+    assert defaults.total_timeout is None
