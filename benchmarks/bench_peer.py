@@ -232,7 +232,15 @@ async def _load(port: int, path: str, body: bytes, key: str, conc: int, duration
     deadline = started + duration
     await asyncio.gather(*(_one_connection(port, request, deadline, samples) for _ in range(conc)))
     elapsed = time.perf_counter() - started
-    return {"n": len(samples), "elapsed": elapsed, "samples": samples}
+    totals = sorted(total for _, total in samples)
+    firsts = sorted(first for first, _ in samples)
+    return {
+        "n": len(samples),
+        "elapsed": elapsed,
+        "p50": totals[len(totals) // 2],
+        "p99": totals[min(len(totals) - 1, int(len(totals) * 0.99))],
+        "ttfb": firsts[len(firsts) // 2],
+    }
 
 
 # --- orchestration ---------------------------------------------------------------------------
@@ -350,18 +358,14 @@ def _measure(system: System, scenario: str, duration: float) -> dict[str, Any]:
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Medians over the rounds; CPU is the total over the rounds divided by all requests."""
     n = sum(run["n"] for run in runs)
-    samples = sorted(s for run in runs for s in run["samples"])
-    totals = sorted(s[1] for s in samples)
-    firsts = sorted(s[0] for s in samples)
-    rps = statistics.median(run["n"] / run["elapsed"] for run in runs)
-    cpu = sum(run["cpu"] for run in runs)
     return {
-        "rps": rps,
-        "p50_ms": totals[len(totals) // 2] * 1000,
-        "p99_ms": totals[min(len(totals) - 1, int(len(totals) * 0.99))] * 1000,
-        "ttfb_ms": statistics.median(firsts) * 1000,
-        "cpu_ms": cpu / n * 1000 if n else float("nan"),
+        "rps": statistics.median(run["n"] / run["elapsed"] for run in runs),
+        "p50_ms": statistics.median(run["p50"] for run in runs) * 1000,
+        "p99_ms": statistics.median(run["p99"] for run in runs) * 1000,
+        "ttfb_ms": statistics.median(run["ttfb"] for run in runs) * 1000,
+        "cpu_ms": sum(run["cpu"] for run in runs) / n * 1000 if n else float("nan"),
         "n": n,
     }
 
