@@ -83,9 +83,11 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         api_key = os.environ.get(config.upstream_key_env) or None
         models = config.models or upstream_models(config.upstream, api_key)
         return gateway(
+            # Only requests that passed auth carry the operator's key upstream.
             UpstreamProvider(
                 config.upstream,
                 api_key=api_key,
+                require_identity=True,
                 connect_timeout=config.connect_timeout,
                 first_byte_timeout=config.first_byte_timeout,
                 idle_timeout=config.idle_timeout,
