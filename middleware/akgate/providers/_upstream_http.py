@@ -2,9 +2,10 @@
 
 Both backends offer the same small surface (send one request, iterate the body, close), raise
 the same two exceptions, never keep cookies, and leave first-byte and idle-between-chunks timeouts
-to the caller (``_Exchange`` runs one watchdog for both). aiohttp is the default because it costs
-~7-14x less CPU per proxied request than httpx (the table in ``docs/design.md``); httpx stays for
-a caller-supplied ``httpx.AsyncClient`` (HTTP/2, custom transports) and for non-asyncio loops.
+to the caller (``_Exchange`` keeps them as its cancel scope's deadline). aiohttp is the default:
+it costs ~5x less CPU per proxied request than httpx (the table in ``docs/design.md``). httpx
+stays for a caller-supplied ``httpx.AsyncClient`` (HTTP/2, custom transports) and for loops other
+than asyncio.
 """
 
 from __future__ import annotations

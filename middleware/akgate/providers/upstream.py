@@ -26,6 +26,7 @@ client disconnect                      the upstream request is cancelled
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -317,8 +318,9 @@ class _Exchange:
         self.tail = b""
         self.disconnected = False
         self.first_byte = False  # the upstream's response headers arrived
-        self.progress_at = 0.0  # when the request went out, then when the last chunk came
-        self.stalled = False  # the watchdog cut the exchange (first byte or idle timeout)
+        self.scope: anyio.CancelScope | None = None  # the exchange; its deadline is the next limit
+        self.total_deadline = math.inf
+        self.extended_at = 0.0  # when the deadline was last moved on
 
     async def run(self, receive: Receive) -> None:
         failure: GatewayError | None = None
@@ -326,10 +328,11 @@ class _Exchange:
         async with anyio.create_task_group() as group:
             group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
             with anyio.CancelScope() as total:
-                self.progress_at = anyio.current_time()
+                now = anyio.current_time()
                 if self.provider.total_timeout is not None:
-                    total.deadline = self.progress_at + self.provider.total_timeout
-                group.start_soon(self._watch_progress, total)
+                    self.total_deadline = now + self.provider.total_timeout
+                total.deadline = min(self.total_deadline, now + self.provider.first_byte_timeout)
+                self.scope = total
                 try:
                     await self._forward()
                 except UpstreamTimeout as exc:
@@ -346,7 +349,7 @@ class _Exchange:
                     failure = self.provider.error(
                         "internal_error", "The gateway failed while forwarding the request."
                     )
-            if total.cancelled_caught and self.stalled:
+            if total.cancelled_caught and anyio.current_time() < self.total_deadline:
                 failure = self._stall()
             elif total.cancelled_caught:
                 failure = self.provider.error(
@@ -374,22 +377,18 @@ class _Exchange:
             # A receive that never blocks (an endless body replay) must not starve the exchange.
             await anyio.lowlevel.checkpoint()
 
-    async def _watch_progress(self, exchange: anyio.CancelScope) -> None:
-        """Cut the exchange when the first byte, or the next chunk, is late.
+    def _progress(self) -> None:
+        """Data arrived: move the exchange's deadline to the idle limit from now.
 
-        One sleeping task per exchange, woken only at a deadline; each chunk just stamps
-        ``progress_at`` (no timer per chunk).
+        Moved at most every tenth of the idle limit, so a fast stream does not reschedule a
+        timer per chunk; a stall is therefore cut between 0.9x and 1x ``idle_timeout`` after
+        the last data.
         """
-        while True:
-            provider = self.provider
-            limit = provider.idle_timeout if self.first_byte else provider.first_byte_timeout
-            remaining = self.progress_at + limit - anyio.current_time()
-            if remaining <= 0:
-                self.stalled = True
-                exchange.cancel()
-                return
-            # Capped at the idle limit: the first byte may switch limits while this sleeps.
-            await anyio.sleep(min(remaining, provider.idle_timeout))
+        now = anyio.current_time()
+        idle = self.provider.idle_timeout
+        if self.scope is not None and now - self.extended_at > idle / 10:
+            self.extended_at = now
+            self.scope.deadline = min(self.total_deadline, now + idle)
 
     def _timeout(self, detail: str) -> GatewayError:
         if self.streaming:
@@ -408,7 +407,7 @@ class _Exchange:
     async def _forward(self) -> None:
         response = await self.provider.client.send(self.request)
         self.first_byte = True
-        self.progress_at = anyio.current_time()
+        self._progress()
         try:
             content_type = response.header(b"content-type") or ""
             if response.status >= 400:
@@ -439,7 +438,7 @@ class _Exchange:
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.chunks():
-            self.progress_at = anyio.current_time()
+            self._progress()
             size += len(chunk)
             if size > limit:
                 raise UpstreamError(f"response larger than {limit} bytes")
@@ -485,7 +484,7 @@ class _Exchange:
         self.streaming = True
         parser = SSEParser()
         async for chunk in response.chunks():  # decoded, should the upstream compress anyway
-            self.progress_at = anyio.current_time()
+            self._progress()
             if not chunk:
                 continue
             try:
