@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import anyio
 
+from akgate._fdlog import install_fd_exhaustion_filter
 from akgate._types import ASGIApp
 from akgate.auth import KeyStore, ensure_demo_key, open_key_store
 
@@ -64,6 +65,12 @@ class ServeConfig:
     first_byte_timeout: float = 120.0
     idle_timeout: float = 120.0
     total_timeout: float | None = None
+    #: Seconds a request has to deliver its body (slow clients get 408 and are disconnected).
+    body_timeout: float = 60.0
+    #: uvicorn's cap on concurrent connections and tasks (503 past it); None: no cap.
+    limit_concurrency: int | None = None
+    #: uvicorn's idle keep-alive timeout, in seconds.
+    timeout_keep_alive: int = 5
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -94,10 +101,12 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
                 total_timeout=config.total_timeout,
             ),
             keys=store,
+            body_timeout=config.body_timeout,
             redis_url=config.redis_url,
             models=models,
             demo=False,
             app_provider="upstream",
+            hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
         )
     from akgate.providers.demo import DemoModel
 
@@ -105,9 +114,11 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     return gateway(
         DemoModel(token_delay=config.token_delay_ms / 1000),
         keys=store,
+        body_timeout=config.body_timeout,
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
     )
 
 
@@ -193,9 +204,8 @@ def serve(config: ServeConfig) -> int:
         print("akgate serve: --workers must be >= 1", file=sys.stderr)
         return 2
     try:
-        store = open_key_store(config.db, config.redis_url)
         # Created before the server starts, so that only this process can create it.
-        api_key = anyio.run(ensure_demo_key, store)
+        api_key = anyio.run(_prepare_demo_key, config)
         if config.workers > 1:
             # Resolved once here, so that a bad --upstream fails before any worker starts.
             if config.upstream and not config.models:
@@ -205,7 +215,10 @@ def serve(config: ServeConfig) -> int:
                 )
             app: ASGIApp | None = None
         else:
-            app = build_app(config, keys=store)
+            # The served store is opened afresh: connections made in the start-up loop above
+            # would be bound to it (a pooled Redis connection failed the first request, "Event
+            # loop is closed", with a 503).
+            app = build_app(config)
     except ValueError as exc:
         print(f"akgate serve: {exc}", file=sys.stderr)
         return 2
@@ -237,6 +250,7 @@ def serve(config: ServeConfig) -> int:
     # the bare demo, 29 -> 15 ms for the full stack; throughput unchanged.
     gc.collect()
     gc.freeze()
+    install_fd_exhaustion_filter()
     server = BannerServer(uvicorn.Config(app, **_uvicorn_options(config)))
     with sock, _no_signal_reraise():
         server.run(sockets=[sock])
@@ -248,6 +262,8 @@ def _uvicorn_options(config: ServeConfig) -> dict[str, Any]:
         "log_level": "info",
         "lifespan": "on",
         "timeout_graceful_shutdown": 5,
+        "limit_concurrency": config.limit_concurrency,
+        "timeout_keep_alive": config.timeout_keep_alive,
         "loop": config.loop,
         "http": config.http,
     }
@@ -288,9 +304,18 @@ def _worker_app() -> ASGIApp:
     fields = json.loads(os.environ[_WORKER_CONFIG_ENV])
     fields["models"] = tuple(fields["models"])
     app = build_app(ServeConfig(**fields))
+    install_fd_exhaustion_filter()
     gc.collect()
     gc.freeze()  # as in the single-process server: long-lived objects out of full passes
     return app
+
+
+async def _prepare_demo_key(config: ServeConfig) -> str | None:
+    store = open_key_store(config.db, config.redis_url)
+    try:
+        return await ensure_demo_key(store)
+    finally:
+        await store.aclose()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -343,6 +368,9 @@ def _run_command(args: argparse.Namespace) -> int:
         first_byte_timeout=args.first_byte_timeout,
         idle_timeout=args.idle_timeout,
         total_timeout=args.total_timeout,
+        body_timeout=args.body_timeout,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
     )
     return serve(config)
 
@@ -413,5 +441,25 @@ def add_serve_command(subparsers: Any) -> None:
         default=15.0,
         metavar="MS",
         help="pause between the demo model's streamed tokens (default: 15)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds a request has to send its whole body; then 408 (default: 60)",
+    )
+    parser.add_argument(
+        "--limit-concurrency",
+        type=int,
+        metavar="N",
+        help="at most N connections at once; more get 503 (default: no cap)",
+    )
+    parser.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        metavar="S",
+        help="close idle keep-alive connections after S seconds (default: 5)",
     )
     parser.set_defaults(handler=_run_command)

@@ -34,11 +34,12 @@ __all__ = [
 
 
 class UpstreamTimeout(Exception):
-    """Connecting (or waiting for a pooled connection) took too long."""
+    """Connecting (or waiting for a pooled connection) took too long; the text is a type name."""
 
 
 class UpstreamError(Exception):
-    """Connection refused, DNS, TLS, protocol error, or a body cut short."""
+    """Connection refused, DNS, TLS, protocol error, or a body cut short; the text is a type
+    name or one of the provider's own bounds, never what the upstream sent."""
 
 
 class UpstreamRequest(NamedTuple):
@@ -236,7 +237,7 @@ async def _aiohttp_send(
             proxy=proxy,
         )
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise UpstreamTimeout(_describe(exc) or "connect timeout") from None
+        raise UpstreamTimeout(_describe(exc)) from None
     except aiohttp.ClientError as exc:
         raise UpstreamError(_describe(exc)) from None
     return _AiohttpResponse(response)
@@ -286,5 +287,6 @@ async def _httpx_send(client: httpx.AsyncClient, request: UpstreamRequest) -> Up
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    # The type only: an exception's text may hold the upstream's address or what it said, which
+    # the provider logs but never shows the client.
+    return type(exc).__name__

@@ -26,6 +26,7 @@ client disconnect                      the upstream request is cancelled
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -37,7 +38,7 @@ import anyio.lowlevel
 import httpx
 from pydantic_core import from_json
 
-from akgate._asgi import ClientDisconnected, dumps, read_body
+from akgate._asgi import ClientDisconnected, dumps, read_body, response_cap
 from akgate._endpoints import (
     ENDPOINTS,
     GATEWAY_PREFIX,
@@ -62,6 +63,8 @@ from akgate.providers._upstream_http import (
 from akgate.sse import SSEEventTooLarge, SSEParser
 
 __all__ = ["UpstreamProvider"]
+
+logger = logging.getLogger("akgate.providers")
 
 #: Request headers never forwarded: hop-by-hop, recomputed, or the caller's own credentials.
 _DROP_REQUEST: Final = frozenset(
@@ -103,6 +106,8 @@ _DROP_RESPONSE: Final = frozenset(
 )
 #: Characters kept as they are in a forwarded path (RFC 3986 pchar and '/'; not '?', '#', '%').
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
+#: Upstream statuses whose error envelope is the client's to read (its own request's fault).
+_CLIENT_ERRORS: Final = frozenset({400, 404, 409, 413, 415, 422})
 _MAX_ERROR_BODY: Final = 1024 * 1024
 _TERMINAL_EVENTS: Final = frozenset(
     {"response.completed", "response.incomplete", "response.failed"}
@@ -176,7 +181,8 @@ class UpstreamProvider:
             )
         self.require_identity = require_identity
         self.base_url = base_url.rstrip("/")
-        self.name = name or parts.hostname or "upstream"
+        # Not the host by default: the name appears in client-facing errors.
+        self.name = name or "upstream"
         self.total_timeout = total_timeout
         self.first_byte_timeout = first_byte_timeout or read_timeout
         self.idle_timeout = idle_timeout or read_timeout
@@ -250,7 +256,7 @@ class UpstreamProvider:
         headers.extend(self._extra_headers)
         request = UpstreamRequest(method, url, headers, body)
         sse_kind = "responses" if spec.kind == "responses" else "chat"
-        exchange = _Exchange(self, request, send, sse_kind)
+        exchange = _Exchange(self, request, send, sse_kind, ctx.request_id)
         await exchange.run(receive)
 
     def _endpoint(
@@ -304,9 +310,15 @@ class _Exchange:
     """One forwarded request: sends the upstream's answer, or an envelope or error frame."""
 
     def __init__(
-        self, provider: UpstreamProvider, request: UpstreamRequest, send: Send, sse_kind: str
+        self,
+        provider: UpstreamProvider,
+        request: UpstreamRequest,
+        send: Send,
+        sse_kind: str,
+        request_id: str,
     ) -> None:
         self.provider = provider
+        self.request_id = request_id
         self.request = request
         self.send = send
         self.sse_kind = sse_kind
@@ -338,8 +350,13 @@ class _Exchange:
                 except UpstreamTimeout as exc:
                     failure = self._timeout(str(exc))
                 except UpstreamError as exc:
+                    # The text is a type name, or one of our own bounds: never the upstream's.
+                    what = str(exc)
+                    self._log_failure(what)
                     failure = self.provider.error(
-                        "upstream_error", f"The upstream {self.provider.name} failed: {exc}."
+                        "upstream_error",
+                        f"Provider '{self.provider.name}' failed ({what}); "
+                        f"request {self.request_id}.",
                     )
                 except OSError:
                     self.disconnected = True  # ASGI 2.4: send after the client left
@@ -354,8 +371,8 @@ class _Exchange:
             elif total.cancelled_caught:
                 failure = self.provider.error(
                     "upstream_timeout",
-                    f"The upstream {self.provider.name} did not finish within "
-                    f"{self.provider.total_timeout} s.",
+                    f"Provider '{self.provider.name}' did not finish within "
+                    f"{self.provider.total_timeout} s; request {self.request_id}.",
                 )
             if failure is not None and not self.disconnected:
                 try:
@@ -391,18 +408,23 @@ class _Exchange:
             self.scope.deadline = min(self.total_deadline, now + idle)
 
     def _timeout(self, detail: str) -> GatewayError:
+        name = self.provider.name
+        self._log_failure(detail)
         if self.streaming:
-            message = f"The upstream {self.provider.name} stalled mid-stream ({detail})."
+            message = f"Provider '{name}' stalled mid-stream ({detail}); request {self.request_id}."
         else:
-            message = f"The upstream {self.provider.name} timed out ({detail})."
+            message = f"Provider '{name}' timed out ({detail}); request {self.request_id}."
         return self.provider.error("upstream_timeout", message)
 
     def _stall(self) -> GatewayError:
         if self.first_byte:
-            detail = f"no data for {self.provider.idle_timeout} s"
-        else:
-            detail = f"no response within {self.provider.first_byte_timeout} s"
-        return self._timeout(detail)
+            return self._timeout(f"no data for {self.provider.idle_timeout} s")
+        return self._timeout(f"no response within {self.provider.first_byte_timeout} s")
+
+    def _log_failure(self, detail: str) -> None:
+        # The upstream's address and what it said go to the log; the client gets the provider
+        # name and the request id. Exception texts are not logged (a URL may hold credentials).
+        logger.warning("%r failed for request %s: %s", self.provider, self.request_id, detail)
 
     async def _forward(self) -> None:
         response = await self.provider.client.send(self.request)
@@ -446,7 +468,10 @@ class _Exchange:
         return b"".join(chunks)
 
     async def _forward_whole(self, response: UpstreamResponse) -> None:
-        body = await self._read_capped(response, self.provider.max_response_size)
+        # Widened by what the answer may echo of the request (a request under the caps never
+        # becomes a 502 because its answer repeats it).
+        limit = response_cap(self.provider.max_response_size, len(self.request.body))
+        body = await self._read_capped(response, limit)
         headers = self._headers(response, keep_encoding=False)
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
         await self._start(response.status, headers)
@@ -458,16 +483,22 @@ class _Exchange:
         secret = self.provider._secret
         if secret is not None and secret in body:
             body = body.replace(secret, b"[redacted]")
-        if _is_envelope(body):
+        if status in _CLIENT_ERRORS and _is_envelope(body):
+            # The client's own request error (bad parameter, unknown model): the upstream's
+            # message tells it what to fix.
             headers = self._headers(response, keep_encoding=False)
             headers.append((b"content-length", str(len(body)).encode("latin-1")))
             await self._start(status, headers)
             await self._body(body, final=True)
             return
         code = _code_for_status(status)
-        snippet = body[:200].decode("utf-8", "replace").strip()
-        message = f"The upstream {self.provider.name} answered HTTP {status}"
-        message += f": {snippet}" if snippet else "."
+        # Anything else (the operator's key refused, rate limits naming the operator's account,
+        # server errors) stays in the log: the client gets the status, provider and request id.
+        snippet = body[:500].decode("utf-8", "replace").strip()
+        self._log_failure(f"HTTP {status}: {snippet!r}")
+        message = (
+            f"Provider '{self.provider.name}' answered HTTP {status}; request {self.request_id}."
+        )
         retry_after = response.header(b"retry-after")
         err = GatewayError(
             code,
@@ -503,7 +534,8 @@ class _Exchange:
             await self._fail(
                 self.provider.error(
                     "upstream_error",
-                    f"The upstream {self.provider.name} ended the stream before it finished.",
+                    f"Provider '{self.provider.name}' ended the stream before it finished; "
+                    f"request {self.request_id}.",
                 )
             )
             return
