@@ -7,6 +7,7 @@ The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :c
 from __future__ import annotations
 
 from ._body_timeout import RequestBodyTimeout
+from ._keepalive import SSEKeepAlive
 from ._version import __version__
 from .adapter import AdapterOptions, ResponsesAdapter
 from .auth import (
@@ -79,6 +80,7 @@ __all__ = [
     "Routing",
     "RoutingStats",
     "SQLiteKeyStore",
+    "SSEKeepAlive",
     "UpstreamProvider",
     "__version__",
     "create_key",
