@@ -7,6 +7,7 @@ The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :c
 from __future__ import annotations
 
 from ._body_timeout import RequestBodyTimeout
+from ._keepalive import SSEKeepAlive
 from ._version import __version__
 from .adapter import AdapterOptions, ResponsesAdapter
 from .auth import (
@@ -27,6 +28,7 @@ from .auth import (
 )
 from .context import Identity, RequestContext, get_context
 from .errors import ERROR_CODES, GatewayError
+from .messages import MessagesAdapter
 from .providers import DemoModel, UpstreamProvider
 from .routing import (
     Capabilities,
@@ -66,6 +68,7 @@ __all__ = [
     "KeyStoreUnavailable",
     "MemoryKeyStore",
     "MemoryRateLimiter",
+    "MessagesAdapter",
     "NewKey",
     "Provider",
     "RateLimiter",
@@ -79,6 +82,7 @@ __all__ = [
     "Routing",
     "RoutingStats",
     "SQLiteKeyStore",
+    "SSEKeepAlive",
     "UpstreamProvider",
     "__version__",
     "create_key",

@@ -7,14 +7,15 @@
 
 Both build, outermost first::
 
-    APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter ->] app
+    APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter | MessagesAdapter ->] app
 
 inside the returned :class:`GatewayApp`, which bounds the time a request body may take.
 
 Routing treats the wrapped app as the provider ``"app"`` (serving the ``models`` you name, for
 ``ak_live_`` and ``ak_test_`` keys alike) next to the embedded demo model, and wraps it in the
-adapter for ``/v1/responses`` because it only speaks chat completions. Every layer can be turned
-off or configured (``auth=False``, ``validation_options={...}`` ...); see ``docs/frameworks.md``.
+adapters for ``/v1/responses`` and ``/v1/messages`` because it only speaks chat completions.
+Every layer can be turned off or configured (``auth=False``, ``validation_options={...}`` ...);
+see ``docs/frameworks.md``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,23 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
+from ._keepalive import SSEKeepAlive
 from ._pieces import piecewise
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
-from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
+from .auth import (
+    APIKeyAuth,
+    KeyStore,
+    MemoryKeyStore,
+    RedisKeyStore,
+    RedisRateLimiter,
+    default_store,
+)
+from .messages import MessagesAdapter
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
@@ -110,8 +120,12 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    messages: bool = True,
+    messages_options: Mapping[str, Any] | None = None,
+    hosted_tools: Literal["strict", "lenient"] = "strict",
+    sse_heartbeat: float | None = 15.0,
 ) -> ASGIApp:
-    """Wrap ``app`` in auth, validation, routing and the Responses adapter.
+    """Wrap ``app`` in auth, validation, routing and the Responses and Messages adapters.
 
     :param keys: a :class:`~akgate.auth.KeyStore`, or a list of full API keys (held in memory).
         Default: ``$AKGATE_API_KEYS`` when set, else the SQLite store at
@@ -133,12 +147,28 @@ def gateway(
     :param body_timeout: seconds a gateway request has, from its start, to deliver its whole body
         (408 ``request_timeout`` past it, see :class:`~akgate.RequestBodyTimeout`); ``None``: no
         limit.
+    :param hosted_tools: hosted tools (``web_search``, ``mcp``, ...) on a provider that speaks
+        chat only: ``"strict"`` answers 400 ``hosted_tool_not_supported``, ``"lenient"`` drops
+        them with a ``routing_metadata.warnings`` entry each. Native ``/v1/responses`` (and
+        ``/v1/messages``) providers always get them untouched. The Messages adapter applies
+        the same policy to Anthropic server tools, ``mcp_servers`` and ``container``.
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param messages: serve Anthropic's ``/v1/messages`` (through :class:`~akgate.MessagesAdapter`
+        for chat-only providers); ``messages_options`` are more options for that adapter.
+    :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
+        or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
+    if hosted_tools not in ("strict", "lenient"):
+        raise ValueError("hosted_tools must be 'strict' or 'lenient'")
+    messages_config: dict[str, Any] = {
+        "max_body_size": max_body_size,
+        "hosted_tools": hosted_tools,
+        **(messages_options or {}),
+    }
     stack: ASGIApp = app
     store: KeyStore | None = None
     owned: list[_Closable] = []  # what this call creates, closed at lifespan shutdown
@@ -157,18 +187,37 @@ def gateway(
             # Options for the adapter: wrap the app here, so routing calls it natively.
             provider = Provider(
                 provider.name,
-                ResponsesAdapter(app, max_body_size=max_body_size, **adapter_options),
+                ResponsesAdapter(
+                    app,
+                    max_body_size=max_body_size,
+                    **{"hosted_tools": hosted_tools, **adapter_options},
+                ),
                 endpoints=frozenset({"chat_completions", "responses"}),
                 test=provider.test,
                 byok=provider.byok,
                 data_policy=provider.data_policy,
             )
-        options: dict[str, Any] = {"max_body_size": max_body_size, **(routing_options or {})}
+        options: dict[str, Any] = {
+            "max_body_size": max_body_size,
+            "hosted_tools": hosted_tools,
+            "messages_options": messages_config,
+            **(routing_options or {}),
+        }
+        if not messages:
+            options["messages_options"] = {**messages_config, "passthrough": True}
         if redis_url and "stats" not in options:
             client = store.client if isinstance(store, RedisKeyStore) else redis_url
             stats = RedisStats(client)
             owned.append(stats)  # closes its client only if it created it from the URL
             options["stats"] = stats
+        if redis_url and "public_rate_limiter" not in options:
+            # Workers share the public directory's per-address budget, as they share keys.
+            if isinstance(store, RedisKeyStore):
+                limiter = RedisRateLimiter(client=store.client, prefix="akgate:public:")
+            else:
+                limiter = RedisRateLimiter(redis_url, prefix="akgate:public:")
+                owned.append(limiter)
+            options["public_rate_limiter"] = limiter
         stack = Routing(
             stack,
             catalog=_catalog(catalog, models, provider.name, demo=demo, responses=adapter),
@@ -181,8 +230,15 @@ def gateway(
             raise ValueError("models, catalog and providers need routing=True")
         if adapter:
             stack = ResponsesAdapter(
-                stack, **{"max_body_size": max_body_size, **(adapter_options or {})}
+                stack,
+                **{
+                    "max_body_size": max_body_size,
+                    "hosted_tools": hosted_tools,
+                    **(adapter_options or {}),
+                },
             )
+        if messages:
+            stack = MessagesAdapter(stack, **messages_config)
     if validation:
         stack = RequestValidation(
             stack, **{"max_body_size": max_body_size, **(validation_options or {})}
@@ -191,7 +247,7 @@ def gateway(
         stack = APIKeyAuth(
             stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
         )
-    return GatewayApp(stack, owned, body_timeout=body_timeout)
+    return GatewayApp(stack, owned, body_timeout=body_timeout, sse_heartbeat=sse_heartbeat)
 
 
 class _Closable(Protocol):
@@ -206,6 +262,9 @@ class GatewayApp:
     completed its lifespan shutdown, it closes what :func:`gateway` created itself (the key
     store's connections, a Redis stats client). Objects you passed in (a key store, providers) stay
     yours to close. Without lifespan support, call :meth:`aclose` yourself.
+
+    With ``sse_heartbeat``, HTTP requests go through :class:`~akgate.SSEKeepAlive` first (outside
+    every layer, so no layer ever sees a heartbeat).
     """
 
     __slots__ = ("_entry", "app", "resources")
@@ -216,13 +275,17 @@ class GatewayApp:
         resources: Iterable[_Closable] = (),
         *,
         body_timeout: float | None = None,
+        sse_heartbeat: float | None = None,
     ) -> None:
         self.app = app
         self.resources = tuple(resources)
+        entry: ASGIApp = app
+        if sse_heartbeat is not None:
+            entry = SSEKeepAlive(entry, interval=sse_heartbeat)
         # Outermost of all: the body-time bound covers every layer that reads the body.
-        self._entry: ASGIApp = (
-            app if body_timeout is None else RequestBodyTimeout(app, timeout=body_timeout)
-        )
+        if body_timeout is not None:
+            entry = RequestBodyTimeout(entry, timeout=body_timeout)
+        self._entry = entry
 
     def __repr__(self) -> str:
         return f"GatewayApp({self.app!r})"
@@ -232,10 +295,7 @@ class GatewayApp:
             # Bounded pieces: a client that stops reading makes the server buffer ~one piece.
             await self._entry(scope, receive, piecewise(send))
             return
-        if scope["type"] != "lifespan":
-            await self._entry(scope, receive, send)
-            return
-        if not self.resources:
+        if scope["type"] != "lifespan" or not self.resources:
             await self.app(scope, receive, send)
             return
 
@@ -288,6 +348,10 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        messages: bool = True,
+        messages_options: Mapping[str, Any] | None = None,
+        hosted_tools: Literal["strict", "lenient"] = "strict",
+        sse_heartbeat: float | None = 15.0,
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -309,6 +373,10 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            messages=messages,
+            messages_options=messages_options,
+            hosted_tools=hosted_tools,
+            sse_heartbeat=sse_heartbeat,
         )
 
     def __repr__(self) -> str:

@@ -32,7 +32,7 @@ from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
-from ._options import AdapterOptions, ReasoningEvents, ReasoningInput
+from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
 from ._response import chat_to_response
 from ._stream import StreamTranslator, UpstreamStreamError
@@ -82,6 +82,9 @@ class ResponsesAdapter:
     * ``max_tokens_field``: ``"max_completion_tokens"`` (default) or ``"max_tokens"``.
     * ``developer_role``: ``"developer"`` (default, passed through) or ``"system"``.
     * ``send_done``: append ``data: [DONE]`` after the terminal event (Open Responses mode).
+    * ``hosted_tools``: hosted tools (``web_search``, ``mcp``, ...) and their items, which a chat
+      app cannot run: ``"strict"`` (default) answers 400 ``hosted_tool_not_supported``;
+      ``"lenient"`` drops them with one ``routing_metadata.warnings`` entry each.
     * ``path`` / ``chat_path``: the served path and the inner chat path (below ``root_path``).
     * ``max_body_size``: request body cap in bytes (413 above it).
     """
@@ -96,6 +99,7 @@ class ResponsesAdapter:
         max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
         developer_role: Literal["developer", "system"] = "developer",
         send_done: bool = False,
+        hosted_tools: HostedTools = "strict",
         path: str = "/v1/responses",
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -105,6 +109,7 @@ class ResponsesAdapter:
             "reasoning_input": (reasoning_input, ("drop", "reasoning_content", "reasoning")),
             "max_tokens_field": (max_tokens_field, ("max_completion_tokens", "max_tokens")),
             "developer_role": (developer_role, ("developer", "system")),
+            "hosted_tools": (hosted_tools, ("strict", "lenient")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -125,6 +130,7 @@ class ResponsesAdapter:
             max_tokens_field=max_tokens_field,
             developer_role=developer_role,
             send_done=send_done,
+            hosted_tools=hosted_tools,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -426,7 +432,7 @@ class _Bridge:
             try:
                 data = translator.translate(translator.parse(events[0].data))
             except UpstreamStreamError as exc:
-                data = translator.fail("server_error", str(exc))
+                data = translator.fail("upstream_error", str(exc))
         elif events or not more_body:
             out: list[bytes] = []
             try:
@@ -441,7 +447,7 @@ class _Bridge:
                 if not self.started:
                     await self.error(GatewayError("upstream_error", str(exc)))
                     return
-                out.append(translator.fail("server_error", str(exc)))
+                out.append(translator.fail("upstream_error", str(exc)))
             if not more_body:
                 parser.finish()
                 if not self.started:
@@ -469,7 +475,7 @@ class _Bridge:
             return
         translator = self.translator
         assert translator is not None
-        await self.end(translator.fail("server_error", message))
+        await self.end(translator.fail("upstream_error", message))
 
     async def first_chunk(self, chunk: dict[str, Any] | None, out: list[bytes]) -> bool:
         """Decide on the first inner chunk: an error is still a real HTTP status (trap 19)."""
@@ -528,9 +534,12 @@ class _Bridge:
         assert translator.response is not None
         response = translator.response
         if response["status"] == "failed":
+            # The same code as the stream would have carried (one code per fault).
+            error = response["error"]
             self.started = True
             await send_error(
-                self.send, GatewayError("upstream_error", response["error"]["message"])
+                self.send,
+                GatewayError(error["code"], error["message"], error["param"], type_=error["type"]),
             )
             return
         await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
@@ -572,7 +581,7 @@ class _Bridge:
         assert translator is not None
         # Logged above and not re-raised: the client gets error + response.failed, and an outer
         # layer (routing) still sees a complete, well-formed response.
-        await self.end(translator.fail("server_error", "The upstream failed mid-stream."))
+        await self.end(translator.fail("upstream_error", "The upstream failed mid-stream."))
 
 
 def _error_status(error: Any) -> int:

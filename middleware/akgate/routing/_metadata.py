@@ -4,7 +4,8 @@ Streams are rewritten event by event without buffering. The per-chunk fast path 
 event boundaries and looks for a handful of byte markers (``[DONE]``, a non-null ``"usage"``,
 ``"error"``, terminal Responses events); only events carrying one are parsed. Chat streams end
 with one chunk ``{"choices": [], "usage": ..., "routing_metadata": ...}`` before
-``data: [DONE]``; Responses streams carry it in the terminal event's ``response``.
+``data: [DONE]``; Responses streams carry it in the terminal event's ``response``; Anthropic
+Messages streams on the last ``message_delta`` event (next to its ``usage``).
 
 An unfinished event is held until its blank line arrives, up to ``MAX_EVENT_SIZE`` bytes (16 MiB,
 shared with :class:`~akgate.sse.SSEParser`): a provider that never ends an event gets the stream
@@ -19,7 +20,8 @@ from typing import Any, Final
 
 from pydantic_core import from_json, to_json
 
-from akgate.errors import error_payload
+from akgate._faults import fault_payload, responses_error_event
+from akgate.errors import ERROR_CODES, anthropic_error_type, error_payload
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
 from ._stream_check import has_bad_block
@@ -27,6 +29,7 @@ from ._stream_check import has_bad_block
 __all__ = [
     "ChatStreamRewriter",
     "Finalize",
+    "MessagesStreamRewriter",
     "ResponsesStreamRewriter",
     "inject_json",
     "merge_warnings",
@@ -271,7 +274,9 @@ class ChatStreamRewriter(_StreamRewriter):
             self._head = _head(obj)
         if obj.get("error"):
             self.failed = True
-            return self._forward(event, data, raw)
+            # Whatever vocabulary the provider speaks, the client gets a registry code.
+            obj["error"] = fault_payload(obj["error"], provider=self.provider)
+            return encode_event(to_json(obj), event)
         usage = obj.get("usage")
         if isinstance(usage, Mapping):
             self._usage = usage
@@ -354,7 +359,7 @@ class ResponsesStreamRewriter(_StreamRewriter):
         self._response: dict[str, Any] | None = None
         self._items: list[Any] = []
         self._sent = b""  # the last bytes forwarded: the latest sequence_number is in there
-        self._upstream_error: tuple[str, str] | None = None
+        self._upstream_error: dict[str, Any] | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         out = super().feed(chunk)
@@ -381,15 +386,22 @@ class ResponsesStreamRewriter(_StreamRewriter):
             self._items.append(obj.get("item"))
         elif kind == "response.failed":
             self.failed = self.done = True
+            response = obj.get("response")
+            if isinstance(response, dict) and response.get("error") is not None:
+                response["error"] = fault_payload(response["error"], provider=self.provider)
+                return encode_event(to_json(obj), event)
         elif kind == "error":
             self.failed = True
             nested = obj.get("error") if isinstance(obj.get("error"), dict) else {}
-            code = obj.get("code") or nested.get("code") or "upstream_error"
-            message = obj.get("message") or nested.get("message") or "The provider failed."
-            self._upstream_error = (str(code), str(message))
-            if not isinstance(obj.get("sequence_number"), int):
-                obj["sequence_number"] = self._last_sequence() + 1
-                return encode_event(to_json(obj), event or "error")
+            # The flat fields win; the nested object fills in (its `type` is the error's type).
+            flat = {k: v for k, v in obj.items() if k not in ("type", "error") and v is not None}
+            payload = fault_payload({**nested, **flat}, provider=self.provider)
+            self._upstream_error = payload
+            sequence = obj.get("sequence_number")
+            if not isinstance(sequence, int):
+                sequence = self._last_sequence() + 1
+            # One code per fault, in the registry's vocabulary (flat and nested alike).
+            return encode_event(to_json(responses_error_event(payload, sequence)), event or "error")
         return self._forward(event, data, raw)
 
     def _last_sequence(self) -> int:
@@ -406,34 +418,22 @@ class ResponsesStreamRewriter(_StreamRewriter):
         if self.failed and self._upstream_error is not None:
             # The provider sent an error event but no response.failed: finish the stream.
             self.done = True
-            return self._failed(*self._upstream_error, self._last_sequence() + 1)
+            return self._failed(self._upstream_error, self._last_sequence() + 1)
         return self.abort("upstream_error", "The provider stream ended before it completed.")
 
     def _error(self, code: str, message: str) -> bytes:
         self.done = True
         sequence = self._last_sequence() + 1
-        inner = error_payload(code, message, provider=self.provider)
-        event = {
-            "type": "error",
-            "sequence_number": sequence,
-            "code": code,
-            "message": message,
-            "param": None,
-            "provider": self.provider,
-            "error": inner,
-        }
-        return encode_event(to_json(event), "error") + self._failed(code, message, sequence + 1)
+        payload = error_payload(code, message, provider=self.provider)
+        event = responses_error_event(payload, sequence)
+        return encode_event(to_json(event), "error") + self._failed(payload, sequence + 1)
 
-    def _failed(self, code: str, message: str, sequence: int) -> bytes:
+    def _failed(self, payload: dict[str, Any], sequence: int) -> bytes:
         response: dict[str, Any] = dict(self._response or {"object": "response"})
+        # The failed Response carries the error event's payload: one code per fault.
         response.update(
             status="failed",
-            # The SDK's ResponseError.code is an enum: rate limits keep theirs, all else is a
-            # server error (responses-bridge.md §3 f).
-            error={
-                "code": "rate_limit_exceeded" if "rate_limit" in code else "server_error",
-                "message": message,
-            },
+            error=payload,
             output=[item for item in self._items if isinstance(item, dict)],
             usage=None,
         )
@@ -442,3 +442,66 @@ class ResponsesStreamRewriter(_StreamRewriter):
 
 
 _SEQUENCE: Final = re.compile(rb'"sequence_number":\s*(\d+)')
+
+
+class MessagesStreamRewriter(_StreamRewriter):
+    """Anthropic Messages SSE: routing_metadata rides on the ``message_delta`` event.
+
+    ``message_start`` (once per stream) gives the input and cache counts that a ``message_delta``
+    may leave out. A stream that breaks ends with one Anthropic ``error`` event (never a
+    ``message_stop``), as the Anthropic API does after its 200.
+    """
+
+    _markers = (
+        b'"message_start"',
+        b'"message_delta"',
+        b'"message_stop"',
+        b"event: error",
+        b'"type":"error"',
+        b'"type": "error"',
+    )
+
+    def __init__(
+        self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
+    ) -> None:
+        super().__init__(finalize, provider, max_event_size=max_event_size)
+        self._usage: dict[str, Any] = {}
+
+    def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        if data is None or self.done:
+            return b"" if self.done else self._forward(event, data, raw)
+        try:
+            obj = from_json(data)
+        except ValueError:
+            return self._forward(event, data, raw)
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "message_start":
+            message = obj.get("message")
+            usage = message.get("usage") if isinstance(message, dict) else None
+            if isinstance(usage, dict):
+                self._usage.update(usage)
+        elif kind == "message_delta":
+            usage = obj.get("usage")
+            if isinstance(usage, dict):
+                self._usage.update({k: v for k, v in usage.items() if v is not None})
+            obj["routing_metadata"] = self.finalize(self._usage)
+            return encode_event(to_json(obj), event or "message_delta")
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            self.failed = self.done = True
+        return self._forward(event, data, raw)
+
+    def _close(self) -> bytes:
+        if self.done:
+            return b""
+        return self.abort("upstream_error", "The provider stream ended before it completed.")
+
+    def _error(self, code: str, message: str) -> bytes:
+        self.done = True
+        status = ERROR_CODES.get(code, (500, "api_error"))[0]
+        event = {
+            "type": "error",
+            "error": {"type": anthropic_error_type(status), "message": message},
+        }
+        return encode_event(to_json(event), "error")

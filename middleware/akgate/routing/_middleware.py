@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 
@@ -21,8 +21,9 @@ from akgate._asgi import (
     response_cap,
     scope_with_body,
 )
-from akgate._endpoints import gateway_scope
+from akgate._endpoints import gateway_scope, not_allowed
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 from akgate.sse import MAX_EVENT_SIZE
@@ -31,12 +32,14 @@ from ._catalog import Catalog
 from ._cost import compute_cost, token_counts
 from ._metadata import (
     ChatStreamRewriter,
+    MessagesStreamRewriter,
     ResponsesStreamRewriter,
     inject_json,
     merge_warnings,
 )
 from ._models_api import ModelDirectory
 from ._providers import Provider
+from ._registry_api import PublicDirectory
 from ._rewrite import provider_payload, read_gateway
 from ._stats import InMemoryStats, RoutingStats
 from ._strategies import (
@@ -55,6 +58,8 @@ logger = logging.getLogger("akgate.routing")
 
 #: Endpoint-table rows answered from the catalog.
 _DIRECTORY: Final = frozenset({"models.list", "models.retrieve"})
+#: The public discovery endpoints (no key): answered from the catalog by ``PublicDirectory``.
+_PUBLIC: Final = frozenset({"directory.models", "registry.models", "registry.providers"})
 #: Provider statuses that move on to the next candidate. 401/403 mean the provider's own key is
 #: wrong: never the client's fault, so they are not forwarded as such.
 _RETRYABLE: Final = frozenset({401, 403, 408, 425, 429})
@@ -145,7 +150,9 @@ class _Attempt:
         self.size = 0
         #: The JSON answer cap of this attempt (set with its body, see ``response_cap``).
         self.cap = MAX_JSON_RESPONSE_SIZE
-        self.rewriter: ChatStreamRewriter | ResponsesStreamRewriter | None = None
+        self.rewriter: (
+            ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter | None
+        ) = None
         self.cancel: anyio.CancelScope | None = None
         self.metadata: dict[str, Any] | None = None
         self.tps: float | None = None
@@ -237,12 +244,9 @@ class _Attempt:
                     return
                 if sse:
                     self.mode = "sse"
-                    cls = (
-                        ChatStreamRewriter
-                        if self.plan.endpoint == "chat_completions"
-                        else ResponsesStreamRewriter
+                    self.rewriter = _REWRITERS[self.plan.endpoint](
+                        self.finalize, self.route.provider.name
                     )
-                    self.rewriter = cls(self.finalize, self.route.provider.name)
                 else:
                     self.mode = "json"
             elif status >= 500 or status in _RETRYABLE:
@@ -425,6 +429,15 @@ class _Attempt:
         return GatewayError("upstream_error", message, headers=headers, provider=name)
 
 
+_REWRITERS: Final[
+    Mapping[str, type[ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter]]
+] = {
+    "chat_completions": ChatStreamRewriter,
+    "responses": ResponsesStreamRewriter,
+    "messages": MessagesStreamRewriter,
+}
+
+
 def _upstream_message(body: bytes) -> str | None:
     from pydantic_core import from_json
 
@@ -443,6 +456,13 @@ class Routing:
     The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
     successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
     catalog. Other paths pass through to the wrapped app untouched.
+
+    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
+    catalog, and so are the public ``/v1/directory/models``, ``/v1/registry/models`` and
+    ``/v1/registry/providers`` (``public_endpoints=False`` turns them off; each client address
+    gets ``public_rate_limit`` requests a minute). Other paths pass through to the wrapped app
+    untouched.
     """
 
     def __init__(
@@ -458,10 +478,24 @@ class Routing:
         timeout_ms: int | None = None,
         test_keys_use_test_providers: bool = True,
         models_endpoint: bool = True,
+        public_endpoints: bool = True,
+        public_rate_limit: int | None = 60,
+        public_rate_limiter: RateLimiter | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        messages_options: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        hosted_tools: Literal["strict", "lenient"] = "strict",
     ) -> None:
+        if hosted_tools not in ("strict", "lenient"):
+            raise ValueError("hosted_tools must be 'strict' or 'lenient'")
+        #: The Responses adapter's policy for hosted tools on chat-only providers.
+        self.hosted_tools = hosted_tools
         self.app = app
+        #: Options of the MessagesAdapter wrapped around each chat-only provider.
+        self.messages_options: dict[str, Any] = {
+            "max_body_size": max_body_size,
+            **(messages_options or {}),
+        }
         self.catalog = Catalog.load(catalog)
         if default_optimize not in STRATEGY_WEIGHTS:
             raise ValueError(f"default_optimize must be one of {sorted(STRATEGY_WEIGHTS)}")
@@ -481,6 +515,16 @@ class Routing:
         self._apps = self._provider_apps()
         self._routes = self._build_routes()
         self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None
+        self._public = (
+            PublicDirectory(
+                self.catalog,
+                self.providers,
+                rate_limit=public_rate_limit,
+                limiter=public_rate_limiter,
+            )
+            if public_endpoints
+            else None
+        )
 
     # -- configuration ---------------------------------------------------------------------
     def _registry(
@@ -522,6 +566,12 @@ class Routing:
             adapter = None
         else:
             adapter = ResponsesAdapter
+        try:
+            from akgate.messages import MessagesAdapter
+        except ImportError:
+            messages_adapter = None
+        else:
+            messages_adapter = MessagesAdapter
         apps: dict[tuple[str, str], ASGIApp] = {}
         for provider in self.providers.values():
             assert provider.app is not None
@@ -530,7 +580,15 @@ class Routing:
             if "responses" in provider.endpoints:
                 apps[(provider.name, "responses")] = provider.app
             elif adapter is not None:
-                apps[(provider.name, "responses")] = adapter(provider.app)
+                apps[(provider.name, "responses")] = adapter(
+                    provider.app, hosted_tools=self.hosted_tools
+                )
+            if "messages" in provider.endpoints:
+                apps[(provider.name, "messages")] = provider.app
+            elif messages_adapter is not None and "chat_completions" in provider.endpoints:
+                apps[(provider.name, "messages")] = messages_adapter(
+                    provider.app, **{"hosted_tools": self.hosted_tools, **self.messages_options}
+                )
         return apps
 
     def _build_routes(self) -> dict[str, tuple[Route, ...]]:
@@ -539,9 +597,10 @@ class Routing:
             entries = []
             for offering in model.providers:
                 provider = self.providers[offering.name]
-                endpoints = frozenset(
-                    e for e in offering.endpoints if (provider.name, e) in self._apps
-                )
+                served = set(offering.endpoints)
+                if "chat_completions" in served:
+                    served.add("messages")  # through the Messages adapter
+                endpoints = frozenset(e for e in served if (provider.name, e) in self._apps)
                 entries.append(
                     Route(
                         model=model,
@@ -580,7 +639,18 @@ class Routing:
             scope, send, _ = request_context(scope, send)
             await self._directory(scope, resolution.path, send)
             return
+        if spec is not None and spec.name in _PUBLIC and self._public is not None:
+            scope, send, _ = request_context(scope, send)
+            await self._public(scope, resolution.path, send)
+            return
         endpoint = spec.kind if spec is not None else None
+        if endpoint == "messages" and scope.get("method") != "POST":
+            # Nothing else lives at the Messages paths (Anthropic's envelope, like every error
+            # there).
+            assert spec is not None
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, not_allowed(spec))
+            return
         if endpoint is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
