@@ -23,6 +23,8 @@ from akgate._faults import fault_payload, responses_error_event
 from akgate.errors import error_payload
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
+from ._stream_check import has_bad_block
+
 __all__ = [
     "ChatStreamRewriter",
     "Finalize",
@@ -165,6 +167,16 @@ class _StreamRewriter:
     def _events(self, complete: bytes) -> bytes:
         if self.overflowed:
             return b""
+        if has_bad_block(complete):
+            # Text that is not SSE mid-stream: end with an error event, and stop the provider
+            # the way an oversized event does.
+            tail = (
+                b""
+                if self.done
+                else self.abort("upstream_error", "The provider sent a malformed stream event.")
+            )
+            self.overflowed = True
+            return tail
         if not self._needs_look(complete):
             return complete
         out = self._batch = []
