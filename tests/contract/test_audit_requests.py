@@ -214,17 +214,20 @@ CHAT_HI = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
 
 
 async def test_parameters_the_demo_ignores_are_dropped_with_a_warning() -> None:
+    # The demo honours n and logprobs (its catalog says so); penalties and logit_bias it ignores.
     async with served() as client:
-        r = await client.post(
-            "/v1/chat/completions", json={**CHAT_HI, "n": 3, "logprobs": True, "temperature": 0.2}
-        )
+        body = {**CHAT_HI, "n": 2, "presence_penalty": 0.5, "logit_bias": {"1": 1}}
+        r = await client.post("/v1/chat/completions", json=body)
+        assert len(r.json()["choices"]) == 2
         warnings = r.json()["routing_metadata"]["warnings"]
         assert [(w["type"], w["code"]) for w in warnings] == [
-            ("unsupported_parameter", "n"),
-            ("unsupported_parameter", "logprobs"),
+            ("unsupported_parameter", "presence_penalty"),
+            ("unsupported_parameter", "logit_bias"),
         ]
         strict = {"routing": {"require_parameters": True}}
-        r = await client.post("/v1/chat/completions", json={**CHAT_HI, "n": 3, "gateway": strict})
+        r = await client.post(
+            "/v1/chat/completions", json={**CHAT_HI, "presence_penalty": 0.5, "gateway": strict}
+        )
         assert_error(r, "required_params_not_supported", "gateway.routing.require_parameters")
 
 
