@@ -264,9 +264,9 @@ class GatewayApp:
         if sse_heartbeat is not None:
             entry = SSEKeepAlive(entry, interval=sse_heartbeat)
         # Outermost of all: the body-time bound covers every layer that reads the body.
-        self._entry: ASGIApp = (
-            entry if body_timeout is None else RequestBodyTimeout(entry, timeout=body_timeout)
-        )
+        if body_timeout is not None:
+            entry = RequestBodyTimeout(entry, timeout=body_timeout)
+        self._entry = entry
 
     def __repr__(self) -> str:
         return f"GatewayApp({self.app!r})"
@@ -276,10 +276,7 @@ class GatewayApp:
             # Bounded pieces: a client that stops reading makes the server buffer ~one piece.
             await self._entry(scope, receive, piecewise(send))
             return
-        if scope["type"] != "lifespan":
-            await self._entry(scope, receive, send)
-            return
-        if not self.resources:
+        if scope["type"] != "lifespan" or not self.resources:
             await self.app(scope, receive, send)
             return
 

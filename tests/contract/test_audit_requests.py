@@ -214,20 +214,19 @@ CHAT_HI = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
 
 
 async def test_parameters_the_demo_ignores_are_dropped_with_a_warning() -> None:
-    # The demo honours n and logprobs (its catalog says so); penalties and logit_bias it ignores.
     async with served() as client:
-        body = {**CHAT_HI, "n": 2, "presence_penalty": 0.5, "logit_bias": {"1": 1}}
-        r = await client.post("/v1/chat/completions", json=body)
-        assert len(r.json()["choices"]) == 2
+        r = await client.post(
+            "/v1/chat/completions",
+            json={**CHAT_HI, "verbosity": "low", "web_search_options": {}, "temperature": 0.2},
+        )
         warnings = r.json()["routing_metadata"]["warnings"]
         assert [(w["type"], w["code"]) for w in warnings] == [
-            ("unsupported_parameter", "presence_penalty"),
-            ("unsupported_parameter", "logit_bias"),
+            ("unsupported_parameter", "verbosity"),
+            ("unsupported_parameter", "web_search_options"),
         ]
         strict = {"routing": {"require_parameters": True}}
-        r = await client.post(
-            "/v1/chat/completions", json={**CHAT_HI, "presence_penalty": 0.5, "gateway": strict}
-        )
+        body = {**CHAT_HI, "verbosity": "low", "gateway": strict}
+        r = await client.post("/v1/chat/completions", json=body)
         assert_error(r, "required_params_not_supported", "gateway.routing.require_parameters")
 
 

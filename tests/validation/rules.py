@@ -951,11 +951,6 @@ ok(
     conversation=None,
 )
 bad("responses.store.type", S, INVALID, "store", ("store", "no"))
-ok("responses.penalties.valid", S, presence_penalty=0.5, frequency_penalty=-2)
-ok("responses.penalties.null", S, presence_penalty=None, frequency_penalty=None)
-bad("responses.presence_penalty.range", S, INVALID, "presence_penalty", ("presence_penalty", 2.5))
-bad("responses.frequency_penalty.range", S, INVALID, "frequency_penalty", ("frequency_penalty", -3))
-bad("responses.service_tier.enum", S, INVALID, "service_tier", ("service_tier", "bogus"))
 
 # -- every other field of OpenAI's Responses API is known (never unknown_field) --------------------
 ok("responses.client_metadata.valid", S, client_metadata={"thread_id": "t1", "turn_id": "u1"})
@@ -996,3 +991,8 @@ PLATFORM_OPTIONS: list[tuple[str, Any, str, Any]] = [
 for field_name, good, bad_param, bad_value in PLATFORM_OPTIONS:
     ok(f"responses.{field_name}.valid", S, **{field_name: good})
     bad(f"responses.{field_name}.invalid", S, INVALID, bad_param, (field_name, bad_value))
+ok("responses.penalties.valid", S, presence_penalty=0.5, frequency_penalty=-2)
+ok("responses.penalties.null", S, presence_penalty=None, frequency_penalty=None)
+bad("responses.presence_penalty.range", S, INVALID, "presence_penalty", ("presence_penalty", 2.5))
+bad("responses.frequency_penalty.range", S, INVALID, "frequency_penalty", ("frequency_penalty", -3))
+bad("responses.service_tier.enum", S, INVALID, "service_tier", ("service_tier", "bogus"))

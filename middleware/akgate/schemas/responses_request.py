@@ -584,10 +584,6 @@ class ResponsesRequest(RequestModel):
     conversation: Annotated[
         Any, _null_only("conversation is not supported; send the full input")
     ] = None
-    #: Stored prompt templates live on OpenAI's platform: refused like the other stateful fields.
-    prompt: Annotated[
-        Any, _null_only("stored prompt templates are not supported; send instructions and input")
-    ] = None
     # Accepted and never forwarded to providers (Codex sends its thread and turn ids here).
     client_metadata: dict[str, Any] | None = None
     access_programs: AccessPrograms | None = None
@@ -596,5 +592,9 @@ class ResponsesRequest(RequestModel):
     image: ImageOptions | None = None
     moderation: Moderation | None = None
     prompt_cache_options: PromptCacheOptions | None = None
+    #: Stored prompt templates live on OpenAI's platform: refused like the other stateful fields.
+    prompt: Annotated[
+        Any, _null_only("stored prompt templates are not supported; send instructions and input")
+    ] = None
     gateway: GatewayParams | None = None
     extensions: Extensions | None = None
