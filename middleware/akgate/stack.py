@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +28,9 @@ from .adapter import ResponsesAdapter
 from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
+
+if TYPE_CHECKING:
+    from .store import ResponseStore
 
 __all__ = ["Gateway", "GatewayApp", "gateway"]
 
@@ -105,6 +108,7 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    response_store: ResponseStore | str | None = None,
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses adapter.
 
@@ -128,6 +132,11 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param response_store: a :class:`~akgate.store.ResponseStore` or its URL (``memory://``,
+        ``sqlite:///path``, ``redis://...``): stateful Responses (``store``,
+        ``previous_response_id``, item references, retrieval, cancel, background runs) through
+        :class:`~akgate.store.StatefulResponses`, placed between auth and validation. Default
+        ``None``: ``/v1/responses`` stays stateless.
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
@@ -179,6 +188,12 @@ def gateway(
         stack = RequestValidation(
             stack, **{"max_body_size": max_body_size, **(validation_options or {})}
         )
+    if response_store is not None:
+        from .store import StatefulResponses
+
+        stateful = StatefulResponses(stack, store=response_store, max_body_size=max_body_size)
+        owned.append(stateful)  # stops its background runs; closes a store it opened
+        stack = stateful
     if store is not None:
         stack = APIKeyAuth(
             stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
@@ -261,6 +276,7 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        response_store: ResponseStore | str | None = None,
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -281,6 +297,7 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            response_store=response_store,
         )
 
     def __repr__(self) -> str:

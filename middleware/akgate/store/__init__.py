@@ -17,6 +17,7 @@ from ._base import (
     StoredResponse,
 )
 from ._memory import MemoryResponseStore
+from ._middleware import StatefulResponses
 from ._open import open_response_store
 from ._redis import RedisResponseStore
 from ._sqlite import SQLiteResponseStore, default_responses_path
@@ -30,6 +31,7 @@ __all__ = [
     "ResponseStoreUnavailable",
     "ResponseTooLarge",
     "SQLiteResponseStore",
+    "StatefulResponses",
     "StoredResponse",
     "default_responses_path",
     "open_response_store",

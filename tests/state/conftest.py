@@ -1,0 +1,166 @@
+"""A chat-completions app that answers from the history it receives, and stacks around it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx
+import openai
+import pytest
+
+from akgate import MemoryKeyStore, gateway
+from akgate._asgi import read_body, send_json
+from akgate._types import Receive, Scope, Send
+from akgate.auth import NewKey, new_key_record
+from akgate.store import MemoryResponseStore, ResponseStore
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+class ChatEcho:
+    """Answers ``echo: <last user text>`` (or a tool call, or ``done: <tool output>``).
+
+    Model ``reasoner`` adds ``reasoning_content``; model ``slow`` streams 200 chunks 20 ms apart.
+    Every chat request it received is kept in ``requests``.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        messages = body["messages"]
+        last = messages[-1]
+        message: dict[str, Any] = {"role": "assistant"}
+        if last["role"] == "tool":
+            message["content"] = "done: " + _text(last["content"])
+        elif body.get("tools") and last["role"] == "user":
+            name = body["tools"][0]["function"]["name"]
+            call_id = f"call_{len(self.requests)}"
+            message["content"] = None
+            message["tool_calls"] = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": '{"q": 1}'},
+                }
+            ]
+        else:
+            user = [m for m in messages if m["role"] == "user"]
+            message["content"] = "echo: " + (_text(user[-1]["content"]) if user else "")
+        if body.get("model") == "reasoner":
+            message["reasoning_content"] = "thinking about " + str(message.get("content"))
+        return message
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                pass
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = json.loads(await read_body(scope, receive))
+        self.requests.append(body)
+        message = self.answer(body)
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
+        usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+        if not body.get("stream"):
+            await send_json(
+                send,
+                200,
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": usage,
+                },
+            )
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+
+        async def event(
+            delta: dict[str, Any], finish_reason: str | None = None, **extra: Any
+        ) -> None:
+            chunk = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **extra,
+            }
+            data = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+        await event({"role": "assistant", "content": ""})
+        if message.get("reasoning_content"):
+            await event({"reasoning_content": message["reasoning_content"]})
+        if body.get("model") == "slow":
+            for _ in range(200):
+                await anyio.sleep(0.02)
+                await event({"content": "."})
+        elif message.get("content"):
+            words = message["content"].split(" ")
+            for i, word in enumerate(words):
+                await event({"content": word + (" " if i < len(words) - 1 else "")})
+        for i, call in enumerate(message.get("tool_calls") or ()):
+            await event({"tool_calls": [{"index": i, **call}]})
+        await event({}, finish)
+        await event({}, None, usage=usage)
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+MODELS = ["echo", "reasoner", "slow"]
+
+
+def keys() -> tuple[NewKey, NewKey]:
+    return (
+        new_key_record(name="a", workspace_id="ws_a"),
+        new_key_record(name="b", workspace_id="ws_b"),
+    )
+
+
+def stack(app: ChatEcho, store: ResponseStore | str, *key: NewKey, **options: Any) -> Any:
+    return gateway(
+        app,
+        keys=MemoryKeyStore([k.record for k in key]),
+        models=MODELS,
+        demo=False,
+        response_store=store,
+        **options,
+    )
+
+
+def sdk(app: Any, key: NewKey) -> openai.AsyncOpenAI:
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return openai.AsyncOpenAI(
+        base_url="http://test/v1", api_key=key.key, http_client=http, max_retries=0
+    )
+
+
+@pytest.fixture
+def echo() -> ChatEcho:
+    return ChatEcho()
+
+
+@pytest.fixture
+async def gw(echo: ChatEcho) -> AsyncIterator[tuple[Any, NewKey, NewKey]]:
+    a, b = keys()
+    app = stack(echo, MemoryResponseStore(), a, b)
+    yield app, a, b
+    await app.aclose()
