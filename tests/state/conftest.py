@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from akgate import MemoryKeyStore, gateway
-from akgate._asgi import read_body, send_json
+from akgate._asgi import answer_lifespan, read_body, send_json
 from akgate._types import Receive, Scope, Send
 from akgate.auth import NewKey, new_key_record
 from akgate.store import MemoryResponseStore, ResponseStore
@@ -29,7 +29,8 @@ def _text(content: Any) -> str:
 class ChatEcho:
     """Answers ``echo: <last user text>`` (or a tool call, or ``done: <tool output>``).
 
-    Model ``reasoner`` adds ``reasoning_content``; model ``slow`` streams 200 chunks 20 ms apart.
+    Model ``reasoner`` adds ``reasoning_content``; models ``slow`` and ``ticks`` stream 200 and
+    20 chunks 20 ms apart.
     Every chat request it received is kept in ``requests``.
     """
 
@@ -62,9 +63,7 @@ class ChatEcho:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                pass
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         body = json.loads(await read_body(scope, receive))
         self.requests.append(body)
@@ -110,8 +109,9 @@ class ChatEcho:
         await event({"role": "assistant", "content": ""})
         if message.get("reasoning_content"):
             await event({"reasoning_content": message["reasoning_content"]})
-        if body.get("model") == "slow":
-            for _ in range(200):
+        ticks = {"slow": 200, "ticks": 20}.get(body.get("model") or "")
+        if ticks:
+            for _ in range(ticks):
                 await anyio.sleep(0.02)
                 await event({"content": "."})
         elif message.get("content"):
@@ -125,7 +125,7 @@ class ChatEcho:
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 
-MODELS = ["echo", "reasoner", "slow"]
+MODELS = ["echo", "reasoner", "slow", "ticks"]
 
 
 def keys() -> tuple[NewKey, NewKey]:

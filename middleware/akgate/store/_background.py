@@ -35,6 +35,7 @@ __all__ = ["BackgroundRuns"]
 logger = logging.getLogger("akgate.store")
 
 _LIVE: Final = frozenset({"queued", "in_progress"})
+_WITH_TERMINAL_EVENT: Final = frozenset({"completed", "failed", "incomplete"})
 _SSE_START: Final = {
     "type": "http.response.start",
     "status": 200,
@@ -276,6 +277,7 @@ class BackgroundRuns:
 
     async def _replay(self, response_id: str, workspace: str, after: int, send: Send) -> None:
         last = after
+        final_waits = 10
         while True:
             run = self.runs.get(response_id)
             if run is not None:
@@ -298,9 +300,15 @@ class BackgroundRuns:
                 continue
             if not new:
                 record = await self.load(workspace, response_id)
-                if record is None or record.response.get("status") not in _LIVE:
-                    return  # finished without a terminal event (cancelled, or its worker died)
-                await anyio.sleep(self.poll_interval)
+                status = record.response.get("status") if record is not None else None
+                if status in _LIVE:
+                    await anyio.sleep(self.poll_interval)
+                elif status in _WITH_TERMINAL_EVENT and final_waits:
+                    # The run saves its final record just before it logs the terminal event.
+                    final_waits -= 1
+                    await anyio.sleep(self.poll_interval)
+                else:
+                    return  # ended without a terminal event (cancelled, or its worker died)
 
     # --- cancel -------------------------------------------------------------------------
 
