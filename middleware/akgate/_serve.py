@@ -47,6 +47,8 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    #: The response store URL (``off``: stateless); default beside the keys (see --help).
+    responses_store: str | None = None
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -57,8 +59,10 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     """
     from akgate.routing import Catalog
     from akgate.stack import gateway
+    from akgate.store._cli import serve_store_url
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
+    responses = serve_store_url(config.responses_store, db=config.db, redis=config.redis_url)
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 
@@ -72,6 +76,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             models=models,
             demo=False,
             app_provider="upstream",
+            response_store=responses,
         )
     from akgate.providers.demo import DemoModel
 
@@ -82,6 +87,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        response_store=responses,
     )
 
 
@@ -243,6 +249,7 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        responses_store=args.responses_store,
     )
     return serve(config)
 
@@ -275,6 +282,12 @@ def add_serve_command(subparsers: Any) -> None:
     )
     parser.add_argument("--db", metavar="PATH", help="SQLite key store (default ~/.akgate)")
     parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
+    parser.add_argument(
+        "--responses-store",
+        metavar="URL",
+        help="stored responses: sqlite:///path, redis://..., memory:// or off "
+        "(default: responses.sqlite3 beside the key store, or --redis)",
+    )
     parser.add_argument(
         "--token-delay-ms",
         type=float,
