@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 import anyio
@@ -49,6 +49,8 @@ class ServeConfig:
     redis_url: str | None = None
     #: The response store URL (``off``: stateless); default beside the keys (see --help).
     responses_store: str | None = None
+    #: The encrypted-reasoning key ring (``serve`` fills it: env, else a kept file).
+    reasoning_keys: str | None = None
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -63,6 +65,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
     responses = serve_store_url(config.responses_store, db=config.db, redis=config.redis_url)
+    stateful = {"reasoning_keys": config.reasoning_keys} if config.reasoning_keys else None
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 
@@ -77,6 +80,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             demo=False,
             app_provider="upstream",
             response_store=responses,
+            response_store_options=stateful,
         )
     from akgate.providers.demo import DemoModel
 
@@ -88,6 +92,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         catalog=Catalog.demo(),
         app_provider="demo",
         response_store=responses,
+        response_store_options=stateful,
     )
 
 
@@ -170,6 +175,10 @@ def serve(config: ServeConfig) -> int:
         print(_INSTALL_HINT, file=sys.stderr)
         return 1
     try:
+        from akgate.store._cli import serve_reasoning_keys, serve_store_url
+
+        if serve_store_url(config.responses_store, db=config.db, redis=config.redis_url):
+            config = replace(config, reasoning_keys=serve_reasoning_keys(config.db))
         store = open_key_store(config.db, config.redis_url)
         # Created before the server starts, so that only this process can create it.
         api_key = anyio.run(ensure_demo_key, store)

@@ -71,7 +71,7 @@ ERROR_CODES: Final[Mapping[str, tuple[int, str]]] = {
         no_tools_on_endpoint""",
     ),
     # Stateful Responses (OpenAI's codes): an unusable previous_response_id.
-    **_codes(400, "invalid_request_error", "previous_response_not_found"),
+    **_codes(400, "invalid_request_error", "previous_response_not_found invalid_encrypted_content"),
     **_codes(
         401,
         "authentication_error",

@@ -109,6 +109,7 @@ def gateway(
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
     response_store: ResponseStore | str | None = None,
+    response_store_options: Mapping[str, Any] | None = None,
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses adapter.
 
@@ -137,6 +138,8 @@ def gateway(
         ``previous_response_id``, item references, retrieval, cancel, background runs) through
         :class:`~akgate.store.StatefulResponses`, placed between auth and validation. Default
         ``None``: ``/v1/responses`` stays stateless.
+    :param response_store_options: more keyword options for
+        :class:`~akgate.store.StatefulResponses` (``default_store``, ``reasoning_keys`` ...).
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
@@ -191,7 +194,11 @@ def gateway(
     if response_store is not None:
         from .store import StatefulResponses
 
-        stateful = StatefulResponses(stack, store=response_store, max_body_size=max_body_size)
+        stateful = StatefulResponses(
+            stack,
+            store=response_store,
+            **{"max_body_size": max_body_size, **(response_store_options or {})},
+        )
         owned.append(stateful)  # stops its background runs; closes a store it opened
         stack = stateful
     if store is not None:
@@ -277,6 +284,7 @@ class Gateway:
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
         response_store: ResponseStore | str | None = None,
+        response_store_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -298,6 +306,7 @@ class Gateway:
             routing_options=routing_options,
             adapter_options=adapter_options,
             response_store=response_store,
+            response_store_options=response_store_options,
         )
 
     def __repr__(self) -> str:

@@ -19,13 +19,17 @@ from ._base import (
 from ._memory import MemoryResponseStore
 from ._middleware import StatefulResponses
 from ._open import open_response_store
+from ._reasoning import KEYS_ENV as REASONING_KEYS_ENV
+from ._reasoning import ReasoningKeyRing
 from ._redis import RedisResponseStore
 from ._sqlite import SQLiteResponseStore, default_responses_path
 
 __all__ = [
     "DEFAULT_MAX_RECORD_SIZE",
     "DEFAULT_TTL",
+    "REASONING_KEYS_ENV",
     "MemoryResponseStore",
+    "ReasoningKeyRing",
     "RedisResponseStore",
     "ResponseStore",
     "ResponseStoreUnavailable",

@@ -50,12 +50,23 @@ class Turn:
     chain: list[str] = field(default_factory=list)
     input_items: list[dict[str, Any]] = field(default_factory=list)
     created_at: float = 0.0
+    #: Reasoning items withheld from the model (OpenAI's ``input_transformations``).
+    input_transformations: list[dict[str, Any]] = field(default_factory=list)
+    #: Adds ``encrypted_content`` to a reasoning item (the include asked for it).
+    seal: Callable[[dict[str, Any]], None] | None = None
 
     def patch(self, response: dict[str, Any]) -> None:
         response["id"] = self.id
         response["store"] = self.store
         response["background"] = self.background
         response["previous_response_id"] = self.previous_response_id
+        if self.input_transformations:
+            response["input_transformations"] = self.input_transformations
+        output = response.get("output")
+        if self.seal is not None and isinstance(output, list):
+            for item in output:
+                if isinstance(item, dict) and item.get("type") == "reasoning":
+                    self.seal(item)
 
 
 #: Called with each (sequence number, type, SSE bytes) the capture forwards.
@@ -189,6 +200,9 @@ class ResponseCapture:
             if name in LIFECYCLE_EVENTS:
                 encoded = await self._lifecycle(name, event.data, event.event)
                 patched = True
+            elif name == "response.output_item.done" and self.turn.seal is not None:
+                encoded = self._sealed_item(event.data, event.event)
+                patched = True
             else:
                 encoded = encode_event(event.data, event.event)
             out.append(encoded)
@@ -209,6 +223,21 @@ class ResponseCapture:
             if name in TERMINAL_EVENTS:
                 self.final = response
                 await self.save(response)
+        return encode_event(to_json(value), event_name)
+
+    def _sealed_item(self, data: str, event_name: str | None) -> bytes:
+        """``output_item.done`` of a reasoning item gets its ``encrypted_content`` (the same
+        value as in the terminal response; never on ``output_item.added``)."""
+        seal = self.turn.seal
+        assert seal is not None
+        try:
+            value = from_json(data)
+        except ValueError:
+            return encode_event(data, event_name)
+        item = value.get("item") if isinstance(value, dict) else None
+        if not isinstance(item, dict) or item.get("type") != "reasoning":
+            return encode_event(data, event_name)
+        seal(item)
         return encode_event(to_json(value), event_name)
 
 

@@ -12,7 +12,7 @@ import anyio
 from ._base import ResponseStoreUnavailable
 from ._open import open_response_store
 
-__all__ = ["add_responses_command", "serve_store_url"]
+__all__ = ["add_responses_command", "serve_reasoning_keys", "serve_store_url"]
 
 #: ``--responses-store`` values that turn the store off.
 OFF = frozenset({"off", "none", "false"})
@@ -28,6 +28,22 @@ def serve_store_url(url: str | None, *, db: str | None, redis: str | None) -> st
     if db:
         return f"sqlite:///{Path(db).resolve().parent / 'responses.sqlite3'}"
     return "sqlite://"  # the default file beside the default key store
+
+
+def serve_reasoning_keys(db: str | None) -> str:
+    """The reasoning key ring of ``akgate serve``: ``$AKGATE_REASONING_KEYS``, else the one it
+    keeps in ``reasoning.keys`` beside the key store (made on first start, mode 0600)."""
+    import os
+
+    from akgate.auth._sqlite import default_db_path
+
+    from ._reasoning import KEYS_ENV, ensure_key_file
+
+    spec = os.environ.get(KEYS_ENV)
+    if spec:
+        return spec
+    home = Path(db).resolve().parent if db else default_db_path().parent
+    return ensure_key_file(home / "reasoning.keys")
 
 
 def _prune(args: argparse.Namespace) -> int:

@@ -32,9 +32,11 @@ from akgate.errors import GatewayError, send_error
 from ._background import BackgroundRuns
 from ._base import ResponseStore, ResponseStoreUnavailable, ResponseTooLarge, StoredResponse
 from ._capture import ResponseCapture, Turn
+from ._encrypted import has_blobs, open_blobs, sealer, wants_sealing
 from ._errors import response_not_found, store_unavailable
 from ._history import expand_chain, own_input_items, references
 from ._open import open_response_store
+from ._reasoning import ReasoningKeyRing
 
 __all__ = ["StatefulResponses"]
 
@@ -60,6 +62,12 @@ class StatefulResponses:
     * ``lease_seconds``: how long a background run's worker may go silent before the run reads
       as ``failed`` (it renews the lease every third of it).
     * ``poll_interval``: how often a stream follower in another worker looks for new events.
+    * ``reasoning_keys``: the key ring for ``include: ["reasoning.encrypted_content"]``, as a
+      :class:`~akgate.store.ReasoningKeyRing` or ``kid:base64url-key[,...]`` (default
+      ``$AKGATE_REASONING_KEYS``; without one, the include is refused with a 400).
+    * ``strict_encrypted_content``: answer 400 ``invalid_encrypted_content`` for a replayed blob
+      that cannot be used, instead of dropping it and reporting it in
+      ``input_transformations``.
     """
 
     def __init__(
@@ -72,6 +80,8 @@ class StatefulResponses:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         lease_seconds: float = 30.0,
         poll_interval: float = 0.1,
+        reasoning_keys: ReasoningKeyRing | str | None = None,
+        strict_encrypted_content: bool = False,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', not {path!r}")
@@ -84,6 +94,10 @@ class StatefulResponses:
         self.path = path
         self.max_body_size = max_body_size
         self.runs = BackgroundRuns(self, lease_seconds=lease_seconds, poll_interval=poll_interval)
+        if isinstance(reasoning_keys, str):
+            reasoning_keys = ReasoningKeyRing.parse(reasoning_keys)
+        self.reasoning_keys = reasoning_keys or ReasoningKeyRing.from_env()
+        self.strict_encrypted_content = strict_encrypted_content
 
     def __repr__(self) -> str:
         return f"StatefulResponses({self.store!r})"
@@ -162,8 +176,24 @@ class StatefulResponses:
             )
         value = payload.get("input")
         refs = references(value) if isinstance(value, list) else []
-        if not store and previous is None and not refs and not background:
+        seal = wants_sealing(payload)
+        blobs = has_blobs(value)
+        if (
+            not store
+            and previous is None
+            and not refs
+            and not background
+            and not seal
+            and not blobs
+        ):
             return None, payload
+        if seal and self.reasoning_keys is None:
+            raise GatewayError(
+                "invalid_parameter_value",
+                "'reasoning.encrypted_content' needs a server key ring: set "
+                "AKGATE_REASONING_KEYS (akgate serve keeps one for you).",
+                "include",
+            )
         if background and not store:
             raise GatewayError(
                 "invalid_parameter_value",
@@ -182,6 +212,16 @@ class StatefulResponses:
         history: list[dict[str, Any]] = []
         if previous is not None:
             chain, history = await expand_chain(self.store, workspace, previous)
+        model = payload.get("model") if isinstance(payload.get("model"), str) else None
+        removed: list[dict[str, Any]] = []
+        if blobs and isinstance(value, list):
+            value, removed = open_blobs(
+                value,
+                self.reasoning_keys,
+                workspace=workspace,
+                model=model,
+                strict=self.strict_encrypted_content,
+            )
         resolved = await self.store.find_items(workspace, refs) if refs else {}
         stored_input, inner_input, dropped = own_input_items(value, resolved)
         for item_id in dropped:
@@ -191,7 +231,7 @@ class StatefulResponses:
                 f"The reasoning item {item_id} is not stored; it was not forwarded.",
             )
         inner = {k: v for k, v in payload.items() if k not in _STATEFUL_FIELDS}
-        if history or refs or dropped:
+        if history or refs or dropped or blobs:
             inner["input"] = [*history, *inner_input]
         turn = Turn(
             id=new_id("resp_"),
@@ -203,7 +243,10 @@ class StatefulResponses:
             chain=chain,
             input_items=stored_input,
             created_at=time.time(),
+            input_transformations=removed,
         )
+        if seal and self.reasoning_keys is not None:
+            turn.seal = sealer(self.reasoning_keys, workspace=workspace, model=model or "")
         return turn, inner
 
     def record_for(self, turn: Turn, response: dict[str, Any]) -> StoredResponse:
