@@ -131,8 +131,13 @@ def ensure_key_file(path: Path) -> str:
     spec = f"k{int(time.time())}:{_b64encode(secrets.token_bytes(32))}"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_text(encoding="utf-8").strip()
+    except FileExistsError:  # another process made it first: use theirs, once written
+        for _ in range(100):
+            spec = path.read_text(encoding="utf-8").strip()
+            if spec:
+                return spec
+            time.sleep(0.01)
+        raise ValueError(f"{path} stays empty: remove it to make a new key ring") from None
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(spec + "\n")
     return spec
