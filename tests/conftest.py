@@ -35,7 +35,7 @@ def _modules_needing(*packages: str) -> list[str]:
 # import it are left out, loudly, instead of failing to import.
 collect_ignore: list[str] = []
 if os.environ.get("AKGATE_LOWEST"):
-    missing = [p for p in ("auriko",) if importlib.util.find_spec(p) is None]
+    missing = [p for p in ("auriko", "agents") if importlib.util.find_spec(p) is None]
     if missing:
         collect_ignore = _modules_needing(*missing)
         print(f"AKGATE_LOWEST: skipping {len(collect_ignore)} modules that import {missing}")
