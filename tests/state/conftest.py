@@ -16,6 +16,7 @@ from akgate._asgi import answer_lifespan, read_body, send_json
 from akgate._types import Receive, Scope, Send
 from akgate.auth import NewKey, new_key_record
 from akgate.store import MemoryResponseStore, ResponseStore
+from tests.support.servers import run_uvicorn
 
 
 def _text(content: Any) -> str:
@@ -158,9 +159,54 @@ def echo() -> ChatEcho:
     return ChatEcho()
 
 
-@pytest.fixture
-async def gw(echo: ChatEcho) -> AsyncIterator[tuple[Any, NewKey, NewKey]]:
+class Conn:
+    """Clients for a stack: in-process (``ASGITransport``) or over a real uvicorn."""
+
+    def __init__(self, app: Any, base_url: str | None = None) -> None:
+        self.app = app
+        self.base_url = base_url
+        self.opened: list[openai.AsyncOpenAI | httpx.AsyncClient] = []
+
+    def sdk(self, key: NewKey) -> openai.AsyncOpenAI:
+        if self.base_url is None:
+            client = sdk(self.app, key)
+        else:
+            client = openai.AsyncOpenAI(
+                base_url=self.base_url + "/v1", api_key=key.key, max_retries=0
+            )
+        self.opened.append(client)
+        return client
+
+    def http(self) -> httpx.AsyncClient:
+        if self.base_url is None:
+            transport = httpx.ASGITransport(app=self.app)
+            client = httpx.AsyncClient(transport=transport, base_url="http://test")
+        else:
+            client = httpx.AsyncClient(base_url=self.base_url)
+        self.opened.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self.opened:
+            await client.close() if isinstance(
+                client, openai.AsyncOpenAI
+            ) else await client.aclose()
+
+
+@pytest.fixture(params=["asgi", "uvicorn"])
+async def gw(
+    request: pytest.FixtureRequest, echo: ChatEcho
+) -> AsyncIterator[tuple[Conn, NewKey, NewKey]]:
+    """The stack with a memory store and two workspaces' keys, in-process and over uvicorn."""
     a, b = keys()
     app = stack(echo, MemoryResponseStore(), a, b)
-    yield app, a, b
-    await app.aclose()
+    if request.param == "asgi":
+        conn = Conn(app)
+        yield conn, a, b
+        await conn.aclose()
+        await app.aclose()
+        return
+    with run_uvicorn(app) as url:  # lifespan shutdown closes what the stack made
+        conn = Conn(app, url)
+        yield conn, a, b
+        await conn.aclose()

@@ -6,7 +6,7 @@ from typing import Any
 
 from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
 
-from tests.state.conftest import ChatEcho, sdk
+from tests.state.conftest import ChatEcho
 
 set_tracing_disabled(True)  # no calls to OpenAI's trace exporter
 
@@ -19,7 +19,7 @@ def lookup(q: int) -> str:
 
 async def test_runner_chains_with_previous_response_id(gw: Any, echo: ChatEcho) -> None:
     app, a, _ = gw
-    model = OpenAIResponsesModel(model="echo", openai_client=sdk(app, a))
+    model = OpenAIResponsesModel(model="echo", openai_client=app.sdk(a))
     agent = Agent(name="helper", instructions="be brief", model=model, tools=[lookup])
     # A tool loop inside one run, chained automatically on the latest response id.
     first = await Runner.run(agent, "please look", auto_previous_response_id=True)

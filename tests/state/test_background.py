@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import anyio
-import httpx
 import openai
 import pytest
 from httpx_sse import aconnect_sse
@@ -26,7 +25,7 @@ async def poll(client: openai.AsyncOpenAI, response_id: str) -> Any:
 
 async def test_background_then_poll(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     created = await client.responses.create(model="echo", input="later", background=True)
     assert created.status == "queued"
     assert created.background
@@ -43,13 +42,13 @@ async def test_background_then_poll(gw: Any) -> None:
 async def test_background_needs_store(gw: Any) -> None:
     app, a, _ = gw
     with pytest.raises(openai.BadRequestError) as info:
-        await sdk(app, a).responses.create(model="echo", input="x", background=True, store=False)
+        await app.sdk(a).responses.create(model="echo", input="x", background=True, store=False)
     assert info.value.body["param"] == "background"  # type: ignore[index]
 
 
 async def test_background_stream_and_resume(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     stream = await client.responses.create(
         model="echo", input="a b c d", background=True, stream=True
     )
@@ -67,7 +66,7 @@ async def test_background_stream_and_resume(gw: Any) -> None:
     assert [e.sequence_number for e in rest] == numbers[4:]
 
     # The server honours starting_after too.
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    http = app.http()
     async with aconnect_sse(
         http,
         "GET",
@@ -81,10 +80,10 @@ async def test_background_stream_and_resume(gw: Any) -> None:
 
 async def test_stream_of_a_non_streamed_run_is_400(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     created = await client.responses.create(model="echo", input="x", background=True)
     await poll(client, created.id)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    http = app.http()
     answer = await http.get(
         f"/v1/responses/{created.id}?stream=true", headers={"Authorization": f"Bearer {a.key}"}
     )
@@ -93,7 +92,7 @@ async def test_stream_of_a_non_streamed_run_is_400(gw: Any) -> None:
 
 async def test_cancel_stops_the_run_and_is_sticky(gw: Any, echo: ChatEcho) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     created = await client.responses.create(model="slow", input="x", background=True)
     await anyio.sleep(0.1)
     cancelled = await client.responses.cancel(created.id)

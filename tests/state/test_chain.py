@@ -7,12 +7,12 @@ from typing import Any
 import openai
 import pytest
 
-from tests.state.conftest import ChatEcho, sdk
+from tests.state.conftest import ChatEcho
 
 
 async def test_three_turn_chain_streamed_then_json(gw: Any, echo: ChatEcho) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     async with client.responses.stream(
         model="echo", input="one", instructions="be brief"
     ) as stream:
@@ -49,7 +49,7 @@ async def test_three_turn_chain_streamed_then_json(gw: Any, echo: ChatEcho) -> N
 
 async def test_unknown_previous_response_is_400(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     with pytest.raises(openai.BadRequestError) as info:
         await client.responses.create(model="echo", input="x", previous_response_id="resp_nope")
     error = info.value.body
@@ -60,7 +60,7 @@ async def test_unknown_previous_response_is_400(gw: Any) -> None:
 
 async def test_store_false_persists_nothing(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     response = await client.responses.create(model="echo", input="x", store=False)
     assert response.model_extra is not None
     assert response.model_extra["store"] is False
@@ -72,7 +72,7 @@ async def test_store_false_persists_nothing(gw: Any) -> None:
 
 async def test_other_workspace_sees_nothing(gw: Any) -> None:
     app, a, b = gw
-    mine, theirs = sdk(app, a), sdk(app, b)
+    mine, theirs = app.sdk(a), app.sdk(b)
     response = await mine.responses.create(model="echo", input="secret")
     item_id = response.output[0].id
     with pytest.raises(openai.NotFoundError) as info:
@@ -102,7 +102,7 @@ async def _error_of(client: openai.AsyncOpenAI, previous: str) -> Any:
 
 async def test_item_references_resolve_stored_items(gw: Any, echo: ChatEcho) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     first = await client.responses.create(model="echo", input="hello")
     items = await client.responses.input_items.list(first.id)
     user_id = items.data[0].id
@@ -124,7 +124,7 @@ async def test_item_references_resolve_stored_items(gw: Any, echo: ChatEcho) -> 
 
 async def test_delete_then_not_found(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     response = await client.responses.create(model="echo", input="x")
     assert await client.responses.delete(response.id) is None
     with pytest.raises(openai.NotFoundError):
@@ -135,7 +135,7 @@ async def test_delete_then_not_found(gw: Any) -> None:
 
 async def test_input_items_cursor_pages(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     response = await client.responses.create(
         model="echo", input=[{"role": "user", "content": f"m{i}"} for i in range(5)]
     )
@@ -152,7 +152,7 @@ async def test_input_items_cursor_pages(gw: Any) -> None:
 
 async def test_cancel_of_a_foreground_response_is_400(gw: Any) -> None:
     app, a, _ = gw
-    client = sdk(app, a)
+    client = app.sdk(a)
     response = await client.responses.create(model="echo", input="x")
     with pytest.raises(openai.BadRequestError):
         await client.responses.cancel(response.id)

@@ -27,7 +27,9 @@ def two_workers(make_store: Any) -> Iterator[tuple[openai.OpenAI, openai.OpenAI,
             # A URL: each worker's stack opens its own client and closes it at shutdown.
             app = stack(ChatEcho(), make_store(), a)
             url = servers.enter_context(run_uvicorn(app))
-            clients.append(openai.OpenAI(base_url=url + "/v1", api_key=a.key, max_retries=0))
+            client = openai.OpenAI(base_url=url + "/v1", api_key=a.key, max_retries=0)
+            servers.callback(client.close)  # closed before its server stops
+            clients.append(client)
         yield clients[0], clients[1], a
 
 
