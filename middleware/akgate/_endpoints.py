@@ -161,6 +161,15 @@ ENDPOINTS: Final[tuple[EndpointSpec, ...]] = (
         models=True,
         kind="responses",
     ),
+    # Stateful Responses (akgate.store.StatefulResponses serves them when a store is configured).
+    _row("responses.retrieve", "/v1/responses/{response_id}", ["GET", "DELETE"], scope="responses"),
+    _row(
+        "responses.input_items",
+        "/v1/responses/{response_id}/input_items",
+        ["GET"],
+        scope="responses",
+    ),
+    _row("responses.cancel", "/v1/responses/{response_id}/cancel", ["POST"], scope="responses"),
     _row("models.list", "/v1/models", ["GET"], scope="models", upstream="served"),
     _row("models.retrieve", "/v1/models/{model:path}", ["GET"], scope="models", upstream="served"),
     _row("embeddings", "/v1/embeddings", ["POST"], scope="embeddings", upstream="opt_in"),

@@ -24,6 +24,7 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
+from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.adapter._response import new_id
 from akgate.context import SCOPE_KEY, RequestContext, request_context
@@ -111,6 +112,11 @@ class StatefulResponses:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        scope, resolution = gateway_scope(scope)  # the canonical path, as every layer sees it
+        if resolution is not None and resolution.refused:
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, resolution.error())
             return
         path = route_path(scope)
         method = scope.get("method", "GET")
@@ -291,6 +297,8 @@ class StatefulResponses:
         response_id = parts[0]
         sub = parts[1] if len(parts) > 1 else None
         method = scope.get("method", "GET")
+        if method == "HEAD":
+            method = "GET"  # the server sends no body for HEAD
         allowed = {None: "GET, DELETE", "input_items": "GET", "cancel": "POST"}.get(sub)
         if allowed is None:
             await send_error(send, GatewayError("resource_not_found", "Unknown endpoint."))
