@@ -156,3 +156,18 @@ async def test_cancel_of_a_foreground_response_is_400(gw: Any) -> None:
     response = await client.responses.create(model="echo", input="x")
     with pytest.raises(openai.BadRequestError):
         await client.responses.cancel(response.id)
+
+
+async def test_errors_name_the_clients_own_input_index(gw: Any) -> None:
+    conn, a, _ = gw
+    client = conn.sdk(a)
+    first = await client.responses.create(model="echo", input="one")
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.responses.create(
+            model="echo",
+            previous_response_id=first.id,
+            input=[{"role": "user", "content": "ok"}, {"type": "no_such_item"}],
+        )
+    body = info.value.body
+    assert isinstance(body, dict)
+    assert body["param"] == "input[1].type"  # not its index in the expanded input

@@ -13,6 +13,7 @@ lifecycle event).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -33,6 +34,7 @@ LIFECYCLE_EVENTS: Final = TERMINAL_EVENTS | {
     "response.in_progress",
     "response.queued",
 }
+_INPUT_PARAM: Final = re.compile(r"^input\[(\d+)\](.*)$", re.S)
 #: A JSON answer is held whole to be patched: a larger one passes through unpatched.
 MAX_JSON_ANSWER: Final = 32 * 1024 * 1024
 
@@ -54,6 +56,8 @@ class Turn:
     input_transformations: list[dict[str, Any]] = field(default_factory=list)
     #: Adds ``encrypted_content`` to a reasoning item (the include asked for it).
     seal: Callable[[dict[str, Any]], None] | None = None
+    #: Items of the chain put before the client's own input (error params are shifted back).
+    input_offset: int = 0
 
     def patch(self, response: dict[str, Any]) -> None:
         response["id"] = self.id
@@ -99,7 +103,7 @@ class ResponseCapture:
         self.send = send
         self.save = save
         self.on_event = on_event
-        self.mode: Literal["head", "json", "sse", "pass"] = "head"
+        self.mode: Literal["head", "json", "sse", "pass", "error"] = "head"
         self.start: Message | None = None
         self.chunks: list[bytes] = []
         self.size = 0
@@ -121,6 +125,9 @@ class ResponseCapture:
             elif status == 200 and media.startswith(b"application/json"):
                 self.mode = "json"
                 self.start = message
+            elif status >= 400 and self.turn.input_offset and media.startswith(b"application/json"):
+                self.mode = "error"  # its param names an index in the expanded input
+                self.start = message
             else:
                 self.mode = "pass"  # an error answer: nothing to store
                 await self.send(message)
@@ -130,7 +137,7 @@ class ResponseCapture:
             return
         if self.mode == "sse":
             await self._sse(message.get("body", b""), message.get("more_body", False))
-        elif self.mode == "json":
+        elif self.mode in ("json", "error"):
             await self._json(message)
         else:
             await self.send(message)
@@ -159,18 +166,33 @@ class ResponseCapture:
             response = from_json(body)
         except ValueError:
             response = None
-        if isinstance(response, dict) and response.get("object") == "response":
+        if self.mode == "error":
+            error = response.get("error") if isinstance(response, dict) else None
+            param = error.get("param") if isinstance(error, dict) else None
+            fixed = self._client_param(param) if isinstance(param, str) else None
+            if fixed is not None and isinstance(error, dict) and isinstance(param, str):
+                error["param"] = fixed
+                error["message"] = str(error.get("message", "")).replace(param, fixed)
+                body = to_json(response)
+                start = _with_length(start, body)
+        elif isinstance(response, dict) and response.get("object") == "response":
             self.turn.patch(response)
             self.final = response
             await self.save(response)
             body = to_json(response)
-            headers = [
-                (k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"
-            ]
-            headers.append((b"content-length", str(len(body)).encode("latin-1")))
-            start = {**start, "headers": headers}
+            start = _with_length(start, body)
         await self.send(start)
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    def _client_param(self, param: str) -> str | None:
+        """``input[N]...`` of the expanded input as the client's own ``input[N - offset]...``."""
+        match = _INPUT_PARAM.match(param)
+        if match is None:
+            return None
+        index = int(match.group(1)) - self.turn.input_offset
+        if index < 0:
+            return "previous_response_id"  # a stored item: the chain is what is wrong
+        return f"input[{index}]{match.group(2)}"
 
     # --- SSE ----------------------------------------------------------------------------
 
@@ -239,6 +261,12 @@ class ResponseCapture:
             return encode_event(data, event_name)
         seal(item)
         return encode_event(to_json(value), event_name)
+
+
+def _with_length(start: Message, body: bytes) -> Message:
+    headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    return {**start, "headers": headers}
 
 
 def _sequence(data: str) -> int:

@@ -250,6 +250,7 @@ class StatefulResponses:
             input_items=stored_input,
             created_at=time.time(),
             input_transformations=removed,
+            input_offset=len(history),
         )
         if seal and self.reasoning_keys is not None:
             turn.seal = sealer(self.reasoning_keys, workspace=workspace, model=model or "")
