@@ -179,6 +179,7 @@ class BackgroundRuns:
             run.record.response = response
             run.record.lease_until = None
             await self._save(run)
+            await self.layer.extend_conversation(turn, response)
 
         capture = ResponseCapture(turn, discard, save_final, on_event)
         try:

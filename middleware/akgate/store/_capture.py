@@ -58,6 +58,8 @@ class Turn:
     seal: Callable[[dict[str, Any]], None] | None = None
     #: Items of the chain put before the client's own input (error params are shifted back).
     input_offset: int = 0
+    #: The conversation this turn continues (its items are appended when it ends).
+    conversation_id: str | None = None
 
     def patch(self, response: dict[str, Any]) -> None:
         response["id"] = self.id
@@ -66,6 +68,8 @@ class Turn:
         response["previous_response_id"] = self.previous_response_id
         if self.input_transformations:
             response["input_transformations"] = self.input_transformations
+        if self.conversation_id is not None:
+            response["conversation"] = {"id": self.conversation_id}
         output = response.get("output")
         if self.seal is not None and isinstance(output, list):
             for item in output:

@@ -33,6 +33,7 @@ from akgate.errors import GatewayError, send_error
 from ._background import BackgroundRuns
 from ._base import ResponseStore, ResponseStoreUnavailable, ResponseTooLarge, StoredResponse
 from ._capture import ResponseCapture, Turn
+from ._conversations import Conversations
 from ._encrypted import has_blobs, open_blobs, sealer, wants_sealing
 from ._errors import response_not_found, store_unavailable
 from ._history import expand_chain, own_input_items, references
@@ -44,7 +45,7 @@ __all__ = ["StatefulResponses"]
 logger = logging.getLogger("akgate.store")
 
 #: Request fields this layer consumes: the inner layers serve the stateless request.
-_STATEFUL_FIELDS: Final = ("store", "previous_response_id", "background")
+_STATEFUL_FIELDS: Final = ("store", "previous_response_id", "background", "conversation")
 #: Paths below ``/v1/responses/`` that are other endpoints, not response ids.
 _OTHER_ENDPOINTS: Final = frozenset({"compact", "input_tokens"})
 _TERMINAL: Final = frozenset({"completed", "failed", "incomplete", "cancelled"})
@@ -58,7 +59,8 @@ class StatefulResponses:
     * ``store``: a :class:`~akgate.store.ResponseStore` or a URL (``memory://``,
       ``sqlite:///path``, ``redis://host:port/0``).
     * ``default_store``: what an omitted ``store`` means (``True``, as in OpenAI's API).
-    * ``path``: the Responses path (below ``root_path``).
+    * ``path``: the Responses path (below ``root_path``); ``conversations_path`` the
+      Conversations API's (``/v1/conversations``).
     * ``max_body_size``: request body cap in bytes (413 above it).
     * ``lease_seconds``: how long a background run's worker may go silent before the run reads
       as ``failed`` (it renews the lease every third of it).
@@ -83,6 +85,7 @@ class StatefulResponses:
         poll_interval: float = 0.1,
         reasoning_keys: ReasoningKeyRing | str | None = None,
         strict_encrypted_content: bool = False,
+        conversations_path: str = "/v1/conversations",
     ) -> None:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', not {path!r}")
@@ -95,6 +98,8 @@ class StatefulResponses:
         self.path = path
         self.max_body_size = max_body_size
         self.runs = BackgroundRuns(self, lease_seconds=lease_seconds, poll_interval=poll_interval)
+        self.conversations = Conversations(self)
+        self.conversations_path = conversations_path
         if isinstance(reasoning_keys, str):
             reasoning_keys = ReasoningKeyRing.parse(reasoning_keys)
         self.reasoning_keys = reasoning_keys or ReasoningKeyRing.from_env()
@@ -129,6 +134,12 @@ class StatefulResponses:
             if parts[0] and parts[0] not in _OTHER_ENDPOINTS and len(parts) <= 2:
                 await self.resource(scope, receive, send, parts)
                 return
+        elif path == self.conversations_path or path.startswith(self.conversations_path + "/"):
+            rest = path[len(self.conversations_path) + 1 :]
+            scope, send, ctx = request_context(scope, send)
+            parts = rest.split("/") if rest else []
+            await self.conversations.handle(scope, receive, send, ctx, parts)
+            return
         await self.app(scope, receive, send)
 
     # --- POST /v1/responses -------------------------------------------------------------
@@ -184,14 +195,9 @@ class StatefulResponses:
         refs = references(value) if isinstance(value, list) else []
         seal = wants_sealing(payload)
         blobs = has_blobs(value)
-        if (
-            not store
-            and previous is None
-            and not refs
-            and not background
-            and not seal
-            and not blobs
-        ):
+        conversation = payload.get("conversation")
+        stateful = previous is not None or refs or background or seal or blobs
+        if not store and not stateful and conversation is None:
             return None, payload
         if seal and self.reasoning_keys is None:
             raise GatewayError(
@@ -216,8 +222,11 @@ class StatefulResponses:
         workspace = workspace_of(ctx)
         chain: list[str] = []
         history: list[dict[str, Any]] = []
+        conversation_id: str | None = None
         if previous is not None:
             chain, history = await expand_chain(self.store, workspace, previous)
+        elif conversation is not None:
+            conversation_id, history = await self.conversations.history(workspace, conversation)
         model = payload.get("model") if isinstance(payload.get("model"), str) else None
         removed: list[dict[str, Any]] = []
         if blobs and isinstance(value, list):
@@ -251,6 +260,7 @@ class StatefulResponses:
             created_at=time.time(),
             input_transformations=removed,
             input_offset=len(history),
+            conversation_id=conversation_id,
         )
         if seal and self.reasoning_keys is not None:
             turn.seal = sealer(self.reasoning_keys, workspace=workspace, model=model or "")
@@ -271,6 +281,7 @@ class StatefulResponses:
 
     async def save_final(self, turn: Turn, response: dict[str, Any]) -> None:
         """Store a finished turn; a failed write still lets the answer out, saying so."""
+        await self.extend_conversation(turn, response)
         if not turn.store:
             return
         try:
@@ -290,6 +301,22 @@ class StatefulResponses:
                             "retrieved or continued with previous_response_id.",
                         }
                     )
+
+    async def extend_conversation(self, turn: Turn, response: dict[str, Any]) -> None:
+        """Append a ``completed``/``incomplete`` turn's items to its conversation."""
+        if turn.conversation_id is None or response.get("status") not in (
+            "completed",
+            "incomplete",
+        ):
+            return
+        output = response.get("output")
+        items = [*turn.input_items, *(output if isinstance(output, list) else ())]
+        try:
+            await self.conversations.append(turn.workspace, turn.conversation_id, items)
+        except ResponseStoreUnavailable as exc:
+            logger.warning(
+                "conversation %s not extended (%s)", turn.conversation_id, type(exc).__name__
+            )
 
     # --- /v1/responses/{id}[/input_items|/cancel] ---------------------------------------
 
@@ -367,13 +394,18 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
 
 
 def _input_items_page(record: StoredResponse, query: dict[str, str]) -> dict[str, Any]:
+    return list_page(record.input_items, query)
+
+
+def list_page(all_items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+    """One cursor page (``after``, ``limit`` 1-100 default 20, ``order`` default ``desc``)."""
     order = query.get("order") or "desc"
     if order not in ("asc", "desc"):
         raise GatewayError("invalid_parameter_value", "'order' must be asc or desc.", "order")
     limit = _int_param(query, "limit", 20)
     if not 1 <= limit <= 100:
         raise GatewayError("invalid_parameter_value", "'limit' must be between 1 and 100.", "limit")
-    items = record.input_items if order == "asc" else record.input_items[::-1]
+    items = all_items if order == "asc" else all_items[::-1]
     after = query.get("after")
     if after:
         ids = [item.get("id") for item in items]
