@@ -131,3 +131,14 @@ async def test_dead_workers_run_reads_failed(echo: ChatEcho) -> None:
     assert response.status == "failed"
     assert response.error is not None
     await app.aclose()
+
+
+async def test_deleting_a_running_run_is_final(gw: Any) -> None:
+    app, a, _ = gw
+    client = app.sdk(a)
+    created = await client.responses.create(model="slow", input="x", background=True)
+    await anyio.sleep(0.1)
+    await client.responses.delete(created.id)
+    await anyio.sleep(0.3)  # the stopped run must not save its record back
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(created.id)

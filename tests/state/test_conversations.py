@@ -73,3 +73,16 @@ async def test_conversation_and_previous_response_id_together_is_400(gw: Any) ->
             conversation=conversation.id,
             previous_response_id=first.id,
         )
+
+
+async def test_a_conversation_id_is_not_a_response_id(gw: Any) -> None:
+    conn, a, _ = gw
+    client = conn.sdk(a)
+    conversation = await client.conversations.create()
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(conversation.id)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.delete(conversation.id)
+    with pytest.raises(openai.BadRequestError):
+        await client.responses.create(model="echo", input="x", previous_response_id=conversation.id)
+    assert (await client.conversations.retrieve(conversation.id)).id == conversation.id

@@ -69,6 +69,13 @@ def exercise(one: openai.OpenAI, two: openai.OpenAI) -> None:
     assert two.responses.cancel(slow.id).status == "cancelled"
     time.sleep(1.0)
     assert one.responses.retrieve(slow.id).status == "cancelled"
+    # Delete on the other worker while it runs: it stops, and does not come back.
+    doomed = one.responses.create(model="slow", input="d", background=True)
+    time.sleep(0.2)
+    two.responses.delete(doomed.id)
+    time.sleep(1.0)
+    with pytest.raises(openai.NotFoundError):
+        one.responses.retrieve(doomed.id)
     two.responses.delete(first.id)
     with pytest.raises(openai.NotFoundError):
         one.responses.retrieve(first.id)

@@ -58,6 +58,7 @@ class _Run:
         self.finished = anyio.Event()
         self.scope = anyio.CancelScope()
         self.cancelled = False
+        self.deleted = False
         self.lock = anyio.Lock()
 
     def notify(self) -> None:
@@ -87,6 +88,8 @@ class BackgroundRuns:
         """The record, with a dead worker's run turned ``failed`` (lease expired)."""
         store = self.layer.store
         record = await store.load(workspace, response_id)
+        if record is not None and record.response.get("object") != "response":
+            return None  # a conversation's id is not a response's
         if (
             record is not None
             and record.background
@@ -212,6 +215,8 @@ class BackgroundRuns:
 
     async def _save(self, run: _Run) -> None:
         async with run.lock:  # heartbeat and progress saves never overtake each other
+            if run.deleted:
+                return  # DELETE won: saving now would bring the record back
             try:
                 await self.layer.store.save(run.record)
             except (ResponseStoreUnavailable, ResponseTooLarge) as exc:
@@ -232,6 +237,12 @@ class BackgroundRuns:
             await anyio.sleep(min(self.poll_interval * 5, self.lease_seconds / 3))
             if await self._cancel_flag(run.turn.id):
                 run.cancelled = True
+                turn = run.turn
+                try:
+                    gone = await self.layer.store.load(turn.workspace, turn.id) is None
+                except ResponseStoreUnavailable:
+                    gone = False
+                run.deleted = gone  # deleted in another worker: do not bring it back
                 run.scope.cancel()
                 return
             if time.monotonic() >= renew_at:
@@ -334,10 +345,12 @@ class BackgroundRuns:
         await self.layer.store.save(record)
         return record.response
 
-    async def cancel_if_running(self, workspace: str, response_id: str) -> None:
+    async def stop_for_delete(self, workspace: str, response_id: str) -> None:
+        """``DELETE`` of a running run: stop it here, or flag it for the worker running it."""
         run = self.runs.get(response_id)
         if run is not None and run.turn.workspace == workspace:
             run.cancelled = True
+            run.deleted = True
             run.scope.cancel()
 
     async def aclose(self) -> None:

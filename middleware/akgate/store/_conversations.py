@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -80,7 +81,8 @@ class Conversations:
 
     def __init__(self, layer: StatefulResponses) -> None:
         self.layer = layer
-        self._locks: dict[str, anyio.Lock] = {}
+        #: One lock per conversation being appended to (gone when nobody holds it).
+        self._locks: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
 
     async def load(self, workspace: str, conversation_id: str) -> StoredResponse | None:
         record = await self.layer.store.load(workspace, conversation_id)
@@ -104,14 +106,14 @@ class Conversations:
 
     async def append(self, workspace: str, conversation_id: str, items: list[Any]) -> None:
         """Add a finished turn's items (one worker appends to a conversation at a time)."""
-        lock = self._locks.setdefault(conversation_id, anyio.Lock())
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = self._locks[conversation_id] = anyio.Lock()
         async with lock:
             record = await self.load(workspace, conversation_id)
             if record is not None:
                 record.input_items.extend(i for i in items if isinstance(i, dict))
                 await self.layer.store.save(record)
-        if not lock.locked():
-            self._locks.pop(conversation_id, None)
 
     # --- /v1/conversations[/{id}[/items[/{item_id}]]] -----------------------------------
 

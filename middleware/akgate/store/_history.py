@@ -180,8 +180,8 @@ async def expand_chain(
     An unknown, expired, deleted or foreign id, or a chain with a hole, is a 400.
     """
     previous = await store.load(workspace, previous_id)
-    if previous is None:
-        raise not_found_previous(previous_id)
+    if previous is None or previous.response.get("object") != "response":
+        raise not_found_previous(previous_id)  # a conversation's id is not a response's
     ancestors = await store.load_many(workspace, previous.chain) if previous.chain else []
     records: list[StoredResponse] = []
     for ancestor in ancestors:

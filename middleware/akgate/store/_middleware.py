@@ -48,7 +48,7 @@ logger = logging.getLogger("akgate.store")
 _STATEFUL_FIELDS: Final = ("store", "previous_response_id", "background", "conversation")
 #: Paths below ``/v1/responses/`` that are other endpoints, not response ids.
 _OTHER_ENDPOINTS: Final = frozenset({"compact", "input_tokens"})
-_TERMINAL: Final = frozenset({"completed", "failed", "incomplete", "cancelled"})
+_LIVE: Final = frozenset({"queued", "in_progress"})
 
 
 class StatefulResponses:
@@ -342,9 +342,15 @@ class StatefulResponses:
         workspace = workspace_of(ctx)
         try:
             if sub is None and method == "DELETE":
-                await self.runs.cancel_if_running(workspace, response_id)
+                record = await self.runs.load(workspace, response_id)
+                if record is None:
+                    raise response_not_found(response_id)
+                await self.runs.stop_for_delete(workspace, response_id)
                 if not await self.store.delete(workspace, response_id):
                     raise response_not_found(response_id)
+                if record.background and record.response.get("status") in _LIVE:
+                    # Running in another worker: the flag stops it, and it finds no record.
+                    await self.store.request_cancel(response_id)
                 await send_json(
                     send, 200, {"id": response_id, "object": "response", "deleted": True}
                 )
