@@ -45,6 +45,7 @@ async def test_three_turn_chain_streamed_then_json(gw: Any, echo: ChatEcho) -> N
     assert stored.id == third.id
     assert stored.output_text == "echo: three"
     assert stored.previous_response_id == second.id
+    assert stored.to_dict()["routing_metadata"]["provider"] == "app"  # stored as answered
 
 
 async def test_unknown_previous_response_is_400(gw: Any) -> None:
