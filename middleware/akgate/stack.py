@@ -143,6 +143,9 @@ def gateway(
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
+    if adapter_options and "store" in adapter_options:
+        # Inside the stack the adapter sits below validation, which refuses stateful requests.
+        raise ValueError("give the response store as gateway(response_store=...)")
     stack: ASGIApp = app
     store: KeyStore | None = None
     owned: list[_Closable] = []  # what this call creates, closed at lifespan shutdown

@@ -58,3 +58,10 @@ def test_serve_store_url_defaults() -> None:
     assert serve_store_url(None, db=None, redis="redis://h/0") == "redis://h/0"
     assert serve_store_url("off", db=None, redis="redis://h/0") is None
     assert serve_store_url("memory://", db=None, redis=None) == "memory://"
+
+
+def test_gateway_takes_the_store_at_its_own_level() -> None:
+    from akgate import gateway
+
+    with pytest.raises(ValueError, match="response_store"):
+        gateway(lambda *_: None, keys=["ak_test_x"], adapter_options={"store": "memory://"})
