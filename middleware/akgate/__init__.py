@@ -6,6 +6,8 @@ The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :c
 
 from __future__ import annotations
 
+from ._body_timeout import RequestBodyTimeout
+from ._keepalive import SSEKeepAlive
 from ._version import __version__
 from .adapter import AdapterOptions, ResponsesAdapter
 from .auth import (
@@ -82,6 +84,7 @@ __all__ = [
     "RedisRateLimiter",
     "RedisResponseStore",
     "RedisStats",
+    "RequestBodyTimeout",
     "RequestContext",
     "RequestValidation",
     "ResponseStore",
@@ -91,6 +94,7 @@ __all__ = [
     "RoutingStats",
     "SQLiteKeyStore",
     "SQLiteResponseStore",
+    "SSEKeepAlive",
     "StatefulResponses",
     "UpstreamProvider",
     "__version__",

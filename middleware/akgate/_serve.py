@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import anyio
 
+from akgate._fdlog import install_fd_exhaustion_filter
 from akgate._types import ASGIApp
 from akgate.auth import KeyStore, ensure_demo_key, open_key_store
 
@@ -51,6 +52,16 @@ class ServeConfig:
     responses_store: str | None = None
     #: The encrypted-reasoning key ring (``serve`` fills it: env, else a kept file).
     reasoning_keys: str | None = None
+    #: Seconds a request has to deliver its body (slow clients get 408 and are disconnected).
+    body_timeout: float = 60.0
+    #: uvicorn's cap on concurrent connections and tasks (503 past it); None: no cap.
+    limit_concurrency: int | None = None
+    #: uvicorn's idle keep-alive timeout, in seconds.
+    timeout_keep_alive: int = 5
+    #: Idle seconds before a ``: keep-alive`` comment on a stream (``None``: no heartbeats).
+    sse_heartbeat: float | None = 15.0
+    #: Serve the public ``/v1/directory/models`` and ``/v1/registry/*`` endpoints.
+    public_directory: bool = True
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -76,12 +87,16 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             # Only requests that passed auth carry the operator's key upstream.
             UpstreamProvider(config.upstream, api_key=api_key, require_identity=True),
             keys=store,
+            body_timeout=config.body_timeout,
             redis_url=config.redis_url,
             models=models,
             demo=False,
             app_provider="upstream",
             response_store=responses,
             response_store_options=stateful,
+            hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
+            sse_heartbeat=config.sse_heartbeat,
+            routing_options={"public_endpoints": config.public_directory},
         )
     from akgate.providers.demo import DemoModel
 
@@ -89,11 +104,15 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     return gateway(
         DemoModel(token_delay=config.token_delay_ms / 1000),
         keys=store,
+        body_timeout=config.body_timeout,
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
         response_store=responses,
         response_store_options=stateful,
+        hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
+        sse_heartbeat=config.sse_heartbeat,
+        routing_options={"public_endpoints": config.public_directory},
     )
 
 
@@ -180,10 +199,12 @@ def serve(config: ServeConfig) -> int:
 
         if serve_store_url(config.responses_store, db=config.db, redis=config.redis_url):
             config = replace(config, reasoning_keys=serve_reasoning_keys(config.db))
-        store = open_key_store(config.db, config.redis_url)
         # Created before the server starts, so that only this process can create it.
-        api_key = anyio.run(ensure_demo_key, store)
-        app = build_app(config, keys=store)
+        api_key = anyio.run(_prepare_demo_key, config)
+        # The served store is opened afresh: connections made in the start-up loop above would
+        # be bound to it (a pooled Redis connection failed the first request, "Event loop is
+        # closed", with a 503).
+        app = build_app(config)
     except ValueError as exc:
         print(f"akgate serve: {exc}", file=sys.stderr)
         return 2
@@ -213,12 +234,28 @@ def serve(config: ServeConfig) -> int:
     # the bare demo, 29 -> 15 ms for the full stack; throughput unchanged.
     gc.collect()
     gc.freeze()
+    install_fd_exhaustion_filter()
     server = BannerServer(
-        uvicorn.Config(app, log_level="info", lifespan="on", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            app,
+            log_level="info",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            limit_concurrency=config.limit_concurrency,
+            timeout_keep_alive=config.timeout_keep_alive,
+        )
     )
     with sock, _no_signal_reraise():
         server.run(sockets=[sock])
     return 0
+
+
+async def _prepare_demo_key(config: ServeConfig) -> str | None:
+    store = open_key_store(config.db, config.redis_url)
+    try:
+        return await ensure_demo_key(store)
+    finally:
+        await store.aclose()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -265,6 +302,11 @@ def _run_command(args: argparse.Namespace) -> int:
         db=args.db,
         redis_url=args.redis,
         responses_store=args.responses_store,
+        body_timeout=args.body_timeout,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
+        sse_heartbeat=args.sse_heartbeat or None,
+        public_directory=not args.no_public_directory,
     )
     return serve(config)
 
@@ -310,4 +352,49 @@ def add_serve_command(subparsers: Any) -> None:
         metavar="MS",
         help="pause between the demo model's streamed tokens (default: 15)",
     )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds a request has to send its whole body; then 408 (default: 60)",
+    )
+    parser.add_argument(
+        "--limit-concurrency",
+        type=int,
+        metavar="N",
+        help="at most N connections at once; more get 503 (default: no cap)",
+    )
+    parser.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        metavar="S",
+        help="close idle keep-alive connections after S seconds (default: 5)",
+    )
+    parser.add_argument(
+        "--sse-heartbeat",
+        type=_non_negative_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="send ': keep-alive' on a stream idle this long (default: 15; 0: never)",
+    )
+    parser.add_argument(
+        "--no-public-directory",
+        action="store_true",
+        help="do not serve the keyless /v1/directory/models and /v1/registry/* endpoints",
+    )
     parser.set_defaults(handler=_run_command)
+
+
+def _non_negative_seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds >= 0")
+    return value

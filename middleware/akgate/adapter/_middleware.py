@@ -21,16 +21,18 @@ from akgate._asgi import (
     find_header,
     read_request_json,
     replay_receive,
+    response_cap,
     route_path,
     scope_with_body,
     send_json,
 )
+from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
-from ._options import AdapterOptions, ReasoningEvents, ReasoningInput
+from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
 from ._response import chat_to_response
 from ._stream import StreamTranslator, UpstreamStreamError
@@ -83,6 +85,9 @@ class ResponsesAdapter:
     * ``max_tokens_field``: ``"max_completion_tokens"`` (default) or ``"max_tokens"``.
     * ``developer_role``: ``"developer"`` (default, passed through) or ``"system"``.
     * ``send_done``: append ``data: [DONE]`` after the terminal event (Open Responses mode).
+    * ``hosted_tools``: hosted tools (``web_search``, ``mcp``, ...) and their items, which a chat
+      app cannot run: ``"strict"`` (default) answers 400 ``hosted_tool_not_supported``;
+      ``"lenient"`` drops them with one ``routing_metadata.warnings`` entry each.
     * ``path`` / ``chat_path``: the served path and the inner chat path (below ``root_path``).
     * ``max_body_size``: request body cap in bytes (413 above it).
     * ``store``: a :class:`~akgate.store.ResponseStore` or its URL: serve ``store``,
@@ -101,6 +106,7 @@ class ResponsesAdapter:
         max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
         developer_role: Literal["developer", "system"] = "developer",
         send_done: bool = False,
+        hosted_tools: HostedTools = "strict",
         path: str = "/v1/responses",
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -111,6 +117,7 @@ class ResponsesAdapter:
             "reasoning_input": (reasoning_input, ("drop", "reasoning_content", "reasoning")),
             "max_tokens_field": (max_tokens_field, ("max_completion_tokens", "max_tokens")),
             "developer_role": (developer_role, ("developer", "system")),
+            "hosted_tools": (hosted_tools, ("strict", "lenient")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -131,6 +138,7 @@ class ResponsesAdapter:
             max_tokens_field=max_tokens_field,
             developer_role=developer_role,
             send_done=send_done,
+            hosted_tools=hosted_tools,
         )
         self.stateful: StatefulResponses | None = None
         if store is not None:
@@ -153,7 +161,16 @@ class ResponsesAdapter:
             await self.stateful.aclose()
 
     async def _translate(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.passthrough or route_path(scope) != self.path:
+        if scope["type"] != "http" or self.passthrough:
+            await self.app(scope, receive, send)
+            return
+        # The gateway's path rule, also when this layer is used alone (outermost).
+        scope, resolution = gateway_scope(scope)
+        if resolution is not None and resolution.refused:
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, resolution.error())
+            return
+        if route_path(scope) != self.path:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
@@ -245,6 +262,8 @@ class _Bridge:
         self.mode: Literal["head", "json", "sse", "done"] = "head"
         self.chunks: list[bytes] = []
         self.size = 0
+        #: The inner JSON answer cap (set with the inner request, see ``response_cap``).
+        self.cap = MAX_INNER_RESPONSE_SIZE
         self.parser: SSEParser | None = None
         self.translator: StreamTranslator | None = None
         #: True once our own http.response.start went out.
@@ -255,6 +274,7 @@ class _Bridge:
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
+        self.cap = response_cap(MAX_INNER_RESPONSE_SIZE, len(body))
         child = self.ctx.child(self.chat, body, "chat_completions")
         scope = _inner_scope(self.scope, body, self.adapter.chat_path, child)
 
@@ -298,10 +318,9 @@ class _Bridge:
                 chunk = message.get("body", b"")
                 if chunk:
                     self.size += len(chunk)
-                    if self.size > MAX_INNER_RESPONSE_SIZE:
+                    if self.size > self.cap:
                         await self.too_large(
-                            f"The inner app's response is larger than "
-                            f"{MAX_INNER_RESPONSE_SIZE} bytes."
+                            f"The inner app's response is larger than {self.cap} bytes."
                         )
                         return
                     self.chunks.append(chunk)
@@ -440,7 +459,7 @@ class _Bridge:
             try:
                 data = translator.translate(translator.parse(events[0].data))
             except UpstreamStreamError as exc:
-                data = translator.fail("server_error", str(exc))
+                data = translator.fail("upstream_error", str(exc))
         elif events or not more_body:
             out: list[bytes] = []
             try:
@@ -455,7 +474,7 @@ class _Bridge:
                 if not self.started:
                     await self.error(GatewayError("upstream_error", str(exc)))
                     return
-                out.append(translator.fail("server_error", str(exc)))
+                out.append(translator.fail("upstream_error", str(exc)))
             if not more_body:
                 parser.finish()
                 if not self.started:
@@ -483,7 +502,7 @@ class _Bridge:
             return
         translator = self.translator
         assert translator is not None
-        await self.end(translator.fail("server_error", message))
+        await self.end(translator.fail("upstream_error", message))
 
     async def first_chunk(self, chunk: dict[str, Any] | None, out: list[bytes]) -> bool:
         """Decide on the first inner chunk: an error is still a real HTTP status (trap 19)."""
@@ -542,9 +561,12 @@ class _Bridge:
         assert translator.response is not None
         response = translator.response
         if response["status"] == "failed":
+            # The same code as the stream would have carried (one code per fault).
+            error = response["error"]
             self.started = True
             await send_error(
-                self.send, GatewayError("upstream_error", response["error"]["message"])
+                self.send,
+                GatewayError(error["code"], error["message"], error["param"], type_=error["type"]),
             )
             return
         await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
@@ -586,7 +608,7 @@ class _Bridge:
         assert translator is not None
         # Logged above and not re-raised: the client gets error + response.failed, and an outer
         # layer (routing) still sees a complete, well-formed response.
-        await self.end(translator.fail("server_error", "The upstream failed mid-stream."))
+        await self.end(translator.fail("upstream_error", "The upstream failed mid-stream."))
 
 
 def _error_status(error: Any) -> int:

@@ -10,6 +10,8 @@ import os
 import time
 from typing import Any, Final
 
+from ._tools import ToolMap, call_item
+
 __all__ = [
     "chat_to_response",
     "finish_status",
@@ -54,7 +56,7 @@ def response_skeleton(request: dict[str, Any], response_id: str, created_at: int
         "output": [],
         "parallel_tool_calls": _or(get("parallel_tool_calls"), True),
         "tool_choice": _or(get("tool_choice"), "auto"),
-        "tools": _or(get("tools"), []),
+        "tools": echo_tools(get("tools")),
         "temperature": _or(get("temperature"), 1.0),
         "top_p": _or(get("top_p"), 1.0),
         "presence_penalty": _or(get("presence_penalty"), 0),
@@ -74,6 +76,30 @@ def response_skeleton(request: dict[str, Any], response_id: str, created_at: int
         "prompt_cache_key": get("prompt_cache_key"),
         "usage": None,
     }
+
+
+def echo_tools(tools: Any) -> list[Any]:
+    """The request's tools as the Response echoes them.
+
+    A function tool comes back with every key of OpenAI's ``FunctionTool`` present (the value
+    sent, or null), because strict clients and conformance suites validate the echoed object and
+    reject a tool without ``strict``. Other tool types are echoed as sent.
+    """
+    if not isinstance(tools, list):
+        return []
+    return [
+        {
+            "type": "function",
+            "name": tool.get("name"),
+            "description": tool.get("description"),
+            "parameters": tool.get("parameters"),
+            "strict": tool.get("strict"),
+            **tool,
+        }
+        if isinstance(tool, dict) and tool.get("type") == "function"
+        else tool
+        for tool in tools
+    ]
 
 
 def _or(value: Any, default: Any) -> Any:
@@ -223,20 +249,22 @@ def chat_to_response(
                        "role": "assistant", "content": parts})
 
     tool_calls = message.get("tool_calls")
+    # namespace / custom calls are mapped back to the client's shape
+    tool_map = ToolMap.from_tools(request.get("tools")) if tool_calls else ToolMap()
     for call in tool_calls if isinstance(tool_calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             continue
         call_id = call.get("id")
         arguments = function.get("arguments")
-        output.append({
-            "id": new_id("fc_"),
-            "type": "function_call",
-            "status": "completed",
-            "call_id": call_id if isinstance(call_id, str) and call_id else new_id("call_"),
-            "name": str(function.get("name") or ""),
-            "arguments": arguments if isinstance(arguments, str) else "",
-        })
+        output.append(call_item(
+            tool_map,
+            new_id("fc_"),
+            call_id if isinstance(call_id, str) and call_id else new_id("call_"),
+            str(function.get("name") or ""),
+            arguments if isinstance(arguments, str) else "",
+            "completed",
+        ))
 
     if incomplete is not None and output:
         output[-1]["status"] = "incomplete"

@@ -14,6 +14,9 @@ from typing import Any, Final
 
 from pydantic_core import from_json, to_json
 
+from akgate._faults import fault_payload, responses_error_event
+from akgate.errors import error_payload
+
 from ._options import AdapterOptions
 from ._response import (
     finish_status,
@@ -23,6 +26,7 @@ from ._response import (
     response_output_text,
     response_skeleton,
 )
+from ._tools import CustomInputDecoder, ToolMap, call_item, custom_input
 
 __all__ = ["DONE", "StreamTranslator", "UpstreamStreamError"]
 
@@ -30,7 +34,6 @@ DONE: Final = "[DONE]"
 _DONE_LINE: Final = b"data: [DONE]\n\n"
 _NO_LOGPROBS: Final[list[dict[str, Any]]] = []
 _PLAIN_TEXT_KEYS: Final = frozenset({"content", "role"})
-_RATE_LIMITED: Final = frozenset({"rate_limit_exceeded", "insufficient_quota", "rate_limit_error"})
 
 
 class UpstreamStreamError(Exception):
@@ -38,7 +41,7 @@ class UpstreamStreamError(Exception):
 
 
 class _Call:
-    __slots__ = ("args", "call_id", "deltas", "item", "name", "pending")
+    __slots__ = ("args", "call_id", "decoder", "deltas", "item", "name", "pending", "streamed")
 
     def __init__(self) -> None:
         self.call_id: str | None = None
@@ -48,6 +51,9 @@ class _Call:
         self.pending: list[str] = []
         self.item: dict[str, Any] | None = None
         self.deltas = 0
+        #: A custom tool's call: its input is decoded out of the arguments as they stream.
+        self.decoder: CustomInputDecoder | None = None
+        self.streamed: list[str] = []
 
 
 def _strip_logprob(lp: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +108,8 @@ class StreamTranslator:
         "_send_done",
         "_seq",
         "_service_tier",
+        "_tool_map",
+        "_tools",
         "_usage",
         "done_seen",
         "response",
@@ -136,6 +144,8 @@ class StreamTranslator:
         self._finish_reason: str | None = None
         self._routing_metadata: Any = None
         self._service_tier: str | None = None
+        self._tools = request.get("tools")
+        self._tool_map: ToolMap | None = None  # built at the first tool call
         self.done_seen = False
         #: The final Response object, once the terminal event was produced.
         self.response: dict[str, Any] | None = None
@@ -455,9 +465,12 @@ class StreamTranslator:
 
     def _announce(self, call: _Call) -> None:
         # arguments start empty: every fragment is a delta, so the SDK never doubles one (§1.1).
-        item = {"id": new_id("fc_"), "type": "function_call", "status": "in_progress",
-                "call_id": call.call_id or new_id("call_"), "name": call.name or "",
-                "arguments": ""}
+        if self._tool_map is None:
+            self._tool_map = ToolMap.from_tools(self._tools)
+        item = call_item(self._tool_map, new_id("fc_"), call.call_id or new_id("call_"),
+                         call.name or "", "", "in_progress")
+        if item["type"] == "custom_tool_call":
+            call.decoder = CustomInputDecoder()
         call.item = item
         self._add_item(item)
         if call.pending:
@@ -468,10 +481,23 @@ class StreamTranslator:
         item = call.item
         assert item is not None
         call.args.append(args)
+        if call.decoder is not None:
+            self._custom_delta(call, call.decoder.feed(args))
+            return
         call.deltas += 1
         # An open call is always the last item.
         self._emit({"type": "response.function_call_arguments.delta", "item_id": item["id"],
                     "output_index": len(self._items) - 1, "delta": args})
+
+    def _custom_delta(self, call: _Call, text: str) -> None:
+        item = call.item
+        assert item is not None
+        if not text and call.deltas:
+            return
+        call.deltas += 1
+        call.streamed.append(text)
+        self._emit({"type": "response.custom_tool_call_input.delta", "item_id": item["id"],
+                    "output_index": len(self._items) - 1, "delta": text})
 
     def _close_call(self, status: str, *, silent: bool = False) -> None:
         call = self._call
@@ -483,6 +509,9 @@ class StreamTranslator:
             self._announce(call)
         item = call.item
         assert item is not None
+        if call.decoder is not None:
+            self._close_custom_call(call, item, status, silent=silent)
+            return
         if not silent and call.deltas == 0:
             self._call_delta(call, "")  # at least one delta per call (OR tool-calling-streaming)
         arguments = "".join(call.args)
@@ -493,6 +522,25 @@ class StreamTranslator:
             self._emit({"type": "response.function_call_arguments.done", "item_id": item["id"],
                         "output_index": output_index, "arguments": arguments,
                         "name": item["name"]})
+            self._emit({"type": "response.output_item.done", "output_index": output_index,
+                        "item": item})
+
+    def _close_custom_call(
+        self, call: _Call, item: dict[str, Any], status: str, *, silent: bool
+    ) -> None:
+        text = custom_input("".join(call.args))
+        streamed = "".join(call.streamed)
+        if not silent and (call.deltas == 0 or (text != streamed and text.startswith(streamed))):
+            # The rest of the input (arguments that were not the usual JSON shape decode only
+            # at the end), and at least one delta per call.
+            call.deltas = 0
+            self._custom_delta(call, text[len(streamed):])
+        item["input"] = text
+        item["status"] = status
+        if not silent:
+            output_index = self._items.index(item)
+            self._emit({"type": "response.custom_tool_call_input.done", "item_id": item["id"],
+                        "output_index": output_index, "input": text})
             self._emit({"type": "response.output_item.done", "output_index": output_index,
                         "item": item})
 
@@ -533,7 +581,7 @@ class StreamTranslator:
             return self._flush()
         if self._finish_reason is None and not self.done_seen:
             return self.fail(
-                "server_error", "The upstream stream ended before it finished the response."
+                "upstream_error", "The upstream stream ended before it finished the response."
             )
         status, incomplete = finish_status(self._finish_reason)
         self._close_open("incomplete" if incomplete else "completed")
@@ -548,42 +596,25 @@ class StreamTranslator:
 
     def fail_with(self, error: Any, status: int | None = None) -> bytes:
         """Fail the stream with an upstream ``error`` object (or any truthy error value)."""
-        if not isinstance(error, dict):
-            error = {"message": str(error)}
-        code, type_ = error.get("code"), error.get("type")
-        message = error.get("message")
-        param = error.get("param")
-        return self.fail(
-            code if isinstance(code, str) and code else
-            (type_ if isinstance(type_, str) and type_ else "server_error"),
-            message if isinstance(message, str) and message else "The upstream failed.",
-            type_=type_ if isinstance(type_, str) and type_ else "server_error",
-            param=param if isinstance(param, str) else None,
-            status=status,
-        )
+        return self.fail_payload(fault_payload(error, status=status))
 
-    def fail(
-        self,
-        code: str,
-        message: str,
-        *,
-        type_: str = "server_error",
-        param: str | None = None,
-        status: int | None = None,
-    ) -> bytes:
-        """``error`` (flat and nested) then ``response.failed``; open items end incomplete."""
+    def fail(self, code: str, message: str, *, param: str | None = None) -> bytes:
+        """Fail the stream with the registry ``code`` (``error`` then ``response.failed``)."""
+        return self.fail_payload(error_payload(code, message, param))
+
+    def fail_payload(self, payload: dict[str, Any]) -> bytes:
+        """``error`` (flat and nested) then ``response.failed``, both carrying ``payload``.
+
+        Open items end incomplete. The failed Response's ``error`` is the same registry payload
+        as the event's, so a client reads one code wherever it looks.
+        """
         if self.response is not None:
             return self._flush()
         self._close_open("incomplete", silent=True)
-        self._emit({"type": "error", "code": code, "message": message, "param": param,
-                    "error": {"type": type_, "code": code, "message": message, "param": param}})
-        limited = status == 429 or code in _RATE_LIMITED or type_ in _RATE_LIMITED
+        self._emit(responses_error_event(payload, None))
         response = self._final("failed")
         response["usage"] = None if self._usage is None else map_usage(self._usage)
-        response["error"] = {
-            "code": "rate_limit_exceeded" if limited else "server_error",
-            "message": message,
-        }
+        response["error"] = payload
         self._emit({"type": "response.failed", "response": response})
         if self._send_done:
             self._out.append(_DONE_LINE)
