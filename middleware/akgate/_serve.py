@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TextIO
 
 import anyio
@@ -72,11 +73,14 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     """
     from akgate.routing import Catalog
     from akgate.stack import gateway
-    from akgate.store._cli import serve_store_url
+    from akgate.store._cli import serve_reasoning_keys, serve_store_url
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
     responses = serve_store_url(config.responses_store, db=config.db, redis=config.redis_url)
-    stateful = {"reasoning_keys": config.reasoning_keys} if config.reasoning_keys else None
+    # The encrypted-reasoning ring: the one serve() prepared, else made (and kept beside the
+    # stores) when a request first needs it.
+    ring = config.reasoning_keys or partial(serve_reasoning_keys, config.db)
+    stateful = {"reasoning_keys": ring} if responses else None
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 

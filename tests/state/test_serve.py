@@ -65,3 +65,36 @@ def test_gateway_takes_the_store_at_its_own_level() -> None:
 
     with pytest.raises(ValueError, match="response_store"):
         gateway(lambda *_: None, keys=["ak_test_x"], adapter_options={"store": "memory://"})
+
+
+async def test_the_served_stack_makes_its_reasoning_ring_on_first_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from akgate import MemoryKeyStore
+    from akgate._serve import ServeConfig, build_app
+    from akgate.auth import new_key_record
+
+    monkeypatch.setenv("AKGATE_HOME", str(tmp_path))
+    monkeypatch.delenv("AKGATE_REASONING_KEYS", raising=False)
+    key = new_key_record(name="t", environment="test")
+    app = build_app(ServeConfig(token_delay_ms=0), keys=MemoryKeyStore([key.record]))
+    assert not (tmp_path / "reasoning.keys").exists()  # nothing written until needed
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        answer = await http.post(
+            "/v1/responses",
+            headers={"Authorization": f"Bearer {key.key}"},
+            json={
+                "model": "demo-reasoning",
+                "input": "hi",
+                "store": False,
+                "include": ["reasoning.encrypted_content"],
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    reasoning = answer.json()["output"][0]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["encrypted_content"].startswith("akgr1.")
+    assert (tmp_path / "reasoning.keys").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from akgate._asgi import (
@@ -66,7 +67,8 @@ class StatefulResponses:
       as ``failed`` (it renews the lease every third of it).
     * ``poll_interval``: how often a stream follower in another worker looks for new events.
     * ``reasoning_keys``: the key ring for ``include: ["reasoning.encrypted_content"]``, as a
-      :class:`~akgate.store.ReasoningKeyRing` or ``kid:base64url-key[,...]`` (default
+      :class:`~akgate.store.ReasoningKeyRing`, ``kid:base64url-key[,...]`` or a function
+      returning that string, called on first use (default
       ``$AKGATE_REASONING_KEYS``; without one, the include is refused with a 400).
     * ``strict_encrypted_content``: answer 400 ``invalid_encrypted_content`` for a replayed blob
       that cannot be used, instead of dropping it and reporting it in
@@ -83,7 +85,7 @@ class StatefulResponses:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         lease_seconds: float = 30.0,
         poll_interval: float = 0.1,
-        reasoning_keys: ReasoningKeyRing | str | None = None,
+        reasoning_keys: ReasoningKeyRing | str | Callable[[], str] | None = None,
         strict_encrypted_content: bool = False,
         conversations_path: str = "/v1/conversations",
     ) -> None:
@@ -102,7 +104,12 @@ class StatefulResponses:
         self.conversations_path = conversations_path
         if isinstance(reasoning_keys, str):
             reasoning_keys = ReasoningKeyRing.parse(reasoning_keys)
-        self.reasoning_keys = reasoning_keys or ReasoningKeyRing.from_env()
+        #: Made on first use when given as a function (``akgate serve`` keeps its ring in a
+        #: file it creates only when a request needs it).
+        self._reasoning_source = reasoning_keys if callable(reasoning_keys) else None
+        self.reasoning_keys: ReasoningKeyRing | None = (
+            None if callable(reasoning_keys) else reasoning_keys or ReasoningKeyRing.from_env()
+        )
         self.strict_encrypted_content = strict_encrypted_content
 
     def __repr__(self) -> str:
@@ -199,6 +206,9 @@ class StatefulResponses:
         stateful = previous is not None or refs or background or seal or blobs
         if not store and not stateful and conversation is None:
             return None, payload
+        if (seal or blobs) and self._reasoning_source is not None:
+            self.reasoning_keys = ReasoningKeyRing.parse(self._reasoning_source())
+            self._reasoning_source = None
         if seal and self.reasoning_keys is None:
             raise GatewayError(
                 "invalid_parameter_value",
