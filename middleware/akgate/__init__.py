@@ -28,6 +28,7 @@ from .auth import (
 )
 from .context import Identity, RequestContext, get_context
 from .errors import ERROR_CODES, GatewayError
+from .messages import MessagesAdapter
 from .providers import DemoModel, UpstreamProvider
 from .routing import (
     Capabilities,
@@ -77,6 +78,7 @@ __all__ = [
     "MemoryKeyStore",
     "MemoryRateLimiter",
     "MemoryResponseStore",
+    "MessagesAdapter",
     "NewKey",
     "Provider",
     "RateLimiter",

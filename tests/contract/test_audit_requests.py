@@ -216,15 +216,17 @@ CHAT_HI = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
 async def test_parameters_the_demo_ignores_are_dropped_with_a_warning() -> None:
     async with served() as client:
         r = await client.post(
-            "/v1/chat/completions", json={**CHAT_HI, "n": 3, "logprobs": True, "temperature": 0.2}
+            "/v1/chat/completions",
+            json={**CHAT_HI, "verbosity": "low", "web_search_options": {}, "temperature": 0.2},
         )
         warnings = r.json()["routing_metadata"]["warnings"]
         assert [(w["type"], w["code"]) for w in warnings] == [
-            ("unsupported_parameter", "n"),
-            ("unsupported_parameter", "logprobs"),
+            ("unsupported_parameter", "verbosity"),
+            ("unsupported_parameter", "web_search_options"),
         ]
         strict = {"routing": {"require_parameters": True}}
-        r = await client.post("/v1/chat/completions", json={**CHAT_HI, "n": 3, "gateway": strict})
+        body = {**CHAT_HI, "verbosity": "low", "gateway": strict}
+        r = await client.post("/v1/chat/completions", json=body)
         assert_error(r, "required_params_not_supported", "gateway.routing.require_parameters")
 
 

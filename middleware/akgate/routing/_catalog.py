@@ -229,13 +229,12 @@ class Catalog:
 
 #: What the demo model honours (``providers/demo.py``); routing drops the other optional
 #: parameters with an ``unsupported_parameter`` warning. The demo is deterministic, which is what
-#: ``temperature``, ``top_p`` and ``seed`` ask of it; the penalties and ``logit_bias`` are no-ops
+#: ``temperature``, ``top_p`` and ``seed`` ask of it; the penalties are no-ops
 #: for a deterministic model (the answer is the same at any value).
 _DEMO_PARAMETERS: Final = (
     "temperature",
     "top_p",
     "seed",
-    "logit_bias",
     "presence_penalty",
     "frequency_penalty",
     "logprobs",
