@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
@@ -42,6 +42,9 @@ from .auth import (
 from .messages import MessagesAdapter
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
+
+if TYPE_CHECKING:
+    from .store import ResponseStore
 
 __all__ = ["Gateway", "GatewayApp", "gateway"]
 
@@ -120,6 +123,8 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    response_store: ResponseStore | str | None = None,
+    response_store_options: Mapping[str, Any] | None = None,
     messages: bool = True,
     messages_options: Mapping[str, Any] | None = None,
     hosted_tools: Literal["strict", "lenient"] = "strict",
@@ -155,6 +160,13 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param response_store: a :class:`~akgate.store.ResponseStore` or its URL (``memory://``,
+        ``sqlite:///path``, ``redis://...``): stateful Responses (``store``,
+        ``previous_response_id``, item references, retrieval, cancel, background runs) through
+        :class:`~akgate.store.StatefulResponses`, placed between auth and validation. Default
+        ``None``: ``/v1/responses`` stays stateless.
+    :param response_store_options: more keyword options for
+        :class:`~akgate.store.StatefulResponses` (``default_store``, ``reasoning_keys`` ...).
     :param messages: serve Anthropic's ``/v1/messages`` (through :class:`~akgate.MessagesAdapter`
         for chat-only providers); ``messages_options`` are more options for that adapter.
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
@@ -162,6 +174,9 @@ def gateway(
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
+    if adapter_options and "store" in adapter_options:
+        # Inside the stack the adapter sits below validation, which refuses stateful requests.
+        raise ValueError("give the response store as gateway(response_store=...)")
     if hosted_tools not in ("strict", "lenient"):
         raise ValueError("hosted_tools must be 'strict' or 'lenient'")
     messages_config: dict[str, Any] = {
@@ -243,6 +258,16 @@ def gateway(
         stack = RequestValidation(
             stack, **{"max_body_size": max_body_size, **(validation_options or {})}
         )
+    if response_store is not None:
+        from .store import StatefulResponses
+
+        stateful = StatefulResponses(
+            stack,
+            store=response_store,
+            **{"max_body_size": max_body_size, **(response_store_options or {})},
+        )
+        owned.append(stateful)  # stops its background runs; closes a store it opened
+        stack = stateful
     if store is not None:
         stack = APIKeyAuth(
             stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
@@ -348,6 +373,8 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        response_store: ResponseStore | str | None = None,
+        response_store_options: Mapping[str, Any] | None = None,
         messages: bool = True,
         messages_options: Mapping[str, Any] | None = None,
         hosted_tools: Literal["strict", "lenient"] = "strict",
@@ -373,6 +400,8 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            response_store=response_store,
+            response_store_options=response_store_options,
             messages=messages,
             messages_options=messages_options,
             hosted_tools=hosted_tools,
