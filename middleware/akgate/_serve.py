@@ -13,7 +13,8 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TextIO
 
 import anyio
@@ -57,6 +58,10 @@ class ServeConfig:
     redis_url: str | None = None
     #: The usage ledger and spend limits (default: ``usage.sqlite3`` beside the key file).
     usage_db: str | None = None
+    #: The response store URL (``off``: stateless); default beside the keys (see --help).
+    responses_store: str | None = None
+    #: The encrypted-reasoning key ring (``serve`` fills it: env, else a kept file).
+    reasoning_keys: str | None = None
     #: uvicorn's event loop and HTTP parser; ``auto`` takes uvloop and httptools when installed.
     loop: str = "auto"
     http: str = "auto"
@@ -87,10 +92,16 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     """
     from akgate.routing import Catalog
     from akgate.stack import gateway
+    from akgate.store._cli import serve_reasoning_keys, serve_store_url
     from akgate.usage._cli import usage_db_beside
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
     usage_db: str | os.PathLike[str] = config.usage_db or usage_db_beside(config.db)
+    responses = serve_store_url(config.responses_store, db=config.db, redis=config.redis_url)
+    # The encrypted-reasoning ring: the one serve() prepared, else made (and kept beside the
+    # stores) when a request first needs it.
+    ring = config.reasoning_keys or partial(serve_reasoning_keys, config.db)
+    stateful = {"reasoning_keys": ring} if responses else None
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 
@@ -115,6 +126,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             demo=False,
             app_provider="upstream",
             usage_db=usage_db,
+            response_store=responses,
+            response_store_options=stateful,
             hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
             sse_heartbeat=config.sse_heartbeat,
             routing_options={"public_endpoints": config.public_directory},
@@ -130,6 +143,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         catalog=Catalog.demo(),
         app_provider="demo",
         usage_db=usage_db,
+        response_store=responses,
+        response_store_options=stateful,
         hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
         sse_heartbeat=config.sse_heartbeat,
         routing_options={"public_endpoints": config.public_directory},
@@ -218,6 +233,10 @@ def serve(config: ServeConfig) -> int:
         print("akgate serve: --workers must be >= 1", file=sys.stderr)
         return 2
     try:
+        from akgate.store._cli import serve_reasoning_keys, serve_store_url
+
+        if serve_store_url(config.responses_store, db=config.db, redis=config.redis_url):
+            config = replace(config, reasoning_keys=serve_reasoning_keys(config.db))
         # Created before the server starts, so that only this process can create it.
         api_key = anyio.run(_prepare_demo_key, config)
         if config.workers > 1:
@@ -376,6 +395,7 @@ def _run_command(args: argparse.Namespace) -> int:
         db=args.db,
         redis_url=args.redis,
         usage_db=args.usage_db,
+        responses_store=args.responses_store,
         loop=args.loop,
         http=args.http,
         workers=args.workers,
@@ -435,6 +455,12 @@ def add_serve_command(subparsers: Any) -> None:
     parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
     parser.add_argument(
         "--usage-db", metavar="PATH", help="usage ledger and budgets (default: beside --db)"
+    )
+    parser.add_argument(
+        "--responses-store",
+        metavar="URL",
+        help="stored responses: sqlite:///path, redis://..., memory:// or off "
+        "(default: responses.sqlite3 beside the key store, or --redis)",
     )
     parser.add_argument(
         "--workers",

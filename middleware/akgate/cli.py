@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .usage._cli import add_usage_command
 
     add_usage_command(commands)
+    from .store._cli import add_responses_command
+
+    add_responses_command(commands)
     return parser
 
 

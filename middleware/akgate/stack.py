@@ -44,6 +44,7 @@ from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
 if TYPE_CHECKING:
+    from .store import ResponseStore
     from .usage import SpendControl
 
 __all__ = ["Gateway", "GatewayApp", "gateway"]
@@ -125,6 +126,8 @@ def gateway(
     adapter_options: Mapping[str, Any] | None = None,
     usage_db: str | os.PathLike[str] | bool | None = None,
     spend_options: Mapping[str, Any] | None = None,
+    response_store: ResponseStore | str | None = None,
+    response_store_options: Mapping[str, Any] | None = None,
     messages: bool = True,
     messages_options: Mapping[str, Any] | None = None,
     hosted_tools: Literal["strict", "lenient"] = "strict",
@@ -165,6 +168,13 @@ def gateway(
         ``docs/spend.md``.
     :param spend_options: add the spend layer with these options of
         :class:`~akgate.usage.SpendControl` (``ledger``, ``limits``, ``counters`` ...).
+    :param response_store: a :class:`~akgate.store.ResponseStore` or its URL (``memory://``,
+        ``sqlite:///path``, ``redis://...``): stateful Responses (``store``,
+        ``previous_response_id``, item references, retrieval, cancel, background runs) through
+        :class:`~akgate.store.StatefulResponses`, placed between auth and validation. Default
+        ``None``: ``/v1/responses`` stays stateless.
+    :param response_store_options: more keyword options for
+        :class:`~akgate.store.StatefulResponses` (``default_store``, ``reasoning_keys`` ...).
     :param messages: serve Anthropic's ``/v1/messages`` (through :class:`~akgate.MessagesAdapter`
         for chat-only providers); ``messages_options`` are more options for that adapter.
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
@@ -172,6 +182,9 @@ def gateway(
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
+    if adapter_options and "store" in adapter_options:
+        # Inside the stack the adapter sits below validation, which refuses stateful requests.
+        raise ValueError("give the response store as gateway(response_store=...)")
     if hosted_tools not in ("strict", "lenient"):
         raise ValueError("hosted_tools must be 'strict' or 'lenient'")
     messages_config: dict[str, Any] = {
@@ -257,10 +270,23 @@ def gateway(
         )
     spend = None
     if usage_db or spend_options is not None:
+        # Inside the stateful layer: it sees each inference the stateful layer runs (background
+        # runs included) with the request it really sends (a previous_response_id expanded).
         spend = _spend_layer(
             stack, store, usage_db, spend_options, owned, max_body_size, routed_catalog
         )
         stack = spend
+    if response_store is not None:
+        from .store import StatefulResponses
+
+        stateful = StatefulResponses(
+            stack,
+            store=response_store,
+            **{"max_body_size": max_body_size, **(response_store_options or {})},
+        )
+        # Closed first: its background runs stop before what they use (the ledger ...) closes.
+        owned.insert(0, stateful)  # stops its background runs; closes a store it opened
+        stack = stateful
     if store is not None:
         auth_kwargs: dict[str, Any] = {"max_body_size": max_body_size, **(auth_options or {})}
         if spend is not None:
@@ -398,6 +424,8 @@ class Gateway:
         adapter_options: Mapping[str, Any] | None = None,
         usage_db: str | os.PathLike[str] | bool | None = None,
         spend_options: Mapping[str, Any] | None = None,
+        response_store: ResponseStore | str | None = None,
+        response_store_options: Mapping[str, Any] | None = None,
         messages: bool = True,
         messages_options: Mapping[str, Any] | None = None,
         hosted_tools: Literal["strict", "lenient"] = "strict",
@@ -425,6 +453,8 @@ class Gateway:
             adapter_options=adapter_options,
             usage_db=usage_db,
             spend_options=spend_options,
+            response_store=response_store,
+            response_store_options=response_store_options,
             messages=messages,
             messages_options=messages_options,
             hosted_tools=hosted_tools,

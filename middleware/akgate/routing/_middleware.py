@@ -456,14 +456,13 @@ class Routing:
 
     The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
     successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
-    catalog. Other paths pass through to the wrapped app untouched.
-
-    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
-    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     catalog, and so are the public ``/v1/directory/models``, ``/v1/registry/models`` and
     ``/v1/registry/providers`` (``public_endpoints=False`` turns them off; each client address
     gets ``public_rate_limit`` requests a minute). Other paths pass through to the wrapped app
     untouched.
+
+    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     """
 
     def __init__(
