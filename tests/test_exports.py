@@ -11,6 +11,7 @@ import akgate
 def test_all_is_sorted_and_complete() -> None:
     public = {name for name in vars(akgate) if not name.startswith("_") and name[0].isupper()}
     public |= {"gateway", "get_context", "create_key", "ensure_demo_key", "open_key_store"}
+    public |= {"open_response_store"}
     assert set(akgate.__all__) >= public - {"annotations"}
     assert akgate.__all__ == sorted(akgate.__all__, key=lambda n: (not n.isupper(), n))
     for name in akgate.__all__:
@@ -27,7 +28,16 @@ def test_py_typed_is_shipped() -> None:
 
 
 def test_subpackages_declare_all() -> None:
-    for name in ("auth", "validation", "adapter", "routing", "providers", "schemas", "stack"):
+    for name in (
+        "auth",
+        "validation",
+        "adapter",
+        "routing",
+        "providers",
+        "schemas",
+        "stack",
+        "store",
+    ):
         module = importlib.import_module(f"akgate.{name}")
         assert isinstance(module.__all__, list), name
 

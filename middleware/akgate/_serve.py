@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import inspect
+import json
 import os
 import signal
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TextIO
 
 import anyio
@@ -29,6 +33,10 @@ __all__ = [
 ]
 
 _INSTALL_HINT = "akgate serve needs uvicorn: pip install 'akgate[server]'"
+#: How the parent hands its resolved ServeConfig to worker processes (they start fresh: spawn).
+_WORKER_CONFIG_ENV = "_AKGATE_SERVE_CONFIG"
+_LOOPS = ("auto", "asyncio", "uvloop")
+_HTTP_IMPLS = ("auto", "h11", "httptools")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,22 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    #: The usage ledger and spend limits (default: ``usage.sqlite3`` beside the key file).
+    usage_db: str | None = None
+    #: The response store URL (``off``: stateless); default beside the keys (see --help).
+    responses_store: str | None = None
+    #: The encrypted-reasoning key ring (``serve`` fills it: env, else a kept file).
+    reasoning_keys: str | None = None
+    #: uvicorn's event loop and HTTP parser; ``auto`` takes uvloop and httptools when installed.
+    loop: str = "auto"
+    http: str = "auto"
+    #: Worker processes sharing the listening socket (each runs its own copy of the stack).
+    workers: int = 1
+    #: Upstream timeouts in seconds (``UpstreamProvider``'s options; total ``None``: no limit).
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 120.0
+    idle_timeout: float = 120.0
+    total_timeout: float | None = None
     #: Seconds a request has to deliver its body (slow clients get 408 and are disconnected).
     body_timeout: float = 60.0
     #: uvicorn's cap on concurrent connections and tasks (503 past it); None: no cap.
@@ -68,8 +92,16 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     """
     from akgate.routing import Catalog
     from akgate.stack import gateway
+    from akgate.store._cli import serve_reasoning_keys, serve_store_url
+    from akgate.usage._cli import usage_db_beside
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
+    usage_db: str | os.PathLike[str] = config.usage_db or usage_db_beside(config.db)
+    responses = serve_store_url(config.responses_store, db=config.db, redis=config.redis_url)
+    # The encrypted-reasoning ring: the one serve() prepared, else made (and kept beside the
+    # stores) when a request first needs it.
+    ring = config.reasoning_keys or partial(serve_reasoning_keys, config.db)
+    stateful = {"reasoning_keys": ring} if responses else None
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 
@@ -78,13 +110,24 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         models = config.models or upstream_models(config.upstream, api_key)
         return gateway(
             # Only requests that passed auth carry the operator's key upstream.
-            UpstreamProvider(config.upstream, api_key=api_key, require_identity=True),
+            UpstreamProvider(
+                config.upstream,
+                api_key=api_key,
+                require_identity=True,
+                connect_timeout=config.connect_timeout,
+                first_byte_timeout=config.first_byte_timeout,
+                idle_timeout=config.idle_timeout,
+                total_timeout=config.total_timeout,
+            ),
             keys=store,
             body_timeout=config.body_timeout,
             redis_url=config.redis_url,
             models=models,
             demo=False,
             app_provider="upstream",
+            usage_db=usage_db,
+            response_store=responses,
+            response_store_options=stateful,
             hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
             sse_heartbeat=config.sse_heartbeat,
             routing_options={"public_endpoints": config.public_directory},
@@ -99,6 +142,9 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        usage_db=usage_db,
+        response_store=responses,
+        response_store_options=stateful,
         hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
         sse_heartbeat=config.sse_heartbeat,
         routing_options={"public_endpoints": config.public_directory},
@@ -183,13 +229,29 @@ def serve(config: ServeConfig) -> int:
     except ImportError:
         print(_INSTALL_HINT, file=sys.stderr)
         return 1
+    if config.workers < 1:
+        print("akgate serve: --workers must be >= 1", file=sys.stderr)
+        return 2
     try:
+        from akgate.store._cli import serve_reasoning_keys, serve_store_url
+
+        if serve_store_url(config.responses_store, db=config.db, redis=config.redis_url):
+            config = replace(config, reasoning_keys=serve_reasoning_keys(config.db))
         # Created before the server starts, so that only this process can create it.
         api_key = anyio.run(_prepare_demo_key, config)
-        # The served store is opened afresh: connections made in the start-up loop above would
-        # be bound to it (a pooled Redis connection failed the first request, "Event loop is
-        # closed", with a 503).
-        app = build_app(config)
+        if config.workers > 1:
+            # Resolved once here, so that a bad --upstream fails before any worker starts.
+            if config.upstream and not config.models:
+                upstream_key = os.environ.get(config.upstream_key_env) or None
+                config = dataclasses.replace(
+                    config, models=upstream_models(config.upstream, upstream_key)
+                )
+            app: ASGIApp | None = None
+        else:
+            # The served store is opened afresh: connections made in the start-up loop above
+            # would be bound to it (a pooled Redis connection failed the first request, "Event
+            # loop is closed", with a 503).
+            app = build_app(config)
     except ValueError as exc:
         print(f"akgate serve: {exc}", file=sys.stderr)
         return 2
@@ -202,6 +264,8 @@ def serve(config: ServeConfig) -> int:
         print(f"akgate serve: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
     port = sock.getsockname()[1]
+    if app is None:
+        return _serve_workers(config, sock, api_key)
 
     class BannerServer(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -220,19 +284,63 @@ def serve(config: ServeConfig) -> int:
     gc.collect()
     gc.freeze()
     install_fd_exhaustion_filter()
-    server = BannerServer(
-        uvicorn.Config(
-            app,
-            log_level="info",
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            limit_concurrency=config.limit_concurrency,
-            timeout_keep_alive=config.timeout_keep_alive,
-        )
-    )
+    server = BannerServer(uvicorn.Config(app, **_uvicorn_options(config)))
     with sock, _no_signal_reraise():
         server.run(sockets=[sock])
     return 0
+
+
+def _uvicorn_options(config: ServeConfig) -> dict[str, Any]:
+    return {
+        "log_level": "info",
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,
+        "limit_concurrency": config.limit_concurrency,
+        "timeout_keep_alive": config.timeout_keep_alive,
+        "loop": config.loop,
+        "http": config.http,
+    }
+
+
+def _serve_workers(config: ServeConfig, sock: socket.socket, api_key: str | None) -> int:
+    """Run ``config.workers`` uvicorn processes on one listening socket, supervised by uvicorn.
+
+    Each worker builds its own stack (its own key store connection and upstream pool). Keys in
+    SQLite are shared by the workers of one host (the usage ledger too); rate limits, budget and
+    token counters and routing stats are shared only through ``--redis``.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[_WORKER_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+    uv_config = uvicorn.Config(
+        f"{__name__}:_worker_app", factory=True, workers=config.workers, **_uvicorn_options(config)
+    )
+    # Connections queue in the backlog until a worker takes them, so the URL works right away.
+    sock.listen(uv_config.backlog)
+    print_banner(
+        base_url_for(config.host, sock.getsockname()[1]),
+        api_key,
+        upstream=config.upstream,
+        model=config.models[0] if config.models else "demo",
+    )
+    # uvicorn < 0.52 takes the worker's entry point as ``target``; later versions build it.
+    takes_target = "target" in inspect.signature(Multiprocess).parameters
+    extra = {"target": uvicorn.Server(uv_config).run} if takes_target else {}
+    with sock, _no_signal_reraise():
+        Multiprocess(uv_config, sockets=[sock], **extra).run()
+    return 0
+
+
+def _worker_app() -> ASGIApp:
+    """The app of one ``--workers`` process, built from the parent's resolved config."""
+    fields = json.loads(os.environ[_WORKER_CONFIG_ENV])
+    fields["models"] = tuple(fields["models"])
+    app = build_app(ServeConfig(**fields))
+    install_fd_exhaustion_filter()
+    gc.collect()
+    gc.freeze()  # as in the single-process server: long-lived objects out of full passes
+    return app
 
 
 async def _prepare_demo_key(config: ServeConfig) -> str | None:
@@ -286,6 +394,15 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        usage_db=args.usage_db,
+        responses_store=args.responses_store,
+        loop=args.loop,
+        http=args.http,
+        workers=args.workers,
+        connect_timeout=args.connect_timeout,
+        first_byte_timeout=args.first_byte_timeout,
+        idle_timeout=args.idle_timeout,
+        total_timeout=args.total_timeout,
         body_timeout=args.body_timeout,
         limit_concurrency=args.limit_concurrency,
         timeout_keep_alive=args.timeout_keep_alive,
@@ -321,8 +438,49 @@ def add_serve_command(subparsers: Any) -> None:
         metavar="NAME",
         help="a model id the upstream serves (repeatable; default: ask its /models)",
     )
+    for flag, default, meaning in (
+        ("--connect-timeout", 10.0, "connecting to the upstream (TCP and TLS)"),
+        ("--first-byte-timeout", 120.0, "request sent -> the upstream's response headers"),
+        ("--idle-timeout", 120.0, "between two chunks of the upstream's body"),
+        ("--total-timeout", None, "the whole upstream exchange, stream included"),
+    ):
+        parser.add_argument(
+            flag,
+            type=float,
+            default=default,
+            metavar="S",
+            help=f"{meaning} (default: {default if default is not None else 'no limit'})",
+        )
     parser.add_argument("--db", metavar="PATH", help="SQLite key store (default ~/.akgate)")
     parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
+    parser.add_argument(
+        "--usage-db", metavar="PATH", help="usage ledger and budgets (default: beside --db)"
+    )
+    parser.add_argument(
+        "--responses-store",
+        metavar="URL",
+        help="stored responses: sqlite:///path, redis://..., memory:// or off "
+        "(default: responses.sqlite3 beside the key store, or --redis)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on one socket (default: 1; share limits and stats with --redis)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=_LOOPS,
+        default="auto",
+        help="event loop (default: auto = uvloop when installed)",
+    )
+    parser.add_argument(
+        "--http",
+        choices=_HTTP_IMPLS,
+        default="auto",
+        help="HTTP/1.1 parser (default: auto = httptools when installed)",
+    )
     parser.add_argument(
         "--token-delay-ms",
         type=float,

@@ -10,10 +10,13 @@ from akgate import (
     AdapterOptions,
     APIKeyAuth,
     MemoryKeyStore,
+    MemoryResponseStore,
     MessagesAdapter,
     RequestValidation,
     ResponsesAdapter,
     Routing,
+    SpendControl,
+    StatefulResponses,
     gateway,
 )
 from akgate.messages import MessagesOptions
@@ -27,7 +30,19 @@ def _auth(**options: Any) -> object:
     return APIKeyAuth(_app, store=MemoryKeyStore(), **options)
 
 
-LAYERS = [_auth, RequestValidation, Routing, ResponsesAdapter, MessagesAdapter]
+def _stateful(app: Any, **options: Any) -> object:
+    return StatefulResponses(app, store=MemoryResponseStore(), **options)
+
+
+LAYERS = [
+    _auth,
+    RequestValidation,
+    Routing,
+    ResponsesAdapter,
+    MessagesAdapter,
+    _stateful,
+    SpendControl,
+]
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -356,6 +356,7 @@ class _Attempt:
         tokens = token_counts(usage)
         if tokens is not None:
             metadata["cost"] = compute_cost(tokens, route.offering)
+            self.ctx.state["routing"]["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
             metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)
@@ -458,14 +459,13 @@ class Routing:
 
     The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
     successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
-    catalog. Other paths pass through to the wrapped app untouched.
-
-    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
-    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     catalog, and so are the public ``/v1/directory/models``, ``/v1/registry/models`` and
     ``/v1/registry/providers`` (``public_endpoints=False`` turns them off; each client address
     gets ``public_rate_limit`` requests a minute). Other paths pass through to the wrapped app
     untouched.
+
+    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     """
 
     def __init__(
@@ -839,6 +839,8 @@ class Routing:
                         attempt.exc = exc
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
+            if attempt.committed:  # what reached the client: the spend layer prices cut streams
+                ctx.state["routing"]["route"] = route
             if attempt.disconnected:
                 record["outcome"] = "client_disconnected"
                 attempt.release()
