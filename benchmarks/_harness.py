@@ -1,4 +1,4 @@
-"""In-process ASGI benchmark harness (asgi-notes.md §4.5).
+"""In-process ASGI benchmark harness.
 
 ``await app(scope, receive, send)`` in a loop with a canned scope, a ``receive`` that yields the
 body once and then parks (as a server does: it never invents a disconnect), and a ``send`` that
