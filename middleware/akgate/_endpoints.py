@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ._asgi import route_path, scope_with_path
-from ._types import Scope
-from .context import Endpoint, get_context
-from .errors import GatewayError
+from ._types import Scope, Send
+from .context import Endpoint, get_context, request_context
+from .errors import GatewayError, send_error
 
 __all__ = [
     "ENDPOINTS",
@@ -44,6 +44,7 @@ __all__ = [
     "gateway_scope",
     "not_allowed",
     "resolve",
+    "send_refused",
 ]
 
 GATEWAY_PREFIX: Final = "/v1"
@@ -346,3 +347,12 @@ def gateway_scope(scope: Scope) -> tuple[Scope, Resolution | None]:
     if ctx is not None:
         ctx.route = (scope["path"], resolution)
     return scope, resolution
+
+
+async def send_refused(scope: Scope, send: Send, resolution: Resolution) -> None:
+    """Answer a refused path with its 404, from the layer that saw it first.
+
+    The request gets its context first, so the envelope and the request id are the endpoint's.
+    """
+    scope, send, _ = request_context(scope, send)
+    await send_error(send, resolution.error())

@@ -26,7 +26,7 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
-from akgate._endpoints import gateway_scope
+from akgate._endpoints import gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, request_context
@@ -153,8 +153,7 @@ class ResponsesAdapter:
         # The gateway's path rule, also when this layer is used alone (outermost).
         scope, resolution = gateway_scope(scope)
         if resolution is not None and resolution.refused:
-            scope, send, _ = request_context(scope, send)
-            await send_error(send, resolution.error())
+            await send_refused(scope, send, resolution)
             return
         if route_path(scope) != self.path:
             await self.app(scope, receive, send)

@@ -21,7 +21,7 @@ from akgate._asgi import (
     response_cap,
     scope_with_body,
 )
-from akgate._endpoints import gateway_scope, not_allowed
+from akgate._endpoints import gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.adapter import ResponsesAdapter
@@ -620,8 +620,7 @@ class Routing:
             await self.app(scope, receive, send)
             return
         if resolution.refused:
-            scope, send, _ = request_context(scope, send)
-            await send_error(send, resolution.error())
+            await send_refused(scope, send, resolution)
             return
         spec = resolution.spec
         if spec is not None and spec.name in _DIRECTORY and self._directory is not None:

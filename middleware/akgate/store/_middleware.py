@@ -25,7 +25,7 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
-from akgate._endpoints import gateway_scope
+from akgate._endpoints import gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.adapter._response import new_id
@@ -128,8 +128,7 @@ class StatefulResponses:
             return
         scope, resolution = gateway_scope(scope)  # the canonical path, as every layer sees it
         if resolution is not None and resolution.refused:
-            scope, send, _ = request_context(scope, send)
-            await send_error(send, resolution.error())
+            await send_refused(scope, send, resolution)
             return
         path = route_path(scope)
         method = scope.get("method", "GET")

@@ -14,7 +14,7 @@ from akgate._asgi import (
     replay_receive,
     scope_with_body,
 )
-from akgate._endpoints import ENDPOINTS, gateway_scope, not_allowed
+from akgate._endpoints import ENDPOINTS, gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import request_context
@@ -81,8 +81,7 @@ class RequestValidation:
             return
         scope, resolution = gateway_scope(scope)
         if resolution is not None and resolution.refused:
-            scope, send, _ = request_context(scope, send)
-            await send_error(send, resolution.error())
+            await send_refused(scope, send, resolution)
             return
         spec = resolution.spec if resolution is not None else None
         endpoint = spec.kind if spec is not None else None
