@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -50,10 +52,12 @@ async def test_django_chat_view_needs_a_key(application: PrefixDispatcher) -> No
 async def test_responses_are_served_over_the_django_chat_view(
     application: PrefixDispatcher, key: str
 ) -> None:
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                             base_url="http://testserver")
-    async with openai.AsyncOpenAI(api_key=key, base_url="http://testserver/v1",
-                                  http_client=http, max_retries=0) as sdk:
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+    )
+    async with openai.AsyncOpenAI(
+        api_key=key, base_url="http://testserver/v1", http_client=http, max_retries=0
+    ) as sdk:
         response = await sdk.responses.create(model="django-echo", input="Hello")
         stream = await sdk.responses.create(model="django-echo", input="Hello", stream=True)
         deltas = [e.delta async for e in stream if e.type == "response.output_text.delta"]
@@ -123,3 +127,22 @@ def test_get_identity_is_none_outside_the_gateway() -> None:
     from django.test import RequestFactory
 
     assert get_identity(RequestFactory().get("/")) is None
+
+
+async def test_responses_over_django_leave_no_orphaned_task_exception(
+    application: PrefixDispatcher, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Django's handler collects its disconnect listener after the view returns: the adapter
+    must let it, or asyncio logs "Task exception was never retrieved ... RequestAborted"."""
+    import gc
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    async with client(application, key) as http:
+        for stream in (False, True):
+            payload = {"model": "django-echo", "input": "Hello", "stream": stream}
+            response = await http.post("/v1/responses", json=payload)
+            assert response.status_code == 200
+    gc.collect()  # an orphaned task reports its exception when it is collected
+    await asyncio.sleep(0)
+    orphaned = [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert not orphaned, orphaned[0].getMessage()

@@ -225,6 +225,8 @@ class _Bridge:
         #: Set when the client leaves or the inner response is complete: the inner app's
         #: receive() then answers http.disconnect, as a server's would (see ``run``).
         self.inner_released = anyio.Event()
+        #: True once the inner app sent its last body message.
+        self.inner_complete = False
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
@@ -247,7 +249,10 @@ class _Bridge:
                 except Exception:  # a broken receive is a gone client too
                     pass
                 self.inner_released.set()
-                tg.cancel_scope.cancel()  # client gone: cancel the inner call
+                if not self.inner_complete:
+                    tg.cancel_scope.cancel()  # client gone mid-answer: cancel the inner call
+                # Otherwise the inner app is only cleaning up (Django's handler collects its
+                # disconnect listener then): cancelling it would orphan that task's exception.
 
             tg.start_soon(watch)
             try:
@@ -281,6 +286,7 @@ class _Bridge:
                 if not more_body:
                     await self.json_complete()
             if not more_body:
+                self.inner_complete = True
                 self.inner_released.set()
             return
         if kind == "http.response.start":
