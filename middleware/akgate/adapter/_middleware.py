@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 import anyio
 from pydantic_core import from_json
 
+from akgate._applog import log_app_exception
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
@@ -258,7 +259,9 @@ class _Bridge:
             try:
                 await self.adapter.app(scope, replay_receive(body, after_body), self.inner_send)
             except Exception as exc:
-                logger.exception("inner app failed while serving %s", self.adapter.path)
+                log_app_exception(
+                    logger, f"the inner app ({self.adapter.chat_path})", exc, self.ctx.request_id
+                )
                 await self.inner_failed(exc)
             else:
                 await self.inner_returned()

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import anyio
 
+from akgate._applog import log_app_exception
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
@@ -714,6 +715,11 @@ class Routing:
                         attempt.exc = exc
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
+            if attempt.exc is not None:
+                # A provider app raising is a bug in it (for "app", the user's own route).
+                log_app_exception(
+                    logger, f"provider {route.provider.name!r}", attempt.exc, ctx.request_id
+                )
             if attempt.disconnected:
                 record["outcome"] = "client_disconnected"
                 attempt.release()
@@ -728,13 +734,6 @@ class Routing:
             if timed_out:
                 timed_out_providers.append(route.provider.name)
             last_error = attempt.failure(timed_out)
-            if attempt.exc is not None:
-                # The type only: an exception's text may hold a URL with credentials.
-                logger.info(
-                    "akgate routing: provider %r failed (%s)",
-                    route.provider.name,
-                    type(attempt.exc).__name__,
-                )
         if last_error is None:
             last_error = GatewayError("no_provider_available", "No provider could be tried.")
         await send_error(send, last_error)
@@ -746,12 +745,6 @@ class Routing:
         if not attempt.finished:
             # Failure after the first byte: never retried; end with an explicit error.
             record["outcome"] = "failed_midstream"
-            if attempt.exc is not None:
-                logger.warning(
-                    "akgate routing: provider %r failed mid-response (%s)",
-                    attempt.route.provider.name,
-                    type(attempt.exc).__name__,
-                )
             tail = b""
             if attempt.rewriter is not None:
                 if timed_out:
