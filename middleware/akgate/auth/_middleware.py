@@ -36,6 +36,14 @@ __all__ = ["DEFAULT_PATH_SCOPES", "INFERENCE_SCOPES", "APIKeyAuth", "default_sto
 logger = logging.getLogger("akgate.auth")
 
 INVALID_KEY_MESSAGE: Final = "Invalid API key provided."
+#: The two cases a caller can tell apart offline, so saying which reveals nothing about the store.
+MISSING_KEY_MESSAGE: Final = (
+    "No API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+)
+NOT_AKGATE_KEY_MESSAGE: Final = (
+    "Invalid API key provided: not an akgate key (akgate keys start with ak_live_ or ak_test_; "
+    "check that it was copied whole)."
+)
 #: Path (exact, or prefix followed by ``/``) -> the scope a restricted key needs there.
 DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
     "/v1/chat/completions": "chat",
@@ -64,8 +72,20 @@ def default_store() -> KeyStore:
     return SQLiteKeyStore()
 
 
-def _invalid() -> GatewayError:
-    return GatewayError("invalid_api_key", INVALID_KEY_MESSAGE, headers=_WWW_AUTHENTICATE)
+def _invalid(message: str = INVALID_KEY_MESSAGE) -> GatewayError:
+    return GatewayError("invalid_api_key", message, headers=_WWW_AUTHENTICATE)
+
+
+def _no_key_sent(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """No credential header, or only empty ones (``Authorization: Bearer`` with nothing)."""
+    for name, value in headers:
+        if name == b"authorization":
+            value = value[7:] if value[:7].lower() == _BEARER else value
+        elif name != b"x-api-key":
+            continue
+        if value.strip() and value.strip().lower() != b"bearer":
+            return False
+    return True
 
 
 def _denied(message: str, param: str | None = None) -> GatewayError:
@@ -275,12 +295,15 @@ class APIKeyAuth:
         await self.app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope, ctx: RequestContext) -> KeyRecord:
-        raw = _extract_key(scope.get("headers", ()))
+        headers = scope.get("headers", ())
+        raw = _extract_key(headers)
         parsed = parse_key(raw) if raw is not None else None
         if raw is None or parsed is None:
             # Rejected offline: missing, malformed, wrong prefix or bad checksum.
             logger.debug("rejected a missing or malformed API key (request %s)", ctx.request_id)
-            raise _invalid()
+            if raw is not None:
+                raise _invalid(NOT_AKGATE_KEY_MESSAGE)
+            raise _invalid(MISSING_KEY_MESSAGE if _no_key_sent(headers) else INVALID_KEY_MESSAGE)
         key_id, environment = parsed
         key_hash = self._hash(raw)
         try:
