@@ -66,9 +66,17 @@ _RATE_HEADER_NAMES: Final = frozenset(
 
 
 def default_store() -> KeyStore:
-    """``$AKGATE_API_KEYS`` as a memory store when set, else the SQLite file store."""
+    """``$AKGATE_API_KEYS`` as a memory store when set, else the SQLite file store.
+
+    A bad ``$AKGATE_API_KEYS`` is a deployment mistake found while the app is being built (often
+    at import, under a server): it exits with one line saying which entry is wrong, rather than a
+    traceback that buries it.
+    """
     if os.environ.get(KEYS_ENV):
-        return MemoryKeyStore.from_env()
+        try:
+            return MemoryKeyStore.from_env()
+        except ValueError as exc:
+            raise SystemExit(f"akgate: {exc}") from None
     return SQLiteKeyStore()
 
 
