@@ -11,10 +11,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
 
+from akgate._firstrun import choose_key, print_banner, store_label
 from akgate._types import ASGIApp
 from akgate.auth import KeyStore, ensure_demo_key, open_key_store
 
@@ -90,18 +91,40 @@ def upstream_models(base_url: str, api_key: str | None) -> tuple[str, ...]:
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    shown = _without_credentials(base_url)
     try:
         response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=10)
         response.raise_for_status()
         ids = tuple(str(entry["id"]) for entry in response.json().get("data", []) if "id" in entry)
+    except httpx.TransportError as exc:
+        # Down, unreachable or too slow: saying so beats sending the user to --model.
+        raise ValueError(
+            f"cannot connect to {shown} ({type(exc).__name__}): is the upstream running? "
+            "(with --model NAME akgate starts without asking it)"
+        ) from None
+    except httpx.HTTPStatusError as exc:
+        raise ValueError(
+            f"{shown}/models answered {exc.response.status_code}; check the upstream key "
+            "(--upstream-key-env) or name the models with --model NAME"
+        ) from None
     except (httpx.HTTPError, ValueError, TypeError, AttributeError) as exc:
         raise ValueError(
-            f"could not list the upstream's models ({type(exc).__name__}); "
+            f"could not read the model list of {shown} ({type(exc).__name__}); "
             "name them with --model NAME"
         ) from None
     if not ids:
         raise ValueError("the upstream lists no models; name them with --model NAME")
     return ids
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part and query string, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def base_url_for(host: str, port: int) -> str:
@@ -115,47 +138,6 @@ def base_url_for(host: str, port: int) -> str:
     return f"http://{host}:{port}/v1"
 
 
-def print_banner(
-    base_url: str,
-    api_key: str | None,
-    *,
-    upstream: str | None = None,
-    model: str = "demo",
-    file: TextIO | None = None,
-) -> None:
-    """Print where the gateway listens and copy-paste examples for curl and the openai SDK."""
-    out = file or sys.stdout
-    behind = f"upstream {upstream}" if upstream else "the demo model (models: demo, demo-reasoning)"
-    python = ["  from openai import OpenAI"]
-    if api_key:
-        key_line = f"{api_key}  (ak_test_ key, shown once, stored hashed)"
-        shell_key, python_key = api_key, f'"{api_key}"'
-    else:
-        key_line = (
-            "the store has keys already: export one as AKGATE_KEY "
-            "(new one: akgate keys create --name me --test)"
-        )
-        shell_key, python_key = "$AKGATE_KEY", 'os.environ["AKGATE_KEY"]'
-        python.insert(0, "  import os")
-    lines = [
-        f"akgate serving {behind}",
-        f"  Base URL: {base_url}",
-        f"  API key:  {key_line}",
-        "",
-        "Try it:",
-        f"  curl {base_url}/chat/completions \\",
-        f'    -H "Authorization: Bearer {shell_key}" -H "Content-Type: application/json" \\',
-        f'    -d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello"}}]}}\'',
-        "",
-        *python,
-        f'  client = OpenAI(base_url="{base_url}", api_key={python_key})',
-        f'  print(client.responses.create(model="{model}", input="Hello").output_text)',
-        "",
-        "Press Ctrl-C to stop.",
-    ]
-    print("\n".join(lines), file=out, flush=True)
-
-
 def serve(config: ServeConfig) -> int:
     """Run uvicorn until SIGINT/SIGTERM; returns the process exit code."""
     try:
@@ -163,23 +145,33 @@ def serve(config: ServeConfig) -> int:
     except ImportError:
         print(_INSTALL_HINT, file=sys.stderr)
         return 1
-    try:
-        store = open_key_store(config.db, config.redis_url)
-        # Created before the server starts, so that only this process can create it.
-        api_key = anyio.run(ensure_demo_key, store)
-        app = build_app(config, keys=store)
-    except ValueError as exc:
-        print(f"akgate serve: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # the key store is unreachable: say which, without secrets
-        print(f"akgate serve: key store unavailable ({type(exc).__name__})", file=sys.stderr)
-        return 1
+    # Bind first: a port in use must fail before a demo key is created that nobody would see.
     try:
         sock = _bind(config.host, config.port)
     except OSError as exc:
-        print(f"akgate serve: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        print(
+            f"akgate serve: cannot listen on {config.host}:{config.port} ({exc.strerror or exc}); "
+            "choose another port with --port N (--port 0 picks a free one)",
+            file=sys.stderr,
+        )
         return 1
     port = sock.getsockname()[1]
+    try:
+        store = open_key_store(config.db, config.redis_url)
+        app = build_app(config, keys=store)
+        # Created once everything else worked, before the server starts, so that only this
+        # process can create it and the banner below always shows it.
+        created = anyio.run(ensure_demo_key, store)
+        choice = anyio.run(choose_key, store, created)
+    except ValueError as exc:
+        sock.close()
+        print(f"akgate serve: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the key store is unreachable: say which, without secrets
+        sock.close()
+        print(f"akgate serve: key store unavailable ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    shown_store, store_option = store_label(store, config.db, config.redis_url)
 
     class BannerServer(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -187,7 +179,9 @@ def serve(config: ServeConfig) -> int:
             if self.started:  # printed once the socket accepts, so the URL works right away
                 print_banner(
                     base_url_for(config.host, port),
-                    api_key,
+                    choice,
+                    store=shown_store,
+                    store_option=store_option,
                     upstream=config.upstream,
                     model=config.models[0] if config.models else "demo",
                 )
