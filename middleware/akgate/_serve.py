@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -48,6 +48,13 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    # -- operations (akgate.ops): None turns one off ----------------------------------------
+    healthz_path: str | None = "/healthz"
+    readyz_path: str | None = "/readyz"
+    metrics_path: str | None = "/metrics"
+    access_log: bool = True
+    log_format: Literal["text", "json"] = "text"
+    tracing: bool | None = None  # None: when opentelemetry-api is installed
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -172,6 +179,7 @@ def serve(config: ServeConfig) -> int:
         print(f"akgate serve: key store unavailable ({type(exc).__name__})", file=sys.stderr)
         return 1
     shown_store, store_option = store_label(store, config.db, config.redis_url)
+    app = _with_operations(app, config)
 
     class BannerServer(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -192,11 +200,43 @@ def serve(config: ServeConfig) -> int:
     gc.collect()
     gc.freeze()
     server = BannerServer(
-        uvicorn.Config(app, log_level="info", lifespan="on", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            app,
+            log_level="info",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            access_log=not config.access_log,  # akgate's structured line replaces uvicorn's
+        )
     )
     with sock, _no_signal_reraise():
         server.run(sockets=[sock])
     return 0
+
+
+def _with_operations(app: ASGIApp, config: ServeConfig) -> ASGIApp:
+    """Health, metrics, traces and the access log around the stack (``akgate.ops``)."""
+    from akgate.ops._stack import configure_logging, operations
+
+    configure_logging(config.log_format)
+    metrics_path = config.metrics_path
+    if metrics_path is not None:
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            print(
+                "akgate serve: /metrics is off: pip install 'akgate[metrics]' to expose it",
+                file=sys.stderr,
+            )
+            metrics_path = None
+    return operations(
+        app,
+        healthz_path=config.healthz_path,
+        readyz_path=config.readyz_path,
+        metrics_path=metrics_path,
+        access_log=config.access_log,
+        log_format=config.log_format,
+        tracing=config.tracing,
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -237,6 +277,12 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        healthz_path=None if args.no_health else args.healthz_path,
+        readyz_path=None if args.no_health else args.readyz_path,
+        metrics_path=None if args.no_metrics else args.metrics_path,
+        access_log=not args.no_access_log,
+        log_format=args.log_format,
+        tracing=False if args.no_tracing else None,
     )
     return serve(config)
 
@@ -276,4 +322,19 @@ def add_serve_command(subparsers: Any) -> None:
         metavar="MS",
         help="pause between the demo model's streamed tokens (default: 15)",
     )
+    _add_operations_options(parser)
     parser.set_defaults(handler=_run_command)
+
+
+def _add_operations_options(parser: argparse.ArgumentParser) -> None:
+    ops = parser.add_argument_group("operations (health, metrics, logs, traces)")
+    ops.add_argument("--healthz-path", default="/healthz", metavar="PATH", help="(/healthz)")
+    ops.add_argument("--readyz-path", default="/readyz", metavar="PATH", help="(/readyz)")
+    ops.add_argument("--no-health", action="store_true", help="serve neither health path")
+    ops.add_argument("--metrics-path", default="/metrics", metavar="PATH", help="(/metrics)")
+    ops.add_argument("--no-metrics", action="store_true", help="no Prometheus exposition")
+    ops.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="access log format"
+    )
+    ops.add_argument("--no-access-log", action="store_true", help="uvicorn's access line instead")
+    ops.add_argument("--no-tracing", action="store_true", help="no OpenTelemetry spans")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -22,6 +23,7 @@ __all__ = [
     "Endpoint",
     "Identity",
     "RequestContext",
+    "current_request_id",
     "get_context",
     "new_request_id",
     "request_context",
@@ -44,6 +46,17 @@ _id_counter = itertools.count(1)
 
 def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):012x}"
+
+
+#: The id of the request being served, for log records (``akgate.ops.RequestIdFilter``). Set where
+#: the context is created; a server runs each request in its own task, whose context copy ends
+#: with it.
+_current_request_id: ContextVar[str | None] = ContextVar("akgate_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The ``X-Request-ID`` of the request this code runs for (None outside one)."""
+    return _current_request_id.get()
 
 
 @dataclass(slots=True)
@@ -143,6 +156,7 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
                 ctx.request_id = value.decode()
             break
     new_scope = {**scope, SCOPE_KEY: ctx}
+    _current_request_id.set(ctx.request_id)
     request_id = ctx.request_id.encode()
 
     async def send_with_request_id(message: Any) -> None:

@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final
 
 import anyio
@@ -26,6 +27,7 @@ from akgate._asgi import (
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
+from akgate.ops._tracing import TRACER_STATE_KEY, attempt_span
 
 from ._catalog import Catalog
 from ._cost import compute_cost, token_counts
@@ -300,6 +302,8 @@ class _Attempt:
         tokens = token_counts(usage)
         if tokens is not None:
             metadata["cost"] = compute_cost(tokens, route.offering)
+            # For the operations layers (access log, metrics, traces): the provider's counts.
+            self.ctx.state["routing"]["tokens"] = (tokens.input, tokens.output)
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
             metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)
@@ -358,6 +362,16 @@ class _Attempt:
         if status in (408, 504):
             return GatewayError("upstream_timeout", message, provider=name)
         return GatewayError("upstream_error", message, headers=headers, provider=name)
+
+
+def _attempt_outcome(attempt: _Attempt, cancel: anyio.CancelScope | None) -> str:
+    if attempt.disconnected:
+        return "client_disconnected"
+    if cancel is not None and cancel.cancelled_caught:
+        return "timeout"
+    if not attempt.committed:
+        return "failed"
+    return "failed_midstream" if attempt.exc is not None else "ok"
 
 
 def _upstream_message(body: bytes) -> str | None:
@@ -702,17 +716,29 @@ class Routing:
             attempt.cancel = cancel
 
             app = self._apps[(route.provider.name, plan.endpoint)]
-            if cancel is None:
-                try:
-                    await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
-                except Exception as exc:
-                    attempt.exc = exc
-            else:
-                with cancel:
+            # A child span per attempt when the request is traced (akgate.ops.Tracing).
+            traced = TRACER_STATE_KEY in ctx.state
+            span_scope: AbstractContextManager[dict[str, Any]] = (
+                attempt_span(ctx, route.provider.name, route.provider_model_id)
+                if traced
+                else nullcontext({})
+            )
+            with span_scope as span:
+                if cancel is None:
                     try:
                         await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
                     except Exception as exc:
                         attempt.exc = exc
+                else:
+                    with cancel:
+                        try:
+                            await app(
+                                attempt_scope, replay_receive(body, attempt.relay), attempt.send
+                            )
+                        except Exception as exc:
+                            attempt.exc = exc
+                if traced:
+                    span["outcome"] = _attempt_outcome(attempt, cancel)
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
             if attempt.exc is not None:
