@@ -27,7 +27,16 @@ def test_py_typed_is_shipped() -> None:
 
 
 def test_subpackages_declare_all() -> None:
-    for name in ("auth", "validation", "adapter", "routing", "providers", "schemas", "stack"):
+    for name in (
+        "auth",
+        "validation",
+        "adapter",
+        "routing",
+        "providers",
+        "schemas",
+        "stack",
+        "ops",
+    ):
         module = importlib.import_module(f"akgate.{name}")
         assert isinstance(module.__all__, list), name
 
@@ -35,7 +44,8 @@ def test_subpackages_declare_all() -> None:
 def test_core_import_does_not_pull_optional_extras() -> None:
     code = (
         "import sys, akgate; "
-        "print(sorted(m for m in ('redis', 'uvicorn', 'django') if m in sys.modules))"
+        "print(sorted(m for m in ('redis', 'uvicorn', 'django', 'prometheus_client', "
+        "'opentelemetry') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

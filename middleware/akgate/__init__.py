@@ -24,8 +24,9 @@ from .auth import (
     ensure_demo_key,
     open_key_store,
 )
-from .context import Identity, RequestContext, get_context
+from .context import Identity, RequestContext, current_request_id, get_context
 from .errors import ERROR_CODES, GatewayError
+from .ops import AccessLog, HealthChecks, PrometheusMetrics, RequestIdFilter, Tracing
 from .providers import DemoModel, UpstreamProvider
 from .routing import (
     Capabilities,
@@ -49,6 +50,7 @@ from .validation import (
 __all__ = [
     "ERROR_CODES",
     "APIKeyAuth",
+    "AccessLog",
     "AdapterOptions",
     "Capabilities",
     "Catalog",
@@ -58,6 +60,7 @@ __all__ = [
     "Gateway",
     "GatewayApp",
     "GatewayError",
+    "HealthChecks",
     "Identity",
     "InMemoryStats",
     "KeyRecord",
@@ -66,20 +69,24 @@ __all__ = [
     "MemoryKeyStore",
     "MemoryRateLimiter",
     "NewKey",
+    "PrometheusMetrics",
     "Provider",
     "RateLimiter",
     "RedisKeyStore",
     "RedisRateLimiter",
     "RedisStats",
     "RequestContext",
+    "RequestIdFilter",
     "RequestValidation",
     "ResponsesAdapter",
     "Routing",
     "RoutingStats",
     "SQLiteKeyStore",
+    "Tracing",
     "UpstreamProvider",
     "__version__",
     "create_key",
+    "current_request_id",
     "ensure_demo_key",
     "gateway",
     "get_context",

@@ -8,6 +8,7 @@ check concurrently, each under a timeout, and answers 503 naming the failing com
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -21,16 +22,18 @@ __all__ = ["Check", "HealthChecks", "discover_checks", "key_store_check", "tcp_c
 
 #: A readiness check: returns when the component answers, raises when it does not.
 Check = Callable[[], Awaitable[None]]
-#: A well-formed hash that matches no key: looking it up exercises the store's backend.
-_PROBE_HASH: Final = "0" * 64
 _MAX_DEPTH: Final = 32
 
 
 def key_store_check(store: Any) -> Check:
-    """Look up a hash no key has: the store's backend (SQLite, Redis, yours) must answer."""
+    """The store's backend must answer: Redis is pinged; any other store looks up a fresh
+    random hash (no key has it, and no lookup cache can answer for the backend)."""
+    client = getattr(store, "client", None)
+    if client is not None and callable(getattr(client, "ping", None)):
+        return redis_check(client)
 
     async def check() -> None:
-        await store.lookup(_PROBE_HASH)
+        await store.lookup(secrets.token_hex(32))
 
     return check
 
@@ -74,6 +77,7 @@ def discover_checks(app: ASGIApp) -> dict[str, Check]:
     from akgate.providers.upstream import UpstreamProvider
 
     checks: dict[str, Check] = {}
+    upstreams: set[int] = set()  # one check per upstream, named after its routing provider
     for layer in _chain(app):
         store = getattr(layer, "store", None)
         if store is not None and callable(getattr(store, "lookup", None)):
@@ -86,9 +90,11 @@ def discover_checks(app: ASGIApp) -> dict[str, Check]:
         if isinstance(providers, Mapping):
             for name, provider in providers.items():
                 target = getattr(provider, "app", None)
-                if isinstance(target, UpstreamProvider):
+                if isinstance(target, UpstreamProvider) and id(target) not in upstreams:
+                    upstreams.add(id(target))
                     checks.setdefault(f"upstream:{name}", tcp_check(target.base_url))
-        if isinstance(layer, UpstreamProvider):
+        if isinstance(layer, UpstreamProvider) and id(layer) not in upstreams:
+            upstreams.add(id(layer))
             checks.setdefault("upstream", tcp_check(layer.base_url))
     return checks
 
