@@ -10,7 +10,7 @@ from typing import Any, Final, Literal
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import current_request_id, request_context
 
-from ._observe import Observation
+from ._observe import Observation, observe
 
 __all__ = ["AccessLog", "RequestIdFilter", "access_fields"]
 
@@ -106,9 +106,9 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
-        obs = Observation(scope, ctx)
+        obs, send = observe(scope, send, ctx)
         try:
-            await self.app(scope, receive, obs.wrap(send))
+            await self.app(scope, receive, send)
         except BaseException as exc:
             obs.finish(exc)
             self._log(obs)

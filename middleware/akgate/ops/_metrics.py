@@ -15,10 +15,10 @@ import os
 from typing import Any, Final
 
 from akgate._asgi import route_path
-from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import request_context
 
-from ._observe import Observation, endpoint_label
+from ._observe import Observation, endpoint_label, observe
 
 __all__ = ["LATENCY_BUCKETS", "PrometheusMetrics"]
 
@@ -142,19 +142,17 @@ class PrometheusMetrics:
             await self._serve(scope, send)
             return
         scope, send, ctx = request_context(scope, send)
-        obs = Observation(scope, ctx)
-        observed = obs.wrap(send)
+        obs, send = observe(scope, send, ctx)
         streaming: list[str] = []
 
-        async def counting_send(message: Message) -> None:
-            await observed(message)
-            if message["type"] == "http.response.start" and obs.stream:
-                label = endpoint_label(obs.path, ctx)
-                streaming.append(label)
-                self.open_streams.labels(label).inc()
+        def stream_started() -> None:
+            label = endpoint_label(obs.path, ctx)
+            streaming.append(label)
+            self.open_streams.labels(label).inc()
 
+        obs.on_stream_start(stream_started)
         try:
-            await self.app(scope, receive, counting_send)
+            await self.app(scope, receive, send)
         except BaseException as exc:
             obs.finish(exc)
             raise

@@ -9,13 +9,18 @@ context once the answer is complete, where auth and routing recorded it. Nothing
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from akgate._asgi import find_header, parse_json_object, route_path
 from akgate._types import Message, Scope, Send
 from akgate.context import RequestContext
 
-__all__ = ["Observation", "endpoint_label"]
+__all__ = ["OBSERVATION_KEY", "Observation", "endpoint_label", "observe"]
+
+#: ``ctx.state`` key of the request's :class:`Observation`: the outermost operations layer makes
+#: it and wraps ``send`` once; the layers inside share it (one wrapper per message, not four).
+OBSERVATION_KEY: Final = "akgate.observation"
 
 #: Error bodies larger than this are not read for their code (ours are a few hundred bytes).
 _MAX_ERROR_BODY: Final = 16384
@@ -48,6 +53,7 @@ class Observation:
 
     __slots__ = (
         "_error_body",
+        "_stream_listeners",
         "ctx",
         "ended",
         "error_code",
@@ -70,6 +76,11 @@ class Observation:
         self.ended: float | None = None
         self.error_code: str | None = None
         self._error_body: bytearray | None = None
+        self._stream_listeners: list[Callable[[], None]] = []
+
+    def on_stream_start(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when the answer turns out to be an event stream."""
+        self._stream_listeners.append(listener)
 
     def wrap(self, send: Send) -> Send:
         async def observed_send(message: Message) -> None:
@@ -80,6 +91,9 @@ class Observation:
                 self.stream = content_type.lower().startswith(b"text/event-stream")
                 if self.status >= 400 and not self.stream:
                     self._error_body = bytearray()
+                if self.stream:
+                    for listener in self._stream_listeners:
+                        listener()
             elif kind == "http.response.body":
                 body = message.get("body", b"")
                 if body and self.first_byte is None:
@@ -185,6 +199,17 @@ class Observation:
     def workspace(self) -> str | None:
         identity = self.ctx.identity
         return identity.workspace_id if identity is not None else None
+
+
+def observe(scope: Scope, send: Send, ctx: RequestContext) -> tuple[Observation, Send]:
+    """The request's observation and the ``send`` to pass on: a new one wrapping ``send`` for
+    the outermost operations layer, the shared one and ``send`` unchanged for the others."""
+    shared = ctx.state.get(OBSERVATION_KEY)
+    if isinstance(shared, Observation):
+        return shared, send
+    obs = Observation(scope, ctx)
+    ctx.state[OBSERVATION_KEY] = obs
+    return obs, obs.wrap(send)
 
 
 def _error_code(body: bytes) -> str | None:

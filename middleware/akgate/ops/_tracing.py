@@ -17,7 +17,7 @@ from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate._version import __version__
 from akgate.context import RequestContext, request_context
 
-from ._observe import Observation
+from ._observe import Observation, observe
 
 __all__ = ["TRACER_STATE_KEY", "Tracing", "attempt_span"]
 
@@ -106,7 +106,7 @@ class Tracing:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
-        obs = Observation(scope, ctx)
+        obs, observed = observe(scope, send, ctx)
         with self.tracer.start_as_current_span(
             f"{obs.method} {obs.endpoint}",
             kind=_kind("SERVER"),
@@ -118,7 +118,6 @@ class Tracing:
             if recording:
                 ctx.state[TRACER_STATE_KEY] = self.tracer
             reasons: list[str] = []
-            observed = obs.wrap(send)
             scanned = [0]
 
             async def traced_send(message: Message) -> None:
