@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import anyio
 
-from akgate._firstrun import choose_key, print_banner, store_label
+from akgate._firstrun import KeyChoice, choose_key, print_banner, store_label
 from akgate._types import ASGIApp
 from akgate.auth import KeyStore, ensure_demo_key, open_key_store
 
@@ -168,8 +168,7 @@ def serve(config: ServeConfig) -> int:
         app = build_app(config, keys=store)
         # Created once everything else worked, before the server starts, so that only this
         # process can create it and the banner below always shows it.
-        created = anyio.run(ensure_demo_key, store)
-        choice = anyio.run(choose_key, store, created)
+        choice = anyio.run(_first_key, store)
     except ValueError as exc:
         sock.close()
         print(f"akgate serve: {exc}", file=sys.stderr)
@@ -211,6 +210,11 @@ def serve(config: ServeConfig) -> int:
     with sock, _no_signal_reraise():
         server.run(sockets=[sock])
     return 0
+
+
+async def _first_key(store: KeyStore) -> KeyChoice:
+    """A demo key on a fresh store, else the key this terminal knows (``$AKGATE_KEY``)."""
+    return await choose_key(store, await ensure_demo_key(store))
 
 
 def _with_operations(app: ASGIApp, config: ServeConfig) -> ASGIApp:

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any, Final, Literal
 
+from akgate._asgi import route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import current_request_id, request_context
 
@@ -102,7 +103,7 @@ class AccessLog:
         return f"AccessLog({self.app!r}, format={self.format!r})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.skip_paths:
+        if scope["type"] != "http" or (self.skip_paths and route_path(scope) in self.skip_paths):
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
