@@ -74,7 +74,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         api_key = os.environ.get(config.upstream_key_env) or None
         models = config.models or upstream_models(config.upstream, api_key)
         return gateway(
-            UpstreamProvider(config.upstream, api_key=api_key),
+            # Only requests that passed auth carry the operator's key upstream.
+            UpstreamProvider(config.upstream, api_key=api_key, require_identity=True),
             keys=store,
             redis_url=config.redis_url,
             models=models,
@@ -245,9 +246,14 @@ def _with_operations(app: ASGIApp, config: ServeConfig) -> ASGIApp:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose protocol says
+    # TCP. Without it Nagle holds each response's second write until the client's delayed ACK,
+    # ~40 ms per keep-alive request. TCP_NODELAY on the listener is inherited by accepted
+    # sockets on Linux too, for event loops that do not set it themselves.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from ._query import scrub_query
 from ._types import Receive, Scope, Send
 
 __all__ = [
@@ -102,6 +103,9 @@ class RequestContext:
     warnings: list[dict[str, str]] = field(default_factory=list)
     #: Free-form slots for layers (routing decision, attempts, usage, cost ...).
     state: dict[str, Any] = field(default_factory=dict)
+    #: ``(scope path, akgate._endpoints.Resolution | None)``: the endpoint-table lookup of the
+    #: path, made once per stack (a child context's scope has its own path, so it starts empty).
+    route: tuple[str, object] | None = None
 
     def child(self, payload: dict[str, Any], body: bytes, endpoint: Endpoint) -> RequestContext:
         """The context of a rewritten request for an inner layer (one routing attempt, the
@@ -143,11 +147,15 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
     """Return ``(scope, send, ctx)``, creating the context if no outer layer did.
 
     The layer that creates the context owns the ``X-Request-ID`` response header: its ``send`` is
-    wrapped to add it (unless the inner app already set one). The scope is copied, never mutated.
+    wrapped to add it (unless the inner app already set one). The scope is copied, never mutated,
+    except that credentials are removed from its query string (:func:`akgate._query.scrub_query`).
     """
     ctx = get_context(scope)
     if ctx is not None:
         return scope, send, ctx
+    # The outermost akgate layer: a key in the URL goes before the server logs it (in place,
+    # see akgate._query) and before any layer can forward it.
+    scrub_query(scope)
     ctx = RequestContext()
     # An incoming X-Request-ID is honoured when it is short and printable, as a proxy would.
     for name, value in scope.get("headers", ()):

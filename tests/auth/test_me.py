@@ -55,6 +55,6 @@ async def test_me_rejects_post() -> None:
 
 async def test_me_path_can_be_disabled() -> None:
     key = make_key()
-    async with client_for(auth_app(key, me_path=None)) as c:
+    async with client_for(auth_app(key, me_endpoint=False)) as c:
         r = await c.get("/v1/me", headers=bearer(key.key))
     assert r.json()["seen"]["path"] == "/v1/me"  # the wrapped app answered

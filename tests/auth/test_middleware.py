@@ -218,8 +218,12 @@ async def test_options_preflight_passes_without_key(client: httpx.AsyncClient) -
 async def test_custom_protected_paths() -> None:
     key = make_key()
     async with client_for(auth_app(key, protected_paths=["/api/"])) as c:
-        assert (await c.get("/v1/models")).status_code == 200
+        assert (await c.get("/health")).status_code == 200
         assert_invalid(await c.get("/api/things"), MISSING)
+        assert_invalid(
+            await c.get("/public/../api/things"), MISSING
+        )  # judged on the canonical form
+        assert_invalid(await c.get("/v1/models"), MISSING)  # the gateway's endpoints need a key
 
 
 async def test_root_path_is_respected(live_key: Any) -> None:
@@ -280,18 +284,35 @@ async def test_scope_granted_passes() -> None:
 async def test_inference_scope_grants_chat_responses_models() -> None:
     key = make_key(scopes=["inference"])
     async with client_for(auth_app(key)) as c:
-        for path in ("/v1/chat/completions", "/v1/responses", "/v1/models/gpt-4o"):
+        for path in ("/v1/chat/completions", "/v1/responses"):
             assert (await c.post(path, json=CHAT, headers=bearer(key.key))).status_code == 200
+        assert (await c.get("/v1/models/gpt-4o", headers=bearer(key.key))).status_code == 200
 
 
 async def test_unmapped_path_needs_star_scope() -> None:
     key = make_key(scopes=["inference"])
     star = make_key(scopes=["*"])
     async with client_for(auth_app(key, star)) as c:
+        # An app's own /v1 route (no table row) needs "*".
         assert_error(
-            await c.get("/v1/embeddings", headers=bearer(key.key)), 403, "insufficient_permissions"
+            await c.get("/v1/whoami", headers=bearer(key.key)), 403, "insufficient_permissions"
         )
-        assert (await c.get("/v1/embeddings", headers=bearer(star.key))).status_code == 200
+        assert (await c.get("/v1/whoami", headers=bearer(star.key))).status_code == 200
+
+
+async def test_embeddings_needs_its_own_scope() -> None:
+    key = make_key(scopes=["inference"])
+    embeddings = make_key(scopes=["embeddings"])
+    async with client_for(auth_app(key, embeddings)) as c:
+        assert_error(
+            await c.post("/v1/embeddings", json={}, headers=bearer(key.key)),
+            403,
+            "insufficient_permissions",
+        )
+        ok = await c.post("/v1/embeddings", json={}, headers=bearer(embeddings.key))
+        assert ok.status_code == 200
+        wrong_method = await c.get("/v1/embeddings", headers=bearer(embeddings.key))
+        assert_error(wrong_method, 405, "method_not_allowed")
 
 
 async def test_model_not_allowed_is_403_with_param() -> None:

@@ -37,7 +37,7 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    if scope["path"].endswith("/broken"):
+    if (b"x-echo-broken", b"1") in scope["headers"]:
         await send(
             {
                 "type": "http.response.start",
@@ -242,7 +242,7 @@ async def test_upstream_envelope_is_forwarded_with_its_status(provider: Upstream
 async def test_non_envelope_error_is_wrapped_with_the_same_status(echo_url: str) -> None:
     upstream = UpstreamProvider(echo_url, name="echo")
     try:
-        response = await post(upstream, "/v1/broken", {})
+        response = await post(upstream, URL, {}, headers={"x-echo-broken": "1"})
     finally:
         await upstream.aclose()
     assert response.status_code == 500

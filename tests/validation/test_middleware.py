@@ -14,6 +14,7 @@ from akgate._asgi import read_request_json, replay_receive
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import request_context
 from akgate.validation import RequestValidation
+from tests.support.raw import call_raw
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}
 RESPONSES = {"model": "gpt-4o", "input": "Hi"}
@@ -192,12 +193,14 @@ async def test_root_path_is_honoured(inner: Any, client_for: Any) -> None:
     assert ok.status_code == 200
 
 
-async def test_paths_are_configurable(inner: Any, client_for: Any) -> None:
-    layer = RequestValidation(inner, chat_paths=["/chat"], responses_paths=("/resp/",))
-    client = client_for(layer)
-    assert (await client.post("/chat", json={})).status_code == 400
-    assert (await client.post("/resp", json={})).status_code == 400
-    assert (await client.post("/v1/chat/completions", json={})).status_code == 200
+async def test_paths_come_from_the_endpoint_table(inner: Any, client_for: Any) -> None:
+    client = client_for(RequestValidation(inner))
+    assert (await client.post("/chat", json={})).status_code == 200  # not the gateway's
+    assert (await client.post("/v1/chat/completions", json={})).status_code == 400
+    # A path that is not canonical is refused, never passed on unvalidated.
+    for path in ("/v1/./chat/completions", "/v1/chat/completions;x", "/v1//responses"):
+        response = await call_raw(RequestValidation(inner), "POST", path, body=b"{}")
+        assert response.status == 404, path
 
 
 async def test_trailing_slash_matches(inner: Any, client_for: Any) -> None:
@@ -364,8 +367,6 @@ async def test_inner_app_gets_disconnect_after_replay(client_for: Any) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"chat_paths": ["v1/chat"]}, "must start with '/'"),
-        ({"chat_paths": ["/x"], "responses_paths": ["/x/"]}, "both endpoints"),
         ({"max_body_size": 0}, "positive"),
         ({"max_body_size": True}, "integer"),
         ({"unknown_fields": "ignore"}, "unknown_fields"),

@@ -19,6 +19,7 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
+from akgate._endpoints import ENDPOINTS, EndpointSpec, canonical_path, gateway_scope, not_allowed
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import Identity, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
@@ -44,11 +45,9 @@ NOT_AKGATE_KEY_MESSAGE: Final = (
     "Invalid API key provided: not an akgate key (akgate keys start with ak_live_ or ak_test_; "
     "check that it was copied whole)."
 )
-#: Path (exact, or prefix followed by ``/``) -> the scope a restricted key needs there.
+#: Endpoint path -> the scope a restricted key needs there (read from the endpoint table).
 DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
-    "/v1/chat/completions": "chat",
-    "/v1/responses": "responses",
-    "/v1/models": "models",
+    spec.path: spec.scope for spec in ENDPOINTS if spec.scope is not None
 }
 #: What the ``inference`` scope grants.
 INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "models"})
@@ -160,10 +159,7 @@ class APIKeyAuth:
         limiter: RateLimiter | Literal["auto"] | None = "auto",
         pepper: str | bytes | None = None,
         protected_paths: Sequence[str] = ("/v1/",),
-        public_paths: Sequence[str] = ("/v1/directory/", "/v1/registry/"),
-        path_scopes: Mapping[str, str] | None = None,
-        model_paths: Sequence[str] = ("/v1/chat/completions", "/v1/responses"),
-        me_path: str | None = "/v1/me",
+        me_endpoint: bool = True,
         allow_test_keys: bool = True,
         default_rpm: int | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -182,16 +178,13 @@ class APIKeyAuth:
             raise ValueError("default_rpm must be >= 1 or None")
         if unavailable_retry_after < 1:
             raise ValueError("unavailable_retry_after must be >= 1")
-        for path in (*protected_paths, *public_paths, *model_paths):
+        for path in protected_paths:
             if not path.startswith("/"):
                 raise ValueError(f"paths must start with '/': {path!r}")
         if not protected_paths:
             raise ValueError("protected_paths must not be empty")
         self.protected_paths = tuple(protected_paths)
-        self.public_paths = tuple(public_paths)
-        self.path_scopes = dict(DEFAULT_PATH_SCOPES if path_scopes is None else path_scopes)
-        self.model_paths = frozenset(model_paths)
-        self.me_path = me_path
+        self.me_endpoint = me_endpoint
         self.allow_test_keys = allow_test_keys
         self.default_rpm = default_rpm
         self.max_body_size = max_body_size
@@ -214,15 +207,6 @@ class APIKeyAuth:
     def __repr__(self) -> str:
         return f"APIKeyAuth(store={self.store!r}, limiter={self.limiter!r})"
 
-    def _required_scope(self, path: str) -> str | None:
-        """The scope ``path`` needs; ``"*"`` for a path outside the vocabulary."""
-        if path == self.me_path:
-            return None
-        for prefix, scope in self.path_scopes.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                return scope
-        return "*"
-
     def _unavailable(self, ctx: RequestContext, exc: BaseException) -> GatewayError:
         # The exception text of a backend may hold a URL with credentials: log its type only.
         logger.warning(
@@ -241,12 +225,28 @@ class APIKeyAuth:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
-        path = route_path(scope)
-        if (
-            not path.startswith(self.protected_paths)
-            or path.startswith(self.public_paths)
-            or scope["method"] == "OPTIONS"  # CORS preflights carry no credentials
-        ):
+        scope, resolution = gateway_scope(scope)
+        method = scope["method"]
+        spec: EndpointSpec | None = None
+        if resolution is None:
+            # Outside the gateway: an app's own protected prefixes, judged on the path as sent
+            # and on its canonical form, so that neither '..' nor '//' steps out of them.
+            path = route_path(scope)
+            canonical = canonical_path(path) + "/"
+            if not path.startswith(self.protected_paths) and not canonical.startswith(
+                self.protected_paths
+            ):
+                # (The gateway's own paths are always protected: resolution is set for them.)
+                await self.app(scope, receive, send)
+                return
+        elif resolution.refused:
+            await send_error(send, resolution.error())
+            return
+        else:
+            spec = resolution.spec
+        if (spec is not None and spec.public and method in ("GET", "HEAD")) or method == "OPTIONS":
+            # Public GETs, and CORS preflights (they carry no credentials; no provider forwards
+            # an OPTIONS upstream, see akgate._endpoints).
             await self.app(scope, receive, send)
             return
         try:
@@ -279,17 +279,16 @@ class APIKeyAuth:
                 )
                 return
 
-        if self.me_path is not None and path == self.me_path:
-            if scope["method"] not in ("GET", "HEAD"):
-                not_allowed = GatewayError("method_not_allowed", "Use GET for this endpoint.")
-                await send_error(send, not_allowed, headers=[(b"allow", b"GET")])
-                return
+        if spec is not None and method not in spec.methods:
+            await send_error(send, not_allowed(spec))
+            return
+        if self.me_endpoint and spec is not None and spec.name == "me":
             await send_json(send, 200, me_payload(identity, rpm))
             return
 
         try:
-            self._check_scope(identity, path)
-            if identity.allowed_models and path in self.model_paths and scope["method"] == "POST":
+            self._check_scope(identity, spec)
+            if identity.allowed_models and spec is not None and spec.models and method == "POST":
                 payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
                 self._check_models(identity, payload)
                 body = ctx.body or b""
@@ -333,11 +332,12 @@ class APIKeyAuth:
             raise _denied("Test keys (ak_test_) are not accepted here; use a live key.")
         return record
 
-    def _check_scope(self, identity: Identity, path: str) -> None:
+    def _check_scope(self, identity: Identity, spec: EndpointSpec | None) -> None:
         scopes = identity.scopes
         if not scopes or "*" in scopes:
             return
-        required = self._required_scope(path)
+        # A route no table row names (an app's own) needs "*"; a row without a scope, any key.
+        required = "*" if spec is None else spec.scope
         if (
             required is None
             or required in scopes

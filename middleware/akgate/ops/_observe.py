@@ -35,8 +35,14 @@ _KNOWN_PATHS: Final = {
 
 def endpoint_label(path: str, ctx: RequestContext | None) -> str:
     """A bounded name for the endpoint (metric labels must not grow with raw paths)."""
-    if ctx is not None and ctx.endpoint is not None:
-        return ctx.endpoint
+    if ctx is not None:
+        if ctx.endpoint is not None:
+            return ctx.endpoint
+        # The endpoint table's row name, once a gateway layer resolved the path.
+        spec = getattr(ctx.route[1], "spec", None) if ctx.route is not None else None
+        name = getattr(spec, "name", None)
+        if isinstance(name, str):
+            return name
     path = path.rstrip("/") or "/"
     label = _KNOWN_PATHS.get(path)
     if label is not None:

@@ -1,9 +1,12 @@
-"""``UpstreamProvider``: forward ``/v1/...`` requests to an OpenAI-compatible server over httpx.
+"""``UpstreamProvider``: forward the gateway's endpoints to an OpenAI-compatible server over httpx.
 
-The request path below ``/v1`` is appended to ``base_url`` (``/v1/chat/completions`` ->
-``{base_url}/chat/completions``), with the provider's own API key. SSE responses are forwarded
-chunk by chunk as they arrive; other responses (small JSON bodies) are read whole first, so that a
-failure while reading them still becomes a clean error envelope.
+Only endpoints of the endpoint table (``akgate._endpoints``) marked for upstream forwarding
+(chat completions, responses, models) leave, plus the ``opt_in`` ones named in ``forward=``
+(e.g. ``embeddings``), with their methods only; anything else is a 404 (a wrong method 405) and
+never reaches the upstream. The canonical request path below ``/v1`` is appended to ``base_url``
+(``/v1/chat/completions`` -> ``{base_url}/chat/completions``), with the provider's own API key.
+SSE responses are forwarded chunk by chunk as they arrive; other responses (small JSON bodies) are
+read whole first, so that a failure while reading them still becomes a clean error envelope.
 
 Failures, all as Auriko envelopes (``provider`` set to the provider's name):
 
@@ -20,16 +23,25 @@ client disconnect                      the upstream request is cancelled
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import anyio
 import anyio.lowlevel
 import httpx
 from pydantic_core import from_json
 
-from akgate._asgi import ClientDisconnected, dumps, read_body, route_path
+from akgate._asgi import ClientDisconnected, dumps, read_body
+from akgate._endpoints import (
+    ENDPOINTS,
+    GATEWAY_PREFIX,
+    EndpointSpec,
+    Resolution,
+    gateway_scope,
+    not_allowed,
+)
+from akgate._query import scrub_query
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
@@ -75,6 +87,8 @@ _DROP_RESPONSE: Final = frozenset(
         "alt-svc",
     }
 )
+#: Characters kept as they are in a forwarded path (RFC 3986 pchar and '/'; not '?', '#', '%').
+_PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
 _MAX_ERROR_BODY: Final = 1024 * 1024
 _TERMINAL_EVENTS: Final = frozenset(
     {"response.completed", "response.incomplete", "response.failed"}
@@ -109,6 +123,8 @@ class UpstreamProvider:
         max_request_size: int = 32 * 1024 * 1024,
         max_response_size: int = 32 * 1024 * 1024,
         client: httpx.AsyncClient | None = None,
+        forward: Iterable[str] = (),
+        require_identity: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -128,6 +144,14 @@ class UpstreamProvider:
         ):
             if value is not None and value <= 0:
                 raise ValueError(f"{option} must be > 0")
+        opt_in = {spec.name for spec in ENDPOINTS if spec.upstream == "opt_in"}
+        self.forward = frozenset([forward] if isinstance(forward, str) else forward)
+        if not self.forward <= opt_in:
+            raise ValueError(
+                f"forward names endpoints that cannot be enabled: {sorted(self.forward - opt_in)} "
+                f"(choose from {sorted(opt_in)})"
+            )
+        self.require_identity = require_identity
         self.base_url = base_url.rstrip("/")
         self.name = name or parts.hostname or "upstream"
         self.total_timeout = total_timeout
@@ -180,19 +204,20 @@ class UpstreamProvider:
             await send({"type": "websocket.close", "code": 1008})
             return
         scope, send, ctx = request_context(scope, send)
-        path = route_path(scope)
+        scope, resolution = gateway_scope(scope)
+        method: str = scope.get("method", "GET")
         try:
-            if path != "/v1" and not path.startswith("/v1/"):
-                raise GatewayError(
-                    "resource_not_found", f"No route for {scope.get('method', 'GET')} {path}."
-                )
-            body = await self._request_body(scope, receive, ctx)
+            spec = self._endpoint(resolution, method, ctx)
+            assert resolution is not None
+            body = await self._request_body(scope, receive, ctx) if method == "POST" else b""
         except GatewayError as err:
             await send_error(send, err)
             return
         except ClientDisconnected:
             return
-        url = self.base_url + path[len("/v1") :]
+        # The canonical path, quoted: a decoded '?' or '#' stays part of the path.
+        url = self.base_url + quote(resolution.path[len(GATEWAY_PREFIX) :], safe=_PATH_SAFE)
+        scrub_query(scope)  # also when no outer akgate layer did (this app used alone)
         query = scope.get("query_string", b"")
         if query:
             url += "?" + query.decode("latin-1")
@@ -202,12 +227,33 @@ class UpstreamProvider:
             if k.decode("latin-1") not in _DROP_REQUEST and k not in self._extra_names
         ]
         headers.extend(self._extra_headers)
-        request = self.client.build_request(
-            scope.get("method", "GET"), url, headers=headers, content=body
-        )
-        sse_kind = "responses" if path.endswith("/responses") else "chat"
+        request = self.client.build_request(method, url, headers=headers, content=body)
+        sse_kind = "responses" if spec.kind == "responses" else "chat"
         exchange = _Exchange(self, request, send, sse_kind)
         await exchange.run(receive)
+
+    def _endpoint(
+        self, resolution: Resolution | None, method: str, ctx: RequestContext
+    ) -> EndpointSpec:
+        """The endpoint this request may be forwarded as, or the error that keeps it here."""
+        spec = None
+        if resolution is not None and not resolution.refused:
+            spec = resolution.spec
+        if spec is None or not (
+            spec.upstream == "served" or (spec.upstream == "opt_in" and spec.name in self.forward)
+        ):
+            # The path is not echoed: it is the client's, and may be anything.
+            raise GatewayError("resource_not_found", f"No such endpoint for {method}.")
+        if method not in spec.methods:
+            raise not_allowed(spec)
+        if self.require_identity and ctx.identity is None:
+            # Defence in depth: behind APIKeyAuth every forwarded request has an identity.
+            raise GatewayError(
+                "invalid_api_key",
+                "Invalid API key provided.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return spec
 
     async def _request_body(self, scope: Scope, receive: Receive, ctx: RequestContext) -> bytes:
         # The body meant for this app: a rewritten one on the (child) context, else read it here.

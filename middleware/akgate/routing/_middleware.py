@@ -20,10 +20,9 @@ from akgate._asgi import (
     find_header,
     read_request_json,
     replay_receive,
-    route_path,
     scope_with_body,
-    scope_with_path,
 )
+from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
@@ -54,10 +53,8 @@ __all__ = ["Routing"]
 
 logger = logging.getLogger("akgate.routing")
 
-_PATHS: Final[Mapping[str, Endpoint]] = {
-    "/v1/chat/completions": "chat_completions",
-    "/v1/responses": "responses",
-}
+#: Endpoint-table rows answered from the catalog.
+_DIRECTORY: Final = frozenset({"models.list", "models.retrieve"})
 #: Provider statuses that move on to the next candidate. 401/403 mean the provider's own key is
 #: wrong: never the client's fault, so they are not forwarded as such.
 _RETRYABLE: Final = frozenset({401, 403, 408, 425, 429})
@@ -516,22 +513,21 @@ class Routing:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = route_path(scope)
-        endpoint = _PATHS.get(path)
-        if endpoint is None and path.endswith("/"):
-            # Validation matches the endpoints with a trailing slash too: route them, and give
-            # the providers the canonical path.
-            endpoint = _PATHS.get(path.rstrip("/"))
-            if endpoint is not None:
-                scope = scope_with_path(scope, path.rstrip("/"))
-        if endpoint is None:
-            if self._directory is not None and ModelDirectory.handles(path):
-                scope, send, _ = request_context(scope, send)
-                await self._directory(scope, path, send)
-                return
+        scope, resolution = gateway_scope(scope)
+        if resolution is None:
             await self.app(scope, receive, send)
             return
-        if scope.get("method") != "POST":
+        if resolution.refused:
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, resolution.error())
+            return
+        spec = resolution.spec
+        if spec is not None and spec.name in _DIRECTORY and self._directory is not None:
+            scope, send, _ = request_context(scope, send)
+            await self._directory(scope, resolution.path, send)
+            return
+        endpoint = spec.kind if spec is not None else None
+        if endpoint is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
         t0 = self.clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from akgate._asgi import send_json
 from akgate._types import Scope, Send
@@ -60,10 +60,6 @@ class ModelDirectory:
             ],
         }
 
-    @staticmethod
-    def handles(path: str) -> bool:
-        return path in _LIST_PATHS or (path.startswith(_PREFIX) and len(path) > len(_PREFIX))
-
     async def __call__(self, scope: Scope, path: str, send: Send) -> None:
         if scope.get("method") not in ("GET", "HEAD"):
             await send_error(
@@ -75,7 +71,8 @@ class ModelDirectory:
         if path in _LIST_PATHS:
             await self._list(scope, send)
         else:
-            await self._retrieve(unquote(path[len(_PREFIX) :]), send)
+            # The server decoded the path once; decoding again would let '%2e%2e' become '..'.
+            await self._retrieve(path[len(_PREFIX) :], send)
 
     async def _list(self, scope: Scope, send: Send) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

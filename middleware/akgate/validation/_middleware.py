@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final
 
 from akgate._asgi import (
@@ -12,23 +11,20 @@ from akgate._asgi import (
     get_header,
     read_request_json,
     replay_receive,
-    route_path,
     scope_with_body,
 )
+from akgate._endpoints import ENDPOINTS, gateway_scope, not_allowed
 from akgate._types import ASGIApp, Receive, Scope, Send
-from akgate.context import Endpoint, request_context
+from akgate.context import request_context
 from akgate.errors import GatewayError, send_error
 
 from ._validate import UnknownFields, validate_payload
 
 __all__ = ["DEFAULT_CHAT_PATHS", "DEFAULT_RESPONSES_PATHS", "RequestValidation"]
 
-DEFAULT_CHAT_PATHS: Final = ("/v1/chat/completions",)
-DEFAULT_RESPONSES_PATHS: Final = ("/v1/responses",)
-
-
-def _normalize_path(path: str) -> str:
-    return path.rstrip("/") or "/"
+#: The endpoint table's paths of each request schema (kept for the public names).
+DEFAULT_CHAT_PATHS: Final = tuple(s.path for s in ENDPOINTS if s.kind == "chat_completions")
+DEFAULT_RESPONSES_PATHS: Final = tuple(s.path for s in ENDPOINTS if s.kind == "responses")
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -47,8 +43,10 @@ class RequestValidation:
     normalized, with ``ctx.payload`` / ``ctx.endpoint`` / ``ctx.validated`` set in the per-request
     context; an invalid one is answered with the Auriko error envelope (400/405/413/415).
 
+    Which paths are which endpoint comes from the endpoint table (``akgate._endpoints``), after
+    the canonical-path rule (a refused path is a 404 here too when this layer is outermost).
+
     Options:
-        chat_paths / responses_paths: route paths (below ``root_path``) of each endpoint.
         max_body_size: body cap in bytes (413 above it).
         unknown_fields: ``"reject"`` (400 ``unknown_field``) or ``"warn"`` (forward unknown
             top-level fields unchecked, with an ``unsupported_field`` warning).
@@ -61,31 +59,18 @@ class RequestValidation:
         self,
         app: ASGIApp,
         *,
-        chat_paths: Iterable[str] = DEFAULT_CHAT_PATHS,
-        responses_paths: Iterable[str] = DEFAULT_RESPONSES_PATHS,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         unknown_fields: UnknownFields = "reject",
         strip_gateway: bool = False,
         require_json_content_type: bool = True,
     ) -> None:
         self.app = app
-        chat = [chat_paths] if isinstance(chat_paths, str) else list(chat_paths)
-        responses = [responses_paths] if isinstance(responses_paths, str) else list(responses_paths)
-        paths: dict[str, Endpoint] = {}
-        for endpoint, configured in (("chat_completions", chat), ("responses", responses)):
-            for path in configured:
-                if not path.startswith("/"):
-                    raise ValueError(f"endpoint paths must start with '/': {path!r}")
-                key = _normalize_path(path)
-                if paths.setdefault(key, endpoint) != endpoint:  # type: ignore[arg-type]
-                    raise ValueError(f"path {path!r} is configured for both endpoints")
         if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
             raise ValueError("max_body_size must be an integer")
         if max_body_size <= 0:
             raise ValueError("max_body_size must be positive")
         if unknown_fields not in ("reject", "warn"):
             raise ValueError("unknown_fields must be 'reject' or 'warn'")
-        self.paths = paths
         self.max_body_size = max_body_size
         self.unknown_fields: UnknownFields = unknown_fields
         self.strip_gateway = strip_gateway
@@ -95,19 +80,21 @@ class RequestValidation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        endpoint = self.paths.get(_normalize_path(route_path(scope)))
-        if endpoint is None or scope["method"] == "OPTIONS":
+        scope, resolution = gateway_scope(scope)
+        if resolution is not None and resolution.refused:
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, resolution.error())
+            return
+        spec = resolution.spec if resolution is not None else None
+        endpoint = spec.kind if spec is not None else None
+        if spec is None or endpoint is None or scope["method"] == "OPTIONS":
             # Not ours (CORS preflights included): untouched, body unread.
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
         try:
-            if scope["method"] != "POST":
-                raise GatewayError(
-                    "method_not_allowed",
-                    "Only POST is allowed on this endpoint.",
-                    headers={"Allow": "POST"},
-                )
+            if scope["method"] not in spec.methods:
+                raise not_allowed(spec)
             if self.require_json_content_type and not _is_json(get_header(scope, b"content-type")):
                 raise GatewayError(
                     "invalid_request",
