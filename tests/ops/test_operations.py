@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -423,3 +427,72 @@ async def test_operations_compose_and_probes_are_not_logged(
     lines = [r.getMessage() for r in caplog.records if r.name == "akgate.access"]
     assert len(lines) == 1
     assert "/v1/models" in lines[0]
+
+
+WORKER = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+import akgate
+from akgate.ops import PrometheusMetrics
+
+async def main():
+    app = PrometheusMetrics(akgate.gateway(akgate.DemoModel(), keys=[sys.argv[2]]))
+    messages = []
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+    async def send(message):
+        messages.append(message)
+    for path in sys.argv[3:]:
+        messages.clear()
+        scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+                 "root_path": "", "query_string": b"", "headers": [], "http_version": "1.1"}
+        await app(scope, receive, send)
+    print(b"".join(m.get("body", b"") for m in messages).decode())
+
+asyncio.run(main())
+"""
+
+
+def test_multiprocess_mode_sums_the_workers(key: str, tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, each worker process writes its samples and any worker's
+    /metrics answers the sum (docs/operations.md, several worker processes)."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    middleware = str(Path(akgate.__file__).resolve().parents[1])
+
+    def worker(*paths: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER, middleware, key, *paths],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    worker("/v1/models")  # two workers, one request each (401: no key sent); the second scrapes
+    found = samples(worker("/v1/models", "/metrics"))
+    assert (
+        value(
+            found,
+            "akgate_requests_total",
+            endpoint="models.list",
+            model="-",
+            provider="-",
+            status="401",
+        )
+        == 2
+    )
+
+
+async def test_access_log_skips_the_paths_it_is_told_to(
+    key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = AccessLog(demo_stack(key), skip_paths=("/v1/me",))
+    caplog.set_level(logging.INFO, logger="akgate.access")
+    async with http(app, key) as client:
+        await client.get("/v1/me")
+        await client.get("/v1/models")
+    lines = [r.getMessage() for r in caplog.records if r.name == "akgate.access"]
+    assert len(lines) == 1
+    assert " GET /v1/models 200 " in lines[0]

@@ -71,17 +71,18 @@ class _JSONFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
-    """Send ``akgate`` records to stderr and the access log to stdout, each with the request id
-    (idempotent: an earlier configuration by this function is replaced)."""
+    """Send ``akgate`` records (WARNING and up) to stderr and the access log to stdout, each with
+    the request id (idempotent: an earlier configuration by this function is replaced)."""
     request_id = RequestIdFilter()
     text = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     access_text = logging.Formatter("%(asctime)s %(message)s")
     access_text.converter = time.gmtime
     formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else text
     access_formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else access_text
-    for name, stream, fmt in (
-        ("akgate", sys.stderr, formatter),
-        ("akgate.access", sys.stdout, access_formatter),
+    # The access line already says what each request got: other records from WARNING up.
+    for name, stream, fmt, level in (
+        ("akgate", sys.stderr, formatter, logging.WARNING),
+        ("akgate.access", sys.stdout, access_formatter, logging.INFO),
     ):
         logger = logging.getLogger(name)
         for handler in [h for h in logger.handlers if getattr(h, "_akgate", False)]:
@@ -91,5 +92,5 @@ def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
         handler.addFilter(request_id)
         handler.setFormatter(fmt)
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(level)
         logger.propagate = False
