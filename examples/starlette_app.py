@@ -2,7 +2,7 @@
 
 Run it (from the repository root)::
 
-    pip install -e '.[server]'                          # akgate and uvicorn (Starlette comes with it)
+    pip install -e '.[server]'                          # akgate, uvicorn (and Starlette)
     export AKGATE_KEY=$(akgate keys create --name me)   # an ak_live_ key (kept hashed in ~/.akgate)
     uvicorn examples.starlette_app:app
 
