@@ -146,3 +146,25 @@ async def test_responses_over_django_leave_no_orphaned_task_exception(
     await asyncio.sleep(0)
     orphaned = [r for r in caplog.records if "never retrieved" in r.getMessage()]
     assert not orphaned, orphaned[0].getMessage()
+
+
+@pytest.mark.server
+def test_responses_over_django_under_uvicorn_log_no_orphaned_task(
+    application: PrefixDispatcher, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same over a real server, with the openai SDK: no asyncio error record at all."""
+    import gc
+
+    from tests.support.servers import run_uvicorn
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with (
+        run_uvicorn(application, lifespan="on") as base,
+        openai.OpenAI(api_key=key, base_url=base + "/v1", max_retries=0) as sdk,
+    ):
+        assert sdk.responses.create(model="django-echo", input="Hello").output_text
+        events = list(sdk.responses.create(model="django-echo", input="Hello", stream=True))
+        assert events[-1].type == "response.completed"
+        gc.collect()
+    gc.collect()
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
