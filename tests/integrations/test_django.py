@@ -168,3 +168,17 @@ def test_responses_over_django_under_uvicorn_log_no_orphaned_task(
         gc.collect()
     gc.collect()
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+async def test_health_checks_find_the_key_store_behind_the_django_mount(
+    application: PrefixDispatcher,
+) -> None:
+    from akgate.ops import HealthChecks
+
+    app = HealthChecks(application)
+    assert set(app.checks) == {"key_store"}
+    async with client(app) as http:
+        ready = await http.get("/readyz")
+        page = await http.get("/")
+    assert ready.json() == {"status": "ok", "checks": {"key_store": "ok"}}
+    assert page.status_code == 200

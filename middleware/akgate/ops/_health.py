@@ -60,14 +60,19 @@ def tcp_check(url: str) -> Check:
 
 
 def _chain(app: Any) -> Iterator[Any]:
-    """``app`` and every layer below it, following ``.app`` (and ``.stack``)."""
+    """``app`` and every layer below it, following ``.app`` (``.stack`` of ``Gateway``, and
+    ``.gateway_app`` of the Django mount first: the gateway is where the dependencies are)."""
     seen: set[int] = set()
     for _ in range(_MAX_DEPTH):
         if app is None or id(app) in seen:
             return
         seen.add(id(app))
         yield app
-        app = getattr(app, "stack", None) or getattr(app, "app", None)
+        app = (
+            getattr(app, "gateway_app", None)
+            or getattr(app, "stack", None)
+            or getattr(app, "app", None)
+        )
 
 
 def discover_checks(app: ASGIApp) -> dict[str, Check]:
