@@ -496,3 +496,16 @@ async def test_access_log_skips_the_paths_it_is_told_to(
     lines = [r.getMessage() for r in caplog.records if r.name == "akgate.access"]
     assert len(lines) == 1
     assert " GET /v1/models 200 " in lines[0]
+
+
+async def test_other_endpoints_are_named_after_the_endpoint_table(
+    key: str, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    app = Tracing(demo_stack(key), tracer_provider=provider)
+    async with http(app, key) as client:
+        await client.get("/v1/models")
+        await client.get("/v1/models/demo")
+        await client.get("/")
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert names == ["GET models.list", "GET models.retrieve", "GET other"]

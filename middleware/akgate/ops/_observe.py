@@ -24,11 +24,12 @@ OBSERVATION_KEY: Final = "akgate.observation"
 
 #: Error bodies larger than this are not read for their code (ours are a few hundred bytes).
 _MAX_ERROR_BODY: Final = 16384
+#: Before (or without) a gateway layer resolving the path: the endpoint table's names.
 _KNOWN_PATHS: Final = {
     "/v1/chat/completions": "chat_completions",
     "/v1/responses": "responses",
     "/v1/messages": "messages",
-    "/v1/models": "models",
+    "/v1/models": "models.list",
     "/v1/me": "me",
 }
 
@@ -48,9 +49,7 @@ def endpoint_label(path: str, ctx: RequestContext | None) -> str:
     if label is not None:
         return label
     if path.startswith("/v1/models/"):
-        return "models"
-    if path.startswith("/v1/responses/"):
-        return "responses"
+        return "models.retrieve"
     return "other"
 
 

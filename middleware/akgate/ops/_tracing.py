@@ -161,6 +161,8 @@ def _annotate(span: Any, obs: Observation, reasons: list[str]) -> None:
         if requested:
             attributes["gen_ai.request.model"] = requested
             span.update_name(f"{operation} {requested}")
+    else:  # the name the endpoint table gave it, known only once a layer resolved the path
+        span.update_name(f"{obs.method} {endpoint}")
     response_model = obs.provider_model or (obs.model if obs.metadata else None)
     if response_model:
         attributes["gen_ai.response.model"] = response_model
