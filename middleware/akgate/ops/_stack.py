@@ -74,9 +74,12 @@ def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
     """Send ``akgate`` records (WARNING and up) to stderr and the access log to stdout, each with
     the request id (idempotent: an earlier configuration by this function is replaced)."""
     request_id = RequestIdFilter()
-    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-    access_text = logging.Formatter("%(asctime)s %(message)s")
-    access_text.converter = time.gmtime
+    utc = "%Y-%m-%dT%H:%M:%SZ"
+    text = logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s", datefmt=utc
+    )
+    access_text = logging.Formatter("%(asctime)s %(message)s", datefmt=utc)
+    text.converter = access_text.converter = time.gmtime
     formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else text
     access_formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else access_text
     # The access line already says what each request got: other records from WARNING up.
