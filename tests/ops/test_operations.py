@@ -509,3 +509,17 @@ async def test_other_endpoints_are_named_after_the_endpoint_table(
         await client.get("/")
     names = [s.name for s in exporter.get_finished_spans()]
     assert names == ["GET models.list", "GET models.retrieve", "GET other"]
+
+
+async def test_budget_rejections_are_counted_from_the_error_code() -> None:
+    from akgate.errors import GatewayError, send_error
+
+    async def budgets(scope: Any, receive: Any, send: Any) -> None:  # a budget layer refusing
+        await send_error(send, GatewayError("budget_exhausted", "The budget is spent."))
+
+    app = PrometheusMetrics(budgets)
+    async with http(app) as client:
+        assert (await client.post("/v1/chat/completions", json={})).status_code == 429
+        found = samples((await client.get("/metrics")).text)
+    assert value(found, "akgate_rejections_total", reason="budget") == 1
+    assert value(found, "akgate_rejections_total", reason="rate_limit") == 0

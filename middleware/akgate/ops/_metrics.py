@@ -25,11 +25,10 @@ __all__ = ["LATENCY_BUCKETS", "PrometheusMetrics"]
 #: Seconds: LLM requests run from milliseconds (cached, errors) to minutes (long generations).
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TTFT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+#: 429 error codes (errors.py) -> the ``reason`` label of ``rejections_total``.
 _REJECTIONS: Final = {
     "rate_limit_exceeded": "rate_limit",
-    "tokens_per_minute_exceeded": "rate_limit",
     "budget_exhausted": "budget",
-    "budget_exceeded": "budget",
     "insufficient_quota": "budget",
 }
 _MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
