@@ -25,11 +25,9 @@ def chunk(
 ) -> dict[str, Any]:
     """A chat.completion.chunk."""
     body: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "m",
-        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}] if choices else [],
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
+        if choices else [],
     }
     if usage is not None:
         body["usage"] = usage
@@ -37,9 +35,8 @@ def chunk(
     return body
 
 
-def tool(
-    index: int, *, id: str | None = None, name: str | None = None, args: str | None = None
-) -> dict[str, Any]:
+def tool(index: int, *, id: str | None = None, name: str | None = None,
+         args: str | None = None) -> dict[str, Any]:
     call: dict[str, Any] = {"index": index, "function": {}}
     if id is not None:
         call["id"] = id
@@ -51,13 +48,9 @@ def tool(
     return call
 
 
-USAGE = {
-    "prompt_tokens": 10,
-    "completion_tokens": 5,
-    "total_tokens": 15,
-    "prompt_tokens_details": {"cached_tokens": 2},
-    "completion_tokens_details": {"reasoning_tokens": 3},
-}
+USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+         "prompt_tokens_details": {"cached_tokens": 2},
+         "completion_tokens_details": {"reasoning_tokens": 3}}
 
 
 def text_stream(*parts: str, finish: str = "stop") -> list[Chunk]:
@@ -109,13 +102,8 @@ def stream_app(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.scope, seen.calls = scope, seen.calls + 1
         seen.body = await _read(receive)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"text/event-stream"), *headers],
-            }
-        )
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"text/event-stream"), *headers]})
         frames = []
         for c in chunks:
             if isinstance(c, bytes):
@@ -142,10 +130,7 @@ def stream_app(
 
 
 def json_app(
-    body: Any,
-    *,
-    status: int = 200,
-    seen: Seen | None = None,
+    body: Any, *, status: int = 200, seen: Seen | None = None,
     content_type: bytes = b"application/json",
 ) -> ASGIApp:
     """An inner app answering one JSON (or raw bytes) body."""
@@ -155,38 +140,20 @@ def json_app(
         seen.scope, seen.calls = scope, seen.calls + 1
         seen.body = await _read(receive)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(data)).encode()),
-                ],
-            }
-        )
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", content_type),
+                                (b"content-length", str(len(data)).encode())]})
         await send({"type": "http.response.body", "body": data})
 
     return app
 
 
 def completion(message: dict[str, Any], finish: str = "stop", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "m",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", **message},
-                "finish_reason": finish,
-                **({"logprobs": extra.pop("logprobs")} if "logprobs" in extra else {}),
-            }
-        ],
-        "usage": USAGE,
-        **extra,
-    }
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", **message},
+                         "finish_reason": finish, **({"logprobs": extra.pop("logprobs")}
+                                                     if "logprobs" in extra else {})}],
+            "usage": USAGE, **extra}
 
 
 @dataclass
@@ -263,19 +230,10 @@ async def call(
             gone.set()
 
     scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": list(headers),
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        **(scope_extra or {}),
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+        "root_path": "", "query_string": b"", "headers": list(headers),
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), **(scope_extra or {}),
     }
     with anyio.fail_after(5):
         await app(scope, receive, send)

@@ -17,6 +17,7 @@ from ._options import AdapterOptions
 __all__ = ["HOSTED_ITEM_TYPES", "HOSTED_TOOL_TYPES", "to_chat_request"]
 
 
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -204,9 +205,8 @@ class _Messages:
                 text = content
             else:
                 allowed = frozenset({"input_text", "text"})
-                text = "\n".join(
-                    _text_of_parts(_list(content, f"{param}.content"), f"{param}.content", allowed)
-                )
+                text = "\n".join(_text_of_parts(_list(content, f"{param}.content"),
+                                                f"{param}.content", allowed))
             if role == "developer":
                 role = self.options.developer_role
             self.messages.append({"role": role, "content": text})
@@ -224,10 +224,8 @@ class _Messages:
                     elif kind in ("output_text", "input_text", "text"):
                         texts.append(_str(part.get("text"), f"{path}.text"))
                     else:
-                        _invalid(
-                            f"{path}.type",
-                            f"Content part type {kind!r} is not allowed in an assistant message.",
-                        )
+                        _invalid(f"{path}.type", f"Content part type {kind!r} is not allowed in "
+                                 "an assistant message.")
                 # All parts joined: reducing to content[0] loses text and breaks on refusals.
                 message["content"] = "".join(texts) if texts else None
                 if refusals:
@@ -243,11 +241,8 @@ class _Messages:
         call_id = _str(_required(item, "call_id", f"{param}.call_id"), f"{param}.call_id")
         name = _str(_required(item, "name", f"{param}.name"), f"{param}.name")
         arguments = _str(_required(item, "arguments", f"{param}.arguments"), f"{param}.arguments")
-        call = {
-            "id": call_id,
-            "type": "function",
-            "function": {"name": name, "arguments": arguments},
-        }
+        call = {"id": call_id, "type": "function",
+                "function": {"name": name, "arguments": arguments}}
         last = self.messages[-1] if self.messages else None
         if last is not None and last["role"] == "assistant" and not self.pending_reasoning:
             last.setdefault("tool_calls", []).append(call)
@@ -262,16 +257,13 @@ class _Messages:
         call_id = _str(_required(item, "call_id", f"{param}.call_id"), f"{param}.call_id")
         if call_id not in self.call_ids:
             # An orphan tool message breaks chat templates; inventing a call would hide the bug.
-            _invalid(
-                f"{param}.call_id",
-                f"No function_call with call_id {call_id!r} precedes this function_call_output.",
-            )
+            _invalid(f"{param}.call_id", f"No function_call with call_id {call_id!r} precedes "
+                     "this function_call_output.")
         output = _required(item, "output", f"{param}.output")
         if not isinstance(output, str):
             allowed = frozenset({"input_text", "output_text", "text"})
-            output = "".join(
-                _text_of_parts(_list(output, f"{param}.output"), f"{param}.output", allowed)
-            )
+            output = "".join(_text_of_parts(_list(output, f"{param}.output"),
+                                            f"{param}.output", allowed))
         self.messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
 
     def reasoning(self, item: dict[str, Any], param: str, ctx: RequestContext | None) -> None:
@@ -284,11 +276,8 @@ class _Messages:
                 break  # the raw trace when present, else the summary
         if self.options.reasoning_input == "drop":
             if ctx is not None:
-                ctx.warn(
-                    "unsupported_field",
-                    param,
-                    "A reasoning input item was not forwarded to the chat upstream.",
-                )
+                ctx.warn("unsupported_field", param,
+                         "A reasoning input item was not forwarded to the chat upstream.")
             return
         text = "\n\n".join(t for t in texts if t)
         if text:
@@ -325,12 +314,8 @@ def _map_input(
         elif kind == "item_reference":
             _stateless(param, "'item_reference'")
         elif kind in HOSTED_ITEM_TYPES:
-            _fail(
-                "hosted_tool_not_supported",
-                f"Input item type {kind!r} belongs to a hosted "
-                "tool, which this endpoint does not serve.",
-                param,
-            )
+            _fail("hosted_tool_not_supported", f"Input item type {kind!r} belongs to a hosted "
+                  "tool, which this endpoint does not serve.", param)
         elif kind is None:
             _missing(f"{param}.type")
         else:
@@ -352,12 +337,8 @@ def _map_tools(tools: Any) -> list[dict[str, Any]]:
         if kind != "function":
             if kind is None:
                 _missing(f"{param}.type")
-            _fail(
-                "hosted_tool_not_supported",
-                f"Tool type {kind!r} is a hosted tool, which this "
-                "endpoint does not serve; only function tools are supported.",
-                param,
-            )
+            _fail("hosted_tool_not_supported", f"Tool type {kind!r} is a hosted tool, which this "
+                  "endpoint does not serve; only function tools are supported.", param)
         function: dict[str, Any] = {
             "name": _str(_required(tool, "name", f"{param}.name"), f"{param}.name")
         }
@@ -398,11 +379,8 @@ def _map_tool_choice(choice: Any) -> Any:
         refs = _list(_required(choice, "tools", "tool_choice.tools"), "tool_choice.tools")
         tools = [_function_ref(ref, f"tool_choice.tools[{k}]") for k, ref in enumerate(refs)]
         return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": tools}}
-    _fail(
-        "hosted_tool_not_supported",
-        f"tool_choice type {kind!r} has no chat equivalent.",
-        "tool_choice",
-    )
+    _fail("hosted_tool_not_supported", f"tool_choice type {kind!r} has no chat equivalent.",
+          "tool_choice")
 
 
 def _map_format(fmt: Any) -> dict[str, Any] | None:

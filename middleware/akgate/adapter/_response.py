@@ -151,11 +151,8 @@ def _full_logprob(lp: dict[str, Any]) -> dict[str, Any]:
         "bytes": lp.get("bytes") or [],
         "logprob": lp.get("logprob", 0.0),
         "top_logprobs": [
-            {
-                "token": t.get("token", ""),
-                "bytes": t.get("bytes") or [],
-                "logprob": t.get("logprob", 0.0),
-            }
+            {"token": t.get("token", ""), "bytes": t.get("bytes") or [],
+             "logprob": t.get("logprob", 0.0)}
             for t in tops
             if isinstance(t, dict)
         ],
@@ -173,19 +170,10 @@ def reasoning_text_of(message: dict[str, Any]) -> str | None:
 def reasoning_item(item_id: str, text: str, mode: str, status: str) -> dict[str, Any]:
     """A reasoning output item holding ``text`` as a summary or as a raw reasoning_text part."""
     if mode == "reasoning_text":
-        return {
-            "id": item_id,
-            "type": "reasoning",
-            "status": status,
-            "summary": [],
-            "content": [{"type": "reasoning_text", "text": text}],
-        }
-    return {
-        "id": item_id,
-        "type": "reasoning",
-        "status": status,
-        "summary": [{"type": "summary_text", "text": text}],
-    }
+        return {"id": item_id, "type": "reasoning", "status": status, "summary": [],
+                "content": [{"type": "reasoning_text", "text": text}]}
+    return {"id": item_id, "type": "reasoning", "status": status,
+            "summary": [{"type": "summary_text", "text": text}]}
 
 
 def chat_to_response(
@@ -222,27 +210,17 @@ def chat_to_response(
         parts: list[dict[str, Any]] = []
         if isinstance(content, str):
             annotations = message.get("annotations")
-            parts.append(
-                {
-                    "type": "output_text",
-                    "text": content,
-                    "annotations": [flatten_annotation(a) for a in annotations]
-                    if isinstance(annotations, list)
-                    else [],
-                    "logprobs": _logprobs(choice),
-                }
-            )
+            parts.append({
+                "type": "output_text",
+                "text": content,
+                "annotations": [flatten_annotation(a) for a in annotations]
+                if isinstance(annotations, list) else [],
+                "logprobs": _logprobs(choice),
+            })
         if isinstance(refusal, str) and refusal:
             parts.append({"type": "refusal", "refusal": refusal})
-        output.append(
-            {
-                "id": new_id("msg_"),
-                "type": "message",
-                "status": "completed",
-                "role": "assistant",
-                "content": parts,
-            }
-        )
+        output.append({"id": new_id("msg_"), "type": "message", "status": "completed",
+                       "role": "assistant", "content": parts})
 
     tool_calls = message.get("tool_calls")
     for call in tool_calls if isinstance(tool_calls, list) else ():
@@ -251,16 +229,14 @@ def chat_to_response(
             continue
         call_id = call.get("id")
         arguments = function.get("arguments")
-        output.append(
-            {
-                "id": new_id("fc_"),
-                "type": "function_call",
-                "status": "completed",
-                "call_id": call_id if isinstance(call_id, str) and call_id else new_id("call_"),
-                "name": str(function.get("name") or ""),
-                "arguments": arguments if isinstance(arguments, str) else "",
-            }
-        )
+        output.append({
+            "id": new_id("fc_"),
+            "type": "function_call",
+            "status": "completed",
+            "call_id": call_id if isinstance(call_id, str) and call_id else new_id("call_"),
+            "name": str(function.get("name") or ""),
+            "arguments": arguments if isinstance(arguments, str) else "",
+        })
 
     if incomplete is not None and output:
         output[-1]["status"] = "incomplete"

@@ -69,11 +69,8 @@ def _full_logprob(lp: dict[str, Any]) -> dict[str, Any]:
         "bytes": lp.get("bytes") or [],
         "logprob": lp.get("logprob", 0.0),
         "top_logprobs": [
-            {
-                "token": t.get("token", ""),
-                "bytes": t.get("bytes") or [],
-                "logprob": t.get("logprob", 0.0),
-            }
+            {"token": t.get("token", ""), "bytes": t.get("bytes") or [],
+             "logprob": t.get("logprob", 0.0)}
             for t in lp.get("top_logprobs") or ()
             if isinstance(t, dict)
         ],
@@ -255,12 +252,8 @@ class StreamTranslator:
     def _reasoning_delta(self, text: str) -> None:
         if self._open != "reasoning":
             self._close_open("completed")
-            rs: dict[str, Any] = {
-                "id": new_id("rs_"),
-                "type": "reasoning",
-                "status": "in_progress",
-                "summary": [],
-            }
+            rs: dict[str, Any] = {"id": new_id("rs_"), "type": "reasoning",
+                                  "status": "in_progress", "summary": []}
             if self._reasoning_mode == "reasoning_text":
                 rs["content"] = []
             self._add_item(rs)
@@ -269,45 +262,20 @@ class StreamTranslator:
             self._buf = []
             base = {"item_id": rs["id"], "output_index": len(self._items) - 1}
             if self._reasoning_mode == "reasoning_text":
-                self._emit(
-                    {
-                        "type": "response.content_part.added",
-                        **base,
-                        "content_index": 0,
-                        "part": {"type": "reasoning_text", "text": ""},
-                    }
-                )
+                self._emit({"type": "response.content_part.added", **base, "content_index": 0,
+                            "part": {"type": "reasoning_text", "text": ""}})
             else:
-                self._emit(
-                    {
-                        "type": "response.reasoning_summary_part.added",
-                        **base,
-                        "summary_index": 0,
-                        "part": {"type": "summary_text", "text": ""},
-                    }
-                )
+                self._emit({"type": "response.reasoning_summary_part.added", **base,
+                            "summary_index": 0, "part": {"type": "summary_text", "text": ""}})
         self._buf.append(text)
         assert self._rs is not None
         if self._reasoning_mode == "reasoning_text":
-            self._emit(
-                {
-                    "type": "response.reasoning_text.delta",
-                    "item_id": self._rs["id"],
-                    "output_index": len(self._items) - 1,
-                    "content_index": 0,
-                    "delta": text,
-                }
-            )
+            self._emit({"type": "response.reasoning_text.delta", "item_id": self._rs["id"],
+                        "output_index": len(self._items) - 1, "content_index": 0, "delta": text})
         else:
-            self._emit(
-                {
-                    "type": "response.reasoning_summary_text.delta",
-                    "item_id": self._rs["id"],
-                    "output_index": len(self._items) - 1,
-                    "summary_index": 0,
-                    "delta": text,
-                }
-            )
+            self._emit({"type": "response.reasoning_summary_text.delta",
+                        "item_id": self._rs["id"], "output_index": len(self._items) - 1,
+                        "summary_index": 0, "delta": text})
 
     def _close_reasoning(self, status: str, *, silent: bool = False) -> None:
         rs = self._rs
@@ -318,46 +286,22 @@ class StreamTranslator:
             part = {"type": "reasoning_text", "text": text}
             rs["content"] = [part]
             if not silent:
-                self._emit(
-                    {
-                        "type": "response.reasoning_text.done",
-                        **base,
-                        "content_index": 0,
-                        "text": text,
-                    }
-                )
-                self._emit(
-                    {"type": "response.content_part.done", **base, "content_index": 0, "part": part}
-                )
+                self._emit({"type": "response.reasoning_text.done", **base, "content_index": 0,
+                            "text": text})
+                self._emit({"type": "response.content_part.done", **base, "content_index": 0,
+                            "part": part})
         else:
             part = {"type": "summary_text", "text": text}
             rs["summary"] = [part]
             if not silent:
-                self._emit(
-                    {
-                        "type": "response.reasoning_summary_text.done",
-                        **base,
-                        "summary_index": 0,
-                        "text": text,
-                    }
-                )
-                self._emit(
-                    {
-                        "type": "response.reasoning_summary_part.done",
-                        **base,
-                        "summary_index": 0,
-                        "part": part,
-                    }
-                )
+                self._emit({"type": "response.reasoning_summary_text.done", **base,
+                            "summary_index": 0, "text": text})
+                self._emit({"type": "response.reasoning_summary_part.done", **base,
+                            "summary_index": 0, "part": part})
         rs["status"] = status
         if not silent:
-            self._emit(
-                {
-                    "type": "response.output_item.done",
-                    "output_index": base["output_index"],
-                    "item": rs,
-                }
-            )
+            self._emit({"type": "response.output_item.done", "output_index": base["output_index"],
+                        "item": rs})
         self._rs = None
 
     # --- message --------------------------------------------------------------------------
@@ -365,13 +309,8 @@ class StreamTranslator:
     def _ensure_message(self) -> dict[str, Any]:
         if self._open != "message":
             self._close_open("completed")
-            msg = {
-                "id": new_id("msg_"),
-                "type": "message",
-                "status": "in_progress",
-                "role": "assistant",
-                "content": [],
-            }
+            msg = {"id": new_id("msg_"), "type": "message", "status": "in_progress",
+                   "role": "assistant", "content": []}
             self._add_item(msg)
             self._msg = msg
             self._open = "message"
@@ -394,15 +333,9 @@ class StreamTranslator:
         self._part = part
         self._buf = []
         self._logprobs = []
-        self._emit(
-            {
-                "type": "response.content_part.added",
-                "item_id": msg["id"],
-                "output_index": len(self._items) - 1,
-                "content_index": len(msg["content"]) - 1,
-                "part": part,
-            }
-        )
+        self._emit({"type": "response.content_part.added", "item_id": msg["id"],
+                    "output_index": len(self._items) - 1,
+                    "content_index": len(msg["content"]) - 1, "part": part})
         return part
 
     def _text_delta(self, text: str, choice: dict[str, Any]) -> None:
@@ -421,16 +354,10 @@ class StreamTranslator:
                     if isinstance(lp, dict):
                         self._logprobs.append(_full_logprob(lp))
                         delta_logprobs.append(_strip_logprob(lp))
-        self._emit(
-            {
-                "type": "response.output_text.delta",
-                "item_id": msg["id"],
-                "output_index": len(self._items) - 1,
-                "content_index": len(msg["content"]) - 1,
-                "delta": text,
-                "logprobs": delta_logprobs,
-            }
-        )
+        self._emit({"type": "response.output_text.delta", "item_id": msg["id"],
+                    "output_index": len(self._items) - 1,
+                    "content_index": len(msg["content"]) - 1, "delta": text,
+                    "logprobs": delta_logprobs})
 
     def _annotations(self, annotations: list[Any]) -> None:
         part = self._ensure_part("output_text")
@@ -439,54 +366,33 @@ class StreamTranslator:
         for annotation in annotations:
             flat = flatten_annotation(annotation)
             part["annotations"].append(flat)
-            self._emit(
-                {
-                    "type": "response.output_text.annotation.added",
-                    "item_id": msg["id"],
-                    "output_index": len(self._items) - 1,
-                    "content_index": len(msg["content"]) - 1,
-                    "annotation_index": len(part["annotations"]) - 1,
-                    "annotation": flat,
-                }
-            )
+            self._emit({"type": "response.output_text.annotation.added", "item_id": msg["id"],
+                        "output_index": len(self._items) - 1,
+                        "content_index": len(msg["content"]) - 1,
+                        "annotation_index": len(part["annotations"]) - 1, "annotation": flat})
 
     def _refusal_delta(self, text: str) -> None:
         self._ensure_part("refusal")
         msg = self._msg
         assert msg is not None
         self._buf.append(text)
-        self._emit(
-            {
-                "type": "response.refusal.delta",
-                "item_id": msg["id"],
-                "output_index": len(self._items) - 1,
-                "content_index": len(msg["content"]) - 1,
-                "delta": text,
-            }
-        )
+        self._emit({"type": "response.refusal.delta", "item_id": msg["id"],
+                    "output_index": len(self._items) - 1,
+                    "content_index": len(msg["content"]) - 1, "delta": text})
 
     def _close_part(self, *, silent: bool = False) -> None:
         part, msg = self._part, self._msg
         assert part is not None
         assert msg is not None
         text = "".join(self._buf)
-        base = {
-            "item_id": msg["id"],
-            "output_index": self._items.index(msg),
-            "content_index": msg["content"].index(part),
-        }
+        base = {"item_id": msg["id"], "output_index": self._items.index(msg),
+                "content_index": msg["content"].index(part)}
         if part["type"] == "output_text":
             part["text"] = text
             part["logprobs"] = self._logprobs
             if not silent:
-                self._emit(
-                    {
-                        "type": "response.output_text.done",
-                        **base,
-                        "text": text,
-                        "logprobs": self._logprobs,
-                    }
-                )
+                self._emit({"type": "response.output_text.done", **base, "text": text,
+                            "logprobs": self._logprobs})
         else:
             part["refusal"] = text
             if not silent:
@@ -504,13 +410,8 @@ class StreamTranslator:
             self._close_part(silent=silent)
         msg["status"] = status
         if not silent:
-            self._emit(
-                {
-                    "type": "response.output_item.done",
-                    "output_index": self._items.index(msg),
-                    "item": msg,
-                }
-            )
+            self._emit({"type": "response.output_item.done",
+                        "output_index": self._items.index(msg), "item": msg})
         self._msg = None
 
     # --- function calls -------------------------------------------------------------------
@@ -554,14 +455,9 @@ class StreamTranslator:
 
     def _announce(self, call: _Call) -> None:
         # arguments start empty: every fragment is a delta, so the SDK never doubles one (§1.1).
-        item = {
-            "id": new_id("fc_"),
-            "type": "function_call",
-            "status": "in_progress",
-            "call_id": call.call_id or new_id("call_"),
-            "name": call.name or "",
-            "arguments": "",
-        }
+        item = {"id": new_id("fc_"), "type": "function_call", "status": "in_progress",
+                "call_id": call.call_id or new_id("call_"), "name": call.name or "",
+                "arguments": ""}
         call.item = item
         self._add_item(item)
         if call.pending:
@@ -574,14 +470,8 @@ class StreamTranslator:
         call.args.append(args)
         call.deltas += 1
         # An open call is always the last item.
-        self._emit(
-            {
-                "type": "response.function_call_arguments.delta",
-                "item_id": item["id"],
-                "output_index": len(self._items) - 1,
-                "delta": args,
-            }
-        )
+        self._emit({"type": "response.function_call_arguments.delta", "item_id": item["id"],
+                    "output_index": len(self._items) - 1, "delta": args})
 
     def _close_call(self, status: str, *, silent: bool = False) -> None:
         call = self._call
@@ -600,30 +490,18 @@ class StreamTranslator:
         item["status"] = status
         if not silent:
             output_index = self._items.index(item)
-            self._emit(
-                {
-                    "type": "response.function_call_arguments.done",
-                    "item_id": item["id"],
-                    "output_index": output_index,
-                    "arguments": arguments,
-                    "name": item["name"],
-                }
-            )
-            self._emit(
-                {"type": "response.output_item.done", "output_index": output_index, "item": item}
-            )
+            self._emit({"type": "response.function_call_arguments.done", "item_id": item["id"],
+                        "output_index": output_index, "arguments": arguments,
+                        "name": item["name"]})
+            self._emit({"type": "response.output_item.done", "output_index": output_index,
+                        "item": item})
 
     # --- items ----------------------------------------------------------------------------
 
     def _add_item(self, item: dict[str, Any]) -> None:
         self._items.append(item)
-        self._emit(
-            {
-                "type": "response.output_item.added",
-                "output_index": len(self._items) - 1,
-                "item": item,
-            }
-        )
+        self._emit({"type": "response.output_item.added", "output_index": len(self._items) - 1,
+                    "item": item})
 
     def _close_open(self, status: str, *, silent: bool = False) -> None:
         kind = self._open
@@ -676,9 +554,8 @@ class StreamTranslator:
         message = error.get("message")
         param = error.get("param")
         return self.fail(
-            code
-            if isinstance(code, str) and code
-            else (type_ if isinstance(type_, str) and type_ else "server_error"),
+            code if isinstance(code, str) and code else
+            (type_ if isinstance(type_, str) and type_ else "server_error"),
             message if isinstance(message, str) and message else "The upstream failed.",
             type_=type_ if isinstance(type_, str) and type_ else "server_error",
             param=param if isinstance(param, str) else None,
@@ -698,15 +575,8 @@ class StreamTranslator:
         if self.response is not None:
             return self._flush()
         self._close_open("incomplete", silent=True)
-        self._emit(
-            {
-                "type": "error",
-                "code": code,
-                "message": message,
-                "param": param,
-                "error": {"type": type_, "code": code, "message": message, "param": param},
-            }
-        )
+        self._emit({"type": "error", "code": code, "message": message, "param": param,
+                    "error": {"type": type_, "code": code, "message": message, "param": param}})
         limited = status == 429 or code in _RATE_LIMITED or type_ in _RATE_LIMITED
         response = self._final("failed")
         response["usage"] = None if self._usage is None else map_usage(self._usage)

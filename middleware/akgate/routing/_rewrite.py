@@ -22,7 +22,6 @@ from ._strategies import Needs, Route, normalize_effort
 
 __all__ = ["provider_payload", "read_gateway", "strip_extension"]
 
-
 def _path(loc: tuple[int | str, ...]) -> str:
     out = "gateway"
     for part in loc:

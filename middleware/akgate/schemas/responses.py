@@ -144,7 +144,9 @@ class ReasoningItem(ResponseModel):
     content: list[ReasoningTextPart] | None = None
 
 
-OutputItem = Annotated[MessageItem | FunctionCallItem | ReasoningItem, Field(discriminator="type")]
+OutputItem = Annotated[
+    MessageItem | FunctionCallItem | ReasoningItem, Field(discriminator="type")
+]
 
 
 class IncompleteDetails(ResponseModel):
@@ -221,7 +223,9 @@ class StreamContentPartEvent(_Event):
     item_id: str
     output_index: int
     content_index: int
-    part: Annotated[OutputTextPart | RefusalPart | ReasoningTextPart, Field(discriminator="type")]
+    part: Annotated[
+        OutputTextPart | RefusalPart | ReasoningTextPart, Field(discriminator="type")
+    ]
 
 
 class StreamTextDeltaEvent(_Event):
