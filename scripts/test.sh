@@ -15,6 +15,10 @@ fi
 
 python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
+# The Codex CLI (tests/clients/test_codex_cli.py), exactly as pinned in its lock file. Its native
+# binary is an optional dependency served by the npm registry itself (no other download).
+(cd tests/clients/codex && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "== ruff" && python -m ruff check middleware tests examples benchmarks
 echo "== mypy --strict" && python -m mypy
 echo "== mkdocs build --strict" && NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/akgate-site"

@@ -34,7 +34,7 @@ MESSAGES = [{"role": "user", "content": "ping"}]
 
 
 def start_serve(
-    port: int, home: Path
+    port: int, home: Path, *extra: str
 ) -> tuple[subprocess.Popen[str], threading.Thread, str, str | None]:
     """Start `python -m akgate serve`; return it, the base URL and the key from its banner."""
     env = {
@@ -45,7 +45,10 @@ def start_serve(
     }
     env.pop("AKGATE_API_KEYS", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "akgate", "serve", "--port", str(port), "--token-delay-ms", "0"],
+        [
+            *(sys.executable, "-m", "akgate", "serve", "--port", str(port)),
+            *("--token-delay-ms", "0", *extra),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

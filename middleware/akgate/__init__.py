@@ -6,6 +6,7 @@ The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :c
 
 from __future__ import annotations
 
+from ._body_timeout import RequestBodyTimeout
 from ._version import __version__
 from .adapter import AdapterOptions, ResponsesAdapter
 from .auth import (
@@ -75,6 +76,7 @@ __all__ = [
     "RedisKeyStore",
     "RedisRateLimiter",
     "RedisStats",
+    "RequestBodyTimeout",
     "RequestContext",
     "RequestIdFilter",
     "RequestValidation",

@@ -33,6 +33,7 @@ __all__ = [
     "read_body",
     "read_request_json",
     "replay_receive",
+    "response_cap",
     "route_path",
     "scope_with_body",
     "scope_with_path",
@@ -72,6 +73,17 @@ def route_path(scope: Scope) -> str:
     if root_path and path.startswith(root_path) and path != root_path:
         return path[len(root_path) :]
     return path
+
+
+def response_cap(base: int, request_size: int) -> int:
+    """The cap on an answer held whole, widened by what it may echo of its request.
+
+    A Responses object echoes ``instructions``, ``tools`` and ``metadata``; a model may repeat
+    its prompt. Allowing twice the request body on top of ``base`` means a request under the
+    body cap can never be turned into a 5xx by the response cap, and memory stays bounded by
+    the two caps.
+    """
+    return base + 2 * request_size
 
 
 def _too_large(limit: int) -> GatewayError:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import anyio
 
+from akgate._fdlog import install_fd_exhaustion_filter
 from akgate._firstrun import KeyChoice, choose_key, print_banner, store_label
 from akgate._types import ASGIApp
 from akgate.auth import KeyStore, ensure_demo_key, open_key_store
@@ -48,6 +49,12 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    #: Seconds a request has to deliver its body (slow clients get 408 and are disconnected).
+    body_timeout: float = 60.0
+    #: uvicorn's cap on concurrent connections and tasks (503 past it); None: no cap.
+    limit_concurrency: int | None = None
+    #: uvicorn's idle keep-alive timeout, in seconds.
+    timeout_keep_alive: int = 5
     # -- operations (akgate.ops): None turns one off ----------------------------------------
     healthz_path: str | None = "/healthz"
     readyz_path: str | None = "/readyz"
@@ -77,10 +84,12 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             # Only requests that passed auth carry the operator's key upstream.
             UpstreamProvider(config.upstream, api_key=api_key, require_identity=True),
             keys=store,
+            body_timeout=config.body_timeout,
             redis_url=config.redis_url,
             models=models,
             demo=False,
             app_provider="upstream",
+            hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
         )
     from akgate.providers.demo import DemoModel
 
@@ -88,9 +97,11 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     return gateway(
         DemoModel(token_delay=config.token_delay_ms / 1000),
         keys=store,
+        body_timeout=config.body_timeout,
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
     )
 
 
@@ -165,11 +176,13 @@ def serve(config: ServeConfig) -> int:
         return 1
     port = sock.getsockname()[1]
     try:
-        store = open_key_store(config.db, config.redis_url)
-        app = build_app(config, keys=store)
+        # The served store is opened by build_app: connections made in the start-up loop below
+        # would be bound to it (a pooled Redis connection failed the first request, "Event loop
+        # is closed", with a 503).
+        app = build_app(config)
         # Created once everything else worked, before the server starts, so that only this
         # process can create it and the banner below always shows it.
-        choice = anyio.run(_first_key, store)
+        choice, shown_store, store_option = anyio.run(_first_key, config)
     except ValueError as exc:
         sock.close()
         print(f"akgate serve: {exc}", file=sys.stderr)
@@ -178,7 +191,6 @@ def serve(config: ServeConfig) -> int:
         sock.close()
         print(f"akgate serve: key store unavailable ({type(exc).__name__})", file=sys.stderr)
         return 1
-    shown_store, store_option = store_label(store, config.db, config.redis_url)
     app = _with_operations(app, config)
 
     class BannerServer(uvicorn.Server):
@@ -199,12 +211,15 @@ def serve(config: ServeConfig) -> int:
     # the bare demo, 29 -> 15 ms for the full stack; throughput unchanged.
     gc.collect()
     gc.freeze()
+    install_fd_exhaustion_filter()
     server = BannerServer(
         uvicorn.Config(
             app,
             log_level="info",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            limit_concurrency=config.limit_concurrency,
+            timeout_keep_alive=config.timeout_keep_alive,
             access_log=not config.access_log,  # akgate's structured line replaces uvicorn's
         )
     )
@@ -213,9 +228,15 @@ def serve(config: ServeConfig) -> int:
     return 0
 
 
-async def _first_key(store: KeyStore) -> KeyChoice:
-    """A demo key on a fresh store, else the key this terminal knows (``$AKGATE_KEY``)."""
-    return await choose_key(store, await ensure_demo_key(store))
+async def _first_key(config: ServeConfig) -> tuple[KeyChoice, str, str]:
+    """A demo key on a fresh store, else the key this terminal knows (``$AKGATE_KEY``); and how
+    the banner names the store. The store is closed again (the served one is built afresh)."""
+    store = open_key_store(config.db, config.redis_url)
+    try:
+        choice = await choose_key(store, await ensure_demo_key(store))
+        return (choice, *store_label(store, config.db, config.redis_url))
+    finally:
+        await store.aclose()
 
 
 def _with_operations(app: ASGIApp, config: ServeConfig) -> ASGIApp:
@@ -287,6 +308,9 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        body_timeout=args.body_timeout,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
         healthz_path=None if args.no_health else args.healthz_path,
         readyz_path=None if args.no_health else args.readyz_path,
         metrics_path=None if args.no_metrics else args.metrics_path,
@@ -331,6 +355,26 @@ def add_serve_command(subparsers: Any) -> None:
         default=15.0,
         metavar="MS",
         help="pause between the demo model's streamed tokens (default: 15)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds a request has to send its whole body; then 408 (default: 60)",
+    )
+    parser.add_argument(
+        "--limit-concurrency",
+        type=int,
+        metavar="N",
+        help="at most N connections at once; more get 503 (default: no cap)",
+    )
+    parser.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        metavar="S",
+        help="close idle keep-alive connections after S seconds (default: 5)",
     )
     _add_operations_options(parser)
     parser.set_defaults(handler=_run_command)

@@ -84,6 +84,7 @@ ERROR_CODES: Final[Mapping[str, tuple[int, str]]] = {
         "idempotency_conflict idempotency_replay_unavailable state_precondition_failed "
         "duplicate_resource",
     ),
+    **_codes(408, "invalid_request_error", "request_timeout"),
     **_codes(413, "invalid_request_error", "payload_too_large"),
     **_codes(429, "rate_limit_error", "rate_limit_exceeded budget_exhausted insufficient_quota"),
     **_codes(500, "api_error", "internal_error"),

@@ -9,6 +9,8 @@ Both build, outermost first::
 
     APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter ->] app
 
+inside the returned :class:`GatewayApp`, which bounds the time a request body may take.
+
 Routing treats the wrapped app as the provider ``"app"`` (serving the ``models`` you name, for
 ``ak_live_`` and ``ak_test_`` keys alike) next to the embedded demo model, and wraps it in the
 adapter for ``/v1/responses`` because it only speaks chat completions. Every layer can be turned
@@ -20,9 +22,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
+from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
+from ._pieces import piecewise
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
 from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
@@ -101,10 +105,12 @@ def gateway(
     routing: bool = True,
     adapter: bool = True,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     auth_options: Mapping[str, Any] | None = None,
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    hosted_tools: Literal["strict", "lenient"] = "strict",
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses adapter.
 
@@ -125,6 +131,13 @@ def gateway(
         wraps ``app`` directly; with routing, ``adapter=False`` keeps the app's models off
         ``/v1/responses``.
     :param max_body_size: the request body cap of every layer (413 above it).
+    :param body_timeout: seconds a gateway request has, from its start, to deliver its whole body
+        (408 ``request_timeout`` past it, see :class:`~akgate.RequestBodyTimeout`); ``None``: no
+        limit.
+    :param hosted_tools: hosted tools (``web_search``, ``mcp``, ...) on a provider that speaks
+        chat only: ``"strict"`` answers 400 ``hosted_tool_not_supported``, ``"lenient"`` drops
+        them with a ``routing_metadata.warnings`` entry each. Native ``/v1/responses``
+        providers always get them untouched.
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
@@ -149,13 +162,21 @@ def gateway(
             # Options for the adapter: wrap the app here, so routing calls it natively.
             provider = Provider(
                 provider.name,
-                ResponsesAdapter(app, max_body_size=max_body_size, **adapter_options),
+                ResponsesAdapter(
+                    app,
+                    max_body_size=max_body_size,
+                    **{"hosted_tools": hosted_tools, **adapter_options},
+                ),
                 endpoints=frozenset({"chat_completions", "responses"}),
                 test=provider.test,
                 byok=provider.byok,
                 data_policy=provider.data_policy,
             )
-        options: dict[str, Any] = {"max_body_size": max_body_size, **(routing_options or {})}
+        options: dict[str, Any] = {
+            "max_body_size": max_body_size,
+            "hosted_tools": hosted_tools,
+            **(routing_options or {}),
+        }
         if redis_url and "stats" not in options:
             client = store.client if isinstance(store, RedisKeyStore) else redis_url
             stats = RedisStats(client)
@@ -173,7 +194,12 @@ def gateway(
             raise ValueError("models, catalog and providers need routing=True")
         if adapter:
             stack = ResponsesAdapter(
-                stack, **{"max_body_size": max_body_size, **(adapter_options or {})}
+                stack,
+                **{
+                    "max_body_size": max_body_size,
+                    "hosted_tools": hosted_tools,
+                    **(adapter_options or {}),
+                },
             )
     if validation:
         stack = RequestValidation(
@@ -183,7 +209,7 @@ def gateway(
         stack = APIKeyAuth(
             stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
         )
-    return GatewayApp(stack, owned)
+    return GatewayApp(stack, owned, body_timeout=body_timeout)
 
 
 class _Closable(Protocol):
@@ -193,23 +219,41 @@ class _Closable(Protocol):
 class GatewayApp:
     """What :func:`gateway` returns: the layered stack (``.app``, outermost layer first).
 
-    It passes every scope through, lifespan included; once the wrapped app has completed its
-    lifespan shutdown, it closes what :func:`gateway` created itself (the key store's
-    connections, a Redis stats client). Objects you passed in (a key store, providers) stay
+    It passes every scope through, lifespan included (HTTP requests through
+    :class:`~akgate.RequestBodyTimeout` when ``body_timeout`` is set); once the wrapped app has
+    completed its lifespan shutdown, it closes what :func:`gateway` created itself (the key
+    store's connections, a Redis stats client). Objects you passed in (a key store, providers) stay
     yours to close. Without lifespan support, call :meth:`aclose` yourself.
     """
 
-    __slots__ = ("app", "resources")
+    __slots__ = ("_entry", "app", "resources")
 
-    def __init__(self, app: ASGIApp, resources: Iterable[_Closable] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        resources: Iterable[_Closable] = (),
+        *,
+        body_timeout: float | None = None,
+    ) -> None:
         self.app = app
         self.resources = tuple(resources)
+        # Outermost of all: the body-time bound covers every layer that reads the body.
+        self._entry: ASGIApp = (
+            app if body_timeout is None else RequestBodyTimeout(app, timeout=body_timeout)
+        )
 
     def __repr__(self) -> str:
         return f"GatewayApp({self.app!r})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan" or not self.resources:
+        if scope["type"] == "http":
+            # Bounded pieces: a client that stops reading makes the server buffer ~one piece.
+            await self._entry(scope, receive, piecewise(send))
+            return
+        if scope["type"] != "lifespan":
+            await self._entry(scope, receive, send)
+            return
+        if not self.resources:
             await self.app(scope, receive, send)
             return
 
@@ -257,10 +301,12 @@ class Gateway:
         routing: bool = True,
         adapter: bool = True,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         auth_options: Mapping[str, Any] | None = None,
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        hosted_tools: Literal["strict", "lenient"] = "strict",
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -277,10 +323,12 @@ class Gateway:
             routing=routing,
             adapter=adapter,
             max_body_size=max_body_size,
+            body_timeout=body_timeout,
             auth_options=auth_options,
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            hosted_tools=hosted_tools,
         )
 
     def __repr__(self) -> str:

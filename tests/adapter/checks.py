@@ -94,8 +94,8 @@ def check_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
             assert event["output_index"] == len(added)
             item = event["item"]
             assert item["status"] == "in_progress"
-            if item["type"] == "function_call":
-                assert item["arguments"] == ""
+            if item["type"] in ("function_call", "custom_tool_call"):
+                assert item.get("arguments", item.get("input")) == ""
                 args[event["output_index"]] = ""
                 deltas[event["output_index"]] = 0
             if item["type"] == "message":
@@ -114,6 +114,9 @@ def check_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
             if event["item"]["type"] == "function_call":
                 assert event["item"]["call_id"] == added[index]["call_id"]
                 assert event["item"]["arguments"] == args[index]
+            if event["item"]["type"] == "custom_tool_call":
+                assert event["item"]["call_id"] == added[index]["call_id"]
+                assert event["item"]["input"] == args[index]
             done[index] = event["item"]
             open_index = None
         elif kind == "response.content_part.added":
@@ -134,6 +137,13 @@ def check_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
                       "response.reasoning_text.done"):
             full = event.get("text", event.get("refusal"))
             assert full == texts[(index, event["content_index"])]
+        elif kind == "response.custom_tool_call_input.delta":
+            assert added[index]["type"] == "custom_tool_call"
+            args[index] += event["delta"]
+            deltas[index] += 1
+        elif kind == "response.custom_tool_call_input.done":
+            assert deltas[index] >= 1
+            assert event["input"] == args[index]
         elif kind == "response.function_call_arguments.delta":
             args[index] += event["delta"]
             deltas[index] += 1

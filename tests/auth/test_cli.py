@@ -97,9 +97,22 @@ def test_revoke(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 
 
 def test_revoke_unknown_id_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, err = run(capsys, "keys", "revoke", "ak_live_00000000", "--db", str(tmp_path / "k"))
+    db = str(tmp_path / "k")
+    run(capsys, "keys", "create", "--name", "a", "--db", db)
+    code, _, err = run(capsys, "keys", "revoke", "ak_live_00000000", "--db", db)
     assert code == 1
     assert "no key" in err
+
+
+@pytest.mark.parametrize("action", [["revoke", "ak_live_00000000"], ["list"]])
+def test_list_and_revoke_never_create_a_missing_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, action: list[str]
+) -> None:
+    db = tmp_path / "k"
+    code, _, err = run(capsys, "keys", *action, "--db", str(db))
+    assert code == 1
+    assert "the file is missing" in err
+    assert not db.exists()
 
 
 def test_bad_expires_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ directives are documented in CONTRIBUTING.md, "Docs snippets"):
 * ``<!-- docs-test: server MODULE:NAME -->``: the snippet is a client of a server on
   127.0.0.1:8000; that ASGI app (``akgate:serve`` is ``akgate serve``'s demo stack) is started on a
   free port and the snippet's ``127.0.0.1:8000`` points there;
-* ``<!-- docs-test: call MODEL -->``: after it ran, the ``app`` (or ``application``) it built must
-  answer ``/v1/chat/completions`` and ``/v1/responses`` for MODEL with 200;
+* ``<!-- docs-test: call MODEL [stream] -->``: after it ran, the ``app`` (or ``application``) it
+  built must answer ``/v1/chat/completions`` and ``/v1/responses`` for MODEL with 200 (JSON, and
+  streamed too with ``stream``);
 * ``<!-- docs-test: skip REASON -->``: not run (only for code that cannot run in a test: it
   blocks serving forever, or is a fragment of another file). Keep this set tiny.
 """
@@ -107,19 +108,23 @@ def server(spec: str, key: str) -> Iterator[str]:
         yield base.removeprefix("http://")
 
 
-async def call(app: Any, model: str, key: str) -> None:
+async def call(app: Any, directive: str, key: str) -> None:
+    model, _, mode = directive.partition(" ")
+    streams = (False, True) if mode == "stream" else (False,)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver",
         headers={"authorization": f"Bearer {key}"},
     ) as http:
         chat = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
-        for path, body in (
-            ("/v1/chat/completions", chat),
-            ("/v1/chat/completions", {**chat, "stream": True}),
-            ("/v1/responses", {"model": model, "input": "hi"}),
-            ("/v1/responses", {"model": model, "input": "hi", "stream": True}),
-        ):
+        for path, body in [
+            request
+            for stream in streams
+            for request in (
+                ("/v1/chat/completions", {**chat, "stream": stream}),
+                ("/v1/responses", {"model": model, "input": "hi", "stream": stream}),
+            )
+        ]:
             response = await http.post(path, json=body)
             assert response.status_code == 200, (path, response.text)
 

@@ -13,7 +13,7 @@ def test_repr_hides_url_credentials_and_the_key() -> None:
         "https://user:hunter2@llm.example:8443/v1?key=sk-in-query", api_key="sk-secret"
     )
     shown = repr(provider)
-    assert shown == "UpstreamProvider('https://llm.example:8443/v1', name='llm.example')"
+    assert shown == "UpstreamProvider('https://llm.example:8443/v1', name='upstream')"
     for secret in ("hunter2", "sk-in-query", "sk-secret", "user"):
         assert secret not in shown
 
@@ -35,7 +35,9 @@ async def _post_through(provider: UpstreamProvider) -> httpx.Response:
     ],
     ids=["envelope", "text"],
 )
-async def test_an_upstream_echoing_the_key_never_reaches_the_client(body: bytes) -> None:
+async def test_an_upstream_echoing_the_key_never_reaches_the_client(
+    body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
     def upstream(request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"] == "Bearer sk-secret-123"
         return httpx.Response(401, content=body)
@@ -46,4 +48,8 @@ async def test_an_upstream_echoing_the_key_never_reaches_the_client(body: bytes)
     await client.aclose()
     assert response.status_code == 401
     assert b"sk-secret-123" not in response.content
-    assert b"[redacted]" in response.content
+    # What the upstream said about the operator's key goes to the log only, scrubbed.
+    assert b"bad key" not in response.content
+    assert b"Incorrect" not in response.content
+    assert "[redacted]" in caplog.text
+    assert "sk-secret-123" not in caplog.text

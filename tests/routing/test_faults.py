@@ -100,8 +100,8 @@ async def test_deadline_exceeded_is_504(make: Any) -> None:
     app, providers = make(cheap="hang", pricey="hang")
     r = await post(app, with_routing(timeout_ms=40, deadline_ms=60))
     assert r.status_code == 504
-    # the deadline cut the second attempt short
-    assert providers["pricey"].cancelled
+    # the deadline cut the second attempt short (or, on a loaded machine, left no time to start it)
+    assert providers["pricey"].cancelled or not providers["pricey"].calls
 
 
 async def test_allow_fallbacks_false_tries_one(make: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from akgate import APIKeyAuth, RequestValidation, Routing
+from akgate import APIKeyAuth, RequestValidation, ResponsesAdapter, Routing
 from akgate._endpoints import ENDPOINTS, EndpointSpec, canonical_path, resolve
 from akgate._types import Receive, Scope, Send
 from akgate.auth import MemoryKeyStore
@@ -115,8 +115,10 @@ KEY = new_key_record(name="k")
         lambda: APIKeyAuth(app, store=MemoryKeyStore([KEY.record])),
         lambda: RequestValidation(app),
         lambda: Routing(app, models_endpoint=True),
+        lambda: ResponsesAdapter(app),
+        lambda: UpstreamProvider("http://up/v1"),
     ],
-    ids=["auth", "validation", "routing"],
+    ids=["auth", "validation", "routing", "adapter", "provider"],
 )
 async def test_each_layer_refuses_non_canonical_gateway_paths(layer: Any) -> None:
     headers = [("authorization", f"Bearer {KEY.key}"), ("content-type", "application/json")]

@@ -731,13 +731,52 @@ bad(
     "input[1]",
     ("input", [{"role": "user", "content": "x"}, {"type": "item_reference", "id": "msg_1"}]),
 )
-bad(
+# Hosted-tool items are known: forwarded (a native provider runs them; the adapter's
+# hosted_tools policy decides for chat-only providers).
+ok(
     "responses.input.hosted_item",
     S,
-    HOSTED,
-    "input[0]",
-    ("input", [{"type": "web_search_call", "id": "ws_1", "status": "completed"}]),
+    input=[{"type": "web_search_call", "id": "ws_1", "status": "completed"}],
 )
+ok(
+    "responses.input.custom_tool_call",
+    S,
+    input=[
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "*** x"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "done"},
+    ],
+)
+bad(
+    "responses.input.custom_tool_call.input",
+    S,
+    MISSING,
+    "input[0].input",
+    ("input", [{"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch"}]),
+)
+ok(
+    "responses.input.namespaced_call",
+    S,
+    input=[
+        {
+            "type": "function_call",
+            "call_id": "c1",
+            "name": "f",
+            "namespace": "ns",
+            "arguments": "{}",
+        },
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+    ],
+)
+ok("responses.input.developer", S, input=[{"role": "developer", "content": "Be brief."}])
+for blob in (None, "gAAAAABo-opaque"):
+    ok(
+        f"responses.input.reasoning.encrypted_{'null' if blob is None else 'blob'}",
+        S,
+        input=[
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": blob},
+            {"role": "user", "content": "Hi"},
+        ],
+    )
 bad("responses.instructions", S, INVALID, "instructions", ("instructions", ["x"]))
 RTOOL = {"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": None}
 ok("responses.tools.valid", S, tools=[RTOOL, {"type": "function", "name": "g"}])
@@ -748,7 +787,38 @@ bad(
     "tools[0].name",
     ("tools", [{"type": "function", "function": {"name": "f"}}]),
 )
-bad("responses.tools.hosted", S, HOSTED, "tools[0]", ("tools", [{"type": "web_search"}]))
+ok("responses.tools.hosted", S, tools=[{"type": "web_search", "external_web_access": False}])
+CUSTOM = {"type": "custom", "name": "apply_patch", "description": "Patch files."}
+GRAMMAR = {"type": "grammar", "syntax": "lark", "definition": 'start: "x"'}
+ok("responses.tools.custom", S, tools=[CUSTOM, {**CUSTOM, "name": "g", "format": GRAMMAR}])
+bad(
+    "responses.tools.custom.format",
+    S,
+    INVALID,
+    "tools[0].format.syntax",
+    ("tools", [{**CUSTOM, "format": {**GRAMMAR, "syntax": "ebnf"}}]),
+)
+NAMESPACE = {
+    "type": "namespace",
+    "name": "crm",
+    "description": "CRM tools.",
+    "tools": [RTOOL, CUSTOM],
+}
+ok("responses.tools.namespace", S, tools=[NAMESPACE])
+bad(
+    "responses.tools.namespace.member",
+    S,
+    INVALID,
+    "tools[0].tools[0].type",
+    ("tools", [{**NAMESPACE, "tools": [{"type": "web_search"}]}]),
+)
+bad(
+    "responses.tools.namespace.empty",
+    S,
+    INVALID,
+    "tools[0].tools",
+    ("tools", [{**NAMESPACE, "tools": []}]),
+)
 bad("responses.tools.type", S, INVALID, "tools[0].type", ("tools", [{"type": "plugin"}]))
 bad(
     "responses.tools.strict",
@@ -774,13 +844,8 @@ bad(
     "tool_choice.name",
     ("tool_choice", {"type": "function"}),
 )
-bad(
-    "responses.tool_choice.hosted",
-    S,
-    HOSTED,
-    "tool_choice",
-    ("tool_choice", {"type": "file_search"}),
-)
+ok("responses.tool_choice.hosted", S, tool_choice={"type": "file_search"})
+ok("responses.tool_choice.custom", S, tools=[CUSTOM], tool_choice={"type": "custom", "name": "x"})
 bad(
     "responses.tool_choice.allowed_mode",
     S,
@@ -885,3 +950,43 @@ ok(
     conversation=None,
 )
 bad("responses.store.type", S, INVALID, "store", ("store", "no"))
+
+# -- every other field of OpenAI's Responses API is known (never unknown_field) --------------------
+ok("responses.client_metadata.valid", S, client_metadata={"thread_id": "t1", "turn_id": "u1"})
+bad("responses.client_metadata.type", S, INVALID, "client_metadata", ("client_metadata", "t1"))
+PLATFORM_OPTIONS: list[tuple[str, Any, str, Any]] = [
+    ("access_programs", {"cyber": "standard"}, "access_programs.cyber", {"cyber": "red"}),
+    (
+        "background_options",
+        {"completion_window": "soonest"},
+        "background_options.completion_window",
+        {"completion_window": "1h"},
+    ),
+    (
+        "context_management",
+        [{"type": "compaction", "compact_threshold": 1000}],
+        "context_management[0].compact_threshold",
+        [{"type": "compaction", "compact_threshold": 0}],
+    ),
+    (
+        "image",
+        {"context_compression": "auto"},
+        "image.context_compression",
+        {"context_compression": 1},
+    ),
+    (
+        "moderation",
+        {"model": "omni-moderation-latest", "policy": {"input": {"mode": "score"}}},
+        "moderation.policy.input.mode",
+        {"model": "m", "policy": {"input": {"mode": "warn"}}},
+    ),
+    (
+        "prompt_cache_options",
+        {"ttl": "30m", "mode": "implicit"},
+        "prompt_cache_options.ttl",
+        {"ttl": "1d"},
+    ),
+]
+for field_name, good, bad_param, bad_value in PLATFORM_OPTIONS:
+    ok(f"responses.{field_name}.valid", S, **{field_name: good})
+    bad(f"responses.{field_name}.invalid", S, INVALID, bad_param, (field_name, bad_value))

@@ -7,13 +7,14 @@ routing) that translate without the middleware.
 from __future__ import annotations
 
 from ._middleware import ResponsesAdapter
-from ._options import AdapterOptions, ReasoningEvents, ReasoningInput
+from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
 from ._response import chat_to_response, map_usage
 from ._stream import StreamTranslator, UpstreamStreamError
 
 __all__ = [
     "AdapterOptions",
+    "HostedTools",
     "ReasoningEvents",
     "ReasoningInput",
     "ResponsesAdapter",

@@ -22,16 +22,18 @@ from akgate._asgi import (
     find_header,
     read_request_json,
     replay_receive,
+    response_cap,
     route_path,
     scope_with_body,
     send_json,
 )
+from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
-from ._options import AdapterOptions, ReasoningEvents, ReasoningInput
+from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
 from ._response import chat_to_response
 from ._stream import StreamTranslator, UpstreamStreamError
@@ -81,6 +83,9 @@ class ResponsesAdapter:
     * ``max_tokens_field``: ``"max_completion_tokens"`` (default) or ``"max_tokens"``.
     * ``developer_role``: ``"developer"`` (default, passed through) or ``"system"``.
     * ``send_done``: append ``data: [DONE]`` after the terminal event (Open Responses mode).
+    * ``hosted_tools``: hosted tools (``web_search``, ``mcp``, ...) and their items, which a chat
+      app cannot run: ``"strict"`` (default) answers 400 ``hosted_tool_not_supported``;
+      ``"lenient"`` drops them with one ``routing_metadata.warnings`` entry each.
     * ``path`` / ``chat_path``: the served path and the inner chat path (below ``root_path``).
     * ``max_body_size``: request body cap in bytes (413 above it).
     """
@@ -95,6 +100,7 @@ class ResponsesAdapter:
         max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
         developer_role: Literal["developer", "system"] = "developer",
         send_done: bool = False,
+        hosted_tools: HostedTools = "strict",
         path: str = "/v1/responses",
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -104,6 +110,7 @@ class ResponsesAdapter:
             "reasoning_input": (reasoning_input, ("drop", "reasoning_content", "reasoning")),
             "max_tokens_field": (max_tokens_field, ("max_completion_tokens", "max_tokens")),
             "developer_role": (developer_role, ("developer", "system")),
+            "hosted_tools": (hosted_tools, ("strict", "lenient")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -124,10 +131,20 @@ class ResponsesAdapter:
             max_tokens_field=max_tokens_field,
             developer_role=developer_role,
             send_done=send_done,
+            hosted_tools=hosted_tools,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.passthrough or route_path(scope) != self.path:
+        if scope["type"] != "http" or self.passthrough:
+            await self.app(scope, receive, send)
+            return
+        # The gateway's path rule, also when this layer is used alone (outermost).
+        scope, resolution = gateway_scope(scope)
+        if resolution is not None and resolution.refused:
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, resolution.error())
+            return
+        if route_path(scope) != self.path:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
@@ -219,6 +236,8 @@ class _Bridge:
         self.mode: Literal["head", "json", "sse", "done"] = "head"
         self.chunks: list[bytes] = []
         self.size = 0
+        #: The inner JSON answer cap (set with the inner request, see ``response_cap``).
+        self.cap = MAX_INNER_RESPONSE_SIZE
         self.parser: SSEParser | None = None
         self.translator: StreamTranslator | None = None
         #: True once our own http.response.start went out.
@@ -231,6 +250,7 @@ class _Bridge:
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
+        self.cap = response_cap(MAX_INNER_RESPONSE_SIZE, len(body))
         child = self.ctx.child(self.chat, body, "chat_completions")
         scope = _inner_scope(self.scope, body, self.adapter.chat_path, child)
 
@@ -279,10 +299,9 @@ class _Bridge:
                 chunk = message.get("body", b"")
                 if chunk:
                     self.size += len(chunk)
-                    if self.size > MAX_INNER_RESPONSE_SIZE:
+                    if self.size > self.cap:
                         await self.too_large(
-                            f"The inner app's response is larger than "
-                            f"{MAX_INNER_RESPONSE_SIZE} bytes."
+                            f"The inner app's response is larger than {self.cap} bytes."
                         )
                         return
                     self.chunks.append(chunk)

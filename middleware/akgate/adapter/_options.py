@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AdapterOptions", "ReasoningEvents", "ReasoningInput"]
+__all__ = ["AdapterOptions", "HostedTools", "ReasoningEvents", "ReasoningInput"]
 
 ReasoningEvents = Literal["summary", "reasoning_text"]
 ReasoningInput = Literal["drop", "reasoning_content", "reasoning"]
+#: What a chat-only upstream gets for hosted tools: a 400 (strict) or nothing, with a warning.
+HostedTools = Literal["strict", "lenient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +22,4 @@ class AdapterOptions:
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     developer_role: Literal["developer", "system"] = "developer"
     send_done: bool = False
+    hosted_tools: HostedTools = "strict"

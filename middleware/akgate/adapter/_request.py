@@ -13,6 +13,8 @@ from akgate.context import RequestContext
 from akgate.errors import GatewayError
 
 from ._options import AdapterOptions
+from ._tool_request import hosted, map_tool_choice, map_tools
+from ._tools import ToolMap, custom_arguments
 
 __all__ = ["HOSTED_ITEM_TYPES", "HOSTED_TOOL_TYPES", "to_chat_request"]
 
@@ -25,16 +27,17 @@ def _words(text: str) -> frozenset[str]:
 HOSTED_TOOL_TYPES: Final = _words(
     """web_search web_search_preview web_search_2025_08_26 web_search_preview_2025_03_11
     file_search mcp computer computer_use computer_use_preview code_interpreter
-    image_generation shell apply_patch custom namespace tool_search local_shell"""
+    image_generation shell apply_patch tool_search local_shell programmatic_tool_calling"""
 )
 
+#: Items that only OpenAI's platform produces or runs (hosted tools, compaction, programs).
 HOSTED_ITEM_TYPES: Final = _words(
     """web_search_call file_search_call computer_call computer_call_output mcp_call
-    mcp_list_tools mcp_approval_request mcp_approval_response custom_tool_call
-    custom_tool_call_output shell_call shell_call_output apply_patch_call
-    apply_patch_call_output local_shell_call local_shell_call_output code_interpreter_call
-    image_generation_call tool_search_call tool_search_output compaction compaction_summary
-    program program_output"""
+    mcp_list_tools mcp_approval_request mcp_approval_response shell_call shell_call_output
+    apply_patch_call apply_patch_call_output local_shell_call local_shell_call_output
+    code_interpreter_call image_generation_call tool_search_call tool_search_output compaction
+    compaction_summary compaction_trigger program program_output additional_tools
+    configuration_update"""
 )
 
 #: Top-level fields the bridge handles itself: echoed in the Response, never forwarded.
@@ -42,6 +45,12 @@ _ECHO_ONLY: Final = _words(
     """model input instructions tools tool_choice text reasoning max_output_tokens top_logprobs
     include stream stream_options store previous_response_id conversation background
     truncation prompt max_tool_calls context_management parallel_tool_calls"""
+)
+#: Fields of OpenAI's Responses API that chat providers never receive (docs/validation-rules.md):
+#: ``client_metadata`` is the caller's own bookkeeping, the rest are platform options.
+_NOT_FORWARDED: Final = _words(
+    """client_metadata access_programs background_options image moderation
+    prompt_cache_options"""
 )
 
 #: Forwarded under the same name when present (type-checked where the mapping relies on it).
@@ -179,10 +188,11 @@ def _user_content(content: Any, param: str) -> str | list[dict[str, Any]]:
 class _Messages:
     """Builds the chat ``messages`` list, merging calls into the preceding assistant message."""
 
-    __slots__ = ("call_ids", "messages", "options", "pending_reasoning")
+    __slots__ = ("call_ids", "messages", "options", "pending_reasoning", "tool_map")
 
-    def __init__(self, options: AdapterOptions) -> None:
+    def __init__(self, options: AdapterOptions, tool_map: ToolMap | None = None) -> None:
         self.options = options
+        self.tool_map = tool_map if tool_map is not None else ToolMap()
         self.messages: list[dict[str, Any]] = []
         self.call_ids: set[str] = set()
         self.pending_reasoning: list[str] = []
@@ -240,7 +250,17 @@ class _Messages:
     def function_call(self, item: dict[str, Any], param: str) -> None:
         call_id = _str(_required(item, "call_id", f"{param}.call_id"), f"{param}.call_id")
         name = _str(_required(item, "name", f"{param}.name"), f"{param}.name")
-        arguments = _str(_required(item, "arguments", f"{param}.arguments"), f"{param}.arguments")
+        if item.get("type") == "custom_tool_call":
+            text = _str(_required(item, "input", f"{param}.input"), f"{param}.input")
+            arguments = custom_arguments(text)
+        else:
+            arguments = _str(_required(item, "arguments", f"{param}.arguments"),
+                             f"{param}.arguments")
+        namespace = item.get("namespace")
+        if namespace is not None:
+            namespace = _str(namespace, f"{param}.namespace")
+        kind = "custom" if item.get("type") == "custom_tool_call" else "function"
+        name = self.tool_map.chat_name(name, namespace, kind)
         call = {"id": call_id, "type": "function",
                 "function": {"name": name, "arguments": arguments}}
         last = self.messages[-1] if self.messages else None
@@ -285,9 +305,12 @@ class _Messages:
 
 
 def _map_input(
-    payload: dict[str, Any], options: AdapterOptions, ctx: RequestContext | None
+    payload: dict[str, Any],
+    options: AdapterOptions,
+    ctx: RequestContext | None,
+    tool_map: ToolMap | None = None,
 ) -> list[dict[str, Any]]:
-    builder = _Messages(options)
+    builder = _Messages(options, tool_map)
     instructions = payload.get("instructions")
     if instructions is not None:
         builder.messages.append({"role": "system", "content": _str(instructions, "instructions")})
@@ -305,17 +328,16 @@ def _map_input(
             kind = "message"  # type is optional on messages; real clients omit it
         if kind == "message":
             builder.message(item, param)
-        elif kind == "function_call":
+        elif kind in ("function_call", "custom_tool_call"):
             builder.function_call(item, param)
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             builder.function_call_output(item, param)
         elif kind == "reasoning":
             builder.reasoning(item, param, ctx)
         elif kind == "item_reference":
             _stateless(param, "'item_reference'")
         elif kind in HOSTED_ITEM_TYPES:
-            _fail("hosted_tool_not_supported", f"Input item type {kind!r} belongs to a hosted "
-                  "tool, which this endpoint does not serve.", param)
+            hosted("Input item type", kind, param, options, ctx)  # strict: 400; lenient: dropped
         elif kind is None:
             _missing(f"{param}.type")
         else:
@@ -326,61 +348,6 @@ def _map_input(
 
 
 # --- tools and formats --------------------------------------------------------------------
-
-
-def _map_tools(tools: Any) -> list[dict[str, Any]]:
-    result = []
-    for i, tool in enumerate(_list(tools, "tools")):
-        param = f"tools[{i}]"
-        tool = _obj(tool, param)
-        kind = tool.get("type")
-        if kind != "function":
-            if kind is None:
-                _missing(f"{param}.type")
-            _fail("hosted_tool_not_supported", f"Tool type {kind!r} is a hosted tool, which this "
-                  "endpoint does not serve; only function tools are supported.", param)
-        function: dict[str, Any] = {
-            "name": _str(_required(tool, "name", f"{param}.name"), f"{param}.name")
-        }
-        if tool.get("description") is not None:
-            function["description"] = _str(tool["description"], f"{param}.description")
-        if tool.get("parameters") is not None:
-            function["parameters"] = _obj(tool["parameters"], f"{param}.parameters")
-        if tool.get("strict") is not None:
-            # Only when given: Responses defaults to strict, chat to non-strict (documented).
-            if not isinstance(tool["strict"], bool):
-                _invalid(f"{param}.strict", f"'{param}.strict' must be a boolean.")
-            function["strict"] = tool["strict"]
-        result.append({"type": "function", "function": function})
-    return result
-
-
-def _function_ref(ref: Any, param: str) -> dict[str, Any]:
-    ref = _obj(ref, param)
-    if ref.get("type") != "function":
-        _fail("hosted_tool_not_supported", "Only function tools can be named here.", param)
-    name = _str(_required(ref, "name", f"{param}.name"), f"{param}.name")
-    return {"type": "function", "function": {"name": name}}
-
-
-def _map_tool_choice(choice: Any) -> Any:
-    if isinstance(choice, str):
-        if choice not in ("auto", "none", "required"):
-            _invalid("tool_choice", "'tool_choice' must be auto, none, required or an object.")
-        return choice
-    choice = _obj(choice, "tool_choice")
-    kind = choice.get("type")
-    if kind == "function":
-        return _function_ref(choice, "tool_choice")
-    if kind == "allowed_tools":
-        mode = choice.get("mode")
-        if mode not in ("auto", "required"):
-            _invalid("tool_choice.mode", "'tool_choice.mode' must be auto or required.")
-        refs = _list(_required(choice, "tools", "tool_choice.tools"), "tool_choice.tools")
-        tools = [_function_ref(ref, f"tool_choice.tools[{k}]") for k, ref in enumerate(refs)]
-        return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": tools}}
-    _fail("hosted_tool_not_supported", f"tool_choice type {kind!r} has no chat equivalent.",
-          "tool_choice")
 
 
 def _map_format(fmt: Any) -> dict[str, Any] | None:
@@ -400,6 +367,25 @@ def _map_format(fmt: Any) -> dict[str, Any] | None:
                 schema[key] = fmt[key]
         return {"type": "json_schema", "json_schema": schema}
     _invalid("text.format.type", "'text.format.type' must be text, json_object or json_schema.")
+
+
+# --- platform options ---------------------------------------------------------------------
+
+#: Platform options a chat upstream cannot honour: accepted, reported, never forwarded.
+_PLATFORM_OPTIONS: Final = {
+    "moderation": "OpenAI's moderation pass is not run for chat providers.",
+    "access_programs": "Access programs apply to OpenAI's platform only.",
+    "context_management": "Server-side compaction is not performed for chat providers.",
+    "image": "Request-level image options are not forwarded to chat providers.",
+}
+
+
+def _warn_platform_options(payload: dict[str, Any], ctx: RequestContext | None) -> None:
+    if ctx is None:
+        return
+    for key, message in _PLATFORM_OPTIONS.items():
+        if payload.get(key) is not None:
+            ctx.warn("unsupported_field", key, f"'{key}' was ignored: {message}")
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -423,11 +409,13 @@ def to_chat_request(
         chat["model"] = _str(model, "model")
     elif not isinstance(payload.get("gateway"), dict):
         _missing("model")
-    chat["messages"] = _map_input(payload, options, ctx)
-
     tools = payload.get("tools")
-    if tools:
-        chat["tools"] = _map_tools(tools)
+    tool_map = ToolMap.from_tools(tools)
+    chat["messages"] = _map_input(payload, options, ctx, tool_map)
+
+    chat_tools = map_tools(_list(tools, "tools"), tool_map, options, ctx) if tools else None
+    if chat_tools:
+        chat["tools"] = chat_tools
         if payload.get("parallel_tool_calls") is not None:
             # Chat rejects parallel_tool_calls without tools, so it travels only with them.
             if not isinstance(payload["parallel_tool_calls"], bool):
@@ -436,7 +424,9 @@ def to_chat_request(
     elif tools is not None:
         _list(tools, "tools")
     if payload.get("tool_choice") is not None:
-        chat["tool_choice"] = _map_tool_choice(payload["tool_choice"])
+        tool_choice = map_tool_choice(payload["tool_choice"], tool_map, options, ctx)
+        if tool_choice is not None and (chat_tools or not tools):
+            chat["tool_choice"] = tool_choice
 
     text = payload.get("text")
     if text is not None:
@@ -483,6 +473,8 @@ def to_chat_request(
             _str(value, key)
         chat[key] = value
 
+    _warn_platform_options(payload, ctx)
+
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
         _invalid("stream", "'stream' must be a boolean.")
@@ -493,6 +485,7 @@ def to_chat_request(
     # gateway/extensions and provider passthrough fields merged by an outer routing layer travel
     # unchanged: the chat side decides what they mean.
     for key, value in payload.items():
-        if key not in chat and key not in _ECHO_ONLY and key not in _SAME_NAME:
+        if (key not in chat and key not in _ECHO_ONLY and key not in _SAME_NAME
+                and key not in _NOT_FORWARDED):
             chat[key] = value
     return chat

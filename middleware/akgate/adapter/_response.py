@@ -10,6 +10,8 @@ import os
 import time
 from typing import Any, Final
 
+from ._tools import ToolMap, call_item
+
 __all__ = [
     "chat_to_response",
     "finish_status",
@@ -223,20 +225,22 @@ def chat_to_response(
                        "role": "assistant", "content": parts})
 
     tool_calls = message.get("tool_calls")
+    # namespace / custom calls are mapped back to the client's shape
+    tool_map = ToolMap.from_tools(request.get("tools")) if tool_calls else ToolMap()
     for call in tool_calls if isinstance(tool_calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             continue
         call_id = call.get("id")
         arguments = function.get("arguments")
-        output.append({
-            "id": new_id("fc_"),
-            "type": "function_call",
-            "status": "completed",
-            "call_id": call_id if isinstance(call_id, str) and call_id else new_id("call_"),
-            "name": str(function.get("name") or ""),
-            "arguments": arguments if isinstance(arguments, str) else "",
-        })
+        output.append(call_item(
+            tool_map,
+            new_id("fc_"),
+            call_id if isinstance(call_id, str) and call_id else new_id("call_"),
+            str(function.get("name") or ""),
+            arguments if isinstance(arguments, str) else "",
+            "completed",
+        ))
 
     if incomplete is not None and output:
         output[-1]["status"] = "incomplete"

@@ -23,6 +23,7 @@ from ._response import (
     response_output_text,
     response_skeleton,
 )
+from ._tools import CustomInputDecoder, ToolMap, call_item, custom_input
 
 __all__ = ["DONE", "StreamTranslator", "UpstreamStreamError"]
 
@@ -38,7 +39,7 @@ class UpstreamStreamError(Exception):
 
 
 class _Call:
-    __slots__ = ("args", "call_id", "deltas", "item", "name", "pending")
+    __slots__ = ("args", "call_id", "decoder", "deltas", "item", "name", "pending", "streamed")
 
     def __init__(self) -> None:
         self.call_id: str | None = None
@@ -48,6 +49,9 @@ class _Call:
         self.pending: list[str] = []
         self.item: dict[str, Any] | None = None
         self.deltas = 0
+        #: A custom tool's call: its input is decoded out of the arguments as they stream.
+        self.decoder: CustomInputDecoder | None = None
+        self.streamed: list[str] = []
 
 
 def _strip_logprob(lp: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +106,8 @@ class StreamTranslator:
         "_send_done",
         "_seq",
         "_service_tier",
+        "_tool_map",
+        "_tools",
         "_usage",
         "done_seen",
         "response",
@@ -136,6 +142,8 @@ class StreamTranslator:
         self._finish_reason: str | None = None
         self._routing_metadata: Any = None
         self._service_tier: str | None = None
+        self._tools = request.get("tools")
+        self._tool_map: ToolMap | None = None  # built at the first tool call
         self.done_seen = False
         #: The final Response object, once the terminal event was produced.
         self.response: dict[str, Any] | None = None
@@ -455,9 +463,12 @@ class StreamTranslator:
 
     def _announce(self, call: _Call) -> None:
         # arguments start empty: every fragment is a delta, so the SDK never doubles one (§1.1).
-        item = {"id": new_id("fc_"), "type": "function_call", "status": "in_progress",
-                "call_id": call.call_id or new_id("call_"), "name": call.name or "",
-                "arguments": ""}
+        if self._tool_map is None:
+            self._tool_map = ToolMap.from_tools(self._tools)
+        item = call_item(self._tool_map, new_id("fc_"), call.call_id or new_id("call_"),
+                         call.name or "", "", "in_progress")
+        if item["type"] == "custom_tool_call":
+            call.decoder = CustomInputDecoder()
         call.item = item
         self._add_item(item)
         if call.pending:
@@ -468,10 +479,23 @@ class StreamTranslator:
         item = call.item
         assert item is not None
         call.args.append(args)
+        if call.decoder is not None:
+            self._custom_delta(call, call.decoder.feed(args))
+            return
         call.deltas += 1
         # An open call is always the last item.
         self._emit({"type": "response.function_call_arguments.delta", "item_id": item["id"],
                     "output_index": len(self._items) - 1, "delta": args})
+
+    def _custom_delta(self, call: _Call, text: str) -> None:
+        item = call.item
+        assert item is not None
+        if not text and call.deltas:
+            return
+        call.deltas += 1
+        call.streamed.append(text)
+        self._emit({"type": "response.custom_tool_call_input.delta", "item_id": item["id"],
+                    "output_index": len(self._items) - 1, "delta": text})
 
     def _close_call(self, status: str, *, silent: bool = False) -> None:
         call = self._call
@@ -483,6 +507,9 @@ class StreamTranslator:
             self._announce(call)
         item = call.item
         assert item is not None
+        if call.decoder is not None:
+            self._close_custom_call(call, item, status, silent=silent)
+            return
         if not silent and call.deltas == 0:
             self._call_delta(call, "")  # at least one delta per call (OR tool-calling-streaming)
         arguments = "".join(call.args)
@@ -493,6 +520,25 @@ class StreamTranslator:
             self._emit({"type": "response.function_call_arguments.done", "item_id": item["id"],
                         "output_index": output_index, "arguments": arguments,
                         "name": item["name"]})
+            self._emit({"type": "response.output_item.done", "output_index": output_index,
+                        "item": item})
+
+    def _close_custom_call(
+        self, call: _Call, item: dict[str, Any], status: str, *, silent: bool
+    ) -> None:
+        text = custom_input("".join(call.args))
+        streamed = "".join(call.streamed)
+        if not silent and (call.deltas == 0 or (text != streamed and text.startswith(streamed))):
+            # The rest of the input (arguments that were not the usual JSON shape decode only
+            # at the end), and at least one delta per call.
+            call.deltas = 0
+            self._custom_delta(call, text[len(streamed):])
+        item["input"] = text
+        item["status"] = status
+        if not silent:
+            output_index = self._items.index(item)
+            self._emit({"type": "response.custom_tool_call_input.done", "item_id": item["id"],
+                        "output_index": output_index, "input": text})
             self._emit({"type": "response.output_item.done", "output_index": output_index,
                         "item": item})
 

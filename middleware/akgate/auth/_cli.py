@@ -25,12 +25,15 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def open_key_store(db: str | None = None, redis: str | None = None) -> KeyStore:
+def open_key_store(
+    db: str | None = None, redis: str | None = None, *, create: bool = True
+) -> KeyStore:
     """The store the CLI and ``akgate serve`` use: Redis if a URL is given, else the SQLite file
-    (``db`` or ``$AKGATE_HOME/keys.sqlite3``, default ``~/.akgate/keys.sqlite3``)."""
+    (``db`` or ``$AKGATE_HOME/keys.sqlite3``, default ``~/.akgate/keys.sqlite3``; ``create``:
+    whether a missing file may be created)."""
     if redis:
         return RedisKeyStore(redis)
-    return SQLiteKeyStore(db)
+    return SQLiteKeyStore(db, create=create)
 
 
 def parse_expires(value: str, *, now: float | None = None) -> float:
@@ -58,9 +61,16 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(part for value in values or () for part in re.split(r"[\s,]+", value) if part)
 
 
-def _run(args: argparse.Namespace, action: Callable[[KeyStore], Awaitable[T]]) -> T:
+def _run(
+    args: argparse.Namespace,
+    action: Callable[[KeyStore], Awaitable[T]],
+    *,
+    create: bool = False,
+) -> T:
+    # Only `keys create` may create the file: listing or revoking in a missing one must fail,
+    # not report an empty store or "no key with id".
     async def main() -> T:
-        store = open_key_store(args.db, args.redis)
+        store = open_key_store(args.db, args.redis, create=create)
         try:
             return await action(store)
         finally:
@@ -90,7 +100,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
             "workspace_name": args.workspace_name or args.workspace,
             "profile": args.profile,
         }
-        new = _run(args, lambda store: create_key(store, **options))
+        new = _run(args, lambda store: create_key(store, **options), create=True)
     except (ValueError, KeyStoreUnavailable) as exc:
         return _fail(str(exc))
     if args.json:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -22,6 +24,8 @@ __all__ = ["HOME_ENV", "SQLiteKeyStore", "default_db_path"]
 
 HOME_ENV: Final = "AKGATE_HOME"
 T = TypeVar("T")
+
+logger = logging.getLogger("akgate.auth")
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -87,6 +91,12 @@ class SQLiteKeyStore:
     Lookups are cached in memory for ``cache_ttl`` seconds (default 2 s, at most ``cache_size``
     entries), so a hot key costs no database access and a revocation made by another process
     takes effect within ``cache_ttl``. Blocking SQLite calls run in a worker thread.
+
+    Fail-safe (a broken store is a 503, never a 401 for every key): the file is created only by
+    the first open of a store with ``create=True``; once opened, a missing file is an error, not a
+    new empty database. Each database access checks that the path still names the opened file
+    (device and inode): deleted, it is an error; replaced, it is reopened. A locked file, or a
+    store busy in another thread, is waited for at most ``timeout`` seconds each.
     """
 
     def __init__(
@@ -95,11 +105,19 @@ class SQLiteKeyStore:
         *,
         cache_ttl: float = 2.0,
         cache_size: int = 10_000,
-        timeout: float = 5.0,
+        timeout: float = 1.0,
+        create: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
         self.path = Path(path) if path is not None else default_db_path()
         self.timeout = timeout
+        self.create = create
+        #: ``(st_dev, st_ino)`` of the file the connection has open.
+        self._file_id: tuple[int, int] | None = None
+        self._opened_once = False
+        self._failing: str | None = None  # the reason last logged, so it is logged once
         self._cache: TTLCache[KeyRecord | None] = TTLCache(
             maxsize=cache_size, ttl=cache_ttl, clock=clock
         )
@@ -114,21 +132,48 @@ class SQLiteKeyStore:
     def __repr__(self) -> str:
         return f"SQLiteKeyStore({str(self.path)!r})"
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _missing(self) -> OSError:
+        return FileNotFoundError(errno.ENOENT, "the key store file is missing", str(self.path))
+
     def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
+        if self._conn is not None:
+            current = self._file_identity()
+            if current is None:
+                # Deleted (or moved) while open: the connection would go on answering from the
+                # deleted inode, and keys created since would be unknown.
+                self._drop_connection()
+                raise self._missing()
+            if current == self._file_id:
+                return self._conn
+            self._drop_connection()  # replaced by another file (a restore): reopen it
+        exists = self._file_identity() is not None
+        if not exists and (self._opened_once or not self.create):
+            # Never a new empty database in place of a lost one: every key would be a 401.
+            raise self._missing()
+        if not exists:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
-            )
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(_SCHEMA)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-            self._opened.append(conn)
+        uri = self.path.absolute().as_uri() + ("?mode=rwc" if not exists else "?mode=rw")
+        conn = sqlite3.connect(
+            uri, timeout=self.timeout, check_same_thread=False, isolation_level=None, uri=True
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        self._file_id = self._file_identity()
+        self._opened_once = True
+        self._conn = conn
+        self._opened.append(conn)
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -138,15 +183,32 @@ class SQLiteKeyStore:
             self._conn = None
 
     def _run_locked(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            try:
-                return func(self._connect())
-            except (sqlite3.Error, OSError) as exc:
-                # Drop the connection: the next call reopens (the file may have come back).
-                self._drop_connection()
-                raise KeyStoreUnavailable(
-                    f"SQLite key store {str(self.path)!r} is unavailable ({type(exc).__name__})"
-                ) from exc
+        # Bounded: a thread stuck on a locked file must not queue every request behind it.
+        if not self._lock.acquire(timeout=self.timeout):
+            raise self._unavailable("busy: another operation is waiting for the file", None)
+        try:
+            result = func(self._connect())
+        except (sqlite3.Error, OSError) as exc:
+            # Drop the connection: the next call reopens (the file may have come back).
+            self._drop_connection()
+            raise self._unavailable(_reason(exc), exc) from exc
+        finally:
+            self._lock.release()
+        if self._failing is not None:
+            logger.warning("SQLite key store %s is available again", self.path)
+            self._failing = None
+        return result
+
+    def _unavailable(self, reason: str, exc: BaseException | None) -> KeyStoreUnavailable:
+        # (``exc`` is chained by the caller; the reason is what an operator needs to read.)
+        if reason != self._failing:  # once per cause, not once per request
+            self._failing = reason
+            logger.error(
+                "SQLite key store %s is unavailable (%s); requests get 503 until it is fixed",
+                self.path,
+                reason,
+            )
+        return KeyStoreUnavailable(f"SQLite key store {str(self.path)!r} is unavailable ({reason})")
 
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
         return await anyio.to_thread.run_sync(self._run_locked, func)
@@ -212,3 +274,12 @@ class SQLiteKeyStore:
 
         await anyio.to_thread.run_sync(close)
         self._cache.clear()
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, for the operator (no secrets can be in a SQLite or OS error)."""
+    if isinstance(exc, FileNotFoundError):
+        return "the file is missing: deleted or moved; restore it, akgate will not recreate it"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return f"the file stayed locked for the whole wait ({exc})"
+    return f"{type(exc).__name__}: {exc}"

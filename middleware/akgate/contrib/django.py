@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from akgate._asgi import answer_lifespan, route_path
+from akgate._endpoints import canonical_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import Identity, get_context
 
@@ -40,8 +41,9 @@ class PrefixDispatcher:
     """Send HTTP requests under ``prefix`` to ``gateway_app`` and everything else to ``app``.
 
     The prefix is matched against the route path (``path`` minus ``root_path`` when ``path``
-    starts with it, as Starlette and Django resolve it); the scope is passed on unchanged, so
-    both apps see the same ``path``, ``root_path`` and ``SCRIPT_NAME``.
+    starts with it, as Starlette and Django resolve it), and against its canonical form, without
+    regard to case; the scope is passed on unchanged, so both apps see the same ``path``,
+    ``root_path`` and ``SCRIPT_NAME``.
     """
 
     __slots__ = ("app", "gateway_app", "handle_lifespan", "prefix", "prefix_slash")
@@ -58,21 +60,30 @@ class PrefixDispatcher:
             raise ValueError("prefix must start with '/' and not end with '/' (e.g. '/v1')")
         self.app = app
         self.gateway_app = gateway_app
-        self.prefix = prefix
-        self.prefix_slash = prefix + "/"
+        self.prefix = prefix.lower()
+        self.prefix_slash = self.prefix + "/"
         self.handle_lifespan = handle_lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            path = route_path(scope)
-            if path == self.prefix or path.startswith(self.prefix_slash):
+            if self._owns(route_path(scope)):
                 await self.gateway_app(scope, receive, send)
                 return
         elif kind == "lifespan" and self.handle_lifespan:
             await answer_lifespan(receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _owns(self, path: str) -> bool:
+        # The gateway's path rule (docs/security.md#one-canonical-path): '/V1/x', '//v1/x' and
+        # '/a/../v1/x' go to the gateway too, which refuses them, so that neither app reads
+        # them differently from the other.
+        for candidate in (path, canonical_path(path)):
+            lower = candidate.lower()
+            if lower == self.prefix or lower.startswith(self.prefix_slash):
+                return True
+        return False
 
 
 def mount(

@@ -2,9 +2,10 @@
 
 Covers what tool and ``response_format`` schemas use in practice: ``type`` (also as a list),
 ``properties``/``required``/``additionalProperties``, ``items``/``prefixItems`` with
-``minItems``/``maxItems``, ``enum``/``const``, string ``format``/``minLength``/``maxLength``,
-number bounds (inclusive, exclusive in both drafts, ``multipleOf``), ``anyOf``/``oneOf``/``allOf``
-and local ``$ref`` (``#/$defs/...``, ``#/definitions/...``). ``pattern`` is not honoured.
+``minItems``/``maxItems``, ``const`` (else ``default``, else ``examples[0]``, else ``enum[0]``),
+string ``format``/``minLength``/``maxLength``, number bounds (inclusive, exclusive in both
+drafts, ``multipleOf``), ``anyOf``/``oneOf``/``allOf`` and local ``$ref`` (``#/$defs/...``,
+``#/definitions/...``). ``pattern`` is not honoured.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def _instance(root: Any, schema: Any, name: str, depth: int) -> Any:
         schema = _merge_all_of(root, schema, depth)
     if "const" in schema:
         return schema["const"]
+    if "default" in schema:
+        return schema["default"]  # what the schema's author picked (even outside an enum)
+    examples = schema.get("examples")
+    if isinstance(examples, list) and examples:
+        return examples[0]
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
         return enum[0]

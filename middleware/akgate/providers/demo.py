@@ -1,14 +1,21 @@
 """``DemoModel``: a deterministic OpenAI-compatible chat model, the embedded offline default.
 
 It serves ``POST /v1/chat/completions`` (JSON and SSE) and ``GET /v1/models`` under the model ids
-``demo`` and ``demo-reasoning``. Every answer is computed up front from the request alone, then
-sent (or streamed token by token), so the same request always gets the same content.
+``demo``, ``demo-reasoning`` and ``demo-responses`` (the catalog offers the last one on
+``/v1/responses`` only). Every answer is computed up front from the request (and, for
+``cached_tokens``, from the earlier prompts under the same ``prompt_cache_key``), then sent (or
+streamed token by token), so the same request always gets the same content. What it answers
+is documented rule by rule in ``docs/providers.md``: the last user turn, plain instructions
+("reply with exactly X"), values stated earlier, tools asked for in plain words with arguments
+read from the prompt, images described from their bytes, ``n`` choices, logprobs, a refusal
+trigger and URL citations.
 
 Tokens: a token is a word (``\\w+``) or a single other non-space character, with the whitespace in
 front of it (``TOKEN_RE``). ``count_tokens(text)`` counts them. Prompt tokens are, per message,
 3 plus the tokens of its role, text and tool calls, plus the tokens of the ``tools`` JSON.
 Completion tokens are the tokens of the reasoning, the content, and each tool call's name and
-arguments. ``cached_tokens`` is always 0.
+arguments. ``cached_tokens`` is the length of the token prefix this prompt shares with the last
+prompt sent under the same ``prompt_cache_key`` (0 without one).
 
 Faults (constructor ``fault=`` or request header ``x-demo-fault``), comma-separated directives:
 
@@ -36,6 +43,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.lowlevel
@@ -52,11 +60,31 @@ from akgate._types import Message, Receive, Scope, Send
 from akgate.context import request_context
 from akgate.errors import ERROR_CODES, GatewayError, error_payload, send_error
 
+from ._demo_media import describe_image, token_logprob
+from ._demo_prompt import answers_question, exact_reply, recalled_value, tool_arguments
 from ._schema_instance import schema_instance
 
-__all__ = ["DEMO_MODELS", "FAULT_HEADER", "DemoModel", "Faults", "count_tokens"]
+__all__ = [
+    "DEMO_MODELS",
+    "FAULT_HEADER",
+    "REFUSAL_TRIGGER",
+    "RESPONSES_ONLY_MODEL",
+    "DemoModel",
+    "Faults",
+    "count_tokens",
+]
 
 DEMO_MODELS: Final = ("demo", "demo-reasoning")
+#: Served like ``demo``; the demo catalog offers it on ``/v1/responses`` only, so that
+#: ``response_api_only`` can be seen. Not listed by the demo's own ``/v1/models``.
+RESPONSES_ONLY_MODEL: Final = "demo-responses"
+#: A user turn containing this phrase (any case) gets a refusal instead of an answer.
+REFUSAL_TRIGGER: Final = "please refuse"
+REFUSAL_TEXT: Final = "I can't help with that: you asked the akgate demo model to refuse."
+_URL_RE: Final = re.compile(r"https?://[^\s\"'<>)\]]+")
+#: Prompt-cache memory: this many keys, each remembering this many prompt tokens.
+_CACHE_KEYS: Final = 1024
+_CACHE_TOKENS: Final = 65_536
 FAULT_HEADER: Final = b"x-demo-fault"
 CHAT_PATH: Final = "/v1/chat/completions"
 MODELS_PATH: Final = "/v1/models"
@@ -158,6 +186,10 @@ class _Plan:
     tool_calls: list[_ToolCall] = field(default_factory=list)
     finish_reason: str = "stop"
     usage: dict[str, Any] = field(default_factory=dict)
+    refusal: str | None = None
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+    #: One chat ``logprobs.content`` entry per content token (when asked for).
+    logprobs: list[dict[str, Any]] | None = None
 
 
 class DemoModel:
@@ -179,6 +211,8 @@ class DemoModel:
         self.token_delay = token_delay
         self.faults = Faults.parse(fault) if fault else Faults()
         self.allow_fault_header = allow_fault_header
+        #: prompt_cache_key -> the prompt tokens last sent under it (bounded, oldest dropped).
+        self._prompt_cache: dict[str, list[str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -210,8 +244,26 @@ class DemoModel:
         except ClientDisconnected:
             return
         delay = faults.delay if faults.delay is not None else self.token_delay
+        request.cached_tokens = self._cached_tokens(request)
         responder = _Responder(request, faults, delay, send)
         await responder.run(receive)
+
+    def _cached_tokens(self, request: _Request) -> int:
+        """Tokens this prompt shares with the last one under its ``prompt_cache_key``."""
+        key = request.prompt_cache_key
+        if key is None:
+            return 0
+        tokens = _prompt_token_list(request)[:_CACHE_TOKENS]
+        before = self._prompt_cache.pop(key, None)
+        self._prompt_cache[key] = tokens  # most recent last
+        while len(self._prompt_cache) > _CACHE_KEYS:
+            del self._prompt_cache[next(iter(self._prompt_cache))]
+        shared = 0
+        for old, new in zip(before or (), tokens, strict=False):
+            if old != new:
+                break
+            shared += 1
+        return shared
 
     def _request_faults(self, scope: Scope) -> Faults:
         if not self.allow_fault_header:
@@ -261,6 +313,11 @@ class _Request:
     max_tokens: int | None
     response_format: dict[str, Any] | None
     stop: list[str]
+    n: int = 1
+    logprobs: bool = False
+    top_logprobs: int = 0
+    prompt_cache_key: str | None = None
+    cached_tokens: int = 0
 
 
 def _bad(message: str, param: str, code: str = "invalid_parameter_value") -> GatewayError:
@@ -273,7 +330,7 @@ def _parse_request(payload: Mapping[str, Any]) -> _Request:
         raise _bad("Missing required parameter: 'model'.", "model", "missing_required_parameter")
     if not isinstance(model, str):
         raise _bad("'model' must be a string.", "model")
-    if model not in DEMO_MODELS:
+    if model not in DEMO_MODELS and model != RESPONSES_ONLY_MODEL:
         raise GatewayError(
             "model_not_found",
             f"Model '{model}' does not exist here; the demo serves {', '.join(DEMO_MODELS)}.",
@@ -331,6 +388,18 @@ def _parse_request(payload: Mapping[str, Any]) -> _Request:
         )
     stop = payload.get("stop")
     stops = [stop] if isinstance(stop, str) else [s for s in stop or () if isinstance(s, str) and s]
+    n = payload.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10):
+        raise _bad("'n' must be an integer from 1 to 10.", "n")
+    logprobs = payload.get("logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise _bad("'logprobs' must be a boolean.", "logprobs")
+    top = payload.get("top_logprobs")
+    if top is not None and (
+        not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20
+    ):
+        raise _bad("'top_logprobs' must be an integer from 0 to 20.", "top_logprobs")
+    cache_key = payload.get("prompt_cache_key")
     return _Request(
         model=model,
         messages=messages,
@@ -342,6 +411,10 @@ def _parse_request(payload: Mapping[str, Any]) -> _Request:
         max_tokens=min(limits) if limits else None,
         response_format=response_format if isinstance(response_format, dict) else None,
         stop=stops,
+        n=n or 1,
+        logprobs=bool(logprobs),
+        top_logprobs=top or 0,
+        prompt_cache_key=cache_key if isinstance(cache_key, str) and cache_key else None,
     )
 
 
@@ -362,16 +435,28 @@ def _text(content: Any) -> str:
 # Planning: the whole answer, deterministically.
 
 
+def _last_user_text(request: _Request) -> str:
+    """The text of the last message, when it is the user's (what the demo answers)."""
+    last = request.messages[-1]
+    return _text(last.get("content")) if last.get("role") == "user" else ""
+
+
 def _plan(request: _Request) -> _Plan:
     plan = _Plan()
     last = request.messages[-1]
     calls = _choose_tools(request)
     if request.model == "demo-reasoning":
         plan.reasoning = tokenize(_reasoning_text(request, calls))
-    if calls:
+    said = _last_user_text(request)
+    if not calls and REFUSAL_TRIGGER in said.lower():
+        plan.refusal = REFUSAL_TEXT
+        plan.content = None
+        plan.finish_reason = "stop"
+    elif calls:
         digest = hashlib.sha256(dumps(request.messages)).hexdigest()
+        names = [str(f["name"]) for f in request.tools]
         for index, function in enumerate(calls):
-            arguments = schema_instance(_parameters(function))
+            arguments = tool_arguments(_parameters(function), said, names)
             plan.tool_calls.append(
                 _ToolCall(
                     id=f"call_{digest[index * 4 : index * 4 + 20]}{index}",
@@ -396,14 +481,31 @@ def _plan(request: _Request) -> _Plan:
                 content, finish = content[:budget], "length"
         plan.content = content
         plan.finish_reason = finish
-    completion = len(plan.reasoning) + len(plan.content or ())
+        text = "".join(content)
+        for match in _URL_RE.finditer(text):
+            url = match.group(0).rstrip(".,;:!?")
+            plan.annotations.append(
+                {
+                    "type": "url_citation",
+                    "url_citation": {
+                        "url": url,
+                        "title": urlsplit(url).netloc or url,
+                        "start_index": match.start(),
+                        "end_index": match.start() + len(url),
+                    },
+                }
+            )
+        if request.logprobs:
+            plan.logprobs = [token_logprob(t, request.top_logprobs) for t in content]
+    completion = len(plan.reasoning) + len(plan.content or ()) + count_tokens(plan.refusal or "")
     completion += sum(count_tokens(c.name) + count_tokens(c.arguments) for c in plan.tool_calls)
+    completion *= request.n  # every choice is generated (and the same: the demo is deterministic)
     prompt = _prompt_tokens(request)
     plan.usage = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": min(request.cached_tokens, prompt)},
         "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning)},
     }
     return plan
@@ -421,9 +523,12 @@ def _choose_tools(request: _Request) -> list[dict[str, Any]]:
     if isinstance(choice, dict):
         name = choice["function"]["name"]
         return [next(f for f in tools if f["name"] == name)]
-    last = request.messages[-1]
-    text = _text(last.get("content")).lower() if last.get("role") == "user" else ""
+    said = _last_user_text(request)
+    text = said.lower()
     named = [f for f in tools if _mentions(text, f["name"])]
+    if not named and text:
+        # A question that a tool plainly answers ("What's the weather in Paris?" -> get_weather).
+        named = [f for f in tools if answers_question(f, said)][:1]
     if not named and (choice == "required" or TOOL_TRIGGER_RE.search(text)):
         named = tools[:1]
     if not request.parallel_tool_calls:
@@ -436,7 +541,10 @@ def _mentions(text: str, name: str) -> bool:
     if not text:
         return False
     spaced = name.replace("_", " ").replace("-", " ")
-    return any(re.search(rf"\b{re.escape(n)}\b", text) for n in {name, spaced})
+    # A namespace member flattened by the Responses adapter (``<namespace>__<name>``) answers to
+    # its own name too.
+    member = name.rsplit("__", 1)[-1]
+    return any(re.search(rf"\b{re.escape(n)}\b", text) for n in {name, spaced, member})
 
 
 def _reasoning_text(request: _Request, calls: Sequence[Mapping[str, Any]]) -> str:
@@ -470,7 +578,9 @@ def _reply_text(request: _Request, last: Mapping[str, Any]) -> str:
             for call in message.get("tool_calls") or ():
                 if isinstance(call, dict):
                     function = call.get("function") or {}
-                    names[str(call.get("id"))] = str(function.get("name", "tool"))
+                    # a flattened namespace member (``ns__name``) by its own name
+                    name = str(function.get("name", "tool")).rsplit("__", 1)[-1]
+                    names[str(call.get("id"))] = name
         results = []
         for message in reversed(request.messages):
             if message.get("role") != "tool":
@@ -480,11 +590,52 @@ def _reply_text(request: _Request, last: Mapping[str, Any]) -> str:
         return "The tool results are in. " + "; ".join(reversed(results))
     user = next((m for m in reversed(request.messages) if m.get("role") == "user"), None)
     said = _text(user.get("content")).strip() if user else ""
+    images = _image_urls(user.get("content")) if user else []
+    if images:
+        described = "; ".join(describe_image(url) for url in images)
+        return f"I see {len(images)} image{'s' if len(images) > 1 else ''}: {described}."
+    exact = exact_reply(said)
+    if exact is not None:
+        return exact
+    earlier = [
+        _text(m.get("content"))
+        for m in request.messages
+        if m is not user and m.get("role") in ("user", "assistant")
+    ]
+    recalled = recalled_value(said, earlier)
+    if recalled is not None:
+        return recalled
     if len(said) > 200:
         said = said[:200] + "..."
     if not said:
         return "Hello! I am the akgate demo model."
     return f'Hello! I am the akgate demo model. You said: "{said}"'
+
+
+def _image_urls(content: Any) -> list[str]:
+    if not isinstance(content, list):
+        return []
+    urls = []
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if isinstance(url, str):
+                urls.append(url)
+    return urls
+
+
+def _prompt_token_list(request: _Request) -> list[str]:
+    """The prompt as demo tokens, message by message (what prompt caching compares)."""
+    tokens: list[str] = []
+    for message in request.messages:
+        tokens.append(f"<{message.get('role')}>")
+        tokens.extend(tokenize(_text(message.get("content"))))
+        if message.get("tool_calls"):
+            tokens.extend(tokenize(json.dumps(message["tool_calls"])))
+    if request.tools:
+        tokens.extend(tokenize(json.dumps(request.tools)))
+    return tokens
 
 
 def _prompt_tokens(request: _Request) -> int:
@@ -567,38 +718,55 @@ class _Responder:
         await send_json(self.send, 200, body)
 
     def _completion(self, plan: _Plan) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
-        if plan.content is not None:
-            message["content"] = "".join(plan.content)
-        if plan.reasoning:
-            message["reasoning_content"] = "".join(plan.reasoning)
-        if plan.tool_calls:
-            message["tool_calls"] = [
+        choices = []
+        for index in range(self.request.n):
+            message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+            if plan.content is not None:
+                message["content"] = "".join(plan.content)
+            if plan.refusal is not None:
+                message["refusal"] = plan.refusal
+            if plan.annotations:
+                message["annotations"] = plan.annotations
+            if plan.reasoning:
+                message["reasoning_content"] = "".join(plan.reasoning)
+            if plan.tool_calls:
+                message["tool_calls"] = [
+                    {
+                        "id": _call_id(call, index),
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                    for call in plan.tool_calls
+                ]
+            logprobs = (
+                {"content": plan.logprobs, "refusal": None} if plan.logprobs is not None else None
+            )
+            choices.append(
                 {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
+                    "index": index,
+                    "message": message,
+                    "logprobs": logprobs,
+                    "finish_reason": plan.finish_reason,
                 }
-                for call in plan.tool_calls
-            ]
+            )
         return {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
             "model": self.request.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": plan.finish_reason,
-                }
-            ],
+            "choices": choices,
             "usage": plan.usage,
             "system_fingerprint": None,
         }
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    def _chunk(
+        self,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        *,
+        index: int = 0,
+        logprobs: dict[str, Any] | None = None,
+    ) -> bytes:
         chunk: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -606,7 +774,12 @@ class _Responder:
             "model": self.request.model,
             "system_fingerprint": None,
             "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                {
+                    "index": index,
+                    "delta": delta,
+                    "logprobs": logprobs,
+                    "finish_reason": finish_reason,
+                }
             ],
         }
         if self.request.include_usage:
@@ -616,7 +789,6 @@ class _Responder:
     async def _stream(self, plan: _Plan) -> None:
         faults = self.faults
         await self.send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        await self._emit(self._chunk({"role": "assistant", "content": ""}))
         sent = 0  # delta chunks so far, for the mid-stream faults
 
         async def fault(force: bool = False) -> bool:
@@ -638,30 +810,18 @@ class _Responder:
                 return True
             return False
 
-        deltas: list[dict[str, Any]] = [{"reasoning_content": p} for p in plan.reasoning]
-        deltas.extend({"content": p} for p in plan.content or ())
-        for index, call in enumerate(plan.tool_calls):
-            function = {"name": call.name, "arguments": ""}
-            deltas.append(
-                {
-                    "tool_calls": [
-                        {"index": index, "id": call.id, "type": "function", "function": function}
-                    ]
-                }
-            )
-            deltas.extend(
-                {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
-                for piece in tokenize(call.arguments)
-            )
-        for delta in deltas:
-            if await fault():
+        # Choices one after the other (each with its index), as an n > 1 stream may send them.
+        for choice in range(self.request.n):
+            await self._emit(self._chunk({"role": "assistant", "content": ""}, index=choice))
+            for delta, logprobs in _deltas(plan, choice):
+                if await fault():
+                    return
+                await self._emit(self._chunk(delta, index=choice, logprobs=logprobs))
+                sent += 1
+            # A fault set for later than the answer's end still fires, before the finish chunk.
+            if await fault(force=True):
                 return
-            await self._emit(self._chunk(delta))
-            sent += 1
-        # A fault set for later than the answer's end still fires, before the finish chunk.
-        if await fault(force=True):
-            return
-        await self._emit(self._chunk({}, plan.finish_reason))
+            await self._emit(self._chunk({}, plan.finish_reason, index=choice))
         if self.request.include_usage:
             usage_chunk = {
                 "id": self.id,
@@ -679,6 +839,35 @@ class _Responder:
         await self.send({"type": "http.response.body", "body": body, "more_body": not final})
         if not final:
             await anyio.sleep(self.delay)
+
+
+def _call_id(call: _ToolCall, choice: int) -> str:
+    return call.id if choice == 0 else f"{call.id}n{choice}"
+
+
+def _deltas(plan: _Plan, choice: int) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """One choice's stream deltas, each with its chunk's ``logprobs`` (or None)."""
+    deltas: list[tuple[dict[str, Any], dict[str, Any] | None]] = [
+        ({"reasoning_content": p}, None) for p in plan.reasoning
+    ]
+    for position, piece in enumerate(plan.content or ()):
+        logprobs = None
+        if plan.logprobs is not None:
+            logprobs = {"content": [plan.logprobs[position]], "refusal": None}
+        deltas.append(({"content": piece}, logprobs))
+    if plan.annotations:
+        deltas.append(({"annotations": plan.annotations}, None))
+    if plan.refusal is not None:
+        deltas.extend(({"refusal": piece}, None) for piece in tokenize(plan.refusal))
+    for index, call in enumerate(plan.tool_calls):
+        function = {"name": call.name, "arguments": ""}
+        head = {"index": index, "id": _call_id(call, choice), "type": "function"}
+        deltas.append(({"tool_calls": [{**head, "function": function}]}, None))
+        deltas.extend(
+            ({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}, None)
+            for piece in tokenize(call.arguments)
+        )
+    return deltas
 
 
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:

@@ -22,6 +22,7 @@ client disconnect                      the upstream request is cancelled
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -32,7 +33,7 @@ import anyio.lowlevel
 import httpx
 from pydantic_core import from_json
 
-from akgate._asgi import ClientDisconnected, dumps, read_body
+from akgate._asgi import ClientDisconnected, dumps, read_body, response_cap
 from akgate._endpoints import (
     ENDPOINTS,
     GATEWAY_PREFIX,
@@ -48,6 +49,8 @@ from akgate.errors import ERROR_CODES, GatewayError, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
 __all__ = ["UpstreamProvider"]
+
+logger = logging.getLogger("akgate.providers")
 
 #: Request headers never forwarded: hop-by-hop, recomputed, or the caller's own credentials.
 _DROP_REQUEST: Final = frozenset(
@@ -89,6 +92,8 @@ _DROP_RESPONSE: Final = frozenset(
 )
 #: Characters kept as they are in a forwarded path (RFC 3986 pchar and '/'; not '?', '#', '%').
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
+#: Upstream statuses whose error envelope is the client's to read (its own request's fault).
+_CLIENT_ERRORS: Final = frozenset({400, 404, 409, 413, 415, 422})
 _MAX_ERROR_BODY: Final = 1024 * 1024
 _TERMINAL_EVENTS: Final = frozenset(
     {"response.completed", "response.incomplete", "response.failed"}
@@ -153,7 +158,8 @@ class UpstreamProvider:
             )
         self.require_identity = require_identity
         self.base_url = base_url.rstrip("/")
-        self.name = name or parts.hostname or "upstream"
+        # Not the host by default: the name appears in client-facing errors.
+        self.name = name or "upstream"
         self.total_timeout = total_timeout
         self.max_request_size = max_request_size
         self.max_response_size = max_response_size
@@ -229,7 +235,7 @@ class UpstreamProvider:
         headers.extend(self._extra_headers)
         request = self.client.build_request(method, url, headers=headers, content=body)
         sse_kind = "responses" if spec.kind == "responses" else "chat"
-        exchange = _Exchange(self, request, send, sse_kind)
+        exchange = _Exchange(self, request, send, sse_kind, ctx.request_id)
         await exchange.run(receive)
 
     def _endpoint(
@@ -283,9 +289,15 @@ class _Exchange:
     """One forwarded request: sends the upstream's answer, or an envelope or error frame."""
 
     def __init__(
-        self, provider: UpstreamProvider, request: httpx.Request, send: Send, sse_kind: str
+        self,
+        provider: UpstreamProvider,
+        request: httpx.Request,
+        send: Send,
+        sse_kind: str,
+        request_id: str,
     ) -> None:
         self.provider = provider
+        self.request_id = request_id
         self.request = request
         self.send = send
         self.sse_kind = sse_kind
@@ -310,9 +322,13 @@ class _Exchange:
                 except httpx.TimeoutException as exc:
                     failure = self._timeout(exc)
                 except (httpx.TransportError, httpx.StreamError) as exc:
+                    # Our own bounds raise a plain StreamError whose text is ours to show.
+                    what = str(exc) if type(exc) is httpx.StreamError else type(exc).__name__
+                    self._log_failure(what)
                     failure = self.provider.error(
                         "upstream_error",
-                        f"The upstream {self.provider.name} failed: {_describe(exc)}.",
+                        f"Provider '{self.provider.name}' failed ({what}); "
+                        f"request {self.request_id}.",
                     )
                 except OSError:
                     self.disconnected = True  # ASGI 2.4: send after the client left
@@ -325,8 +341,8 @@ class _Exchange:
             if total.cancelled_caught:
                 failure = self.provider.error(
                     "upstream_timeout",
-                    f"The upstream {self.provider.name} did not finish within "
-                    f"{self.provider.total_timeout} s.",
+                    f"Provider '{self.provider.name}' did not finish within "
+                    f"{self.provider.total_timeout} s; request {self.request_id}.",
                 )
             if failure is not None and not self.disconnected:
                 try:
@@ -349,11 +365,18 @@ class _Exchange:
             await anyio.lowlevel.checkpoint()
 
     def _timeout(self, exc: httpx.TimeoutException) -> GatewayError:
+        name, kind = self.provider.name, type(exc).__name__
+        self._log_failure(kind)
         if self.streaming:
-            message = f"The upstream {self.provider.name} stalled mid-stream ({_describe(exc)})."
+            message = f"Provider '{name}' stalled mid-stream ({kind}); request {self.request_id}."
         else:
-            message = f"The upstream {self.provider.name} timed out ({_describe(exc)})."
+            message = f"Provider '{name}' timed out ({kind}); request {self.request_id}."
         return self.provider.error("upstream_timeout", message)
+
+    def _log_failure(self, detail: str) -> None:
+        # The upstream's address and what it said go to the log; the client gets the provider
+        # name and the request id. Exception texts are not logged (a URL may hold credentials).
+        logger.warning("%r failed for request %s: %s", self.provider, self.request_id, detail)
 
     async def _forward(self) -> None:
         response = await self.provider.client.send(self.request, stream=True)
@@ -395,7 +418,10 @@ class _Exchange:
         return b"".join(chunks)
 
     async def _forward_whole(self, response: httpx.Response) -> None:
-        body = await self._read_capped(response, self.provider.max_response_size)
+        # Widened by what the answer may echo of the request (a request under the caps never
+        # becomes a 502 because its answer repeats it).
+        limit = response_cap(self.provider.max_response_size, len(self.request.content))
+        body = await self._read_capped(response, limit)
         headers = self._headers(response, keep_encoding=False)
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
         await self._start(response.status_code, headers)
@@ -407,16 +433,22 @@ class _Exchange:
         secret = self.provider._secret
         if secret is not None and secret in body:
             body = body.replace(secret, b"[redacted]")
-        if _is_envelope(body):
+        if status in _CLIENT_ERRORS and _is_envelope(body):
+            # The client's own request error (bad parameter, unknown model): the upstream's
+            # message tells it what to fix.
             headers = self._headers(response, keep_encoding=False)
             headers.append((b"content-length", str(len(body)).encode("latin-1")))
             await self._start(status, headers)
             await self._body(body, final=True)
             return
         code = _code_for_status(status)
-        snippet = body[:200].decode("utf-8", "replace").strip()
-        message = f"The upstream {self.provider.name} answered HTTP {status}"
-        message += f": {snippet}" if snippet else "."
+        # Anything else (the operator's key refused, rate limits naming the operator's account,
+        # server errors) stays in the log: the client gets the status, provider and request id.
+        snippet = body[:500].decode("utf-8", "replace").strip()
+        self._log_failure(f"HTTP {status}: {snippet!r}")
+        message = (
+            f"Provider '{self.provider.name}' answered HTTP {status}; request {self.request_id}."
+        )
         retry_after = response.headers.get("retry-after")
         err = GatewayError(
             code,
@@ -454,7 +486,8 @@ class _Exchange:
             await self._fail(
                 self.provider.error(
                     "upstream_error",
-                    f"The upstream {self.provider.name} ended the stream before it finished.",
+                    f"Provider '{self.provider.name}' ended the stream before it finished; "
+                    f"request {self.request_id}.",
                 )
             )
             return
@@ -498,11 +531,6 @@ class _Exchange:
         if final:
             self.finished = True
         await self.send({"type": "http.response.body", "body": body, "more_body": not final})
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _event_type(data: str) -> str:

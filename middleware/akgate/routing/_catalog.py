@@ -219,9 +219,26 @@ class Catalog:
 
     @classmethod
     def demo(cls, provider: str = "demo") -> Catalog:
-        """The built-in catalog: ``demo`` and ``demo-reasoning`` on the demo provider."""
+        """The built-in catalog: ``demo``, ``demo-reasoning`` and the Responses-only
+        ``demo-responses`` on the demo provider (``docs/providers.md`` says what each supports)."""
         return cls.from_dict(DEMO_CATALOG if provider == "demo" else _demo_for(provider))
 
+
+#: What the demo model honours (``providers/demo.py``); routing drops the other optional
+#: parameters with an ``unsupported_parameter`` warning. The demo is deterministic, which is what
+#: ``temperature``, ``top_p`` and ``seed`` ask of it.
+_DEMO_PARAMETERS: Final = (
+    "temperature",
+    "top_p",
+    "seed",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "parallel_tool_calls",
+    "prompt_cache_key",
+    "user",
+    "safety_identifier",
+)
 
 DEMO_CATALOG: Final[dict[str, Any]] = {
     "models": {
@@ -239,7 +256,8 @@ DEMO_CATALOG: Final[dict[str, Any]] = {
                     "context_window": 8192,
                     "max_output_tokens": 2048,
                     "data_policy": "zdr",
-                    "capabilities": {"tools": True, "structured_output": True},
+                    "supported_parameters": list(_DEMO_PARAMETERS),
+                    "capabilities": {"tools": True, "structured_output": True, "vision": True},
                 }
             ],
         },
@@ -256,12 +274,33 @@ DEMO_CATALOG: Final[dict[str, Any]] = {
                     "context_window": 16384,
                     "max_output_tokens": 4096,
                     "data_policy": "zdr",
+                    "supported_parameters": list(_DEMO_PARAMETERS),
                     "capabilities": {
                         "tools": True,
                         "structured_output": True,
+                        "vision": True,
                         "reasoning": True,
                         "reasoning_efforts": ["low", "medium", "high"],
                     },
+                }
+            ],
+        },
+        "demo-responses": {
+            "display_name": "Demo (Responses only)",
+            "created": 1767225600,
+            "providers": [
+                {
+                    "name": "demo",
+                    "model_id": "demo-responses",
+                    "input_price": 0.5,
+                    "output_price": 1.5,
+                    "cached_input_price": 0.05,
+                    "context_window": 8192,
+                    "max_output_tokens": 2048,
+                    "data_policy": "zdr",
+                    "endpoints": ["responses"],
+                    "supported_parameters": list(_DEMO_PARAMETERS),
+                    "capabilities": {"tools": True, "structured_output": True, "vision": True},
                 }
             ],
         },

@@ -22,6 +22,8 @@ from pydantic_core import from_json, to_json
 from akgate.errors import error_payload
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
+from ._stream_check import has_bad_block
+
 __all__ = [
     "ChatStreamRewriter",
     "Finalize",
@@ -164,6 +166,16 @@ class _StreamRewriter:
     def _events(self, complete: bytes) -> bytes:
         if self.overflowed:
             return b""
+        if has_bad_block(complete):
+            # Text that is not SSE mid-stream: end with an error event, and stop the provider
+            # the way an oversized event does.
+            tail = (
+                b""
+                if self.done
+                else self.abort("upstream_error", "The provider sent a malformed stream event.")
+            )
+            self.overflowed = True
+            return tail
         if not self._needs_look(complete):
             return complete
         out = self._batch = []

@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 
@@ -20,6 +20,7 @@ from akgate._asgi import (
     find_header,
     read_request_json,
     replay_receive,
+    response_cap,
     scope_with_body,
 )
 from akgate._endpoints import gateway_scope
@@ -27,6 +28,7 @@ from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 from akgate.ops._tracing import TRACER_STATE_KEY, attempt_span
+from akgate.sse import MAX_EVENT_SIZE
 
 from ._catalog import Catalog
 from ._cost import compute_cost, token_counts
@@ -48,6 +50,7 @@ from ._strategies import (
     read_needs,
     split_suffix,
 )
+from ._stream_check import first_event
 
 __all__ = ["Routing"]
 
@@ -85,6 +88,7 @@ class _Attempt:
     __slots__ = (
         "buffer",
         "cancel",
+        "cap",
         "client_send",
         "clock",
         "committed",
@@ -97,6 +101,7 @@ class _Attempt:
         "mode",
         "plan",
         "raw_receive",
+        "rejected",
         "rewriter",
         "route",
         "size",
@@ -136,9 +141,13 @@ class _Attempt:
         self.committed = False
         self.finished = False
         self.disconnected = False
+        #: The provider's answer was refused before the first byte (not the stream asked for).
+        self.rejected = False
         self.exc: BaseException | None = None
         self.buffer: list[bytes] = []
         self.size = 0
+        #: The JSON answer cap of this attempt (set with its body, see ``response_cap``).
+        self.cap = MAX_JSON_RESPONSE_SIZE
         self.rewriter: ChatStreamRewriter | ResponsesStreamRewriter | None = None
         self.cancel: anyio.CancelScope | None = None
         self.metadata: dict[str, Any] | None = None
@@ -173,7 +182,13 @@ class _Attempt:
                 if not self.committed:
                     if not body and more:
                         return  # nothing yet: keep the start held
+                    held = self._hold_first_event(body, more)
+                    if held is None:
+                        return  # the first event is incomplete, or the stream was refused
                     await self._commit(stream=True)
+                    if held is not body:
+                        body = held
+                        message = {"type": kind, "body": body, "more_body": more}
                 out = rewriter.feed(body) if body else b""
                 if not more:
                     out += rewriter.close()
@@ -191,8 +206,10 @@ class _Attempt:
                     # The stream already ended with its error event: stop the provider.
                     self.cancel.cancel()
                 return
+            if mode == "bad":
+                return  # refused before the first byte: the next provider is tried
             if mode == "json" or mode == "fail" or mode == "too_large":
-                if mode == "json" and self.size + len(body) > MAX_JSON_RESPONSE_SIZE:
+                if mode == "json" and self.size + len(body) > self.cap:
                     self.mode = mode = "too_large"  # never committed: the next provider is tried
                     self.buffer = []
                 if mode == "json" or (mode == "fail" and self.size < _FAIL_BODY_CAP):
@@ -215,7 +232,13 @@ class _Attempt:
             status = message["status"]
             if 200 <= status < 300:
                 ctype = find_header(message.get("headers", ()), b"content-type") or b""
-                if b"text/event-stream" in ctype:
+                sse = b"text/event-stream" in ctype
+                if not sse and (self.plan.stream or b"json" not in ctype):
+                    # 200 text/plain, or JSON for a stream: not what was asked for, so a failed
+                    # attempt before the first byte (the next provider is tried).
+                    self._reject()
+                    return
+                if sse:
                     self.mode = "sse"
                     cls = (
                         ChatStreamRewriter
@@ -223,21 +246,51 @@ class _Attempt:
                         else ResponsesStreamRewriter
                     )
                     self.rewriter = cls(self.finalize, self.route.provider.name)
-                elif b"json" in ctype:
-                    self.mode = "json"
                 else:
-                    self.mode = "raw"
+                    self.mode = "json"
             elif status >= 500 or status in _RETRYABLE:
                 self.mode = "fail"
             else:
                 self.mode = "raw"  # the client's own error: forwarded unchanged
             return
         # pathsend, trailers, debug ...: forwarded unchanged (dropped for a failing attempt).
-        if self.mode == "fail" or self.mode == "too_large":
+        if self.mode == "fail" or self.mode == "too_large" or self.mode == "bad":
             return
         if self.start is not None and not self.committed:
             await self._commit(stream=False)
         await self._to_client(message)
+
+    def _hold_first_event(self, body: bytes, more: bool) -> bytes | None:
+        """The bytes to commit with once the first event is known to be a JSON event; ``None``
+        while it is incomplete, or when the stream is refused (not SSE of JSON)."""
+        self.buffer.append(body)
+        self.size += len(body)
+        if more and b"\n" not in body and b"\r" not in body:
+            # No blank line can have completed: don't rescan (a trickled event stays linear).
+            if self.size > MAX_EVENT_SIZE:
+                self._reject()
+            return None
+        held = body if len(self.buffer) == 1 else b"".join(self.buffer)
+        state = first_event(held)
+        if state == "more" and not more:
+            state = first_event(held + b"\n\n")  # a last event without its blank line
+            if state == "more":
+                state = "bad"  # the stream ended without a single event
+        if state == "more":
+            return None
+        self.buffer = []
+        self.size = 0
+        if state == "bad":
+            self._reject()
+            return None
+        return held
+
+    def _reject(self) -> None:
+        self.mode = "bad"
+        self.rejected = True
+        self.buffer = []
+        if self.cancel is not None:
+            self.cancel.cancel()  # stop reading a stream we will not use
 
     async def _to_client(self, message: Message) -> None:
         try:
@@ -330,11 +383,17 @@ class _Attempt:
                 f"Provider '{name}' failed ({type(self.exc).__name__}).",
                 provider=name,
             )
+        if self.mode == "bad":
+            return GatewayError(
+                "upstream_error",
+                f"Provider '{name}' returned an invalid response (not the JSON or event stream "
+                "that was asked for).",
+                provider=name,
+            )
         if self.mode == "too_large":
             return GatewayError(
                 "upstream_error",
-                f"Provider '{name}' returned a response larger than "
-                f"{MAX_JSON_RESPONSE_SIZE} bytes.",
+                f"Provider '{name}' returned a response larger than {self.cap} bytes.",
                 provider=name,
             )
         start = self.start
@@ -346,7 +405,17 @@ class _Attempt:
             )
         status: int = start["status"]
         detail = _upstream_message(b"".join(self.buffer))
-        message = f"Provider '{name}' returned HTTP {status}" + (f": {detail}" if detail else ".")
+        if detail:
+            # What the provider said stays in the log (it may name the operator's account or
+            # key); the client gets the status, the provider and the request id.
+            logger.warning(
+                "akgate routing: provider %r answered HTTP %d for request %s: %r",
+                name,
+                status,
+                self.ctx.request_id,
+                detail,
+            )
+        message = f"Provider '{name}' returned HTTP {status}; request {self.ctx.request_id}."
         headers: dict[str, str] = {}
         retry_after = find_header(start.get("headers", ()), b"retry-after")
         if retry_after is not None:
@@ -389,6 +458,9 @@ class Routing:
     The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
     successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
     catalog. Other paths pass through to the wrapped app untouched.
+
+    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     """
 
     def __init__(
@@ -406,7 +478,12 @@ class Routing:
         models_endpoint: bool = True,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.perf_counter,
+        hosted_tools: Literal["strict", "lenient"] = "strict",
     ) -> None:
+        if hosted_tools not in ("strict", "lenient"):
+            raise ValueError("hosted_tools must be 'strict' or 'lenient'")
+        #: The Responses adapter's policy for hosted tools on chat-only providers.
+        self.hosted_tools = hosted_tools
         self.app = app
         self.catalog = Catalog.load(catalog)
         if default_optimize not in STRATEGY_WEIGHTS:
@@ -476,7 +553,9 @@ class Routing:
             if "responses" in provider.endpoints:
                 apps[(provider.name, "responses")] = provider.app
             elif adapter is not None:
-                apps[(provider.name, "responses")] = adapter(provider.app)
+                apps[(provider.name, "responses")] = adapter(
+                    provider.app, hosted_tools=self.hosted_tools
+                )
         return apps
 
     def _build_routes(self) -> dict[str, tuple[Route, ...]]:
@@ -710,6 +789,7 @@ class Routing:
                     deadline=min(now + timeout_ms / 1000, deadline) if timeout_ms else deadline
                 )
             attempt.cancel = cancel
+            attempt.cap = response_cap(MAX_JSON_RESPONSE_SIZE, len(body))
 
             app = self._apps[(route.provider.name, plan.endpoint)]
             # A child span per attempt when the request is traced (akgate.ops.Tracing).
@@ -746,7 +826,7 @@ class Routing:
                 record["outcome"] = "client_disconnected"
                 attempt.release()
                 return
-            timed_out = cancel is not None and cancel.cancelled_caught
+            timed_out = cancel is not None and cancel.cancelled_caught and not attempt.rejected
             if attempt.committed:
                 await self._complete(attempt, record, send, timed_out)
                 attempt.release()

@@ -96,6 +96,10 @@ def provider_payload(
     warnings: list[dict[str, str]] = []
     body = {k: v for k, v in payload.items() if k != "gateway" and k != "extensions"}
     body["model"] = route.provider_model_id
+    if endpoint == "responses" and "responses" in route.provider.endpoints:
+        # The caller's own bookkeeping never reaches a provider (a chat-only provider's adapter
+        # keeps it out of the chat body itself, and may store it with the response).
+        body.pop("client_metadata", None)
     extensions = payload.get("extensions")
     if isinstance(extensions, Mapping):
         name = route.provider.name

@@ -17,6 +17,7 @@ from .gateway import RoutingMetadata
 __all__ = [
     "STREAM_EVENT_TYPES",
     "Annotation",
+    "CustomToolCallItem",
     "FunctionCallItem",
     "IncompleteDetails",
     "InputTokensDetails",
@@ -34,6 +35,8 @@ __all__ = [
     "ResponseStreamEvent",
     "ResponseUsage",
     "StreamContentPartEvent",
+    "StreamCustomToolCallInputDeltaEvent",
+    "StreamCustomToolCallInputDoneEvent",
     "StreamErrorEvent",
     "StreamFunctionCallArgumentsDeltaEvent",
     "StreamFunctionCallArgumentsDoneEvent",
@@ -136,6 +139,16 @@ class FunctionCallItem(ResponseModel):
     status: ItemStatus
 
 
+class CustomToolCallItem(ResponseModel):
+    type: Literal["custom_tool_call"]
+    id: str = Field(pattern=r"^ctc_")
+    call_id: str
+    name: str
+    input: str
+    status: ItemStatus
+    namespace: str | None = None
+
+
 class ReasoningItem(ResponseModel):
     type: Literal["reasoning"]
     id: str = Field(pattern=r"^rs_")
@@ -145,7 +158,8 @@ class ReasoningItem(ResponseModel):
 
 
 OutputItem = Annotated[
-    MessageItem | FunctionCallItem | ReasoningItem, Field(discriminator="type")
+    MessageItem | FunctionCallItem | CustomToolCallItem | ReasoningItem,
+    Field(discriminator="type"),
 ]
 
 
@@ -286,6 +300,20 @@ class StreamFunctionCallArgumentsDoneEvent(_Event):
     name: str
 
 
+class StreamCustomToolCallInputDeltaEvent(_Event):
+    type: Literal["response.custom_tool_call_input.delta"]
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class StreamCustomToolCallInputDoneEvent(_Event):
+    type: Literal["response.custom_tool_call_input.done"]
+    item_id: str
+    output_index: int
+    input: str
+
+
 class StreamReasoningSummaryPartEvent(_Event):
     type: Literal["response.reasoning_summary_part.added", "response.reasoning_summary_part.done"]
     item_id: str
@@ -354,6 +382,8 @@ ResponseStreamEvent = Annotated[
     | StreamRefusalDoneEvent
     | StreamFunctionCallArgumentsDeltaEvent
     | StreamFunctionCallArgumentsDoneEvent
+    | StreamCustomToolCallInputDeltaEvent
+    | StreamCustomToolCallInputDoneEvent
     | StreamReasoningSummaryPartEvent
     | StreamReasoningSummaryTextDeltaEvent
     | StreamReasoningSummaryTextDoneEvent
@@ -382,6 +412,8 @@ STREAM_EVENT_TYPES: frozenset[str] = frozenset(
         "response.refusal.done",
         "response.function_call_arguments.delta",
         "response.function_call_arguments.done",
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
         "response.reasoning_summary_part.added",
         "response.reasoning_summary_part.done",
         "response.reasoning_summary_text.delta",

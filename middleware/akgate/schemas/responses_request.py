@@ -3,8 +3,13 @@
 Lenient where clients differ (messages without ``type``, ``id`` or ``status`` are valid: bug #26 in
 responses-bridge.md §10.4), strict on what a stateless gateway cannot serve: ``store: true``,
 ``previous_response_id``, ``background: true``, ``conversation``, ``item_reference`` and file or
-audio inputs fail with ``operation_not_allowed``; hosted tools and their items with
-``hosted_tool_not_supported``.
+audio inputs fail with ``operation_not_allowed``.
+
+Every tool and input item type of OpenAI's Responses API is known here. Function, ``custom`` and
+``namespace`` tools are checked field by field; hosted tools (``web_search``, ``mcp``, ...) and
+their items are accepted as objects of a known ``type``: a provider that serves ``/v1/responses``
+natively gets them untouched, and the adapter applies its ``hosted_tools`` policy for chat-only
+providers (see ``docs/validation-rules.md``).
 """
 
 from __future__ import annotations
@@ -21,11 +26,17 @@ from .gateway import Extensions, GatewayParams
 __all__ = [
     "HOSTED_ITEM_TYPES",
     "HOSTED_TOOL_TYPES",
+    "CustomTool",
+    "CustomToolCallItem",
+    "CustomToolCallOutputItem",
     "FunctionCallItem",
     "FunctionCallOutputItem",
+    "HostedItem",
+    "HostedTool",
     "InputImage",
     "InputMessage",
     "InputText",
+    "NamespaceTool",
     "OutputText",
     "ReasoningItem",
     "ResponsesFunctionTool",
@@ -51,9 +62,9 @@ HOSTED_TOOL_TYPES: Final = (
     "local_shell",
     "shell",
     "apply_patch",
-    "custom",
-    "namespace",
     "tool_search",
+    "computer_use",
+    "programmatic_tool_calling",
 )
 
 #: Input item types produced by hosted tools.
@@ -74,11 +85,14 @@ HOSTED_ITEM_TYPES: Final = (
     "mcp_approval_request",
     "mcp_approval_response",
     "mcp_call",
-    "custom_tool_call",
-    "custom_tool_call_output",
     "tool_search_call",
     "tool_search_output",
     "compaction",
+    "compaction_trigger",
+    "program",
+    "program_output",
+    "additional_tools",
+    "configuration_update",
 )
 
 IncludeValue = Literal[
@@ -99,10 +113,28 @@ def _not_allowed(what: str) -> Any:
     return rejected("operation_not_allowed", f"{_STATELESS}: {what} are not supported.")
 
 
-def _hosted(kind: str) -> Any:
-    return rejected(
-        "hosted_tool_not_supported", f"Hosted {kind} are not supported; use function tools."
-    )
+if TYPE_CHECKING:
+    HostedToolType = str
+    HostedItemType = str
+else:
+    HostedToolType = Literal[HOSTED_TOOL_TYPES]
+    HostedItemType = Literal[HOSTED_ITEM_TYPES]
+
+
+class HostedTool(OpenRequestModel):
+    """A hosted tool (``web_search``, ``mcp``, ...): checked by ``type`` only.
+
+    Passed untouched to providers that serve ``/v1/responses`` natively; the adapter's
+    ``hosted_tools`` policy decides for chat-only providers.
+    """
+
+    type: HostedToolType
+
+
+class HostedItem(OpenRequestModel):
+    """An input item of a hosted tool or of OpenAI's platform (``web_search_call``, ...)."""
+
+    type: HostedItemType
 
 
 # -- content parts ---------------------------------------------------------------------------
@@ -213,6 +245,26 @@ class FunctionCallOutputItem(OpenRequestModel):
     status: str | None = None
 
 
+class CustomToolCallItem(OpenRequestModel):
+    """A call of a ``custom`` tool, replayed: its free-text ``input`` instead of arguments."""
+
+    type: Literal["custom_tool_call"] = "custom_tool_call"
+    call_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    input: str
+    namespace: str | None = None
+    id: str | None = None
+    status: str | None = None
+
+
+class CustomToolCallOutputItem(OpenRequestModel):
+    type: Literal["custom_tool_call_output"] = "custom_tool_call_output"
+    call_id: str = Field(min_length=1)
+    output: OutputContent
+    id: str | None = None
+    status: str | None = None
+
+
 class ReasoningItem(OpenRequestModel):
     type: Literal["reasoning"] = "reasoning"
     id: str | None = None
@@ -228,7 +280,15 @@ def _infer_item(item: dict[str, Any]) -> str | None:
 
 
 if TYPE_CHECKING:
-    ResponsesInputItem = InputMessage | FunctionCallItem | FunctionCallOutputItem | ReasoningItem
+    ResponsesInputItem = (
+        InputMessage
+        | FunctionCallItem
+        | FunctionCallOutputItem
+        | CustomToolCallItem
+        | CustomToolCallOutputItem
+        | ReasoningItem
+        | HostedItem
+    )
     ResponsesInput = str | list[ResponsesInputItem]
 else:
     ResponsesInputItem = tagged(
@@ -237,9 +297,11 @@ else:
             "message": InputMessage,
             "function_call": FunctionCallItem,
             "function_call_output": FunctionCallOutputItem,
+            "custom_tool_call": CustomToolCallItem,
+            "custom_tool_call_output": CustomToolCallOutputItem,
             "reasoning": ReasoningItem,
             "item_reference": _not_allowed("item references"),
-            **dict.fromkeys(HOSTED_ITEM_TYPES, _hosted("tool items")),
+            **dict.fromkeys(HOSTED_ITEM_TYPES, HostedItem),
         },
         what="input item",
         infer=_infer_item,
@@ -260,15 +322,80 @@ class ResponsesFunctionTool(OpenRequestModel):
     strict: bool | None = None
 
 
+class CustomToolFormatText(OpenRequestModel):
+    type: Literal["text"] = "text"
+
+
+class CustomToolFormatGrammar(OpenRequestModel):
+    type: Literal["grammar"] = "grammar"
+    syntax: Literal["lark", "regex"]
+    definition: str
+
+
+if TYPE_CHECKING:
+    CustomToolFormat = CustomToolFormatText | CustomToolFormatGrammar
+else:
+    CustomToolFormat = tagged(
+        "type",
+        {"text": CustomToolFormatText, "grammar": CustomToolFormatGrammar},
+        what="custom tool format",
+    )
+
+
+class CustomTool(OpenRequestModel):
+    """A free-text tool (``input`` is a string, optionally constrained by a grammar)."""
+
+    type: Literal["custom"] = "custom"
+    name: str = Field(min_length=1)
+    description: str | None = None
+    format: CustomToolFormat | None = None
+
+
+if TYPE_CHECKING:
+    NamespaceMember = ResponsesFunctionTool | CustomTool
+else:
+    NamespaceMember = tagged(
+        "type", {"function": ResponsesFunctionTool, "custom": CustomTool}, what="namespace tool"
+    )
+
+
+class NamespaceTool(OpenRequestModel):
+    """Function and custom tools grouped under one name (calls carry ``namespace``)."""
+
+    type: Literal["namespace"] = "namespace"
+    name: str = Field(min_length=1)
+    description: str | None = None
+    tools: list[NamespaceMember] = Field(min_length=1)
+
+
 class FunctionToolChoice(OpenRequestModel):
     type: Literal["function"] = "function"
     name: str = Field(min_length=1)
 
 
+class CustomToolChoice(OpenRequestModel):
+    type: Literal["custom"] = "custom"
+    name: str = Field(min_length=1)
+
+
+if TYPE_CHECKING:
+    ToolRef = FunctionToolChoice | CustomToolChoice | HostedTool
+else:
+    ToolRef = tagged(
+        "type",
+        {
+            "function": FunctionToolChoice,
+            "custom": CustomToolChoice,
+            **dict.fromkeys(HOSTED_TOOL_TYPES, HostedTool),
+        },
+        what="allowed tool",
+    )
+
+
 class AllowedToolsChoice(OpenRequestModel):
     type: Literal["allowed_tools"] = "allowed_tools"
     mode: Literal["auto", "required"]
-    tools: list[FunctionToolChoice]
+    tools: list[ToolRef]
 
 
 class TextFormatText(OpenRequestModel):
@@ -288,15 +415,24 @@ class TextFormatJsonSchema(OpenRequestModel):
 
 
 if TYPE_CHECKING:
-    ResponsesTool = ResponsesFunctionTool
+    ResponsesTool = ResponsesFunctionTool | CustomTool | NamespaceTool | HostedTool
     ResponsesToolChoice = (
-        Literal["none", "auto", "required"] | FunctionToolChoice | AllowedToolsChoice
+        Literal["none", "auto", "required"]
+        | FunctionToolChoice
+        | CustomToolChoice
+        | AllowedToolsChoice
+        | HostedTool
     )
     TextFormat = TextFormatText | TextFormatJsonObject | TextFormatJsonSchema
 else:
     ResponsesTool = tagged(
         "type",
-        {"function": ResponsesFunctionTool, **dict.fromkeys(HOSTED_TOOL_TYPES, _hosted("tools"))},
+        {
+            "function": ResponsesFunctionTool,
+            "custom": CustomTool,
+            "namespace": NamespaceTool,
+            **dict.fromkeys(HOSTED_TOOL_TYPES, HostedTool),
+        },
         what="tool",
     )
     ResponsesToolChoice = by_kind(
@@ -306,8 +442,9 @@ else:
             "type",
             {
                 "function": FunctionToolChoice,
+                "custom": CustomToolChoice,
                 "allowed_tools": AllowedToolsChoice,
-                **dict.fromkeys(HOSTED_TOOL_TYPES, _hosted("tools")),
+                **dict.fromkeys(HOSTED_TOOL_TYPES, HostedTool),
             },
             what="tool_choice",
         ),
@@ -340,6 +477,49 @@ class ResponsesReasoning(OpenRequestModel):
 
 class ResponsesStreamOptions(OpenRequestModel):
     include_obfuscation: bool | None = None
+
+
+# Platform options of OpenAI's Responses API with no chat equivalent: checked for shape here,
+# and what the adapter does with each is listed in docs/validation-rules.md.
+
+
+class AccessPrograms(OpenRequestModel):
+    cyber: Literal["standard", "daybreak_blue", "daybreak_red"] | None = None
+
+
+class BackgroundOptions(OpenRequestModel):
+    completion_window: Literal["soonest", "2h", "8h"] | None = None
+    continuation_id: str | None = None
+
+
+class ContextManagement(OpenRequestModel):
+    type: str = Field(min_length=1)
+    compact_threshold: int | None = Field(default=None, ge=1)
+
+
+class ImageOptions(OpenRequestModel):
+    context_compression: Literal["auto", "enabled", "disabled"] | None = None
+
+
+class ModerationMode(OpenRequestModel):
+    mode: Literal["score", "block"]
+
+
+class ModerationPolicy(OpenRequestModel):
+    input: ModerationMode | None = None
+    output: ModerationMode | None = None
+
+
+class Moderation(OpenRequestModel):
+    model: str = Field(min_length=1)
+    policy: ModerationPolicy | None = None
+
+
+class PromptCacheOptions(OpenRequestModel):
+    comparison_response_id: str | None = None
+    mode: Literal["implicit", "explicit"] | None = None
+    prewarm: bool | None = None
+    ttl: Literal["30m", "12h"] | None = None
 
 
 def _not_true(field: str) -> Any:
@@ -400,5 +580,13 @@ class ResponsesRequest(RequestModel):
     conversation: Annotated[
         Any, _null_only("conversation is not supported; send the full input")
     ] = None
+    # Accepted and never forwarded to providers (Codex sends its thread and turn ids here).
+    client_metadata: dict[str, Any] | None = None
+    access_programs: AccessPrograms | None = None
+    background_options: BackgroundOptions | None = None
+    context_management: list[ContextManagement] | None = None
+    image: ImageOptions | None = None
+    moderation: Moderation | None = None
+    prompt_cache_options: PromptCacheOptions | None = None
     gateway: GatewayParams | None = None
     extensions: Extensions | None = None

@@ -1,0 +1,88 @@
+"""``RequestBodyTimeout``: a request body must arrive within a bounded time (slowloris).
+
+A client that sends headers and then trickles (or never finishes) its body would otherwise hold
+a connection, a file descriptor and a task for ever: with enough of them the server runs out of
+file descriptors and normal requests time out. This outermost layer gives every gateway request
+(``/v1/...``, see ``akgate._endpoints``) ``timeout`` seconds from its start to deliver its whole
+body. Past that, the layers inside see the client as gone (``http.disconnect``), and the client
+gets ``408 request_timeout`` with ``Connection: close``, so the server frees the connection.
+Requests to the app's own paths are left alone (uploads may legitimately be slow).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import anyio
+
+from ._asgi import route_path
+from ._endpoints import resolve
+from ._types import ASGIApp, Message, Receive, Scope, Send
+from .context import request_context
+from .errors import GatewayError, send_error
+
+__all__ = ["DEFAULT_BODY_TIMEOUT", "RequestBodyTimeout"]
+
+logger = logging.getLogger("akgate")
+
+#: Seconds from the start of a request to the end of its body (a 32 MiB body at 1 MB/s fits).
+DEFAULT_BODY_TIMEOUT: Final = 60.0
+
+
+class RequestBodyTimeout:
+    """Answer ``408 request_timeout`` when a gateway request's body is not complete within
+    ``timeout`` seconds of the request's start. See ``docs/security.md#slow-clients``."""
+
+    def __init__(self, app: ASGIApp, *, timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        self.app = app
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"RequestBodyTimeout({self.app!r}, timeout={self.timeout})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or resolve(scope, route_path(scope)) is None:
+            await self.app(scope, receive, send)
+            return
+        scope, send, ctx = request_context(scope, send)
+        deadline = anyio.current_time() + self.timeout
+        complete = timed_out = started = False
+
+        async def timed_receive() -> Message:
+            nonlocal complete, timed_out
+            if complete:
+                return await receive()
+            if not timed_out:
+                with anyio.move_on_after(deadline - anyio.current_time()):
+                    message = await receive()
+                    if message["type"] != "http.request" or not message.get("more_body", False):
+                        complete = True
+                    return message
+                timed_out = True
+            # For the layers inside, the client is gone: they stop reading and answer nothing.
+            return {"type": "http.disconnect"}
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, timed_receive, tracking_send)
+        if timed_out and not started:
+            logger.info(
+                "request %s: body not complete within %s s; answered 408",
+                ctx.request_id,
+                self.timeout,
+            )
+            await send_error(
+                send,
+                GatewayError(
+                    "request_timeout",
+                    f"The request body did not arrive within {self.timeout:g} seconds.",
+                    headers={"Connection": "close"},
+                ),
+            )

@@ -1,0 +1,59 @@
+"""Is a provider's 2xx stream really an SSE stream of JSON events?
+
+A provider that answers a streaming request with ``200 text/plain``, or with an SSE content type
+over a body that is not SSE, must not reach the client as a success. Routing checks the first
+event before it commits the response (a bad one is a failed attempt: the next provider is tried)
+and every later chunk cheaply after it (a bad one ends the stream with an error event).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal
+
+from pydantic_core import from_json
+
+from akgate.sse import MAX_EVENT_SIZE
+
+__all__ = ["FirstEvent", "first_event", "has_bad_block"]
+
+FirstEvent = Literal["more", "ok", "bad"]
+
+_FIELDS: Final = (b"data", b"event", b"id", b"retry")
+#: An event block (at the start, or after a blank line) that starts with neither a field, a
+#: comment, nor another line break: text that is not SSE.
+_BAD_BLOCK: Final = re.compile(rb"(?:\A|\n\n)(?!data:|event:|id:|retry:|:|\n|\Z)")
+
+
+def has_bad_block(complete: bytes) -> bool:
+    """Whether ``complete`` (whole ``\\n``-framed events) holds a block that is not SSE."""
+    return _BAD_BLOCK.search(complete) is not None
+
+
+def first_event(held: bytes, *, max_size: int = MAX_EVENT_SIZE) -> FirstEvent:
+    """``"ok"`` once the first data event in ``held`` is a JSON object (or ``[DONE]``), ``"bad"``
+    if it is not or if text that is not SSE comes first, ``"more"`` until it is complete."""
+    text = held.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    blocks = text.split(b"\n\n")
+    for block in blocks[:-1]:  # the last one is not complete yet
+        data: list[bytes] = []
+        for line in block.split(b"\n"):
+            if not line or line.startswith(b":"):
+                continue
+            name, colon, value = line.partition(b":")
+            if name not in _FIELDS:
+                return "bad"
+            if name == b"data":
+                data.append(value[1:] if value.startswith(b" ") else value)
+            del colon
+        if not data:
+            continue  # a comment (keep-alive) or an event without data
+        payload = b"\n".join(data)
+        if payload == b"[DONE]":
+            return "ok"
+        try:
+            value = from_json(payload)
+        except ValueError:
+            return "bad"
+        return "ok" if isinstance(value, dict) else "bad"
+    return "bad" if len(blocks[-1]) > max_size else "more"
