@@ -7,6 +7,7 @@ The layers, outermost first: :class:`APIKeyAuth`, :class:`RequestValidation`, :c
 from __future__ import annotations
 
 from ._body_timeout import RequestBodyTimeout
+from ._keepalive import SSEKeepAlive
 from ._version import __version__
 from .adapter import AdapterOptions, ResponsesAdapter
 from .auth import (
@@ -84,6 +85,7 @@ __all__ = [
     "Routing",
     "RoutingStats",
     "SQLiteKeyStore",
+    "SSEKeepAlive",
     "Tracing",
     "UpstreamProvider",
     "__version__",

@@ -55,6 +55,10 @@ class ServeConfig:
     limit_concurrency: int | None = None
     #: uvicorn's idle keep-alive timeout, in seconds.
     timeout_keep_alive: int = 5
+    #: Idle seconds before a ``: keep-alive`` comment on a stream (``None``: no heartbeats).
+    sse_heartbeat: float | None = 15.0
+    #: Serve the public ``/v1/directory/models`` and ``/v1/registry/*`` endpoints.
+    public_directory: bool = True
     # -- operations (akgate.ops): None turns one off ----------------------------------------
     healthz_path: str | None = "/healthz"
     readyz_path: str | None = "/readyz"
@@ -90,6 +94,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             demo=False,
             app_provider="upstream",
             hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
+            sse_heartbeat=config.sse_heartbeat,
+            routing_options={"public_endpoints": config.public_directory},
         )
     from akgate.providers.demo import DemoModel
 
@@ -102,6 +108,8 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         catalog=Catalog.demo(),
         app_provider="demo",
         hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
+        sse_heartbeat=config.sse_heartbeat,
+        routing_options={"public_endpoints": config.public_directory},
     )
 
 
@@ -311,6 +319,8 @@ def _run_command(args: argparse.Namespace) -> int:
         body_timeout=args.body_timeout,
         limit_concurrency=args.limit_concurrency,
         timeout_keep_alive=args.timeout_keep_alive,
+        sse_heartbeat=args.sse_heartbeat or None,
+        public_directory=not args.no_public_directory,
         healthz_path=None if args.no_health else args.healthz_path,
         readyz_path=None if args.no_health else args.readyz_path,
         metrics_path=None if args.no_metrics else args.metrics_path,
@@ -376,6 +386,18 @@ def add_serve_command(subparsers: Any) -> None:
         metavar="S",
         help="close idle keep-alive connections after S seconds (default: 5)",
     )
+    parser.add_argument(
+        "--sse-heartbeat",
+        type=_non_negative_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="send ': keep-alive' on a stream idle this long (default: 15; 0: never)",
+    )
+    parser.add_argument(
+        "--no-public-directory",
+        action="store_true",
+        help="do not serve the keyless /v1/directory/models and /v1/registry/* endpoints",
+    )
     _add_operations_options(parser)
     parser.set_defaults(handler=_run_command)
 
@@ -392,3 +414,16 @@ def _add_operations_options(parser: argparse.ArgumentParser) -> None:
     )
     ops.add_argument("--no-access-log", action="store_true", help="uvicorn's access line instead")
     ops.add_argument("--no-tracing", action="store_true", help="no OpenTelemetry spans")
+
+
+def _non_negative_seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds >= 0")
+    return value

@@ -26,10 +26,18 @@ from typing import Any, Literal, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
+from ._keepalive import SSEKeepAlive
 from ._pieces import piecewise
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import ResponsesAdapter
-from .auth import APIKeyAuth, KeyStore, MemoryKeyStore, RedisKeyStore, default_store
+from .auth import (
+    APIKeyAuth,
+    KeyStore,
+    MemoryKeyStore,
+    RedisKeyStore,
+    RedisRateLimiter,
+    default_store,
+)
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
@@ -111,6 +119,7 @@ def gateway(
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
     hosted_tools: Literal["strict", "lenient"] = "strict",
+    sse_heartbeat: float | None = 15.0,
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses adapter.
 
@@ -141,6 +150,8 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
+        or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
@@ -182,6 +193,14 @@ def gateway(
             stats = RedisStats(client)
             owned.append(stats)  # closes its client only if it created it from the URL
             options["stats"] = stats
+        if redis_url and "public_rate_limiter" not in options:
+            # Workers share the public directory's per-address budget, as they share keys.
+            if isinstance(store, RedisKeyStore):
+                limiter = RedisRateLimiter(client=store.client, prefix="akgate:public:")
+            else:
+                limiter = RedisRateLimiter(redis_url, prefix="akgate:public:")
+                owned.append(limiter)
+            options["public_rate_limiter"] = limiter
         stack = Routing(
             stack,
             catalog=_catalog(catalog, models, provider.name, demo=demo, responses=adapter),
@@ -209,7 +228,7 @@ def gateway(
         stack = APIKeyAuth(
             stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
         )
-    return GatewayApp(stack, owned, body_timeout=body_timeout)
+    return GatewayApp(stack, owned, body_timeout=body_timeout, sse_heartbeat=sse_heartbeat)
 
 
 class _Closable(Protocol):
@@ -224,6 +243,9 @@ class GatewayApp:
     completed its lifespan shutdown, it closes what :func:`gateway` created itself (the key
     store's connections, a Redis stats client). Objects you passed in (a key store, providers) stay
     yours to close. Without lifespan support, call :meth:`aclose` yourself.
+
+    With ``sse_heartbeat``, HTTP requests go through :class:`~akgate.SSEKeepAlive` first (outside
+    every layer, so no layer ever sees a heartbeat).
     """
 
     __slots__ = ("_entry", "app", "resources")
@@ -234,13 +256,17 @@ class GatewayApp:
         resources: Iterable[_Closable] = (),
         *,
         body_timeout: float | None = None,
+        sse_heartbeat: float | None = None,
     ) -> None:
         self.app = app
         self.resources = tuple(resources)
+        entry: ASGIApp = app
+        if sse_heartbeat is not None:
+            entry = SSEKeepAlive(entry, interval=sse_heartbeat)
         # Outermost of all: the body-time bound covers every layer that reads the body.
-        self._entry: ASGIApp = (
-            app if body_timeout is None else RequestBodyTimeout(app, timeout=body_timeout)
-        )
+        if body_timeout is not None:
+            entry = RequestBodyTimeout(entry, timeout=body_timeout)
+        self._entry = entry
 
     def __repr__(self) -> str:
         return f"GatewayApp({self.app!r})"
@@ -250,10 +276,7 @@ class GatewayApp:
             # Bounded pieces: a client that stops reading makes the server buffer ~one piece.
             await self._entry(scope, receive, piecewise(send))
             return
-        if scope["type"] != "lifespan":
-            await self._entry(scope, receive, send)
-            return
-        if not self.resources:
+        if scope["type"] != "lifespan" or not self.resources:
             await self.app(scope, receive, send)
             return
 
@@ -307,6 +330,7 @@ class Gateway:
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
         hosted_tools: Literal["strict", "lenient"] = "strict",
+        sse_heartbeat: float | None = 15.0,
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -329,6 +353,7 @@ class Gateway:
             routing_options=routing_options,
             adapter_options=adapter_options,
             hosted_tools=hosted_tools,
+            sse_heartbeat=sse_heartbeat,
         )
 
     def __repr__(self) -> str:

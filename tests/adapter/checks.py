@@ -39,6 +39,9 @@ def check_response(obj: dict[str, Any], *, final: bool = True) -> Response:
                  for t in types)
         assert ok, f"{key}={value!r}"
     assert obj["text"]["format"]["type"]
+    for tool in obj["tools"]:
+        if tool.get("type") == "function":  # Open Responses FunctionTool: every key present
+            assert {"name", "description", "parameters", "strict"} <= tool.keys(), tool
     if final and obj["status"] in ("completed", "incomplete"):
         usage = obj["usage"]
         for key in ("input_tokens", "output_tokens", "total_tokens"):

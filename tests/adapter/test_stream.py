@@ -249,7 +249,18 @@ async def test_error_frame_mid_stream_gives_error_then_failed() -> None:
     assert error["error"]["code"] == "insufficient_quota"
     final = check_stream(result.events)
     assert final["status"] == "failed"
-    assert final["error"] == {"code": "rate_limit_exceeded", "message": "quota"}
+    # One code per fault: response.failed carries the error event's registry payload.
+    assert (
+        final["error"]
+        == error["error"]
+        == {
+            "code": "insufficient_quota",
+            "message": "quota",
+            "type": "rate_limit_error",
+            "param": None,
+            "doc_url": "https://docs.auriko.ai/errors/insufficient_quota",
+        }
+    )
     assert final["output"][0]["status"] == "incomplete"
     assert final["output"][0]["content"][0]["text"] == "part"
 
@@ -258,7 +269,8 @@ async def test_exception_mid_stream_gives_error_then_failed() -> None:
     app = ResponsesAdapter(stream_app([chunk({"content": "x"})], raise_after=True))
     result = await call(app, REQ)
     assert result.types[-2:] == ["error", "response.failed"]
-    assert check_stream(result.events)["error"]["code"] == "server_error"
+    assert check_stream(result.events)["error"]["code"] == "upstream_error"
+    assert result.events[-2]["code"] == "upstream_error"
     assert result.bodies[-1]["more_body"] is False
 
 

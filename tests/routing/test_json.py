@@ -199,7 +199,8 @@ async def test_extension_for_other_provider_is_ignored_with_warning(make: Any) -
         {
             "type": "ignored_extension",
             "code": "extensions.pricey",
-            "message": "extensions.pricey was ignored: the request was served by 'cheap'.",
+            "message": "extensions.pricey was ignored for this provider: the request was served "
+            "by 'cheap'.",
         }
     ]
 
@@ -410,6 +411,35 @@ async def test_p95_percentile_is_used_when_asked(make: Any) -> None:
     gateway = {"routing": {"max_ttft_ms": 500, "ttft_percentile": "p95"}}
     r = await post(app, {"model": "alpha", "messages": MSG, "gateway": gateway})
     assert r.json()["routing_metadata"]["provider"] == "pricey"
+
+
+async def test_ttft_filter_reads_the_ttft_percentile_when_both_are_set(make: Any) -> None:
+    # cheap: p50 TTFT 100 ms (meets 500), p95 2000 ms. The throughput percentile must not leak
+    # into the TTFT filter (the audit's late-binding bug dropped cheap here).
+    app, _ = make()
+    for ttft in [100] * 18 + [2000, 2000]:
+        app.stats.add("cheap", "alpha", ttft_ms=ttft, tps=50)  # type: ignore[attr-defined]
+    routing = {
+        "max_ttft_ms": 500,
+        "ttft_percentile": "p50",
+        "throughput_percentile": "p95",
+        "min_throughput_tps": 10,
+    }
+    r = await post(app, {"model": "alpha", "messages": MSG, "gateway": {"routing": routing}})
+    assert r.status_code == 200, r.text
+    assert r.json()["routing_metadata"]["provider"] == "cheap"
+
+
+async def test_ttft_constraint_error_names_the_ttft_percentile(make: Any) -> None:
+    app, _ = make()
+    for name in ("cheap", "pricey"):
+        for ttft in [900] * 18 + [100, 100]:
+            app.stats.add(name, "alpha", ttft_ms=ttft, tps=50)  # type: ignore[attr-defined]
+    routing = {"max_ttft_ms": 500, "ttft_percentile": "p50", "throughput_percentile": "p95"}
+    r = await post(app, {"model": "alpha", "messages": MSG, "gateway": {"routing": routing}})
+    error = r.json()["error"]
+    assert (r.status_code, error["code"]) == (400, "latency_constraint_exceeded")
+    assert "p50 TTFT" in error["message"]
 
 
 async def test_min_throughput(make: Any) -> None:

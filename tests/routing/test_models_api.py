@@ -7,7 +7,8 @@ from typing import Any
 import auriko
 import httpx
 
-from tests.routing.conftest import client
+from tests.routing.conftest import build, client
+from tests.routing.scripted import Scripted
 
 
 async def get(app: Any, path: str) -> Any:
@@ -26,8 +27,42 @@ async def test_list_shape(make: Any) -> None:
     assert alpha["owned_by"] == "auriko"
     assert alpha["supported_endpoints"] == ["chat_completions", "responses"]
     assert alpha["providers"][0] == {
-        "name": "cheap", "input_price": 1.0, "output_price": 2.0, "data_policy": "none"
+        "name": "cheap", "input_price": 1.0, "output_price": 2.0, "data_policy": "none",
+        "supported_endpoints": ["chat_completions", "responses"],
     }
+
+
+async def test_each_provider_entry_says_which_endpoints_it_serves() -> None:
+    # The audit's case: one model, a chat-only and a Responses-only provider.
+    catalog = {
+        "models": {
+            "split": {
+                "providers": [
+                    {
+                        "name": "cheap",
+                        "input_price": 1.0,
+                        "output_price": 1.0,
+                        "endpoints": ["chat_completions"],
+                    },
+                    {
+                        "name": "pricey",
+                        "input_price": 2.0,
+                        "output_price": 2.0,
+                        "endpoints": ["responses"],
+                    },
+                ]
+            }
+        }
+    }
+    app = build({"cheap": Scripted("cheap"), "pricey": Scripted("pricey")}, catalog)
+    for path in ("/v1/models", "/v1/models/split"):
+        body = (await get(app, path)).json()
+        entry = body["data"][0] if "data" in body else body
+        assert entry["supported_endpoints"] == ["chat_completions", "responses"]
+        assert [(p["name"], p["supported_endpoints"]) for p in entry["providers"]] == [
+            ("cheap", ["chat_completions"]),
+            ("pricey", ["responses"]),
+        ]
 
 
 async def test_default_list_omits_responses_only_models(make: Any) -> None:

@@ -73,7 +73,9 @@ def assert_failed_tail(events: list[dict[str, Any]]) -> None:
     assert failed["type"] == "response.failed"
     assert failed["response"]["status"] == "failed"
     assert failed["response"]["id"] == "resp_1"
-    assert failed["response"]["error"]["code"] == "server_error"
+    # One registry code per fault, whatever the provider's own vocabulary.
+    assert failed["response"]["error"]["code"] == error["code"] == "upstream_error"
+    assert failed["response"]["error"]["type"] == error["error"]["type"] == "api_error"
     assert failed["response"]["output"] == [ITEM]
     assert "routing_metadata" not in failed["response"]
 

@@ -939,6 +939,7 @@ for field, value in (
     ("background", True),
     ("previous_response_id", "resp_1"),
     ("conversation", "conv_1"),
+    ("prompt", {"id": "pmpt_abc", "variables": {"city": "Paris"}}),
 ):
     bad(f"responses.{field}.not_allowed", S, NOT_ALLOWED, field, (field, value))
 ok(
@@ -990,3 +991,8 @@ PLATFORM_OPTIONS: list[tuple[str, Any, str, Any]] = [
 for field_name, good, bad_param, bad_value in PLATFORM_OPTIONS:
     ok(f"responses.{field_name}.valid", S, **{field_name: good})
     bad(f"responses.{field_name}.invalid", S, INVALID, bad_param, (field_name, bad_value))
+ok("responses.penalties.valid", S, presence_penalty=0.5, frequency_penalty=-2)
+ok("responses.penalties.null", S, presence_penalty=None, frequency_penalty=None)
+bad("responses.presence_penalty.range", S, INVALID, "presence_penalty", ("presence_penalty", 2.5))
+bad("responses.frequency_penalty.range", S, INVALID, "frequency_penalty", ("frequency_penalty", -3))
+bad("responses.service_tier.enum", S, INVALID, "service_tier", ("service_tier", "bogus"))

@@ -119,6 +119,7 @@ def _fix_cross_field_rules(body: dict[str, Any]) -> dict[str, Any]:
         "background",
         "previous_response_id",
         "conversation",
+        "prompt",
     ):
         body.pop(field, None)
     gateway = body.get("gateway")

@@ -441,7 +441,7 @@ class _Bridge:
             try:
                 data = translator.translate(translator.parse(events[0].data))
             except UpstreamStreamError as exc:
-                data = translator.fail("server_error", str(exc))
+                data = translator.fail("upstream_error", str(exc))
         elif events or not more_body:
             out: list[bytes] = []
             try:
@@ -456,7 +456,7 @@ class _Bridge:
                 if not self.started:
                     await self.error(GatewayError("upstream_error", str(exc)))
                     return
-                out.append(translator.fail("server_error", str(exc)))
+                out.append(translator.fail("upstream_error", str(exc)))
             if not more_body:
                 parser.finish()
                 if not self.started:
@@ -484,7 +484,7 @@ class _Bridge:
             return
         translator = self.translator
         assert translator is not None
-        await self.end(translator.fail("server_error", message))
+        await self.end(translator.fail("upstream_error", message))
 
     async def first_chunk(self, chunk: dict[str, Any] | None, out: list[bytes]) -> bool:
         """Decide on the first inner chunk: an error is still a real HTTP status (trap 19)."""
@@ -543,9 +543,12 @@ class _Bridge:
         assert translator.response is not None
         response = translator.response
         if response["status"] == "failed":
+            # The same code as the stream would have carried (one code per fault).
+            error = response["error"]
             self.started = True
             await send_error(
-                self.send, GatewayError("upstream_error", response["error"]["message"])
+                self.send,
+                GatewayError(error["code"], error["message"], error["param"], type_=error["type"]),
             )
             return
         await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
@@ -587,7 +590,7 @@ class _Bridge:
         assert translator is not None
         # Logged above and not re-raised: the client gets error + response.failed, and an outer
         # layer (routing) still sees a complete, well-formed response.
-        await self.end(translator.fail("server_error", "The upstream failed mid-stream."))
+        await self.end(translator.fail("upstream_error", "The upstream failed mid-stream."))
 
 
 def _error_status(error: Any) -> int:

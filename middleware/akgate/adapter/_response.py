@@ -56,7 +56,7 @@ def response_skeleton(request: dict[str, Any], response_id: str, created_at: int
         "output": [],
         "parallel_tool_calls": _or(get("parallel_tool_calls"), True),
         "tool_choice": _or(get("tool_choice"), "auto"),
-        "tools": _or(get("tools"), []),
+        "tools": echo_tools(get("tools")),
         "temperature": _or(get("temperature"), 1.0),
         "top_p": _or(get("top_p"), 1.0),
         "presence_penalty": _or(get("presence_penalty"), 0),
@@ -76,6 +76,30 @@ def response_skeleton(request: dict[str, Any], response_id: str, created_at: int
         "prompt_cache_key": get("prompt_cache_key"),
         "usage": None,
     }
+
+
+def echo_tools(tools: Any) -> list[Any]:
+    """The request's tools as the Response echoes them.
+
+    A function tool comes back with every key of OpenAI's ``FunctionTool`` present (the value
+    sent, or null), because strict clients and conformance suites validate the echoed object and
+    reject a tool without ``strict``. Other tool types are echoed as sent.
+    """
+    if not isinstance(tools, list):
+        return []
+    return [
+        {
+            "type": "function",
+            "name": tool.get("name"),
+            "description": tool.get("description"),
+            "parameters": tool.get("parameters"),
+            "strict": tool.get("strict"),
+            **tool,
+        }
+        if isinstance(tool, dict) and tool.get("type") == "function"
+        else tool
+        for tool in tools
+    ]
 
 
 def _or(value: Any, default: Any) -> Any:

@@ -14,6 +14,9 @@ from typing import Any, Final
 
 from pydantic_core import from_json, to_json
 
+from akgate._faults import fault_payload, responses_error_event
+from akgate.errors import error_payload
+
 from ._options import AdapterOptions
 from ._response import (
     finish_status,
@@ -31,7 +34,6 @@ DONE: Final = "[DONE]"
 _DONE_LINE: Final = b"data: [DONE]\n\n"
 _NO_LOGPROBS: Final[list[dict[str, Any]]] = []
 _PLAIN_TEXT_KEYS: Final = frozenset({"content", "role"})
-_RATE_LIMITED: Final = frozenset({"rate_limit_exceeded", "insufficient_quota", "rate_limit_error"})
 
 
 class UpstreamStreamError(Exception):
@@ -579,7 +581,7 @@ class StreamTranslator:
             return self._flush()
         if self._finish_reason is None and not self.done_seen:
             return self.fail(
-                "server_error", "The upstream stream ended before it finished the response."
+                "upstream_error", "The upstream stream ended before it finished the response."
             )
         status, incomplete = finish_status(self._finish_reason)
         self._close_open("incomplete" if incomplete else "completed")
@@ -594,42 +596,25 @@ class StreamTranslator:
 
     def fail_with(self, error: Any, status: int | None = None) -> bytes:
         """Fail the stream with an upstream ``error`` object (or any truthy error value)."""
-        if not isinstance(error, dict):
-            error = {"message": str(error)}
-        code, type_ = error.get("code"), error.get("type")
-        message = error.get("message")
-        param = error.get("param")
-        return self.fail(
-            code if isinstance(code, str) and code else
-            (type_ if isinstance(type_, str) and type_ else "server_error"),
-            message if isinstance(message, str) and message else "The upstream failed.",
-            type_=type_ if isinstance(type_, str) and type_ else "server_error",
-            param=param if isinstance(param, str) else None,
-            status=status,
-        )
+        return self.fail_payload(fault_payload(error, status=status))
 
-    def fail(
-        self,
-        code: str,
-        message: str,
-        *,
-        type_: str = "server_error",
-        param: str | None = None,
-        status: int | None = None,
-    ) -> bytes:
-        """``error`` (flat and nested) then ``response.failed``; open items end incomplete."""
+    def fail(self, code: str, message: str, *, param: str | None = None) -> bytes:
+        """Fail the stream with the registry ``code`` (``error`` then ``response.failed``)."""
+        return self.fail_payload(error_payload(code, message, param))
+
+    def fail_payload(self, payload: dict[str, Any]) -> bytes:
+        """``error`` (flat and nested) then ``response.failed``, both carrying ``payload``.
+
+        Open items end incomplete. The failed Response's ``error`` is the same registry payload
+        as the event's, so a client reads one code wherever it looks.
+        """
         if self.response is not None:
             return self._flush()
         self._close_open("incomplete", silent=True)
-        self._emit({"type": "error", "code": code, "message": message, "param": param,
-                    "error": {"type": type_, "code": code, "message": message, "param": param}})
-        limited = status == 429 or code in _RATE_LIMITED or type_ in _RATE_LIMITED
+        self._emit(responses_error_event(payload, None))
         response = self._final("failed")
         response["usage"] = None if self._usage is None else map_usage(self._usage)
-        response["error"] = {
-            "code": "rate_limit_exceeded" if limited else "server_error",
-            "message": message,
-        }
+        response["error"] = payload
         self._emit({"type": "response.failed", "response": response})
         if self._send_done:
             self._out.append(_DONE_LINE)

@@ -105,6 +105,9 @@ class CatalogModel(_Frozen):
     id: str = Field(min_length=1)
     aliases: tuple[str, ...] = ()
     display_name: str | None = None
+    #: Shown by ``/v1/directory/models`` and ``/v1/registry/models`` (default: the model id).
+    family: str | None = None
+    author: str | None = None
     #: Unix time shown as ``created`` in the model directory (default: catalog load time).
     created: int | None = None
     providers: tuple[CatalogProvider, ...] = Field(min_length=1)
@@ -226,11 +229,14 @@ class Catalog:
 
 #: What the demo model honours (``providers/demo.py``); routing drops the other optional
 #: parameters with an ``unsupported_parameter`` warning. The demo is deterministic, which is what
-#: ``temperature``, ``top_p`` and ``seed`` ask of it.
+#: ``temperature``, ``top_p`` and ``seed`` ask of it; the penalties are no-ops
+#: for a deterministic model (the answer is the same at any value).
 _DEMO_PARAMETERS: Final = (
     "temperature",
     "top_p",
     "seed",
+    "presence_penalty",
+    "frequency_penalty",
     "logprobs",
     "top_logprobs",
     "n",

@@ -25,6 +25,7 @@ from akgate._asgi import (
 )
 from akgate._endpoints import gateway_scope
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 from akgate.ops._tracing import TRACER_STATE_KEY, attempt_span
@@ -40,6 +41,7 @@ from ._metadata import (
 )
 from ._models_api import ModelDirectory
 from ._providers import Provider
+from ._registry_api import PublicDirectory
 from ._rewrite import provider_payload, read_gateway
 from ._stats import InMemoryStats, RoutingStats
 from ._strategies import (
@@ -58,6 +60,8 @@ logger = logging.getLogger("akgate.routing")
 
 #: Endpoint-table rows answered from the catalog.
 _DIRECTORY: Final = frozenset({"models.list", "models.retrieve"})
+#: The public discovery endpoints (no key): answered from the catalog by ``PublicDirectory``.
+_PUBLIC: Final = frozenset({"directory.models", "registry.models", "registry.providers"})
 #: Provider statuses that move on to the next candidate. 401/403 mean the provider's own key is
 #: wrong: never the client's fault, so they are not forwarded as such.
 _RETRYABLE: Final = frozenset({401, 403, 408, 425, 429})
@@ -461,6 +465,10 @@ class Routing:
 
     ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
     routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
+    catalog, and so are the public ``/v1/directory/models``, ``/v1/registry/models`` and
+    ``/v1/registry/providers`` (``public_endpoints=False`` turns them off; each client address
+    gets ``public_rate_limit`` requests a minute). Other paths pass through to the wrapped app
+    untouched.
     """
 
     def __init__(
@@ -476,6 +484,9 @@ class Routing:
         timeout_ms: int | None = None,
         test_keys_use_test_providers: bool = True,
         models_endpoint: bool = True,
+        public_endpoints: bool = True,
+        public_rate_limit: int | None = 60,
+        public_rate_limiter: RateLimiter | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.perf_counter,
         hosted_tools: Literal["strict", "lenient"] = "strict",
@@ -504,6 +515,16 @@ class Routing:
         self._apps = self._provider_apps()
         self._routes = self._build_routes()
         self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None
+        self._public = (
+            PublicDirectory(
+                self.catalog,
+                self.providers,
+                rate_limit=public_rate_limit,
+                limiter=public_rate_limiter,
+            )
+            if public_endpoints
+            else None
+        )
 
     # -- configuration ---------------------------------------------------------------------
     def _registry(
@@ -604,6 +625,10 @@ class Routing:
         if spec is not None and spec.name in _DIRECTORY and self._directory is not None:
             scope, send, _ = request_context(scope, send)
             await self._directory(scope, resolution.path, send)
+            return
+        if spec is not None and spec.name in _PUBLIC and self._public is not None:
+            scope, send, _ = request_context(scope, send)
+            await self._public(scope, resolution.path, send)
             return
         endpoint = spec.kind if spec is not None else None
         if endpoint is None or scope.get("method") != "POST":

@@ -18,6 +18,7 @@ from ._strategies import split_suffix
 __all__ = ["ModelDirectory"]
 
 _LIST_PATHS = ("/v1/models", "/v1/models/")
+_ENDPOINTS = ("chat_completions", "responses")
 _PREFIX = "/v1/models/"
 
 
@@ -57,6 +58,8 @@ class ModelDirectory:
                     "output_price": p.output_price,
                     "data_policy": p.data_policy
                     or (providers[p.name].data_policy if p.name in providers else None),
+                    # Per provider, so a client can tell which one serves /v1/responses.
+                    "supported_endpoints": [e for e in _ENDPOINTS if e in p.endpoints],
                 }
                 for p in model.providers
             ],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -20,7 +20,7 @@ from akgate.validation import sanitize_extensions
 
 from ._strategies import Needs, Route, normalize_effort
 
-__all__ = ["provider_payload", "read_gateway", "strip_extension"]
+__all__ = ["DOCUMENTED_EXTENSION_PROVIDERS", "provider_payload", "read_gateway", "strip_extension"]
 
 def _path(loc: tuple[int | str, ...]) -> str:
     out = "gateway"
@@ -82,6 +82,11 @@ def strip_extension(
     return ext[provider]
 
 
+#: The providers the contract documents as ``extensions`` keys: known even when no provider of
+#: that name is configured, so sending one is "ignored for this provider", never "unknown".
+DOCUMENTED_EXTENSION_PROVIDERS: Final = frozenset({"anthropic", "openai", "google", "deepseek"})
+
+
 def provider_payload(
     payload: Mapping[str, Any],
     endpoint: Endpoint,
@@ -108,13 +113,13 @@ def provider_payload(
                 if isinstance(value, Mapping):
                     ext = strip_extension(key, value, warnings) if strip_blocked else value
                     body.update(ext)
-            elif key in known_providers:
+            elif key in known_providers or key in DOCUMENTED_EXTENSION_PROVIDERS:
                 warnings.append(
                     {
                         "type": "ignored_extension",
                         "code": f"extensions.{key}",
-                        "message": f"extensions.{key} was ignored: the request was served by "
-                        f"'{name}'.",
+                        "message": f"extensions.{key} was ignored for this provider: the request "
+                        f"was served by '{name}'.",
                     }
                 )
             else:

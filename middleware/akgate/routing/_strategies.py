@@ -365,24 +365,25 @@ def _filters(
         )
     max_ttft = routing.get("max_ttft_ms")
     if max_ttft is not None:
-        pct = routing.get("ttft_percentile") or "p50"
+        # One name per percentile: the lambdas run later, after both are bound.
+        ttft_pct = routing.get("ttft_percentile") or "p50"
         filters.append(
             (
                 "latency_constraint_exceeded",
                 "gateway.routing.max_ttft_ms",
-                f"No provider has a {pct} TTFT of at most {max_ttft} ms.",
-                lambda r: (v := _ttft(r, perf, pct)) is None or v <= max_ttft,
+                f"No provider has a {ttft_pct} TTFT of at most {max_ttft} ms.",
+                lambda r: (v := _ttft(r, perf, ttft_pct)) is None or v <= max_ttft,
             )
         )
     min_tps = routing.get("min_throughput_tps")
     if min_tps is not None:
-        pct = routing.get("throughput_percentile") or "p50"
+        tps_pct = routing.get("throughput_percentile") or "p50"
         filters.append(
             (
                 "throughput_constraint_not_met",
                 "gateway.routing.min_throughput_tps",
-                f"No provider has a {pct} throughput of at least {min_tps} tokens/s.",
-                lambda r: (v := _tps(r, perf, pct)) is None or v >= min_tps,
+                f"No provider has a {tps_pct} throughput of at least {min_tps} tokens/s.",
+                lambda r: (v := _tps(r, perf, tps_pct)) is None or v >= min_tps,
             )
         )
     return filters

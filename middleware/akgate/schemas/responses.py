@@ -168,8 +168,15 @@ class IncompleteDetails(ResponseModel):
 
 
 class ResponseError(ResponseModel):
+    """The registry error payload (the same as the stream's ``error`` event carries)."""
+
     code: str
     message: str
+    type: str | None = None
+    param: str | None = None
+    doc_url: str | None = None
+    provider: str | None = None
+    suggestion: str | None = None
 
 
 class Response(ResponseModel):

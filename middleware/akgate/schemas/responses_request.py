@@ -466,6 +466,8 @@ class ResponsesText(OpenRequestModel):
 
 
 ReasoningSummary = Literal["auto", "concise", "detailed"]
+#: OpenAI's processing tiers (the Response echoes the one the provider used when it says so).
+ServiceTier = Literal["auto", "default", "flex", "priority"]
 
 
 class ResponsesReasoning(OpenRequestModel):
@@ -560,6 +562,8 @@ class ResponsesRequest(RequestModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=1)
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     stream: bool | None = None
     stream_options: ResponsesStreamOptions | None = None
     text: ResponsesText | None = None
@@ -571,7 +575,7 @@ class ResponsesRequest(RequestModel):
     safety_identifier: str | None = None
     prompt_cache_key: str | None = Field(default=None, max_length=64)
     prompt_cache_retention: str | None = None
-    service_tier: str | None = None
+    service_tier: ServiceTier | None = None
     store: Annotated[bool | None, _not_true("store")] = None
     background: Annotated[bool | None, _not_true("background")] = None
     previous_response_id: Annotated[
@@ -588,5 +592,9 @@ class ResponsesRequest(RequestModel):
     image: ImageOptions | None = None
     moderation: Moderation | None = None
     prompt_cache_options: PromptCacheOptions | None = None
+    #: Stored prompt templates live on OpenAI's platform: refused like the other stateful fields.
+    prompt: Annotated[
+        Any, _null_only("stored prompt templates are not supported; send instructions and input")
+    ] = None
     gateway: GatewayParams | None = None
     extensions: Extensions | None = None
