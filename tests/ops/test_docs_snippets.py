@@ -108,6 +108,15 @@ def server(spec: str, key: str) -> Iterator[str]:
         yield base.removeprefix("http://")
 
 
+def close_clients(namespaces: list[dict[str, Any]]) -> None:
+    """Close the SDK clients the snippets opened (a reader's script ends with its process)."""
+    for namespace in namespaces:
+        for value in namespace.values():
+            module = type(value).__module__.split(".")[0]
+            if module in ("openai", "auriko", "httpx") and callable(getattr(value, "close", None)):
+                value.close()
+
+
 async def call(app: Any, directive: str, key: str) -> None:
     model, _, mode = directive.partition(" ")
     streams = (False, True) if mode == "stream" else (False,)
@@ -145,13 +154,16 @@ def test_snippets_run_as_written(
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "django_project"))
     monkeypatch.syspath_prepend(str(ROOT))
     namespace: dict[str, Any] = {}
+    namespaces = [namespace]
     with ExitStack() as servers:
+        servers.callback(close_clients, namespaces)
         addresses: dict[str, str] = {}  # one server per spec and page: snippets continue
         for snippet in (s for s in ALL if s.page == page):
             if "skip" in snippet.directives:
                 continue
             if "continue" not in snippet.directives:
                 namespace = {"__name__": "__docs__"}
+                namespaces.append(namespace)
             code = snippet.code
             spec = snippet.directives.get("server")
             try:
