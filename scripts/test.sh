@@ -18,6 +18,9 @@ python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 # The Codex CLI (tests/clients/test_codex_cli.py), exactly as pinned in its lock file. Its native
 # binary is an optional dependency served by the npm registry itself (no other download).
 (cd tests/clients/codex && npm ci --no-audit --no-fund --loglevel=error)
+# The Claude Code CLI that tests/clients/test_claude_code.py drives (pinned by its lock file;
+# its platform binary is an optional dependency from the npm registry).
+(cd tests/clients/claude_code && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== ruff" && python -m ruff check middleware tests examples benchmarks
 echo "== mypy --strict" && python -m mypy

@@ -28,6 +28,7 @@ from .auth import (
 )
 from .context import Identity, RequestContext, current_request_id, get_context
 from .errors import ERROR_CODES, GatewayError
+from .messages import MessagesAdapter
 from .ops import AccessLog, HealthChecks, PrometheusMetrics, RequestIdFilter, Tracing
 from .providers import DemoModel, UpstreamProvider
 from .routing import (
@@ -70,6 +71,7 @@ __all__ = [
     "KeyStoreUnavailable",
     "MemoryKeyStore",
     "MemoryRateLimiter",
+    "MessagesAdapter",
     "NewKey",
     "PrometheusMetrics",
     "Provider",

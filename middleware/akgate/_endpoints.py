@@ -161,6 +161,26 @@ ENDPOINTS: Final[tuple[EndpointSpec, ...]] = (
         models=True,
         kind="responses",
     ),
+    # Anthropic Messages: MessagesAdapter serves them over a chat provider; a provider that
+    # speaks Messages natively gets them untouched (forwarded upstream only when enabled).
+    _row(
+        "messages",
+        "/v1/messages",
+        ["POST"],
+        scope="messages",
+        upstream="opt_in",
+        models=True,
+        kind="messages",
+    ),
+    _row(
+        "messages.count_tokens",
+        "/v1/messages/count_tokens",
+        ["POST"],
+        scope="messages",
+        upstream="opt_in",
+        models=True,
+        kind="messages",
+    ),
     _row("models.list", "/v1/models", ["GET"], scope="models", upstream="served"),
     _row("models.retrieve", "/v1/models/{model:path}", ["GET"], scope="models", upstream="served"),
     _row("embeddings", "/v1/embeddings", ["POST"], scope="embeddings", upstream="opt_in"),

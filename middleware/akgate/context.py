@@ -22,9 +22,11 @@ __all__ = [
     "MAX_WARNINGS",
     "SCOPE_KEY",
     "Endpoint",
+    "ErrorFormat",
     "Identity",
     "RequestContext",
     "current_request_id",
+    "error_format_for",
     "get_context",
     "new_request_id",
     "request_context",
@@ -36,7 +38,35 @@ SCOPE_KEY: Final = "akgate"
 #: fields, blocked keys or reasoning items; each check stays O(1) and the metadata stays small).
 MAX_WARNINGS: Final = 100
 
-Endpoint = Literal["chat_completions", "responses"]
+Endpoint = Literal["chat_completions", "responses", "messages"]
+#: Which error envelope a request's failures are answered in (see ``akgate.errors.send_error``).
+ErrorFormat = Literal["auriko", "anthropic"]
+#: Paths answered in Anthropic's error envelope (``/v1/messages`` and below it).
+ANTHROPIC_PATH_PREFIX: Final = "/v1/messages"
+
+
+#: The error envelope of the request the current task is serving, set by the layer that creates
+#: the request's context. ``send_error`` reads it when no context is passed, so a layer that only
+#: has ``send`` (any layer, ours or a user's) still answers in the endpoint's envelope. The ASGI
+#: servers run each request in its own task, so the value never crosses requests.
+_ERROR_FORMAT: ContextVar[tuple[ErrorFormat, str | None]] = ContextVar(
+    "akgate_error_format", default=("auriko", None)
+)
+
+
+def current_error_format() -> tuple[ErrorFormat, str | None]:
+    """``(error envelope, request id)`` of the request being served in this task
+    (``("auriko", None)`` outside one)."""
+    return _ERROR_FORMAT.get()
+
+
+def error_format_for(path: str) -> ErrorFormat:
+    """The error envelope of the endpoint at ``path`` (a route path, below ``root_path``)."""
+    if path.startswith(ANTHROPIC_PATH_PREFIX) and (
+        len(path) == len(ANTHROPIC_PATH_PREFIX) or path[len(ANTHROPIC_PATH_PREFIX)] == "/"
+    ):
+        return "anthropic"
+    return "auriko"
 
 
 # Request ids need to be unique, not secret: a random per-process prefix plus a counter costs a
@@ -106,6 +136,9 @@ class RequestContext:
     #: ``(scope path, akgate._endpoints.Resolution | None)``: the endpoint-table lookup of the
     #: path, made once per stack (a child context's scope has its own path, so it starts empty).
     route: tuple[str, object] | None = None
+    #: The error envelope of the endpoint this request is for (set from the path once, by the
+    #: layer that creates the context; a child follows its endpoint).
+    error_format: ErrorFormat = "auriko"
 
     def child(self, payload: dict[str, Any], body: bytes, endpoint: Endpoint) -> RequestContext:
         """The context of a rewritten request for an inner layer (one routing attempt, the
@@ -124,6 +157,7 @@ class RequestContext:
             validated=self.validated,
             warnings=self.warnings,
             state=self.state,
+            error_format="anthropic" if endpoint == "messages" else "auriko",
         )
 
     def warn(self, type_: str, code: str, message: str) -> None:
@@ -157,12 +191,18 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
     # see akgate._query) and before any layer can forward it.
     scrub_query(scope)
     ctx = RequestContext()
+    path: str = scope.get("path", "")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path) and path != root_path:
+        path = path[len(root_path) :]
+    ctx.error_format = error_format_for(path)
     # An incoming X-Request-ID is honoured when it is short and printable, as a proxy would.
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
                 ctx.request_id = value.decode()
             break
+    _ERROR_FORMAT.set((ctx.error_format, ctx.request_id))
     new_scope = {**scope, SCOPE_KEY: ctx}
     _current_request_id.set(ctx.request_id)
     request_id = ctx.request_id.encode()

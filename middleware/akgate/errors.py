@@ -19,17 +19,24 @@ Exception tree::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_core import to_json
 
 from ._types import Send
+from .context import current_error_format
+
+if TYPE_CHECKING:
+    from .context import RequestContext
 
 __all__ = [
+    "ANTHROPIC_ERROR_TYPES",
     "DOC_URL_BASE",
     "ERROR_CODES",
     "ERROR_TYPES",
     "GatewayError",
+    "anthropic_error_body",
+    "anthropic_error_type",
     "error_body",
     "error_payload",
     "send_error",
@@ -94,6 +101,48 @@ ERROR_CODES: Final[Mapping[str, tuple[int, str]]] = {
     # Stream-only codes: never an HTTP status of their own (sent inside an SSE error event).
     **_codes(499, "api_error", "client_disconnected stream_duration_exceeded"),
 }
+
+
+#: HTTP status -> Anthropic ``error.type`` for the ``/v1/messages`` endpoints (their envelope
+#: has no ``code``; the Anthropic SDKs pick the exception class from the status).
+ANTHROPIC_ERROR_TYPES: Final[Mapping[int, str]] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    """The Anthropic error type for an HTTP status (other 4xx: invalid request; 5xx: api)."""
+    found = ANTHROPIC_ERROR_TYPES.get(status)
+    if found is not None:
+        return found
+    return "invalid_request_error" if 400 <= status < 500 else "api_error"
+
+
+def anthropic_error_body(
+    status: int, message: str, *, request_id: str | None = None, suggestion: str | None = None
+) -> bytes:
+    """Anthropic's envelope: ``{"type": "error", "error": {"type", "message"}, "request_id"}``."""
+    error: dict[str, Any] = {"type": anthropic_error_type(status), "message": message}
+    if suggestion is not None:
+        error["suggestion"] = suggestion
+    envelope: dict[str, Any] = {"type": "error", "error": error}
+    if request_id is not None:
+        envelope["request_id"] = request_id
+    return to_json(envelope)
 
 
 def status_for(code: str) -> int:
@@ -181,12 +230,36 @@ async def send_error(
     error: GatewayError,
     *,
     headers: Iterable[tuple[bytes, bytes]] = (),
+    ctx: RequestContext | None = None,
 ) -> None:
-    """Send ``error`` as a complete JSON response (status, headers, envelope)."""
-    body = error.body()
+    """Send ``error`` as a complete JSON response (status, headers, envelope).
+
+    This is the one place errors are rendered: the envelope follows the endpoint the request is
+    for (``ctx.error_format`` when a context is given, else the current request's, which the
+    layer that created its context recorded), so every layer answers ``/v1/messages`` in
+    Anthropic's envelope and everything else in Auriko's without knowing which it guards.
+    """
+    extra: list[tuple[bytes, bytes]] = []
+    request_id: str | None
+    if ctx is not None:
+        error_format, request_id = ctx.error_format, ctx.request_id
+    else:
+        error_format, request_id = current_error_format()
+    if error_format == "anthropic":
+        # Anthropic's envelope has no ``param``: the field leads the message, as in Anthropic's
+        # own errors ("messages.1.content: ...").
+        message = f"{error.param}: {error.message}" if error.param else error.message
+        body = anthropic_error_body(
+            error.status, message, request_id=request_id, suggestion=error.suggestion
+        )
+        if request_id is not None:
+            extra.append((b"request-id", request_id.encode("latin-1")))
+    else:
+        body = error.body()
     raw_headers = [
         (b"content-type", b"application/json; charset=utf-8"),
         (b"content-length", str(len(body)).encode("latin-1")),
+        *extra,
         *headers,
     ]
     raw_headers.extend(

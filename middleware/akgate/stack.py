@@ -7,14 +7,15 @@
 
 Both build, outermost first::
 
-    APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter ->] app
+    APIKeyAuth -> RequestValidation -> Routing -> [ResponsesAdapter | MessagesAdapter ->] app
 
 inside the returned :class:`GatewayApp`, which bounds the time a request body may take.
 
 Routing treats the wrapped app as the provider ``"app"`` (serving the ``models`` you name, for
 ``ak_live_`` and ``ak_test_`` keys alike) next to the embedded demo model, and wraps it in the
-adapter for ``/v1/responses`` because it only speaks chat completions. Every layer can be turned
-off or configured (``auth=False``, ``validation_options={...}`` ...); see ``docs/frameworks.md``.
+adapters for ``/v1/responses`` and ``/v1/messages`` because it only speaks chat completions.
+Every layer can be turned off or configured (``auth=False``, ``validation_options={...}`` ...);
+see ``docs/frameworks.md``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .auth import (
     RedisRateLimiter,
     default_store,
 )
+from .messages import MessagesAdapter
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
@@ -118,10 +120,12 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    messages: bool = True,
+    messages_options: Mapping[str, Any] | None = None,
     hosted_tools: Literal["strict", "lenient"] = "strict",
     sse_heartbeat: float | None = 15.0,
 ) -> ASGIApp:
-    """Wrap ``app`` in auth, validation, routing and the Responses adapter.
+    """Wrap ``app`` in auth, validation, routing and the Responses and Messages adapters.
 
     :param keys: a :class:`~akgate.auth.KeyStore`, or a list of full API keys (held in memory).
         Default: ``$AKGATE_API_KEYS`` when set, else the SQLite store at
@@ -145,16 +149,26 @@ def gateway(
         limit.
     :param hosted_tools: hosted tools (``web_search``, ``mcp``, ...) on a provider that speaks
         chat only: ``"strict"`` answers 400 ``hosted_tool_not_supported``, ``"lenient"`` drops
-        them with a ``routing_metadata.warnings`` entry each. Native ``/v1/responses``
-        providers always get them untouched.
+        them with a ``routing_metadata.warnings`` entry each. Native ``/v1/responses`` (and
+        ``/v1/messages``) providers always get them untouched. The Messages adapter applies
+        the same policy to Anthropic server tools, ``mcp_servers`` and ``container``.
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param messages: serve Anthropic's ``/v1/messages`` (through :class:`~akgate.MessagesAdapter`
+        for chat-only providers); ``messages_options`` are more options for that adapter.
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
         or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
+    if hosted_tools not in ("strict", "lenient"):
+        raise ValueError("hosted_tools must be 'strict' or 'lenient'")
+    messages_config: dict[str, Any] = {
+        "max_body_size": max_body_size,
+        "hosted_tools": hosted_tools,
+        **(messages_options or {}),
+    }
     stack: ASGIApp = app
     store: KeyStore | None = None
     owned: list[_Closable] = []  # what this call creates, closed at lifespan shutdown
@@ -186,8 +200,11 @@ def gateway(
         options: dict[str, Any] = {
             "max_body_size": max_body_size,
             "hosted_tools": hosted_tools,
+            "messages_options": messages_config,
             **(routing_options or {}),
         }
+        if not messages:
+            options["messages_options"] = {**messages_config, "passthrough": True}
         if redis_url and "stats" not in options:
             client = store.client if isinstance(store, RedisKeyStore) else redis_url
             stats = RedisStats(client)
@@ -220,6 +237,8 @@ def gateway(
                     **(adapter_options or {}),
                 },
             )
+        if messages:
+            stack = MessagesAdapter(stack, **messages_config)
     if validation:
         stack = RequestValidation(
             stack, **{"max_body_size": max_body_size, **(validation_options or {})}
@@ -329,6 +348,8 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        messages: bool = True,
+        messages_options: Mapping[str, Any] | None = None,
         hosted_tools: Literal["strict", "lenient"] = "strict",
         sse_heartbeat: float | None = 15.0,
     ) -> None:
@@ -352,6 +373,8 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            messages=messages,
+            messages_options=messages_options,
             hosted_tools=hosted_tools,
             sse_heartbeat=sse_heartbeat,
         )

@@ -15,11 +15,20 @@ from typing import Any
 import anyio
 import pytest
 
-from akgate import DemoModel, MemoryKeyStore, ResponsesAdapter, Routing, create_key, gateway
+from akgate import (
+    DemoModel,
+    MemoryKeyStore,
+    MessagesAdapter,
+    ResponsesAdapter,
+    Routing,
+    create_key,
+    gateway,
+)
 from akgate._types import Message
 
 CHAT = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
 RESPONSES = {"model": "demo", "input": "hi"}
+MESSAGES = {"model": "demo", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
 
 
 async def serve_once(app: Any, path: str, payload: dict[str, Any], key: str) -> None:
@@ -59,6 +68,8 @@ async def serve_once(app: Any, path: str, payload: dict[str, Any], key: str) -> 
         ("adapter", "/v1/responses", RESPONSES),
         ("full", "/v1/chat/completions", CHAT),
         ("full", "/v1/responses", RESPONSES),
+        ("messages", "/v1/messages", MESSAGES),
+        ("full", "/v1/messages", MESSAGES),
     ],
 )
 async def test_requests_leave_no_garbage_cycles(
@@ -69,6 +80,7 @@ async def test_requests_leave_no_garbage_cycles(
     app: Any = {
         "routing": lambda: Routing(DemoModel()),
         "adapter": lambda: ResponsesAdapter(DemoModel()),
+        "messages": lambda: MessagesAdapter(DemoModel()),
         "full": lambda: gateway(DemoModel(), keys=store),
     }[variant]()
     payload = {**payload, "stream": stream}

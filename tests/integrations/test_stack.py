@@ -10,6 +10,7 @@ import pytest
 
 from akgate.adapter import ResponsesAdapter
 from akgate.auth import APIKeyAuth, MemoryKeyStore, RedisKeyStore, SQLiteKeyStore, create_key
+from akgate.messages import MessagesAdapter
 from akgate.routing import Provider, RedisStats, Routing
 from akgate.stack import Gateway, gateway
 from akgate.validation import RequestValidation
@@ -54,11 +55,18 @@ def test_gateway_stacks_auth_validation_routing_outermost_first(key: str) -> Non
 
 def test_gateway_without_routing_puts_the_adapter_over_the_app(key: str) -> None:
     stack = gateway(chat_app, keys=[key], routing=False)
-    assert chain(stack.app) == [APIKeyAuth, RequestValidation, ResponsesAdapter]
+    assert chain(stack.app) == [
+        APIKeyAuth,
+        RequestValidation,
+        MessagesAdapter,
+        ResponsesAdapter,
+    ]
 
 
 def test_each_layer_can_be_turned_off() -> None:
-    stack = gateway(chat_app, auth=False, validation=False, routing=False, adapter=False)
+    stack = gateway(
+        chat_app, auth=False, validation=False, routing=False, adapter=False, messages=False
+    )
     assert stack.app is chat_app
 
 

@@ -2,8 +2,9 @@
 
 A snippet runs alone, in a fresh namespace, in a temporary directory, with ``$AKGATE_API_KEYS``
 holding one key (``$AKGATE_KEY`` holds it too, as the quickstart has the reader export it) and
-``$OPENAI_API_KEY`` holding a dummy. An HTML comment right above the fence changes that (the
-directives are documented in CONTRIBUTING.md, "Docs snippets"):
+``$OPENAI_API_KEY`` / ``$ANTHROPIC_API_KEY`` / ``$REDIS_URL`` holding dummies. An HTML comment
+right above the fence changes that (the directives are documented in CONTRIBUTING.md, "Docs
+snippets"):
 
 * ``<!-- docs-test: continue -->``: continues the previous snippet of the page (its namespace);
 * ``<!-- docs-test: server MODULE:NAME -->``: the snippet is a client of a server on
@@ -113,7 +114,9 @@ def close_clients(namespaces: list[dict[str, Any]]) -> None:
     for namespace in namespaces:
         for value in namespace.values():
             module = type(value).__module__.split(".")[0]
-            if module in ("openai", "auriko", "httpx") and callable(getattr(value, "close", None)):
+            if module in ("openai", "anthropic", "auriko", "httpx") and callable(
+                getattr(value, "close", None)
+            ):
                 value.close()
 
 
@@ -148,6 +151,7 @@ def test_snippets_run_as_written(
     monkeypatch.setenv("AKGATE_KEY", key)
     monkeypatch.setenv("AKGATE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-docs-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-docs-test")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")  # never connected to
     monkeypatch.chdir(tmp_path)
     # The guides run from the repository root (examples.*) or the Django project (chatsite.*).

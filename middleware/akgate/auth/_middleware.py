@@ -50,7 +50,7 @@ DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
     spec.path: spec.scope for spec in ENDPOINTS if spec.scope is not None
 }
 #: What the ``inference`` scope grants.
-INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "models"})
+INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "messages", "models"})
 #: ``model:<strategy>`` shortcuts (auriko-contract §5.4), stripped before the model allowlist.
 _STRATEGY_SUFFIXES: Final = MODEL_SUFFIXES | {"floor", "nitro", "fast"}  # + legacy ones
 _BEARER: Final = b"bearer "

@@ -28,6 +28,7 @@ _TTFT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 #: 429 error codes (errors.py) -> the ``reason`` label of ``rejections_total``.
 _REJECTIONS: Final = {
     "rate_limit_exceeded": "rate_limit",
+    "rate_limit_error": "rate_limit",  # Anthropic's envelope on /v1/messages names the type only
     "budget_exhausted": "budget",
     "insufficient_quota": "budget",
 }

@@ -45,7 +45,7 @@ from akgate._endpoints import (
 from akgate._query import scrub_query
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import RequestContext, request_context
-from akgate.errors import ERROR_CODES, GatewayError, send_error
+from akgate.errors import ERROR_CODES, GatewayError, anthropic_error_type, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
 __all__ = ["UpstreamProvider"]
@@ -234,7 +234,7 @@ class UpstreamProvider:
         ]
         headers.extend(self._extra_headers)
         request = self.client.build_request(method, url, headers=headers, content=body)
-        sse_kind = "responses" if spec.kind == "responses" else "chat"
+        sse_kind = spec.kind if spec.kind in ("responses", "messages") else "chat"
         exchange = _Exchange(self, request, send, sse_kind, ctx.request_id)
         await exchange.run(receive)
 
@@ -500,6 +500,10 @@ class _Exchange:
             kind = event or _event_type(data)
             if kind in _TERMINAL_EVENTS or kind == "error":
                 self.terminated = True
+        elif self.sse_kind == "messages":  # Anthropic: no [DONE]; message_stop or error ends it
+            kind = event or _event_type(data)
+            if kind == "message_stop" or kind == "error":
+                self.terminated = True
         elif data.startswith('{"error"'):
             self.errored = True
 
@@ -515,6 +519,11 @@ class _Exchange:
             prefix = b"" if self.tail in (b"", b"\n\n") else b"\n\n"
             if self.sse_kind == "responses":
                 frame = {**err.payload(), "type": "error"}  # the flat Responses form
+                await self._body(prefix + b"event: error\ndata: " + dumps(frame) + b"\n\n")
+                await self._body(b"", final=True)
+            elif self.sse_kind == "messages":  # Anthropic's error event, nothing after it
+                error = {"type": anthropic_error_type(err.status), "message": err.message}
+                frame = {"type": "error", "error": error}
                 await self._body(prefix + b"event: error\ndata: " + dumps(frame) + b"\n\n")
                 await self._body(b"", final=True)
             else:

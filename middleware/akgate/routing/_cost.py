@@ -21,7 +21,7 @@ def _int(value: Any) -> int:
 
 
 def token_counts(usage: Any) -> TokenCounts | None:
-    """Read chat (``prompt_tokens``...) or responses (``input_tokens``...) usage."""
+    """Read chat (``prompt_tokens``...), responses or Anthropic (``input_tokens``...) usage."""
     if not isinstance(usage, Mapping):
         return None
     if "prompt_tokens" in usage or "completion_tokens" in usage:
@@ -29,6 +29,15 @@ def token_counts(usage: Any) -> TokenCounts | None:
         cached = details.get("cached_tokens") if isinstance(details, Mapping) else 0
         return TokenCounts(
             _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), _int(cached)
+        )
+    if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
+        # Anthropic usage: input_tokens excludes the cached and cache-write tokens.
+        cached = _int(usage.get("cache_read_input_tokens"))
+        written = _int(usage.get("cache_creation_input_tokens"))
+        return TokenCounts(
+            _int(usage.get("input_tokens")) + cached + written,
+            _int(usage.get("output_tokens")),
+            cached,
         )
     if "input_tokens" in usage or "output_tokens" in usage:
         details = usage.get("input_tokens_details")

@@ -4,7 +4,8 @@ Streams are rewritten event by event without buffering. The per-chunk fast path 
 event boundaries and looks for a handful of byte markers (``[DONE]``, a non-null ``"usage"``,
 ``"error"``, terminal Responses events); only events carrying one are parsed. Chat streams end
 with one chunk ``{"choices": [], "usage": ..., "routing_metadata": ...}`` before
-``data: [DONE]``; Responses streams carry it in the terminal event's ``response``.
+``data: [DONE]``; Responses streams carry it in the terminal event's ``response``; Anthropic
+Messages streams on the last ``message_delta`` event (next to its ``usage``).
 
 An unfinished event is held until its blank line arrives, up to ``MAX_EVENT_SIZE`` bytes (16 MiB,
 shared with :class:`~akgate.sse.SSEParser`): a provider that never ends an event gets the stream
@@ -20,7 +21,7 @@ from typing import Any, Final
 from pydantic_core import from_json, to_json
 
 from akgate._faults import fault_payload, responses_error_event
-from akgate.errors import error_payload
+from akgate.errors import ERROR_CODES, anthropic_error_type, error_payload
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
 from ._stream_check import has_bad_block
@@ -28,6 +29,7 @@ from ._stream_check import has_bad_block
 __all__ = [
     "ChatStreamRewriter",
     "Finalize",
+    "MessagesStreamRewriter",
     "ResponsesStreamRewriter",
     "inject_json",
     "merge_warnings",
@@ -440,3 +442,66 @@ class ResponsesStreamRewriter(_StreamRewriter):
 
 
 _SEQUENCE: Final = re.compile(rb'"sequence_number":\s*(\d+)')
+
+
+class MessagesStreamRewriter(_StreamRewriter):
+    """Anthropic Messages SSE: routing_metadata rides on the ``message_delta`` event.
+
+    ``message_start`` (once per stream) gives the input and cache counts that a ``message_delta``
+    may leave out. A stream that breaks ends with one Anthropic ``error`` event (never a
+    ``message_stop``), as the Anthropic API does after its 200.
+    """
+
+    _markers = (
+        b'"message_start"',
+        b'"message_delta"',
+        b'"message_stop"',
+        b"event: error",
+        b'"type":"error"',
+        b'"type": "error"',
+    )
+
+    def __init__(
+        self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
+    ) -> None:
+        super().__init__(finalize, provider, max_event_size=max_event_size)
+        self._usage: dict[str, Any] = {}
+
+    def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        if data is None or self.done:
+            return b"" if self.done else self._forward(event, data, raw)
+        try:
+            obj = from_json(data)
+        except ValueError:
+            return self._forward(event, data, raw)
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "message_start":
+            message = obj.get("message")
+            usage = message.get("usage") if isinstance(message, dict) else None
+            if isinstance(usage, dict):
+                self._usage.update(usage)
+        elif kind == "message_delta":
+            usage = obj.get("usage")
+            if isinstance(usage, dict):
+                self._usage.update({k: v for k, v in usage.items() if v is not None})
+            obj["routing_metadata"] = self.finalize(self._usage)
+            return encode_event(to_json(obj), event or "message_delta")
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            self.failed = self.done = True
+        return self._forward(event, data, raw)
+
+    def _close(self) -> bytes:
+        if self.done:
+            return b""
+        return self.abort("upstream_error", "The provider stream ended before it completed.")
+
+    def _error(self, code: str, message: str) -> bytes:
+        self.done = True
+        status = ERROR_CODES.get(code, (500, "api_error"))[0]
+        event = {
+            "type": "error",
+            "error": {"type": anthropic_error_type(status), "message": message},
+        }
+        return encode_event(to_json(event), "error")

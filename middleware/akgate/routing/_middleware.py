@@ -23,7 +23,7 @@ from akgate._asgi import (
     response_cap,
     scope_with_body,
 )
-from akgate._endpoints import gateway_scope
+from akgate._endpoints import gateway_scope, not_allowed
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
@@ -35,6 +35,7 @@ from ._catalog import Catalog
 from ._cost import compute_cost, token_counts
 from ._metadata import (
     ChatStreamRewriter,
+    MessagesStreamRewriter,
     ResponsesStreamRewriter,
     inject_json,
     merge_warnings,
@@ -152,7 +153,9 @@ class _Attempt:
         self.size = 0
         #: The JSON answer cap of this attempt (set with its body, see ``response_cap``).
         self.cap = MAX_JSON_RESPONSE_SIZE
-        self.rewriter: ChatStreamRewriter | ResponsesStreamRewriter | None = None
+        self.rewriter: (
+            ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter | None
+        ) = None
         self.cancel: anyio.CancelScope | None = None
         self.metadata: dict[str, Any] | None = None
         self.tps: float | None = None
@@ -244,12 +247,9 @@ class _Attempt:
                     return
                 if sse:
                     self.mode = "sse"
-                    cls = (
-                        ChatStreamRewriter
-                        if self.plan.endpoint == "chat_completions"
-                        else ResponsesStreamRewriter
+                    self.rewriter = _REWRITERS[self.plan.endpoint](
+                        self.finalize, self.route.provider.name
                     )
-                    self.rewriter = cls(self.finalize, self.route.provider.name)
                 else:
                     self.mode = "json"
             elif status >= 500 or status in _RETRYABLE:
@@ -434,6 +434,15 @@ class _Attempt:
         return GatewayError("upstream_error", message, headers=headers, provider=name)
 
 
+_REWRITERS: Final[
+    Mapping[str, type[ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter]]
+] = {
+    "chat_completions": ChatStreamRewriter,
+    "responses": ResponsesStreamRewriter,
+    "messages": MessagesStreamRewriter,
+}
+
+
 def _attempt_outcome(attempt: _Attempt, cancel: anyio.CancelScope | None) -> str:
     if attempt.disconnected:
         return "client_disconnected"
@@ -488,6 +497,7 @@ class Routing:
         public_rate_limit: int | None = 60,
         public_rate_limiter: RateLimiter | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        messages_options: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         hosted_tools: Literal["strict", "lenient"] = "strict",
     ) -> None:
@@ -496,6 +506,11 @@ class Routing:
         #: The Responses adapter's policy for hosted tools on chat-only providers.
         self.hosted_tools = hosted_tools
         self.app = app
+        #: Options of the MessagesAdapter wrapped around each chat-only provider.
+        self.messages_options: dict[str, Any] = {
+            "max_body_size": max_body_size,
+            **(messages_options or {}),
+        }
         self.catalog = Catalog.load(catalog)
         if default_optimize not in STRATEGY_WEIGHTS:
             raise ValueError(f"default_optimize must be one of {sorted(STRATEGY_WEIGHTS)}")
@@ -566,6 +581,12 @@ class Routing:
             adapter = None
         else:
             adapter = ResponsesAdapter
+        try:
+            from akgate.messages import MessagesAdapter
+        except ImportError:
+            messages_adapter = None
+        else:
+            messages_adapter = MessagesAdapter
         apps: dict[tuple[str, str], ASGIApp] = {}
         for provider in self.providers.values():
             assert provider.app is not None
@@ -577,6 +598,12 @@ class Routing:
                 apps[(provider.name, "responses")] = adapter(
                     provider.app, hosted_tools=self.hosted_tools
                 )
+            if "messages" in provider.endpoints:
+                apps[(provider.name, "messages")] = provider.app
+            elif messages_adapter is not None and "chat_completions" in provider.endpoints:
+                apps[(provider.name, "messages")] = messages_adapter(
+                    provider.app, **{"hosted_tools": self.hosted_tools, **self.messages_options}
+                )
         return apps
 
     def _build_routes(self) -> dict[str, tuple[Route, ...]]:
@@ -585,9 +612,10 @@ class Routing:
             entries = []
             for offering in model.providers:
                 provider = self.providers[offering.name]
-                endpoints = frozenset(
-                    e for e in offering.endpoints if (provider.name, e) in self._apps
-                )
+                served = set(offering.endpoints)
+                if "chat_completions" in served:
+                    served.add("messages")  # through the Messages adapter
+                endpoints = frozenset(e for e in served if (provider.name, e) in self._apps)
                 entries.append(
                     Route(
                         model=model,
@@ -631,6 +659,13 @@ class Routing:
             await self._public(scope, resolution.path, send)
             return
         endpoint = spec.kind if spec is not None else None
+        if endpoint == "messages" and scope.get("method") != "POST":
+            # Nothing else lives at the Messages paths (Anthropic's envelope, like every error
+            # there).
+            assert spec is not None
+            scope, send, _ = request_context(scope, send)
+            await send_error(send, not_allowed(spec))
+            return
         if endpoint is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return

@@ -1,13 +1,19 @@
-"""``GET /v1/models`` and ``GET /v1/models/{id}`` answered from the catalog (§11)."""
+"""``GET /v1/models`` and ``GET /v1/models/{id}`` answered from the catalog (§11).
+
+A request with an ``anthropic-version`` header (the Anthropic SDKs send one on every call) also
+gets Anthropic's ModelInfo fields (``type``, ``display_name``, ``created_at``) and list fields
+(``first_id``, ``last_id``, ``has_more``) beside the OpenAI ones.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
-from akgate._asgi import send_json
+from akgate._asgi import get_header, send_json
 from akgate._types import Scope, Send
 from akgate.errors import GatewayError, send_error
 
@@ -36,6 +42,7 @@ class ModelDirectory:
         self.wall_clock = wall_clock
         created = int(catalog.loaded_at)
         self._entries: dict[str, dict[str, Any]] = {}
+        self._display = {m.id: m.display_name or m.id for m in catalog.models}
         for model in catalog.models:
             self._entries[model.id] = self._entry(model, providers, created)
 
@@ -77,7 +84,7 @@ class ModelDirectory:
             await self._list(scope, send)
         else:
             # The server decoded the path once; decoding again would let '%2e%2e' become '..'.
-            await self._retrieve(path[len(_PREFIX) :], send)
+            await self._retrieve(path[len(_PREFIX) :], send, _anthropic(scope))
 
     async def _list(self, scope: Scope, send: Send) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -93,18 +100,20 @@ class ModelDirectory:
             )
             return
         data = [e for e in self._entries.values() if endpoint in e["supported_endpoints"]]
-        await send_json(
-            send,
-            200,
-            {
-                "object": "list",
-                "data": data,
-                "catalog_version": self.catalog.version,
-                "catalog_age_seconds": max(0, int(self.wall_clock() - self.catalog.loaded_at)),
-            },
-        )
+        listing: dict[str, Any] = {
+            "object": "list",
+            "data": data,
+            "catalog_version": self.catalog.version,
+            "catalog_age_seconds": max(0, int(self.wall_clock() - self.catalog.loaded_at)),
+        }
+        if _anthropic(scope):
+            listing["data"] = [_anthropic_entry(e, self._display[e["id"]]) for e in data]
+            listing["first_id"] = data[0]["id"] if data else None
+            listing["last_id"] = data[-1]["id"] if data else None
+            listing["has_more"] = False
+        await send_json(send, 200, listing)
 
-    async def _retrieve(self, name: str, send: Send) -> None:
+    async def _retrieve(self, name: str, send: Send, anthropic: bool = False) -> None:
         model = self.catalog.get(name) or self.catalog.get(split_suffix(name)[0])
         if model is None:
             await send_error(
@@ -117,4 +126,23 @@ class ModelDirectory:
                 ),
             )
             return
-        await send_json(send, 200, self._entries[model.id])
+        entry = self._entries[model.id]
+        if anthropic:
+            entry = _anthropic_entry(entry, self._display[model.id])
+        await send_json(send, 200, entry)
+
+
+def _anthropic(scope: Scope) -> bool:
+    return get_header(scope, b"anthropic-version") is not None
+
+
+def _anthropic_entry(entry: dict[str, Any], display_name: str) -> dict[str, Any]:
+    """An entry with Anthropic's ModelInfo fields added (``created_at`` in RFC 3339)."""
+    created = datetime.fromtimestamp(entry["created"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        **entry,
+        "type": "model",
+        "display_name": display_name,
+        "created_at": created,
+        "lifecycle": "active",
+    }

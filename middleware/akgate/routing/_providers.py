@@ -21,9 +21,10 @@ class Provider:
     """A named backend that routing can call.
 
     ``app`` is any ASGI app serving ``/v1/chat/completions`` (and ``/v1/responses`` if listed in
-    ``endpoints``); ``None`` means the app wrapped by :class:`~akgate.routing.Routing`. A
-    chat-only provider is wrapped in :class:`akgate.adapter.ResponsesAdapter` for
-    ``/v1/responses``.
+    ``endpoints``, and ``/v1/messages`` if ``"messages"`` is listed); ``None`` means the app
+    wrapped by :class:`~akgate.routing.Routing`. A chat-only provider is wrapped in
+    :class:`akgate.adapter.ResponsesAdapter` for ``/v1/responses`` and in
+    :class:`akgate.messages.MessagesAdapter` for ``/v1/messages``.
     """
 
     name: str
@@ -45,7 +46,7 @@ class Provider:
         if self.data_policy not in DATA_POLICY_RANK:
             raise ValueError(f"Provider {self.name!r}: unknown data_policy {self.data_policy!r}")
         endpoints = frozenset(self.endpoints)
-        if not endpoints or not endpoints <= {"chat_completions", "responses"}:
+        if not endpoints or not endpoints <= {"chat_completions", "responses", "messages"}:
             raise ValueError(f"Provider {self.name!r}: invalid endpoints {sorted(endpoints)}")
         object.__setattr__(self, "endpoints", endpoints)
 

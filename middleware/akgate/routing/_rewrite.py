@@ -145,6 +145,8 @@ def provider_payload(
                 )
     if needs.effort is not None:
         _reasoning(body, endpoint, route, needs.effort, warnings)
+    if endpoint == "messages":
+        _clamp_max_tokens(body, route, warnings)
     if stream and endpoint == "chat_completions":
         # include_usage is forced: the final chunk carries usage and routing_metadata.
         options = body.get("stream_options")
@@ -153,6 +155,26 @@ def provider_payload(
             "include_usage": True,
         }
     return body, warnings
+
+
+def _clamp_max_tokens(
+    body: dict[str, Any], route: Route, warnings: list[dict[str, str]]
+) -> None:
+    """Anthropic clients ask for large ``max_tokens`` (Claude Code: 32000); a chat backend
+    refuses more than its output cap, so the request gets the model's cap instead."""
+    cap = route.offering.max_output_tokens
+    asked = body.get("max_tokens")
+    if cap is None or not isinstance(asked, int) or isinstance(asked, bool) or asked <= cap:
+        return
+    body["max_tokens"] = cap
+    warnings.append(
+        {
+            "type": "clamped_parameter",
+            "code": "max_tokens",
+            "message": f"'max_tokens' {asked} is above {route.model.id}'s output limit; "
+            f"sent {cap}.",
+        }
+    )
 
 
 def _reasoning(

@@ -99,6 +99,8 @@ class Needs:
 
 
 def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
+    if endpoint == "messages":
+        return _messages_needs(payload)
     if endpoint == "chat_completions":
         fmt = payload.get("response_format")
         effort = payload.get("reasoning_effort")
@@ -121,6 +123,23 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
         effort=effort if isinstance(effort, str) else None,
         # Iterate the (few) request keys rather than the 15 checked parameters.
         params=tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None]),
+    )
+
+
+def _messages_needs(payload: Mapping[str, Any]) -> Needs:
+    """An Anthropic Messages request: thinking and effort are hints there (a model that does not
+    reason just answers), so they never filter routes."""
+    tools = bool(payload.get("tools"))
+    choice = payload.get("tool_choice")
+    config = payload.get("output_config")
+    fmt = config.get("format") if isinstance(config, Mapping) else None
+    return Needs(
+        tools=tools,
+        tool_choice_required=tools
+        and isinstance(choice, Mapping)
+        and choice.get("type") in ("any", "tool"),
+        vision=_has_part(payload.get("messages"), "content", "image"),
+        structured="json_schema" if isinstance(fmt, Mapping) else None,
     )
 
 
@@ -182,6 +201,15 @@ def _filters(
                 lambda r: "chat_completions" in r.endpoints,
             )
         )
+    elif endpoint == "messages":
+        filters.append(
+            (
+                "response_api_only",
+                "model",
+                "The model is only available on /v1/responses.",
+                lambda r: "messages" in r.endpoints,
+            )
+        )
     else:
         filters.append(
             (
@@ -213,7 +241,7 @@ def _filters(
         filters.append(
             (
                 "vision_not_supported",
-                "messages" if endpoint == "chat_completions" else "input",
+                "input" if endpoint == "responses" else "messages",
                 "No provider of the requested model accepts image input.",
                 lambda r: r.offering.capabilities.vision,
             )
@@ -227,7 +255,9 @@ def _filters(
         filters.append(
             (
                 code,
-                "response_format" if endpoint == "chat_completions" else "text.format",
+                {"chat_completions": "response_format", "responses": "text.format"}.get(
+                    endpoint, "output_config.format"
+                ),
                 "No provider of the requested model supports structured output.",
                 lambda r: r.offering.capabilities.structured_output,
             )
