@@ -4,14 +4,16 @@ A client that sends headers and then trickles (or never finishes) its body would
 a connection, a file descriptor and a task for ever: with enough of them the server runs out of
 file descriptors and normal requests time out. This outermost layer gives every gateway request
 (``/v1/...``, see ``akgate._endpoints``) ``timeout`` seconds from its start to deliver its whole
-body. Past that, the layers inside see the client as gone (``http.disconnect``), and the client
-gets ``408 request_timeout`` with ``Connection: close``, so the server frees the connection.
+body (or to have its response started). Past that, the layers inside are cancelled, and the
+client gets ``408 request_timeout`` with ``Connection: close``, so the server frees the
+connection. Requests without a body (no ``Content-Length`` or ``0``, not chunked) cost nothing.
 Requests to the app's own paths are left alone (uploads may legitimately be slow).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Final
 
 import anyio
@@ -44,35 +46,34 @@ class RequestBodyTimeout:
         return f"RequestBodyTimeout({self.app!r}, timeout={self.timeout})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or resolve(scope, route_path(scope)) is None:
+        if (
+            scope["type"] != "http"
+            or not _has_body(scope)
+            or resolve(scope, route_path(scope)) is None
+        ):
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
-        deadline = anyio.current_time() + self.timeout
-        complete = timed_out = started = False
+        started = False
+        # One cancel scope per request (not one per receive: each costs microseconds); its
+        # deadline is lifted as soon as the body is complete or the response has started.
+        with anyio.CancelScope(deadline=anyio.current_time() + self.timeout) as bound:
 
-        async def timed_receive() -> Message:
-            nonlocal complete, timed_out
-            if complete:
-                return await receive()
-            if not timed_out:
-                with anyio.move_on_after(deadline - anyio.current_time()):
-                    message = await receive()
-                    if message["type"] != "http.request" or not message.get("more_body", False):
-                        complete = True
-                    return message
-                timed_out = True
-            # For the layers inside, the client is gone: they stop reading and answer nothing.
-            return {"type": "http.disconnect"}
+            async def timed_receive() -> Message:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    bound.deadline = math.inf
+                return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    bound.deadline = math.inf
+                await send(message)
 
-        await self.app(scope, timed_receive, tracking_send)
-        if timed_out and not started:
+            await self.app(scope, timed_receive, tracking_send)
+        if bound.cancelled_caught and not started:
             logger.info(
                 "request %s: body not complete within %s s; answered 408",
                 ctx.request_id,
@@ -86,3 +87,13 @@ class RequestBodyTimeout:
                     headers={"Connection": "close"},
                 ),
             )
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a non-zero Content-Length, or chunked)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False

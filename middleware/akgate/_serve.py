@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import inspect
+import json
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +35,10 @@ __all__ = [
 ]
 
 _INSTALL_HINT = "akgate serve needs uvicorn: pip install 'akgate[server]'"
+#: How the parent hands its resolved ServeConfig to worker processes (they start fresh: spawn).
+_WORKER_CONFIG_ENV = "_AKGATE_SERVE_CONFIG"
+_LOOPS = ("auto", "asyncio", "uvloop")
+_HTTP_IMPLS = ("auto", "h11", "httptools")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,16 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    #: uvicorn's event loop and HTTP parser; ``auto`` takes uvloop and httptools when installed.
+    loop: str = "auto"
+    http: str = "auto"
+    #: Worker processes sharing the listening socket (each runs its own copy of the stack).
+    workers: int = 1
+    #: Upstream timeouts in seconds (``UpstreamProvider``'s options; total ``None``: no limit).
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 120.0
+    idle_timeout: float = 120.0
+    total_timeout: float | None = None
     #: Seconds a request has to deliver its body (slow clients get 408 and are disconnected).
     body_timeout: float = 60.0
     #: uvicorn's cap on concurrent connections and tasks (503 past it); None: no cap.
@@ -86,7 +105,15 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         models = config.models or upstream_models(config.upstream, api_key)
         return gateway(
             # Only requests that passed auth carry the operator's key upstream.
-            UpstreamProvider(config.upstream, api_key=api_key, require_identity=True),
+            UpstreamProvider(
+                config.upstream,
+                api_key=api_key,
+                require_identity=True,
+                connect_timeout=config.connect_timeout,
+                first_byte_timeout=config.first_byte_timeout,
+                idle_timeout=config.idle_timeout,
+                total_timeout=config.total_timeout,
+            ),
             keys=store,
             body_timeout=config.body_timeout,
             redis_url=config.redis_url,
@@ -172,6 +199,9 @@ def serve(config: ServeConfig) -> int:
     except ImportError:
         print(_INSTALL_HINT, file=sys.stderr)
         return 1
+    if config.workers < 1:
+        print("akgate serve: --workers must be >= 1", file=sys.stderr)
+        return 2
     # Bind first: a port in use must fail before a demo key is created that nobody would see.
     try:
         sock = _bind(config.host, config.port)
@@ -184,10 +214,19 @@ def serve(config: ServeConfig) -> int:
         return 1
     port = sock.getsockname()[1]
     try:
-        # The served store is opened by build_app: connections made in the start-up loop below
-        # would be bound to it (a pooled Redis connection failed the first request, "Event loop
-        # is closed", with a 503).
-        app = build_app(config)
+        if config.workers > 1:
+            # Resolved once here, so that a bad --upstream fails before any worker starts.
+            if config.upstream and not config.models:
+                upstream_key = os.environ.get(config.upstream_key_env) or None
+                config = dataclasses.replace(
+                    config, models=upstream_models(config.upstream, upstream_key)
+                )
+            app: ASGIApp | None = None
+        else:
+            # The served store is opened by build_app: connections made in the start-up loop
+            # below would be bound to it (a pooled Redis connection failed the first request,
+            # "Event loop is closed", with a 503).
+            app = build_app(config)
         # Created once everything else worked, before the server starts, so that only this
         # process can create it and the banner below always shows it.
         choice, shown_store, store_option = anyio.run(_first_key, config)
@@ -199,6 +238,8 @@ def serve(config: ServeConfig) -> int:
         sock.close()
         print(f"akgate serve: key store unavailable ({type(exc).__name__})", file=sys.stderr)
         return 1
+    if app is None:
+        return _serve_workers(config, sock, choice, shown_store, store_option)
     app = _with_operations(app, config)
 
     class BannerServer(uvicorn.Server):
@@ -220,17 +261,7 @@ def serve(config: ServeConfig) -> int:
     gc.collect()
     gc.freeze()
     install_fd_exhaustion_filter()
-    server = BannerServer(
-        uvicorn.Config(
-            app,
-            log_level="info",
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            limit_concurrency=config.limit_concurrency,
-            timeout_keep_alive=config.timeout_keep_alive,
-            access_log=not config.access_log,  # akgate's structured line replaces uvicorn's
-        )
-    )
+    server = BannerServer(uvicorn.Config(app, **_uvicorn_options(config)))
     with sock, _no_signal_reraise():
         server.run(sockets=[sock])
     return 0
@@ -245,6 +276,78 @@ async def _first_key(config: ServeConfig) -> tuple[KeyChoice, str, str]:
         return (choice, *store_label(store, config.db, config.redis_url))
     finally:
         await store.aclose()
+
+
+def _uvicorn_options(config: ServeConfig) -> dict[str, Any]:
+    return {
+        "log_level": "info",
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,
+        "limit_concurrency": config.limit_concurrency,
+        "timeout_keep_alive": config.timeout_keep_alive,
+        "loop": config.loop,
+        "http": config.http,
+        "access_log": not config.access_log,  # akgate's structured line replaces uvicorn's
+    }
+
+
+def _serve_workers(
+    config: ServeConfig,
+    sock: socket.socket,
+    choice: KeyChoice,
+    shown_store: str,
+    store_option: str,
+) -> int:
+    """Run ``config.workers`` uvicorn processes on one listening socket, supervised by uvicorn.
+
+    Each worker builds its own stack (its own key store connection and upstream pool). Keys in
+    SQLite are shared by the workers of one host; rate limits and routing stats are shared only
+    through ``--redis``. Metrics are summed over the workers through prometheus-client's
+    multi-process mode (a temporary ``PROMETHEUS_MULTIPROC_DIR`` unless one is set).
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    metrics_dir = None
+    if config.metrics_path is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="akgate-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the workers
+    os.environ[_WORKER_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+    uv_config = uvicorn.Config(
+        f"{__name__}:_worker_app", factory=True, workers=config.workers, **_uvicorn_options(config)
+    )
+    # Connections queue in the backlog until a worker takes them, so the URL works right away.
+    sock.listen(uv_config.backlog)
+    print_banner(
+        base_url_for(config.host, sock.getsockname()[1]),
+        choice,
+        store=shown_store,
+        store_option=store_option,
+        upstream=config.upstream,
+        model=config.models[0] if config.models else "demo",
+    )
+    # uvicorn < 0.52 takes the worker's entry point as ``target``; later versions build it.
+    takes_target = "target" in inspect.signature(Multiprocess).parameters
+    extra = {"target": uvicorn.Server(uv_config).run} if takes_target else {}
+    try:
+        with sock, _no_signal_reraise():
+            Multiprocess(uv_config, sockets=[sock], **extra).run()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _worker_app() -> ASGIApp:
+    """The app of one ``--workers`` process, built from the parent's resolved config."""
+    fields = json.loads(os.environ[_WORKER_CONFIG_ENV])
+    fields["models"] = tuple(fields["models"])
+    config = ServeConfig(**fields)
+    app = _with_operations(build_app(config), config)
+    install_fd_exhaustion_filter()
+    gc.collect()
+    gc.freeze()  # as in the single-process server: long-lived objects out of full passes
+    return app
 
 
 def _with_operations(app: ASGIApp, config: ServeConfig) -> ASGIApp:
@@ -316,6 +419,13 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        loop=args.loop,
+        http=args.http,
+        workers=args.workers,
+        connect_timeout=args.connect_timeout,
+        first_byte_timeout=args.first_byte_timeout,
+        idle_timeout=args.idle_timeout,
+        total_timeout=args.total_timeout,
         body_timeout=args.body_timeout,
         limit_concurrency=args.limit_concurrency,
         timeout_keep_alive=args.timeout_keep_alive,
@@ -357,8 +467,40 @@ def add_serve_command(subparsers: Any) -> None:
         metavar="NAME",
         help="a model id the upstream serves (repeatable; default: ask its /models)",
     )
+    for flag, default, meaning in (
+        ("--connect-timeout", 10.0, "connecting to the upstream (TCP and TLS)"),
+        ("--first-byte-timeout", 120.0, "request sent -> the upstream's response headers"),
+        ("--idle-timeout", 120.0, "between two chunks of the upstream's body"),
+        ("--total-timeout", None, "the whole upstream exchange, stream included"),
+    ):
+        parser.add_argument(
+            flag,
+            type=float,
+            default=default,
+            metavar="S",
+            help=f"{meaning} (default: {default if default is not None else 'no limit'})",
+        )
     parser.add_argument("--db", metavar="PATH", help="SQLite key store (default ~/.akgate)")
     parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on one socket (default: 1; share limits and stats with --redis)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=_LOOPS,
+        default="auto",
+        help="event loop (default: auto = uvloop when installed)",
+    )
+    parser.add_argument(
+        "--http",
+        choices=_HTTP_IMPLS,
+        default="auto",
+        help="HTTP/1.1 parser (default: auto = httptools when installed)",
+    )
     parser.add_argument(
         "--token-delay-ms",
         type=float,

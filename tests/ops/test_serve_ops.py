@@ -85,3 +85,23 @@ def test_serve_flags_move_and_turn_off_the_operations_paths(tmp_path: Path) -> N
         assert httpx.get(base + "/metrics").status_code == 404
     finally:
         stop(process)
+
+
+def test_serve_workers_sum_their_metrics(tmp_path: Path) -> None:
+    """With --workers, every worker's /metrics answers the sum over all of them."""
+    process, _, base, key = start(tmp_path, "--workers", "2")
+    try:
+        chat = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(6):  # a new connection each: the requests spread over the workers
+            response = httpx.post(
+                base + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=chat
+            )
+            assert response.status_code == 200
+        line = 'akgate_requests_total{endpoint="chat_completions",model="demo",provider="demo",'
+        for _ in range(4):  # whichever worker answers the scrape
+            metrics = httpx.get(base + "/metrics").text
+            counted = [row for row in metrics.splitlines() if row.startswith(line)]
+            assert counted, metrics
+            assert float(counted[0].rsplit(" ", 1)[1]) == 6
+    finally:
+        stop(process)

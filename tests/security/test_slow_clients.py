@@ -52,7 +52,7 @@ async def run(layer: Any, path: str, chunks: list[bytes], hang: bool) -> list[Me
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode()}
-    scope |= {"headers": [], "query_string": b"", "root_path": ""}
+    scope |= {"headers": [(b"content-length", b"1000")], "query_string": b"", "root_path": ""}
     with anyio.fail_after(5):
         await layer(scope, receive, send)
     return sent
@@ -61,7 +61,7 @@ async def run(layer: Any, path: str, chunks: list[bytes], hang: bool) -> list[Me
 async def test_a_body_that_never_completes_gets_408_and_connection_close() -> None:
     reached.clear()
     sent = await run(RequestBodyTimeout(app, timeout=0.2), "/v1/chat/completions", [b"{"], True)
-    assert reached == ["disconnect"]  # the layers inside saw the client as gone
+    assert reached == []  # the layers inside were cancelled while waiting for the body
     start = sent[0]
     assert start["status"] == 408
     headers = dict(start["headers"])

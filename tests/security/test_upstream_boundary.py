@@ -105,6 +105,11 @@ def responses(model: str = ALLOWED) -> bytes:
     return json.dumps({"model": model, "input": "hi"}).encode()
 
 
+def messages(model: str = ALLOWED) -> bytes:
+    body = {"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    return json.dumps(body).encode()
+
+
 def assert_envelope(response: RawResponse, status: int, code: str | None = None) -> None:
     assert response.status == status, response.body
     error = response.json()["error"]
@@ -195,6 +200,10 @@ def test_public_get_never_reaches_the_upstream(stack: Stack) -> None:
         ("/v1/chat/completions/.", chat(OTHER)),
         ("/v1/x/../chat/completions", chat(OTHER)),
         ("/v1/chat/completions\\", chat(OTHER)),
+        ("/v1/messages", messages(OTHER)),
+        ("/v1/messages/", messages(OTHER)),
+        ("/v1/./messages", messages(OTHER)),
+        ("/v1/messages/count_tokens/", messages(OTHER)),
     ],
 )
 def test_path_variants_never_skip_the_model_allowlist(stack: Stack, path: str, body: bytes) -> None:
@@ -253,6 +262,13 @@ def test_wrong_methods_on_served_endpoints_are_405(stack: Stack, method: str) ->
     assert response.headers["allow"] == "POST"
 
 
+def test_messages_reach_the_upstream_only_as_chat_completions(stack: Stack) -> None:
+    for path in ("/v1/messages", "/v1/messages/"):
+        response, upstream = stack.send("POST", path, KEYS["full"].key, messages())
+        assert response.status == 200, response.body
+        assert [(u["method"], u["path"]) for u in upstream] == [("POST", "/v1/chat/completions")]
+
+
 def test_a_test_key_chats_through_the_upstream(stack: Stack) -> None:
     response, upstream = stack.send("POST", "/v1/chat/completions", KEYS["test"].key, chat())
     assert response.status == 200, response.body
@@ -267,6 +283,8 @@ SEGMENTS = [
     "chat",
     "completions",
     "responses",
+    "messages",
+    "count_tokens",
     "models",
     "registry",
     "directory",
@@ -306,12 +324,12 @@ def gateway_paths(draw: st.DrawFn) -> str:
     path=gateway_paths(),
     key=st.sampled_from([None, "invalid", "restricted", "test", "full"]),
     model=st.sampled_from([ALLOWED, OTHER]),
-    endpoint_body=st.sampled_from(["chat", "responses"]),
+    endpoint_body=st.sampled_from(["chat", "responses", "messages"]),
 )
 def test_generated_requests_keep_the_boundary(
     stack: Stack, method: str, path: str, key: str | None, model: str, endpoint_body: str
 ) -> None:
-    body = chat(model) if endpoint_body == "chat" else responses(model)
+    body = {"chat": chat, "responses": responses, "messages": messages}[endpoint_body](model)
     secret = None
     if key == "invalid":
         secret = "ak_live_" + "A" * 46

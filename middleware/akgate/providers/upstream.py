@@ -1,4 +1,7 @@
-"""``UpstreamProvider``: forward the gateway's endpoints to an OpenAI-compatible server over httpx.
+"""``UpstreamProvider``: forward the gateway's endpoints to an OpenAI-compatible server.
+
+The HTTP client is aiohttp when installed (``akgate[server]``), else httpx
+(``providers/_upstream_http.py`` says why and how they differ).
 
 Only endpoints of the endpoint table (``akgate._endpoints``) marked for upstream forwarding
 (chat completions, responses, models) leave, plus the ``opt_in`` ones named in ``forward=``
@@ -12,7 +15,8 @@ Failures, all as Auriko envelopes (``provider`` set to the provider's name):
 
 =====================================  ==========================================================
 connection refused, DNS, protocol      502 ``upstream_error``
-timeout before the response            504 ``upstream_timeout``
+timeout before the response            504 ``upstream_timeout`` (connect, first byte, total)
+no data for ``idle_timeout`` mid-SSE   ``upstream_timeout`` error frame
 upstream 4xx/5xx                       same status; the upstream's envelope when it sent one,
                                        else wrapped (``upstream_error`` for 5xx)
 failure or truncation mid-SSE          ``data: {"error": ...}`` then ``data: [DONE]``
@@ -23,6 +27,7 @@ client disconnect                      the upstream request is cancelled
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -46,6 +51,15 @@ from akgate._query import scrub_query
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, anthropic_error_type, send_error
+from akgate.providers._upstream_http import (
+    ClientOptions,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+    UpstreamTimeout,
+    env_proxy,
+)
 from akgate.sse import SSEEventTooLarge, SSEParser
 
 __all__ = ["UpstreamProvider"]
@@ -104,9 +118,14 @@ class UpstreamProvider:
     """An ASGI app that forwards ``/v1/...`` to ``base_url`` (e.g. ``https://api.openai.com/v1``).
 
     ``api_key`` (or the env var named by ``api_key_env``) is sent as ``Authorization: Bearer``;
-    ``headers`` are added to every upstream request. Timeouts are in seconds: ``connect_timeout``,
-    ``read_timeout`` (also the wait for the first byte), ``write_timeout``, ``pool_timeout`` and
-    ``total_timeout`` (the whole exchange, stream included; ``None``: no limit).
+    ``headers`` are added to every upstream request. Timeouts are in seconds: ``connect_timeout``
+    (TCP and TLS), ``first_byte_timeout`` (request sent -> response headers),
+    ``idle_timeout`` (between two body chunks), ``total_timeout`` (the whole exchange, stream
+    included; ``None``: no limit), ``pool_timeout`` (waiting for a free connection) and
+    ``write_timeout`` (httpx only). ``read_timeout`` is the default of both ``first_byte_timeout``
+    and ``idle_timeout``. ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (loopback
+    upstreams are always reached directly); certificates are verified; no cookie is ever kept.
+    ``client``: an ``httpx.AsyncClient`` to send with instead (e.g. ``http2=True``).
     """
 
     def __init__(
@@ -122,6 +141,8 @@ class UpstreamProvider:
         write_timeout: float = 30.0,
         pool_timeout: float = 10.0,
         total_timeout: float | None = None,
+        first_byte_timeout: float | None = None,
+        idle_timeout: float | None = None,
         max_connections: int = 100,
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 30.0,
@@ -146,6 +167,8 @@ class UpstreamProvider:
             ("write_timeout", write_timeout),
             ("pool_timeout", pool_timeout),
             ("total_timeout", total_timeout),
+            ("first_byte_timeout", first_byte_timeout),
+            ("idle_timeout", idle_timeout),
         ):
             if value is not None and value <= 0:
                 raise ValueError(f"{option} must be > 0")
@@ -161,6 +184,8 @@ class UpstreamProvider:
         # Not the host by default: the name appears in client-facing errors.
         self.name = name or "upstream"
         self.total_timeout = total_timeout
+        self.first_byte_timeout = first_byte_timeout or read_timeout
+        self.idle_timeout = idle_timeout or read_timeout
         self.max_request_size = max_request_size
         self.max_response_size = max_response_size
         extra = [
@@ -174,19 +199,16 @@ class UpstreamProvider:
         self._extra_names = {name for name, _ in extra}
         #: Scrubbed from upstream error bodies, in case an upstream echoes the key it was sent.
         self._secret = api_key.encode("latin-1") if api_key else None
-        self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
-            ),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_keepalive_connections,
-                keepalive_expiry=keepalive_expiry,
-            ),
-            follow_redirects=False,
-            trust_env=False,
+        options = ClientOptions(
+            connect_timeout=connect_timeout,
+            write_timeout=write_timeout,
+            pool_timeout=pool_timeout,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=keepalive_expiry,
+            proxy=env_proxy(self.base_url),
         )
+        self.client = UpstreamClient(options, client)
 
     def __repr__(self) -> str:
         # Never show the key, nor credentials written into the URL (user:password@, a query).
@@ -199,8 +221,7 @@ class UpstreamProvider:
 
     async def aclose(self) -> None:
         """Close the pooled connections (only of a client this provider created)."""
-        if self._owns_client:
-            await self.client.aclose()
+        await self.client.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -233,7 +254,7 @@ class UpstreamProvider:
             if k.decode("latin-1") not in _DROP_REQUEST and k not in self._extra_names
         ]
         headers.extend(self._extra_headers)
-        request = self.client.build_request(method, url, headers=headers, content=body)
+        request = UpstreamRequest(method, url, headers, body)
         sse_kind = spec.kind if spec.kind in ("responses", "messages") else "chat"
         exchange = _Exchange(self, request, send, sse_kind, ctx.request_id)
         await exchange.run(receive)
@@ -291,7 +312,7 @@ class _Exchange:
     def __init__(
         self,
         provider: UpstreamProvider,
-        request: httpx.Request,
+        request: UpstreamRequest,
         send: Send,
         sse_kind: str,
         request_id: str,
@@ -308,6 +329,10 @@ class _Exchange:
         self.errored = False  # the SSE stream carried an error frame
         self.tail = b""
         self.disconnected = False
+        self.first_byte = False  # the upstream's response headers arrived
+        self.scope: anyio.CancelScope | None = None  # the exchange; its deadline is the next limit
+        self.total_deadline = math.inf
+        self.extended_at = 0.0  # when the deadline was last moved on
 
     async def run(self, receive: Receive) -> None:
         failure: GatewayError | None = None
@@ -315,15 +340,18 @@ class _Exchange:
         async with anyio.create_task_group() as group:
             group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
             with anyio.CancelScope() as total:
+                now = anyio.current_time()
                 if self.provider.total_timeout is not None:
-                    total.deadline = anyio.current_time() + self.provider.total_timeout
+                    self.total_deadline = now + self.provider.total_timeout
+                total.deadline = min(self.total_deadline, now + self.provider.first_byte_timeout)
+                self.scope = total
                 try:
                     await self._forward()
-                except httpx.TimeoutException as exc:
-                    failure = self._timeout(exc)
-                except (httpx.TransportError, httpx.StreamError) as exc:
-                    # Our own bounds raise a plain StreamError whose text is ours to show.
-                    what = str(exc) if type(exc) is httpx.StreamError else type(exc).__name__
+                except UpstreamTimeout as exc:
+                    failure = self._timeout(str(exc))
+                except UpstreamError as exc:
+                    # The text is a type name, or one of our own bounds: never the upstream's.
+                    what = str(exc)
                     self._log_failure(what)
                     failure = self.provider.error(
                         "upstream_error",
@@ -338,7 +366,9 @@ class _Exchange:
                     failure = self.provider.error(
                         "internal_error", "The gateway failed while forwarding the request."
                     )
-            if total.cancelled_caught:
+            if total.cancelled_caught and anyio.current_time() < self.total_deadline:
+                failure = self._stall()
+            elif total.cancelled_caught:
                 failure = self.provider.error(
                     "upstream_timeout",
                     f"Provider '{self.provider.name}' did not finish within "
@@ -358,20 +388,38 @@ class _Exchange:
             message: Message = await receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
-                # Cancels the upstream read: httpx closes that connection, the upstream sees it go.
+                # Cancels the upstream read: its connection is closed, so the upstream sees it go.
                 scope.cancel()
                 return
             # A receive that never blocks (an endless body replay) must not starve the exchange.
             await anyio.lowlevel.checkpoint()
 
-    def _timeout(self, exc: httpx.TimeoutException) -> GatewayError:
-        name, kind = self.provider.name, type(exc).__name__
-        self._log_failure(kind)
+    def _progress(self) -> None:
+        """Data arrived: move the exchange's deadline to the idle limit from now.
+
+        Moved at most every tenth of the idle limit, so a fast stream does not reschedule a
+        timer per chunk; a stall is therefore cut between 0.9x and 1x ``idle_timeout`` after
+        the last data.
+        """
+        now = anyio.current_time()
+        idle = self.provider.idle_timeout
+        if self.scope is not None and now - self.extended_at > idle / 10:
+            self.extended_at = now
+            self.scope.deadline = min(self.total_deadline, now + idle)
+
+    def _timeout(self, detail: str) -> GatewayError:
+        name = self.provider.name
+        self._log_failure(detail)
         if self.streaming:
-            message = f"Provider '{name}' stalled mid-stream ({kind}); request {self.request_id}."
+            message = f"Provider '{name}' stalled mid-stream ({detail}); request {self.request_id}."
         else:
-            message = f"Provider '{name}' timed out ({kind}); request {self.request_id}."
+            message = f"Provider '{name}' timed out ({detail}); request {self.request_id}."
         return self.provider.error("upstream_timeout", message)
+
+    def _stall(self) -> GatewayError:
+        if self.first_byte:
+            return self._timeout(f"no data for {self.provider.idle_timeout} s")
+        return self._timeout(f"no response within {self.provider.first_byte_timeout} s")
 
     def _log_failure(self, detail: str) -> None:
         # The upstream's address and what it said go to the log; the client gets the provider
@@ -379,10 +427,12 @@ class _Exchange:
         logger.warning("%r failed for request %s: %s", self.provider, self.request_id, detail)
 
     async def _forward(self) -> None:
-        response = await self.provider.client.send(self.request, stream=True)
+        response = await self.provider.client.send(self.request)
+        self.first_byte = True
+        self._progress()
         try:
-            content_type = response.headers.get("content-type", "")
-            if response.status_code >= 400:
+            content_type = response.header(b"content-type") or ""
+            if response.status >= 400:
                 await self._forward_error(response)
             elif content_type.startswith("text/event-stream"):
                 await self._forward_stream(response)
@@ -392,11 +442,10 @@ class _Exchange:
             await response.aclose()
 
     def _headers(
-        self, response: httpx.Response, *, keep_encoding: bool
+        self, response: UpstreamResponse, *, keep_encoding: bool
     ) -> list[tuple[bytes, bytes]]:
         headers = []
-        for key, value in response.headers.raw:
-            name = key.lower()
+        for name, value in response.headers:
             if name.decode("latin-1") in _DROP_RESPONSE:
                 continue
             if name == b"content-encoding" and not keep_encoding:
@@ -407,28 +456,29 @@ class _Exchange:
             headers.append((name, value))
         return headers
 
-    async def _read_capped(self, response: httpx.Response, limit: int) -> bytes:
+    async def _read_capped(self, response: UpstreamResponse, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
+            self._progress()
             size += len(chunk)
             if size > limit:
-                raise httpx.StreamError(f"response larger than {limit} bytes")
+                raise UpstreamError(f"response larger than {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _forward_whole(self, response: httpx.Response) -> None:
+    async def _forward_whole(self, response: UpstreamResponse) -> None:
         # Widened by what the answer may echo of the request (a request under the caps never
         # becomes a 502 because its answer repeats it).
-        limit = response_cap(self.provider.max_response_size, len(self.request.content))
+        limit = response_cap(self.provider.max_response_size, len(self.request.body))
         body = await self._read_capped(response, limit)
         headers = self._headers(response, keep_encoding=False)
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        await self._start(response.status_code, headers)
+        await self._start(response.status, headers)
         await self._body(body, final=True)
 
-    async def _forward_error(self, response: httpx.Response) -> None:
-        status = response.status_code
+    async def _forward_error(self, response: UpstreamResponse) -> None:
+        status = response.status
         body = await self._read_capped(response, _MAX_ERROR_BODY)
         secret = self.provider._secret
         if secret is not None and secret in body:
@@ -449,7 +499,7 @@ class _Exchange:
         message = (
             f"Provider '{self.provider.name}' answered HTTP {status}; request {self.request_id}."
         )
-        retry_after = response.headers.get("retry-after")
+        retry_after = response.header(b"retry-after")
         err = GatewayError(
             code,
             message,
@@ -460,20 +510,18 @@ class _Exchange:
         self.started = self.finished = True
         await send_error(self.send, err)
 
-    async def _forward_stream(self, response: httpx.Response) -> None:
-        compressed = response.headers.get("content-encoding", "identity") != "identity"
-        await self._start(response.status_code, self._headers(response, keep_encoding=False))
+    async def _forward_stream(self, response: UpstreamResponse) -> None:
+        await self._start(response.status, self._headers(response, keep_encoding=False))
         self.streaming = True
         parser = SSEParser()
-        # Raw bytes when they are the decoded bytes (the usual case): no copy, no decoder.
-        chunks = response.aiter_bytes() if compressed else response.aiter_raw()
-        async for chunk in chunks:
+        async for chunk in response.chunks():  # decoded, should the upstream compress anyway
+            self._progress()
             if not chunk:
                 continue
             try:
                 events = parser.feed(chunk)
             except SSEEventTooLarge as exc:  # an event that never ends: cut the stream
-                raise httpx.StreamError(str(exc)) from None
+                raise UpstreamError(str(exc)) from None
             for event in events:
                 self._observe(event.event, event.data)
             await self._body(chunk)
