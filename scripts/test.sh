@@ -13,6 +13,27 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# PostgreSQL for the usage-ledger tests (the tests start their own server on 127.0.0.1).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL is missing: install it (e.g. sudo apt-get install -y postgresql)" >&2
+    exit 1
+  fi
+fi
+
+# Node clients for tests/clients (exact versions from tests/clients/js/package-lock.json).
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "node and npm are missing: install Node.js 18 or later" >&2
+    exit 1
+  fi
+fi
+npm ci --prefix tests/clients/js --no-audit --no-fund --silent
+
 python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
 # The Codex CLI (tests/clients/test_codex_cli.py), exactly as pinned in its lock file. Its native

@@ -31,11 +31,13 @@ def _modules_needing(*packages: str) -> list[str]:
 
 
 # The `lowest` tox environment pins starlette, pydantic and httpx to their lowest supported
-# versions, which the auriko SDK itself does not accept: there (and only there), the modules that
-# import it are left out, loudly, instead of failing to import.
+# versions, which the auriko SDK (and possibly openai-agents and langchain-openai) do not accept:
+# there (and only there), the modules that import them are left out, loudly, instead of failing
+# to import.
 collect_ignore: list[str] = []
 if os.environ.get("AKGATE_LOWEST"):
-    missing = [p for p in ("auriko",) if importlib.util.find_spec(p) is None]
+    optional = ("auriko", "agents", "langchain_openai")
+    missing = [p for p in optional if importlib.util.find_spec(p) is None]
     if missing:
         collect_ignore = _modules_needing(*missing)
         print(f"AKGATE_LOWEST: skipping {len(collect_ignore)} modules that import {missing}")

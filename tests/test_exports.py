@@ -11,6 +11,7 @@ import akgate
 def test_all_is_sorted_and_complete() -> None:
     public = {name for name in vars(akgate) if not name.startswith("_") and name[0].isupper()}
     public |= {"gateway", "get_context", "create_key", "ensure_demo_key", "open_key_store"}
+    public |= {"open_response_store"}
     assert set(akgate.__all__) >= public - {"annotations"}
     assert akgate.__all__ == sorted(akgate.__all__, key=lambda n: (not n.isupper(), n))
     for name in akgate.__all__:
@@ -36,6 +37,7 @@ def test_subpackages_declare_all() -> None:
         "schemas",
         "stack",
         "ops",
+        "store",
     ):
         module = importlib.import_module(f"akgate.{name}")
         assert isinstance(module.__all__, list), name

@@ -27,6 +27,8 @@ from akgate._serve import (
 from akgate.cli import build_parser
 from akgate.providers.demo import DemoModel
 from akgate.providers.upstream import UpstreamProvider
+from akgate.store import StatefulResponses
+from akgate.usage import SpendControl
 from tests.support.servers import free_port, run_uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,8 +169,10 @@ def test_openai_sdk_works_against_the_serve_stack_over_uvicorn() -> None:
 def test_build_app_wraps_the_demo_in_every_layer() -> None:
     app = build_app(ServeConfig(token_delay_ms=20), keys=MemoryKeyStore()).app
     assert isinstance(app, APIKeyAuth)
-    assert isinstance(app.app, RequestValidation)
-    assert isinstance(app.app.app, Routing)
+    assert isinstance(app.app, StatefulResponses)  # on by default under akgate serve
+    assert isinstance(app.app.app, SpendControl)
+    assert isinstance(app.app.app.app, RequestValidation)
+    assert isinstance(app.app.app.app.app, Routing)
     demo = innermost(app)
     assert isinstance(demo, DemoModel)
     assert demo.token_delay == pytest.approx(0.02)

@@ -161,6 +161,34 @@ ENDPOINTS: Final[tuple[EndpointSpec, ...]] = (
         models=True,
         kind="responses",
     ),
+    # Stateful Responses (akgate.store.StatefulResponses serves them when a store is configured).
+    _row("responses.retrieve", "/v1/responses/{response_id}", ["GET", "DELETE"], scope="responses"),
+    _row(
+        "responses.input_items",
+        "/v1/responses/{response_id}/input_items",
+        ["GET"],
+        scope="responses",
+    ),
+    _row("responses.cancel", "/v1/responses/{response_id}/cancel", ["POST"], scope="responses"),
+    _row("conversations", "/v1/conversations", ["POST"], scope="responses"),
+    _row(
+        "conversations.retrieve",
+        "/v1/conversations/{conversation_id}",
+        ["GET", "POST", "DELETE"],
+        scope="responses",
+    ),
+    _row(
+        "conversations.items",
+        "/v1/conversations/{conversation_id}/items",
+        ["GET", "POST"],
+        scope="responses",
+    ),
+    _row(
+        "conversations.item",
+        "/v1/conversations/{conversation_id}/items/{item_id}",
+        ["GET", "DELETE"],
+        scope="responses",
+    ),
     # Anthropic Messages: MessagesAdapter serves them over a chat provider; a provider that
     # speaks Messages natively gets them untouched (forwarded upstream only when enabled).
     _row(

@@ -15,7 +15,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -58,6 +59,12 @@ class ServeConfig:
     db: str | None = None
     #: Keys, rate limits and routing stats in Redis instead.
     redis_url: str | None = None
+    #: The usage ledger and spend limits (default: ``usage.sqlite3`` beside the key file).
+    usage_db: str | None = None
+    #: The response store URL (``off``: stateless); default beside the keys (see --help).
+    responses_store: str | None = None
+    #: The encrypted-reasoning key ring (``serve`` fills it: env, else a kept file).
+    reasoning_keys: str | None = None
     #: uvicorn's event loop and HTTP parser; ``auto`` takes uvloop and httptools when installed.
     loop: str = "auto"
     http: str = "auto"
@@ -95,8 +102,16 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     """
     from akgate.routing import Catalog
     from akgate.stack import gateway
+    from akgate.store._cli import serve_reasoning_keys, serve_store_url
+    from akgate.usage._cli import usage_db_beside
 
     store = keys if keys is not None else open_key_store(config.db, config.redis_url)
+    usage_db: str | os.PathLike[str] = config.usage_db or usage_db_beside(config.db)
+    responses = serve_store_url(config.responses_store, db=config.db, redis=config.redis_url)
+    # The encrypted-reasoning ring: the one serve() prepared, else made (and kept beside the
+    # stores) when a request first needs it.
+    ring = config.reasoning_keys or partial(serve_reasoning_keys, config.db)
+    stateful = {"reasoning_keys": ring} if responses else None
     if config.upstream:
         from akgate.providers.upstream import UpstreamProvider
 
@@ -120,6 +135,9 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             models=models,
             demo=False,
             app_provider="upstream",
+            usage_db=usage_db,
+            response_store=responses,
+            response_store_options=stateful,
             hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
             sse_heartbeat=config.sse_heartbeat,
             routing_options={"public_endpoints": config.public_directory},
@@ -134,6 +152,9 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         redis_url=config.redis_url,
         catalog=Catalog.demo(),
         app_provider="demo",
+        usage_db=usage_db,
+        response_store=responses,
+        response_store_options=stateful,
         hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
         sse_heartbeat=config.sse_heartbeat,
         routing_options={"public_endpoints": config.public_directory},
@@ -214,6 +235,10 @@ def serve(config: ServeConfig) -> int:
         return 1
     port = sock.getsockname()[1]
     try:
+        from akgate.store._cli import serve_reasoning_keys, serve_store_url
+
+        if serve_store_url(config.responses_store, db=config.db, redis=config.redis_url):
+            config = replace(config, reasoning_keys=serve_reasoning_keys(config.db))
         if config.workers > 1:
             # Resolved once here, so that a bad --upstream fails before any worker starts.
             if config.upstream and not config.models:
@@ -301,9 +326,10 @@ def _serve_workers(
     """Run ``config.workers`` uvicorn processes on one listening socket, supervised by uvicorn.
 
     Each worker builds its own stack (its own key store connection and upstream pool). Keys in
-    SQLite are shared by the workers of one host; rate limits and routing stats are shared only
-    through ``--redis``. Metrics are summed over the workers through prometheus-client's
-    multi-process mode (a temporary ``PROMETHEUS_MULTIPROC_DIR`` unless one is set).
+    SQLite are shared by the workers of one host (the usage ledger too); rate limits, budget and
+    token counters and routing stats are shared only through ``--redis``. Metrics are summed over
+    the workers through prometheus-client's multi-process mode (a temporary
+    ``PROMETHEUS_MULTIPROC_DIR`` unless one is set).
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -419,6 +445,8 @@ def _run_command(args: argparse.Namespace) -> int:
         token_delay_ms=args.token_delay_ms,
         db=args.db,
         redis_url=args.redis,
+        usage_db=args.usage_db,
+        responses_store=args.responses_store,
         loop=args.loop,
         http=args.http,
         workers=args.workers,
@@ -482,6 +510,15 @@ def add_serve_command(subparsers: Any) -> None:
         )
     parser.add_argument("--db", metavar="PATH", help="SQLite key store (default ~/.akgate)")
     parser.add_argument("--redis", metavar="URL", help="keys, limits and stats in Redis")
+    parser.add_argument(
+        "--usage-db", metavar="PATH", help="usage ledger and budgets (default: beside --db)"
+    )
+    parser.add_argument(
+        "--responses-store",
+        metavar="URL",
+        help="stored responses: sqlite:///path, redis://..., memory:// or off "
+        "(default: responses.sqlite3 beside the key store, or --redis)",
+    )
     parser.add_argument(
         "--workers",
         type=int,

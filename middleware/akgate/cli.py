@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_keys_command(commands)
+    from .usage._cli import add_usage_command
+
+    add_usage_command(commands)
+    from .store._cli import add_responses_command
+
+    add_responses_command(commands)
     return parser
 
 

@@ -77,6 +77,8 @@ ERROR_CODES: Final[Mapping[str, tuple[int, str]]] = {
         input_requires_responses_endpoint response_api_only hosted_tool_not_supported
         no_tools_on_endpoint""",
     ),
+    # Stateful Responses (OpenAI's codes): an unusable previous_response_id.
+    **_codes(400, "invalid_request_error", "previous_response_not_found invalid_encrypted_content"),
     **_codes(
         401,
         "authentication_error",

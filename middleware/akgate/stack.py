@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
@@ -42,6 +42,10 @@ from .auth import (
 from .messages import MessagesAdapter
 from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
+
+if TYPE_CHECKING:
+    from .store import ResponseStore
+    from .usage import SpendControl
 
 __all__ = ["Gateway", "GatewayApp", "gateway"]
 
@@ -120,6 +124,10 @@ def gateway(
     validation_options: Mapping[str, Any] | None = None,
     routing_options: Mapping[str, Any] | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    usage_db: str | os.PathLike[str] | bool | None = None,
+    spend_options: Mapping[str, Any] | None = None,
+    response_store: ResponseStore | str | None = None,
+    response_store_options: Mapping[str, Any] | None = None,
     messages: bool = True,
     messages_options: Mapping[str, Any] | None = None,
     hosted_tools: Literal["strict", "lenient"] = "strict",
@@ -155,6 +163,18 @@ def gateway(
     :param auth_options, validation_options, routing_options, adapter_options: more keyword
         options for :class:`~akgate.APIKeyAuth`, :class:`~akgate.RequestValidation`,
         :class:`~akgate.Routing` and :class:`~akgate.ResponsesAdapter`.
+    :param usage_db: add the spend layer with a usage ledger and spend limits in this SQLite
+        file or PostgreSQL URL (``True``: ``$AKGATE_HOME/usage.sqlite3``); see
+        ``docs/spend.md``.
+    :param spend_options: add the spend layer with these options of
+        :class:`~akgate.usage.SpendControl` (``ledger``, ``limits``, ``counters`` ...).
+    :param response_store: a :class:`~akgate.store.ResponseStore` or its URL (``memory://``,
+        ``sqlite:///path``, ``redis://...``): stateful Responses (``store``,
+        ``previous_response_id``, item references, retrieval, cancel, background runs) through
+        :class:`~akgate.store.StatefulResponses`, placed between auth and validation. Default
+        ``None``: ``/v1/responses`` stays stateless.
+    :param response_store_options: more keyword options for
+        :class:`~akgate.store.StatefulResponses` (``default_store``, ``reasoning_keys`` ...).
     :param messages: serve Anthropic's ``/v1/messages`` (through :class:`~akgate.MessagesAdapter`
         for chat-only providers); ``messages_options`` are more options for that adapter.
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
@@ -162,6 +182,9 @@ def gateway(
     """
     if max_body_size <= 0:
         raise ValueError("max_body_size must be positive")
+    if adapter_options and "store" in adapter_options:
+        # Inside the stack the adapter sits below validation, which refuses stateful requests.
+        raise ValueError("give the response store as gateway(response_store=...)")
     if hosted_tools not in ("strict", "lenient"):
         raise ValueError("hosted_tools must be 'strict' or 'lenient'")
     messages_config: dict[str, Any] = {
@@ -179,6 +202,7 @@ def gateway(
     elif keys is not None:
         raise ValueError("keys given but auth=False")
 
+    routed_catalog: Catalog | None = None  # prices for the spend layer's estimates
     if routing:
         provider = app_provider
         if isinstance(provider, str):
@@ -218,9 +242,10 @@ def gateway(
                 limiter = RedisRateLimiter(redis_url, prefix="akgate:public:")
                 owned.append(limiter)
             options["public_rate_limiter"] = limiter
+        routed_catalog = _catalog(catalog, models, provider.name, demo=demo, responses=adapter)
         stack = Routing(
             stack,
-            catalog=_catalog(catalog, models, provider.name, demo=demo, responses=adapter),
+            catalog=routed_catalog,
             providers=providers,
             app_provider=provider,
             **options,
@@ -243,11 +268,60 @@ def gateway(
         stack = RequestValidation(
             stack, **{"max_body_size": max_body_size, **(validation_options or {})}
         )
-    if store is not None:
-        stack = APIKeyAuth(
-            stack, store=store, **{"max_body_size": max_body_size, **(auth_options or {})}
+    spend = None
+    if usage_db or spend_options is not None:
+        # Inside the stateful layer: it sees each inference the stateful layer runs (background
+        # runs included) with the request it really sends (a previous_response_id expanded).
+        spend = _spend_layer(
+            stack, store, usage_db, spend_options, owned, max_body_size, routed_catalog
         )
+        stack = spend
+    if response_store is not None:
+        from .store import StatefulResponses
+
+        stateful = StatefulResponses(
+            stack,
+            store=response_store,
+            **{"max_body_size": max_body_size, **(response_store_options or {})},
+        )
+        # Closed first: its background runs stop before what they use (the ledger ...) closes.
+        owned.insert(0, stateful)  # stops its background runs; closes a store it opened
+        stack = stateful
+    if store is not None:
+        auth_kwargs: dict[str, Any] = {"max_body_size": max_body_size, **(auth_options or {})}
+        if spend is not None:
+            auth_kwargs.setdefault("me_extension", spend.me_extension)
+        stack = APIKeyAuth(stack, store=store, **auth_kwargs)
     return GatewayApp(stack, owned, body_timeout=body_timeout, sse_heartbeat=sse_heartbeat)
+
+
+def _spend_layer(
+    app: ASGIApp,
+    store: KeyStore | None,
+    usage_db: str | os.PathLike[str] | bool | None,
+    spend_options: Mapping[str, Any] | None,
+    owned: list[_Closable],
+    max_body_size: int,
+    catalog: Catalog | None,
+) -> SpendControl:
+    """The spend layer; what it creates here (ledger, usage file, counters) is owned."""
+    from .usage import RedisSpendCounters, SpendControl, UsageLedger, open_usage_store
+
+    options: dict[str, Any] = {"max_body_size": max_body_size, **(spend_options or {})}
+    if usage_db:
+        usage_store = open_usage_store(None if usage_db is True else usage_db)
+        if "ledger" not in options:
+            ledger = UsageLedger(usage_store)
+            owned.append(ledger)  # closing it closes the store
+            options["ledger"] = ledger
+        else:
+            owned.append(usage_store)
+        options.setdefault("limits", usage_store)
+    if "counters" not in options and isinstance(store, RedisKeyStore):
+        options["counters"] = RedisSpendCounters(client=store.client)
+    if catalog is not None:
+        options.setdefault("catalog", catalog)
+    return SpendControl(app, **options)
 
 
 class _Closable(Protocol):
@@ -348,6 +422,10 @@ class Gateway:
         validation_options: Mapping[str, Any] | None = None,
         routing_options: Mapping[str, Any] | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        usage_db: str | os.PathLike[str] | bool | None = None,
+        spend_options: Mapping[str, Any] | None = None,
+        response_store: ResponseStore | str | None = None,
+        response_store_options: Mapping[str, Any] | None = None,
         messages: bool = True,
         messages_options: Mapping[str, Any] | None = None,
         hosted_tools: Literal["strict", "lenient"] = "strict",
@@ -373,6 +451,10 @@ class Gateway:
             validation_options=validation_options,
             routing_options=routing_options,
             adapter_options=adapter_options,
+            usage_db=usage_db,
+            spend_options=spend_options,
+            response_store=response_store,
+            response_store_options=response_store_options,
             messages=messages,
             messages_options=messages_options,
             hosted_tools=hosted_tools,

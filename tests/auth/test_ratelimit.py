@@ -54,7 +54,9 @@ async def test_over_limit_is_429_with_retry_after() -> None:
     error = r.json()["error"]
     assert (error["code"], error["type"]) == ("rate_limit_exceeded", "rate_limit_error")
     assert r.headers["retry-after"] == "10"
-    assert error["message"] == "Rate limit exceeded. Retry after 10 seconds."
+    assert error["message"] == (
+        "Rate limit exceeded: this key allows 2 requests per minute (rpm). Retry after 10 seconds."
+    )
     assert r.headers["x-ratelimit-remaining-requests"] == "0"
 
 

@@ -523,3 +523,10 @@ async def test_budget_rejections_are_counted_from_the_error_code() -> None:
         found = samples((await client.get("/metrics")).text)
     assert value(found, "akgate_rejections_total", reason="budget") == 1
     assert value(found, "akgate_rejections_total", reason="rate_limit") == 0
+
+
+async def test_readyz_checks_the_response_store(key: str) -> None:
+    app = HealthChecks(demo_stack(key, response_store="memory://"))
+    async with http(app) as client:
+        ready = await client.get("/readyz")
+    assert ready.json() == {"status": "ok", "checks": {"key_store": "ok", "response_store": "ok"}}

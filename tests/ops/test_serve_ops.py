@@ -57,7 +57,10 @@ def test_serve_exposes_health_and_metrics_and_logs_json_lines(tmp_path: Path) ->
     process, lines, base, key = start(tmp_path, "--log-format", "json")
     try:
         assert httpx.get(base + "/healthz").json() == {"status": "ok"}
-        assert httpx.get(base + "/readyz").json() == {"status": "ok", "checks": {"key_store": "ok"}}
+        ready = httpx.get(base + "/readyz").json()
+        assert ready["status"] == "ok"
+        assert ready["checks"]["key_store"] == "ok"
+        assert ready["checks"]["response_store"] == "ok"  # serve keeps responses in SQLite
         chat = httpx.post(
             base + "/v1/chat/completions",
             headers={"authorization": f"Bearer {key}"},

@@ -9,7 +9,7 @@ event as it arrives.
 from __future__ import annotations
 
 import logging
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 from pydantic_core import from_json
@@ -37,6 +37,9 @@ from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInp
 from ._request import to_chat_request
 from ._response import chat_to_response
 from ._stream import StreamTranslator, UpstreamStreamError
+
+if TYPE_CHECKING:
+    from akgate.store import ResponseStore, StatefulResponses
 
 __all__ = ["ResponsesAdapter"]
 
@@ -88,6 +91,10 @@ class ResponsesAdapter:
       ``"lenient"`` drops them with one ``routing_metadata.warnings`` entry each.
     * ``path`` / ``chat_path``: the served path and the inner chat path (below ``root_path``).
     * ``max_body_size``: request body cap in bytes (413 above it).
+    * ``store``: a :class:`~akgate.store.ResponseStore` or its URL: serve ``store``,
+      ``previous_response_id``, item references, ``GET``/``DELETE``/``cancel`` and background
+      runs through :class:`~akgate.store.StatefulResponses` (default ``None``: stateless,
+      those answer 400 ``operation_not_allowed``).
     """
 
     def __init__(
@@ -104,6 +111,7 @@ class ResponsesAdapter:
         path: str = "/v1/responses",
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        store: ResponseStore | str | None = None,
     ) -> None:
         choices: dict[str, tuple[object, tuple[str, ...]]] = {
             "reasoning_events": (reasoning_events, ("summary", "reasoning_text")),
@@ -133,8 +141,27 @@ class ResponsesAdapter:
             send_done=send_done,
             hosted_tools=hosted_tools,
         )
+        self.stateful: StatefulResponses | None = None
+        if store is not None:
+            from akgate.store import StatefulResponses
+
+            # The stateful layer turns each request into a stateless one for _translate.
+            self.stateful = StatefulResponses(
+                self._translate, store=store, path=path, max_body_size=max_body_size
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.stateful is not None:
+            await self.stateful(scope, receive, send)
+        else:
+            await self._translate(scope, receive, send)
+
+    async def aclose(self) -> None:
+        """Stop background runs and close a store this adapter opened from a URL."""
+        if self.stateful is not None:
+            await self.stateful.aclose()
+
+    async def _translate(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.passthrough:
             await self.app(scope, receive, send)
             return

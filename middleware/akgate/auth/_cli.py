@@ -103,8 +103,18 @@ def _cmd_create(args: argparse.Namespace) -> int:
         new = _run(args, lambda store: create_key(store, **options), create=True)
     except (ValueError, KeyStoreUnavailable) as exc:
         return _fail(str(exc))
+    from akgate.usage._cli import apply_limit_options
+
+    try:
+        limits = apply_limit_options(args, new.key_id)
+    except Exception as exc:  # the key exists: say so, and how to set the limits again
+        print(new.key)
+        return _fail(
+            f"created {new.key_id} but could not store its limits ({exc}); "
+            "set them with: akgate keys update"
+        )
     if args.json:
-        print(json.dumps({"key": new.key, **_public(new.record)}))
+        print(json.dumps({"key": new.key, **_public(new.record), "limits": limits}))
     else:
         print(new.key)
         print(
@@ -207,6 +217,10 @@ def add_keys_command(subparsers: Any) -> None:
     )
     create.add_argument("--json", action="store_true", help="print the key and record as JSON")
     create.set_defaults(handler=_cmd_create)
+    from akgate.usage._cli import add_key_limit_commands, add_limit_options
+
+    add_limit_options(create)
+    add_key_limit_commands(actions, store_options)
 
     generate = actions.add_parser(
         "generate", help="print a new key without storing it (for AKGATE_API_KEYS)"

@@ -7,7 +7,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from akgate._asgi import (
@@ -54,6 +54,7 @@ INFERENCE_SCOPES: Final = frozenset({"chat", "responses", "messages", "models"})
 #: ``model:<strategy>`` shortcuts (auriko-contract §5.4), stripped before the model allowlist.
 _STRATEGY_SUFFIXES: Final = MODEL_SUFFIXES | {"floor", "nitro", "fast"}  # + legacy ones
 _BEARER: Final = b"bearer "
+MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[bytes, bytes]]]]]
 _WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Bearer"}
 _RATE_HEADER_NAMES: Final = frozenset(
     {
@@ -165,8 +166,11 @@ class APIKeyAuth:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         unavailable_retry_after: int = 1,
         clock: Callable[[], float] = time.time,
+        me_extension: MeExtension | None = None,
     ) -> None:
         self.app = app
+        #: Adds fields and headers to ``GET /v1/me`` (the spend layer's budgets).
+        self.me_extension = me_extension
         self.store: KeyStore = store if store is not None else default_store()
         if limiter == "auto":
             if isinstance(self.store, RedisKeyStore):
@@ -273,7 +277,8 @@ class APIKeyAuth:
                     send,
                     GatewayError(
                         "rate_limit_exceeded",
-                        f"Rate limit exceeded. Retry after {retry_after} seconds.",
+                        f"Rate limit exceeded: this key allows {rpm} requests per minute "
+                        f"(rpm). Retry after {retry_after} seconds.",
                         headers={"Retry-After": str(retry_after)},
                     ),
                 )
@@ -283,7 +288,16 @@ class APIKeyAuth:
             await send_error(send, not_allowed(spec))
             return
         if self.me_endpoint and spec is not None and spec.name == "me":
-            await send_json(send, 200, me_payload(identity, rpm))
+            me = me_payload(identity, rpm)
+            me_headers: list[tuple[bytes, bytes]] = []
+            if self.me_extension is not None:
+                try:
+                    extra, me_headers = await self.me_extension(identity)
+                except Exception as exc:
+                    await send_error(send, self._unavailable(ctx, exc))
+                    return
+                me.update(extra)
+            await send_json(send, 200, me, headers=me_headers)
             return
 
         try:

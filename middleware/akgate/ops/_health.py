@@ -38,6 +38,15 @@ def key_store_check(store: Any) -> Check:
     return check
 
 
+def response_store_check(store: Any) -> Check:
+    """Load a response id no one has: the response store's backend must answer."""
+
+    async def check() -> None:
+        await store.load("default", "resp_readyz_" + secrets.token_hex(12))
+
+    return check
+
+
 def redis_check(client: Any) -> Check:
     async def check() -> None:
         await client.ping()
@@ -77,7 +86,8 @@ def _chain(app: Any) -> Iterator[Any]:
 
 def discover_checks(app: ASGIApp) -> dict[str, Check]:
     """Readiness checks for what an akgate stack below ``app`` depends on: the key store of
-    ``APIKeyAuth`` (Redis included), the Redis routing stats, a response store, and every
+    ``APIKeyAuth`` (Redis included), the Redis routing stats, the response store of
+    ``StatefulResponses``, and every
     ``UpstreamProvider`` routing can call (by TCP connect)."""
     from akgate.providers.upstream import UpstreamProvider
 
@@ -87,6 +97,8 @@ def discover_checks(app: ASGIApp) -> dict[str, Check]:
         store = getattr(layer, "store", None)
         if store is not None and callable(getattr(store, "lookup", None)):
             checks.setdefault("key_store", key_store_check(store))
+        elif store is not None and callable(getattr(store, "load", None)):
+            checks.setdefault("response_store", response_store_check(store))
         stats = getattr(layer, "stats", None)
         client = getattr(stats, "redis", None)
         if client is not None and callable(getattr(client, "ping", None)):

@@ -358,6 +358,7 @@ class _Attempt:
             metadata["cost"] = compute_cost(tokens, route.offering)
             # For the operations layers (access log, metrics, traces): the provider's counts.
             self.ctx.state["routing"]["tokens"] = (tokens.input, tokens.output)
+            self.ctx.state["routing"]["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
             metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)
@@ -470,14 +471,13 @@ class Routing:
 
     The wrapped app is the provider named ``app_provider``; ``providers`` adds more. Every
     successful response carries ``routing_metadata``; ``/v1/models`` is answered from the
-    catalog. Other paths pass through to the wrapped app untouched.
-
-    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
-    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     catalog, and so are the public ``/v1/directory/models``, ``/v1/registry/models`` and
     ``/v1/registry/providers`` (``public_endpoints=False`` turns them off; each client address
     gets ``public_rate_limit`` requests a minute). Other paths pass through to the wrapped app
     untouched.
+
+    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
     """
 
     def __init__(
@@ -882,6 +882,8 @@ class Routing:
                 log_app_exception(
                     logger, f"provider {route.provider.name!r}", attempt.exc, ctx.request_id
                 )
+            if attempt.committed:  # what reached the client: the spend layer prices cut streams
+                ctx.state["routing"]["route"] = route
             if attempt.disconnected:
                 record["outcome"] = "client_disconnected"
                 attempt.release()

@@ -1,0 +1,259 @@
+"""The usage ledger: records are appended in O(1) on the request path and written in batches
+by one writer thread, so writing never delays a response."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal, Protocol, runtime_checkable
+
+import anyio.to_thread
+
+from ._record import UsageRecord
+
+__all__ = ["GroupBy", "LedgerBackend", "MemoryLedgerBackend", "UsageLedger", "summarize_records"]
+
+logger = logging.getLogger("akgate.usage")
+
+GroupBy = Literal["key", "model", "day"]
+_MAX_BACKOFF: Final = 5.0
+
+
+@runtime_checkable
+class LedgerBackend(Protocol):
+    """Where records are kept. Called from the ledger's writer thread (blocking is fine)."""
+
+    def write(self, records: Sequence[UsageRecord]) -> None:
+        """Store ``records`` in one transaction (all or none); raise when the store is down."""
+        ...
+
+    def summarize(self, since: float, until: float | None, by: GroupBy) -> list[dict[str, Any]]:
+        """Totals per key, model or UTC day for ``since <= ts < until``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _group_of(record: UsageRecord, by: GroupBy) -> str:
+    if by == "key":
+        return record.key_id
+    if by == "model":
+        return record.model
+    return time.strftime("%Y-%m-%d", time.gmtime(record.ts))
+
+
+def summarize_records(
+    records: Sequence[UsageRecord], since: float, until: float | None, by: GroupBy
+) -> list[dict[str, Any]]:
+    """The rows of :meth:`LedgerBackend.summarize`, computed in Python."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.ts < since or (until is not None and r.ts >= until):
+            continue
+        name = _group_of(r, by)
+        row = groups.setdefault(name, _empty_row(name))
+        row["requests"] += 1
+        row["errors"] += 1 if r.error_code is not None else 0
+        row["input_tokens"] += r.input_tokens
+        row["output_tokens"] += r.output_tokens
+        row["cached_tokens"] += r.cached_tokens
+        row["reasoning_tokens"] += r.reasoning_tokens
+        row["cost_usd"] += r.cost_usd
+    return [groups[name] for name in sorted(groups)]
+
+
+def _empty_row(group: str) -> dict[str, Any]:
+    return {
+        "group": group,
+        "requests": 0,
+        "errors": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "cost_usd": 0.0,
+    }
+
+
+class MemoryLedgerBackend:
+    """Records in a list (tests, examples): ``backend.records``."""
+
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MemoryLedgerBackend({len(self.records)} records)"
+
+    def write(self, records: Sequence[UsageRecord]) -> None:
+        with self._lock:
+            self.records.extend(records)
+
+    def summarize(self, since: float, until: float | None, by: GroupBy) -> list[dict[str, Any]]:
+        with self._lock:
+            return summarize_records(list(self.records), since, until, by)
+
+    def close(self) -> None:
+        return None
+
+
+class UsageLedger:
+    """Buffers records and writes them to ``backend`` in batches from one writer thread.
+
+    :meth:`append` costs a deque append (the request path); the writer wakes up once per
+    batch, lets records gather for ``flush_interval`` seconds (less if ``batch_size`` are
+    waiting) and writes up to ``batch_size`` of them per transaction. When the backend fails, the
+    batch goes back to the front of the queue and is retried with backoff; at most
+    ``max_pending`` records wait, beyond which the oldest are dropped and *counted*
+    (:attr:`dropped`, logged at ERROR). :meth:`flush` writes everything appended so far;
+    the spend layer calls it on lifespan shutdown, :meth:`aclose` flushes and stops.
+
+    ``on_record`` receives each record on the request path after the response's last byte
+    (keep it cheap, e.g. ``queue.put_nowait``); its exceptions are logged and ignored.
+    """
+
+    def __init__(
+        self,
+        backend: LedgerBackend,
+        *,
+        batch_size: int = 500,
+        max_pending: int = 100_000,
+        flush_interval: float = 0.05,
+        on_record: Callable[[UsageRecord], Any] | None = None,
+    ) -> None:
+        if batch_size < 1 or max_pending < batch_size:
+            raise ValueError("need batch_size >= 1 and max_pending >= batch_size")
+        if flush_interval < 0:
+            raise ValueError("flush_interval must be >= 0")
+        self.flush_interval = flush_interval
+        self.backend = backend
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.on_record = on_record
+        #: Records dropped because the backend stayed down while ``max_pending`` were waiting.
+        self.dropped = 0
+        #: Batches whose write failed (each was retried).
+        self.failed_writes = 0
+        self._pending: deque[UsageRecord] = deque()
+        self._wake = threading.Event()
+        # Held while a batch is taken and written: flush() waits for a write in progress.
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        self._closing = False
+        self._stop = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"UsageLedger({self.backend!r}, pending={len(self._pending)})"
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def append(self, record: UsageRecord) -> None:
+        """Queue ``record`` for writing (never blocks on the backend)."""
+        if self.on_record is not None:
+            try:
+                self.on_record(record)
+            except Exception as exc:
+                logger.warning("akgate usage: on_record hook failed (%s)", type(exc).__name__)
+        pending = self._pending
+        pending.append(record)
+        if len(pending) > self.max_pending:
+            pending.popleft()
+            self.dropped += 1
+            logger.error("akgate usage: ledger backlog full, a record was dropped")
+        if self._thread is None:
+            self._start()
+        # One wake-up per batch, not per record: the writer then collects for flush_interval.
+        if len(pending) == 1 or len(pending) == self.batch_size:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._thread_lock:
+            if self._thread is None and not self._closing:
+                thread = threading.Thread(target=self._run, name="akgate-ledger", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._closing:
+            self._wake.wait()
+            self._wake.clear()
+            if len(self._pending) < self.batch_size and not self._closing:
+                # Let a batch gather (a thread switch per record would cost every request
+                # more than the write itself); close() and a full batch cut the wait short.
+                self._wake.wait(self.flush_interval)
+                self._wake.clear()
+            while self._pending and not self._closing:
+                if self._write_batch():
+                    failures = 0
+                else:
+                    failures += 1
+                    # Back off, but wake at once for close().
+                    self._stop.wait(min(_MAX_BACKOFF, 0.05 * 2**failures))
+
+    def _write_batch(self) -> bool:
+        with self._write_lock:
+            pending = self._pending
+            batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+            if not batch:
+                return True
+            try:
+                self.backend.write(batch)
+            except Exception as exc:
+                self.failed_writes += 1
+                pending.extendleft(reversed(batch))
+                logger.warning(
+                    "akgate usage: writing %d records failed (%s); will retry",
+                    len(batch),
+                    type(exc).__name__,
+                )
+                return False
+            return True
+
+    def flush_sync(self) -> bool:
+        """Write everything queued so far; False (logged) if the backend refused it."""
+        while self._pending:
+            if not self._write_batch():
+                logger.error(
+                    "akgate usage: %d records could not be written at flush", len(self._pending)
+                )
+                return False
+        return True
+
+    async def flush(self) -> bool:
+        """Write everything queued so far, off the event loop."""
+        if not self._pending:
+            return True
+        return await anyio.to_thread.run_sync(self.flush_sync)
+
+    def close(self) -> None:
+        """Flush, stop the writer thread and close the backend."""
+        self.flush_sync()
+        with self._thread_lock:
+            self._closing = True
+            thread = self._thread
+        self._stop.set()
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=10)
+        self.backend.close()
+        with self._thread_lock:
+            self._thread = None
+            self._closing = False
+            self._stop.clear()
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self.close)
+
+    async def summarize(
+        self, since: float, until: float | None = None, by: GroupBy = "key"
+    ) -> list[dict[str, Any]]:
+        """Totals per key, model or UTC day, after a flush."""
+        await self.flush()
+        return await anyio.to_thread.run_sync(self.backend.summarize, since, until, by)

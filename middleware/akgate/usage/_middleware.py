@@ -1,0 +1,692 @@
+"""``SpendControl``: budgets and token limits at admission, one ledger record per request."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+import anyio
+from pydantic_core import from_json
+
+from akgate._asgi import (
+    DEFAULT_MAX_BODY_SIZE,
+    ClientDisconnected,
+    find_header,
+    read_request_json,
+    replay_receive,
+    scope_with_body,
+)
+from akgate._endpoints import gateway_scope
+from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate.auth._keys import iso_timestamp
+from akgate.context import Endpoint, Identity, RequestContext, request_context
+from akgate.errors import GatewayError, send_error
+from akgate.routing import Catalog
+
+from ._counters import (
+    USD_UNITS,
+    Admission,
+    MemorySpendCounters,
+    Slot,
+    SpendCounters,
+    to_units,
+)
+from ._estimate import (
+    Price,
+    StreamTally,
+    estimate_tokens,
+    max_output_tokens,
+    price_of,
+    requested_model,
+    text_chars,
+)
+from ._ledger import UsageLedger
+from ._limits import Limits, LimitScope, LimitStore
+from ._periods import PERIODS, Period, period_window
+from ._record import UsageRecord
+
+__all__ = ["SpendControl", "format_usd"]
+
+logger = logging.getLogger("akgate.usage")
+
+#: Endpoint-table rows that are inference requests: what the layer limits and records.
+_BILLED: Final = frozenset({"chat_completions", "responses", "messages"})
+_TPM_WINDOW: Final = 60.0
+_MAX_PLANS: Final = 4096
+#: (scope, period or None for tpm, counter key, limit, enforce, reset)
+_PlanRow = tuple[LimitScope, "Period | None", str, int, bool, float]
+_ERROR_BODY_CAP: Final = 65536
+_OWN_HEADER_PREFIXES: Final = (
+    b"x-budget-",
+    b"x-ratelimit-limit-tokens",
+    b"x-ratelimit-remaining-tokens",
+    b"x-ratelimit-reset-tokens",
+)
+_BUDGET_HEADERS: Final = {
+    period: (f"x-budget-{period}-limit".encode(), f"x-budget-{period}-spend".encode())
+    for period in PERIODS
+}
+
+
+@lru_cache(maxsize=256)
+def _reset_header(reset: float) -> bytes:
+    return (iso_timestamp(reset) or "").encode()
+
+
+@lru_cache(maxsize=1024)
+def format_usd(units: int) -> str:
+    """Counter units as a USD string with at least two decimals (``"5.00"``, ``"0.0012"``)."""
+    whole, frac = divmod(max(0, units), USD_UNITS)
+    return f"{whole}.{f'{frac:010d}'.rstrip('0').ljust(2, '0')}"
+
+
+@dataclass(slots=True)
+class _Check:
+    """One counter of a request: a budget period of a scope, or the key's tpm minute."""
+
+    scope: LimitScope
+    period: Period | None  # None: the tpm minute
+    slot: Slot
+    reset: float
+
+
+class _Outcome:
+    """What the client received, observed on the way out."""
+
+    __slots__ = ("body", "complete", "error_code", "started", "status", "t_first", "tally")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.started = False
+        self.complete = False
+        self.tally: StreamTally | None = None
+        self.body: list[bytes] | None = None
+        self.error_code: str | None = None
+        self.t_first: float | None = None
+
+
+class SpendControl:
+    """Budgets (USD per key and per workspace, daily/weekly/monthly UTC), tokens per minute per
+    key, and a usage ledger with one record per finished inference request.
+
+    Sits inside :class:`~akgate.APIKeyAuth` (it needs the caller's identity) and outside
+    routing (which computes ``routing_metadata.cost``). See ``docs/spend.md``.
+
+    :param ledger: where records go (None: no ledger).
+    :param limits: where budgets and tpm are configured (None: no limits, ledger only).
+    :param counters: spend and token counters; default in process (one worker), use
+        :class:`~akgate.usage.RedisSpendCounters` with several workers.
+    :param catalog: prices for the admission estimate (``max tokens x price``).
+    :param default_max_tokens: output tokens assumed when a request names no cap and the
+        catalog has none either.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        ledger: UsageLedger | None = None,
+        limits: LimitStore | None = None,
+        counters: SpendCounters | None = None,
+        catalog: Catalog | None = None,
+        default_max_tokens: int = 4096,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        unavailable_retry_after: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if default_max_tokens < 1:
+            raise ValueError("default_max_tokens must be >= 1")
+        self.app = app
+        self.ledger = ledger
+        self.limits = limits
+        self.counters: SpendCounters = (
+            counters if counters is not None else MemorySpendCounters(clock=clock)
+        )
+        self._plans: dict[tuple[str, str, int], tuple[Any, Any, tuple[_PlanRow, ...]]] = {}
+        self._prices: dict[str, Price | None] = {}
+        # In-process settlement never suspends, so a cancellation cannot cut it: no shield.
+        self._shield_settle = not isinstance(self.counters, MemorySpendCounters)
+        self.catalog = catalog
+        self.default_max_tokens = default_max_tokens
+        self.max_body_size = max_body_size
+        self.unavailable_retry_after = str(unavailable_retry_after)
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"SpendControl(ledger={self.ledger!r}, counters={self.counters!r})"
+
+    # -- ASGI ---------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if kind != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        scope, send, ctx = request_context(scope, send)
+        # The endpoint table decides what is a chat or responses request (one path rule).
+        scope, resolution = gateway_scope(scope)
+        spec = resolution.spec if resolution is not None and not resolution.refused else None
+        # Inference requests only (a token count is free and not billed).
+        endpoint = spec.kind if spec is not None and spec.name in _BILLED else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        identity = ctx.identity
+        limits: tuple[Limits | None, Limits | None] = (None, None)
+        if identity is not None and self.limits is not None:
+            try:
+                limits = await self._limits_of(identity)
+            except Exception as exc:
+                await send_error(send, self._unavailable(ctx, exc))
+                self._record(ctx, endpoint, {}, identity, _failed(503, "service_unavailable"))
+                return
+        payload: dict[str, Any] | None = None
+        if limits != (None, None):
+            # Admission needs the request (model, max tokens); without limits the body is left
+            # to the inner layers and the record reads what they parsed.
+            try:
+                payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
+            except ClientDisconnected:
+                return
+            except GatewayError:
+                payload = {}  # not JSON: validation (or the app) answers; nothing to charge
+            if ctx.body is not None:
+                receive = replay_receive(ctx.body, ctx.raw_receive or receive)
+                scope = scope_with_body(scope, ctx.body)
+        await self._serve(scope, receive, send, ctx, endpoint, payload, limits)
+
+    async def _limits_of(self, identity: Identity) -> tuple[Limits | None, Limits | None]:
+        """The key's and the workspace's limits (None where there are none)."""
+        assert self.limits is not None
+        key_limits = await self.limits.get_limits("api_key", identity.key_id)
+        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
+        return (
+            None if key_limits is None or key_limits.empty else key_limits,
+            None if ws_limits is None or ws_limits.empty else ws_limits,
+        )
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ledger = self.ledger
+
+        async def send_flushing(message: Message) -> None:
+            # Every request has finished by now (the server drained them): write them all.
+            if (
+                message["type"] == "lifespan.shutdown.complete"
+                and ledger is not None
+                and not await ledger.flush()
+            ):
+                logger.error("akgate usage: records still unwritten at shutdown")
+            await send(message)
+
+        await self.app(scope, receive, send_flushing)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        payload: dict[str, Any] | None,
+        limits: tuple[Limits | None, Limits | None],
+    ) -> None:
+        identity = ctx.identity
+        now = self.clock()
+        checks: list[_Check] = []
+        admission: Admission | None = None
+        if identity is not None and payload is not None:
+            checks = self._checks(identity, *limits, payload, ctx, now)
+            try:
+                admission = await self.counters.reserve([c.slot for c in checks])
+            except Exception as exc:
+                await send_error(send, self._unavailable(ctx, exc))
+                self._record(ctx, endpoint, payload, identity, _failed(503, "service_unavailable"))
+                return
+        headers: list[tuple[bytes, bytes]] = []
+        if admission is not None:
+            headers = _headers(checks, admission, now)
+            if admission.blocked >= 0:
+                error = self._refusal(checks[admission.blocked], identity, now)
+                await send_error(send, error, headers=headers)
+                self._record(ctx, endpoint, payload or {}, identity, _failed(429, error.code))
+                return
+
+        outcome = _Outcome()
+        t_start = time.perf_counter()
+
+        async def observe(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                outcome.started = True
+                outcome.status = message["status"]
+                if headers:
+                    # Ours replace any the app set (e.g. copied from an upstream gateway's).
+                    inner = [
+                        h
+                        for h in message.get("headers", ())
+                        if not h[0].lower().startswith(_OWN_HEADER_PREFIXES)
+                    ]
+                    message = {**message, "headers": [*inner, *headers]}
+                ctype = find_header(message.get("headers", ()), b"content-type") or b""
+                if b"text/event-stream" in ctype:
+                    outcome.tally = StreamTally(endpoint)
+                elif outcome.status >= 400:
+                    outcome.body = []
+            elif kind == "http.response.body":
+                chunk = message.get("body", b"")
+                if outcome.tally is not None and chunk:
+                    if outcome.t_first is None:
+                        outcome.t_first = time.perf_counter()
+                    outcome.tally.feed(chunk)
+                    if b'"error"' in chunk and outcome.error_code is None:
+                        outcome.error_code = _stream_error_code(chunk)
+                elif (
+                    outcome.body is not None
+                    and chunk
+                    and sum(map(len, outcome.body)) < _ERROR_BODY_CAP
+                ):
+                    outcome.body.append(chunk)
+                if not message.get("more_body", False):
+                    outcome.complete = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            request = payload if payload is not None else ctx.payload or {}
+            stream = request.get("stream") is True
+            record = self._build_record(ctx, endpoint, request, identity, outcome, stream, t_start)
+            if admission is not None and self._shield_settle:
+                # Shielded: a cancelled request (client gone) is still settled.
+                with anyio.CancelScope(shield=True):
+                    await self._settle(ctx, checks, record)
+            elif admission is not None:
+                await self._settle(ctx, checks, record)
+            self._append(record)
+
+    # -- admission ----------------------------------------------------------------------------
+    def _checks(
+        self,
+        identity: Identity,
+        key_limits: Limits | None,
+        ws_limits: Limits | None,
+        payload: Mapping[str, Any],
+        ctx: RequestContext,
+        now: float,
+    ) -> list[_Check]:
+        """This request's counters, each with its share of the admission estimate."""
+        price = self._price(payload)
+        default = self.default_max_tokens
+        if price is not None and price.max_output_tokens:
+            default = price.max_output_tokens
+        cap = max_output_tokens(payload, default)
+        input_tokens = estimate_tokens(len(ctx.body or b""))
+        usd_estimate = 0
+        if price is not None:
+            usd_estimate = math.ceil(
+                (input_tokens * price.input + cap * price.output) * USD_UNITS / 1_000_000
+            )
+        tokens_estimate = input_tokens + cap
+        return [
+            _Check(
+                scope,
+                period,
+                Slot(key, limit, enforce, reset, usd_estimate if period else tokens_estimate),
+                reset,
+            )
+            for scope, period, key, limit, enforce, reset in self._plan(
+                identity, key_limits, ws_limits, now
+            )
+        ]
+
+    def _plan(
+        self, identity: Identity, key_limits: Limits | None, ws_limits: Limits | None, now: float
+    ) -> tuple[_PlanRow, ...]:
+        """The counters of a key for this minute (names, limits, resets), computed once per
+        key, limits and minute: building them costs more than checking them."""
+        cache_key = (identity.key_id, identity.workspace_id, int(now // _TPM_WINDOW))
+        cached = self._plans.get(cache_key)
+        if cached is not None and cached[0] is key_limits and cached[1] is ws_limits:
+            return cached[2]
+        rows: list[_PlanRow] = []
+        for scope, limits, owner in (
+            ("api_key", key_limits, identity.key_id),
+            ("workspace", ws_limits, identity.workspace_id),
+        ):
+            if limits is None:
+                continue
+            for period in PERIODS:
+                budget = limits.budgets.get(period)
+                if budget is not None:
+                    window = period_window(period, now)
+                    key = f"b:{scope}:{owner}:{window.label}"
+                    limit = to_units(budget.limit_usd)
+                    rows.append((scope, period, key, limit, budget.enforce, window.reset))  # type: ignore[arg-type]
+        if key_limits is not None and key_limits.tpm is not None:
+            minute = int(now // _TPM_WINDOW)
+            reset = (minute + 1) * _TPM_WINDOW
+            rows.append(
+                ("api_key", None, f"t:{identity.key_id}:{minute}", key_limits.tpm, True, reset)
+            )
+        plan = tuple(rows)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()  # a new minute or many keys: start over (bounded)
+        self._plans[cache_key] = (key_limits, ws_limits, plan)
+        return plan
+
+    def _price(self, payload: Mapping[str, Any]) -> Price | None:
+        """The highest prices the request may be routed to (cached per model name)."""
+        if self.catalog is None:
+            return None
+        model = payload.get("model")
+        if not isinstance(model, str):
+            return price_of(self.catalog, payload)  # gateway.models: rare, not cached
+        if model not in self._prices:
+            if len(self._prices) >= _MAX_PLANS:
+                self._prices.clear()
+            self._prices[model] = price_of(self.catalog, payload)
+        return self._prices[model]
+
+    def _refusal(self, check: _Check, identity: Identity | None, now: float) -> GatewayError:
+        retry_after = str(max(1, math.ceil(check.reset - now)))
+        if check.period is None:
+            return GatewayError(
+                "rate_limit_exceeded",
+                f"Token rate limit exceeded: this key allows {check.slot.limit} tokens per minute "
+                f"(tpm). Retry after {retry_after} seconds.",
+                headers={"Retry-After": retry_after},
+            )
+        who = "API key" if check.scope == "api_key" else "workspace"
+        return GatewayError(
+            "budget_exhausted",
+            f"The {check.period} budget of this {who} ({format_usd(check.slot.limit)} USD) is "
+            f"exhausted; it resets at {iso_timestamp(check.reset)}.",
+            # Retrying before the reset cannot succeed: the openai SDK honours this header.
+            headers={"Retry-After": retry_after, "X-Should-Retry": "false"},
+        )
+
+    def _unavailable(self, ctx: RequestContext, exc: BaseException) -> GatewayError:
+        logger.warning(
+            "akgate spend backend unavailable (%s); request %s answered 503",
+            type(exc).__name__,
+            ctx.request_id,
+        )
+        return GatewayError(
+            "service_unavailable",
+            "The spend-limit service is temporarily unavailable. Please retry shortly.",
+            headers={"Retry-After": self.unavailable_retry_after},
+        )
+
+    async def _settle(self, ctx: RequestContext, checks: list[_Check], record: UsageRecord) -> None:
+        cost = to_units(record.cost_usd)
+        tokens = record.input_tokens + record.output_tokens
+        actual = [tokens if c.period is None else cost for c in checks]
+        try:
+            await self.counters.settle([c.slot for c in checks], actual)
+        except Exception as exc:
+            # The reservation expires with its period; the ledger still has the record.
+            logger.warning(
+                "akgate spend: settling request %s failed (%s)", ctx.request_id, type(exc).__name__
+            )
+
+    # -- the ledger record --------------------------------------------------------------------
+    def _build_record(
+        self,
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        payload: Mapping[str, Any],
+        identity: Identity | None,
+        outcome: _Outcome,
+        stream: bool,
+        t_start: float,
+    ) -> UsageRecord:
+        routing = ctx.state.get("routing") or {}
+        metadata = routing.get("metadata")
+        usage = routing.get("usage")
+        error_code = outcome.error_code
+        if outcome.body:
+            error_code = _json_error_code(b"".join(outcome.body))
+        disconnected = not outcome.complete or any(
+            a.get("outcome") == "client_disconnected" for a in routing.get("attempts", ())
+        )
+        fields: dict[str, Any] = {}
+        if isinstance(metadata, Mapping):
+            cost = metadata.get("cost") or {}
+            fields = {
+                "provider": metadata.get("provider"),
+                "provider_model": metadata.get("provider_model_id"),
+                "cost_usd": cost.get("usd", 0.0),
+                "cache_savings_usd": cost.get("cache_savings_usd", 0.0),
+                "ttft_ms": metadata.get("ttft_ms"),
+                **_tokens(usage),
+            }
+        elif routing.get("route") is not None and usage is not None:
+            # The provider reported its usage but the client left before the final chunk.
+            fields = _from_usage(routing["route"], usage)
+        elif routing.get("route") is not None and outcome.tally is not None:
+            fields = _estimated(routing["route"], payload, outcome.tally)
+        if disconnected and error_code is None and outcome.status < 400:
+            error_code = "client_disconnected"
+        status = outcome.status or (499 if disconnected else 500)
+        return UsageRecord(
+            ts=self.clock(),
+            request_id=ctx.request_id,
+            key_id=identity.key_id if identity is not None else "",
+            workspace_id=identity.workspace_id if identity is not None else "",
+            endpoint=endpoint,
+            model=requested_model(payload),
+            duration_ms=round((time.perf_counter() - t_start) * 1000, 3),
+            status=status,
+            error_code=error_code if (error_code or status < 400) else f"http_{status}",
+            stream=stream,
+            client_disconnected=disconnected,
+            **fields,
+        )
+
+    def _record(
+        self,
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        payload: Mapping[str, Any],
+        identity: Identity | None,
+        outcome: _Outcome,
+    ) -> None:
+        self._append(
+            self._build_record(
+                ctx,
+                endpoint,
+                payload,
+                identity,
+                outcome,
+                payload.get("stream") is True,
+                ctx.started,
+            )
+        )
+
+    def _append(self, record: UsageRecord) -> None:
+        if self.ledger is not None:
+            self.ledger.append(record)
+
+    # -- /v1/me -------------------------------------------------------------------------------
+    async def me_extension(
+        self, identity: Identity
+    ) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+        """``budgets`` (limit, spend and reset of each) and the tpm for ``GET /v1/me``."""
+        if self.limits is None:
+            return {}, []
+        now = self.clock()
+        key_limits = await self.limits.get_limits("api_key", identity.key_id)
+        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
+        entries: list[tuple[LimitScope, Period, Limits, str]] = []
+        for scope, limits, owner in (
+            ("api_key", key_limits, identity.key_id),
+            ("workspace", ws_limits, identity.workspace_id),
+        ):
+            if limits is not None:
+                entries += [(scope, p, limits, owner) for p in PERIODS if p in limits.budgets]  # type: ignore[misc]
+        windows = [period_window(period, now) for _, period, _, _ in entries]
+        keys = [
+            f"b:{scope}:{owner}:{w.label}"
+            for (scope, _, _, owner), w in zip(entries, windows, strict=True)
+        ]
+        used = await self.counters.read(keys) if keys else []
+        budgets = []
+        checks = []
+        for (scope, period, limits, _), window, (spent, reserved), key in zip(
+            entries, windows, used, keys, strict=True
+        ):
+            budget = limits.budgets[period]
+            budgets.append(
+                {
+                    "scope": scope,
+                    "period": period,
+                    "limit_usd": budget.limit_usd,
+                    "spend_usd": spent / USD_UNITS,
+                    "reserved_usd": reserved / USD_UNITS,
+                    "enforce": budget.enforce,
+                    "resets_at": iso_timestamp(window.reset),
+                }
+            )
+            slot = Slot(key, to_units(budget.limit_usd), budget.enforce, window.reset, 0)
+            checks.append(_Check(scope, period, slot, window.reset))
+        extra: dict[str, Any] = {"budgets": budgets}
+        if key_limits is not None and key_limits.tpm is not None:
+            extra["tokens_per_minute"] = key_limits.tpm
+        headers = _headers(checks, Admission(-1, used), now) if checks else []
+        return extra, headers
+
+
+def _headers(
+    checks: Sequence[_Check], admission: Admission, now: float
+) -> list[tuple[bytes, bytes]]:
+    """``X-Budget-*`` (the key's budget per period, else the workspace's) and the tokens
+    ``X-RateLimit-*``."""
+    headers: list[tuple[bytes, bytes]] = []
+    shown: set[str] = set()
+    exceeded: _Check | None = None
+    for check, (spent, reserved) in zip(checks, admission.used, strict=True):
+        slot = check.slot
+        if check.period is None:
+            left = slot.limit - spent - reserved - (slot.amount if admission.blocked < 0 else 0)
+            headers += [
+                (b"x-ratelimit-limit-tokens", str(slot.limit).encode()),
+                (b"x-ratelimit-remaining-tokens", str(max(0, left)).encode()),
+                (b"x-ratelimit-reset-tokens", _reset_header(check.reset)),
+            ]
+            continue
+        if exceeded is None and spent >= slot.limit:
+            exceeded = check
+        if check.period in shown:
+            continue
+        shown.add(check.period)
+        limit_name, spend_name = _BUDGET_HEADERS[check.period]
+        headers.append((limit_name, format_usd(slot.limit).encode()))
+        headers.append((spend_name, format_usd(spent).encode()))
+    if exceeded is not None:
+        headers += [
+            (b"x-budget-exceeded", b"true"),
+            (b"x-budget-exceeded-period", str(exceeded.period).encode()),
+            (b"x-budget-exceeded-scope", exceeded.scope.encode()),
+        ]
+    return headers
+
+
+def _failed(status: int, code: str) -> _Outcome:
+    outcome = _Outcome()
+    outcome.status = status
+    outcome.started = outcome.complete = True
+    outcome.error_code = code
+    return outcome
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _tokens(usage: Any) -> dict[str, int]:
+    """Token fields of a record from chat (``prompt_tokens``...) or responses usage."""
+    if not isinstance(usage, Mapping):
+        return {}
+    chat = "prompt_tokens" in usage or "completion_tokens" in usage
+    inp = usage.get("prompt_tokens" if chat else "input_tokens")
+    out = usage.get("completion_tokens" if chat else "output_tokens")
+    in_details = usage.get("prompt_tokens_details" if chat else "input_tokens_details")
+    out_details = usage.get("completion_tokens_details" if chat else "output_tokens_details")
+    return {
+        "input_tokens": _int(inp),
+        "output_tokens": _int(out),
+        "cached_tokens": _int(in_details.get("cached_tokens"))
+        if isinstance(in_details, Mapping)
+        else 0,
+        "reasoning_tokens": _int(out_details.get("reasoning_tokens"))
+        if isinstance(out_details, Mapping)
+        else 0,
+    }
+
+
+def _from_usage(route: Any, usage: Any) -> dict[str, Any]:
+    """Fields priced from the provider's usage, as routing prices ``routing_metadata``."""
+    from akgate.routing._cost import compute_cost, token_counts
+
+    tokens = token_counts(usage)
+    cost = compute_cost(tokens, route.offering) if tokens is not None else {}
+    return {
+        "provider": route.provider.name,
+        "provider_model": route.model.provider_model_id(route.offering),
+        "cost_usd": cost.get("usd", 0.0),
+        "cache_savings_usd": cost.get("cache_savings_usd", 0.0),
+        **_tokens(usage),
+    }
+
+
+def _estimated(route: Any, payload: Mapping[str, Any], tally: StreamTally) -> dict[str, Any]:
+    """Fields for a stream that ended before its usage: tokens estimated from the text."""
+    from akgate.routing._cost import TokenCounts, compute_cost
+
+    text = text_chars(payload.get("messages")) + text_chars(payload.get("input"))
+    text += text_chars(payload.get("instructions"))
+    tokens = TokenCounts(estimate_tokens(text), estimate_tokens(tally.chars), 0)
+    cost = compute_cost(tokens, route.offering)
+    return {
+        "provider": route.provider.name,
+        "provider_model": route.model.provider_model_id(route.offering),
+        "input_tokens": tokens.input,
+        "output_tokens": tokens.output,
+        "cost_usd": cost["usd"],
+        "estimated": True,
+    }
+
+
+def _json_error_code(body: bytes) -> str | None:
+    try:
+        data = from_json(body)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _stream_error_code(chunk: bytes) -> str | None:
+    for line in chunk.split(b"\n"):
+        if line.startswith(b"data:") and b'"error"' in line:
+            try:
+                data = from_json(line[5:].strip())
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                error = data.get("error")
+                if isinstance(error, dict) and isinstance(error.get("code"), str):
+                    return str(error["code"])
+                if data.get("type") == "error" and isinstance(data.get("code"), str):
+                    return str(data["code"])
+    return None

@@ -1,0 +1,225 @@
+"""What the SQLite and PostgreSQL usage stores share: records, summaries, limits, caching.
+
+Each subclass names its dialect (placeholder, the SQL of a UTC day, how to open a connection and
+run a transaction); one connection per store is used under a lock, from the ledger's writer
+thread or from a worker thread (``anyio.to_thread``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Final, TypeVar
+
+import anyio.to_thread
+
+from akgate.auth._cache import TTLCache
+
+from ._ledger import GroupBy
+from ._limits import Budget, Limits, LimitScope
+from ._periods import PERIODS, Period
+from ._record import RECORD_COLUMNS, UsageRecord
+
+__all__ = ["SQLUsageStore", "UsageStoreError"]
+
+T = TypeVar("T")
+_BOOL_COLUMNS: Final = frozenset({"stream", "client_disconnected", "estimated"})
+_SUMMARY_COLUMNS: Final = (
+    "group",
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+)
+
+
+class UsageStoreError(Exception):
+    """The usage store cannot be used (unreachable, or a schema newer than this akgate)."""
+
+
+def newer_schema(found: int, known: int) -> UsageStoreError:
+    return UsageStoreError(
+        f"the usage database is at schema version {found}, newer than this akgate ({known}): "
+        "upgrade akgate"
+    )
+
+
+class SQLUsageStore:
+    """Base of the SQL usage stores: a :class:`~akgate.usage.LedgerBackend` (``write``,
+    ``summarize``) and a :class:`~akgate.usage.LimitStore` (``get_limits``, ``set_limits``).
+
+    Limit lookups are cached for ``cache_ttl`` seconds, so a hot key costs no database access
+    and a change made with ``akgate keys update`` applies within ``cache_ttl``.
+    """
+
+    #: The parameter placeholder of the driver.
+    placeholder: ClassVar[str] = "?"
+    #: SQL of the UTC day (``YYYY-MM-DD``) of ``ts``.
+    day_sql: ClassVar[str] = ""
+    #: SQL of "this row is an error" as a number.
+    error_sql: ClassVar[str] = "SUM(error_code IS NOT NULL)"
+    #: Driver exceptions that mean the store is unavailable.
+    errors: tuple[type[BaseException], ...] = (OSError,)
+    name: ClassVar[str] = "SQL"
+
+    def __init__(self, *, cache_ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._cache: TTLCache[Limits | None] = TTLCache(maxsize=10_000, ttl=cache_ttl, clock=clock)
+        p = self.placeholder
+        self._insert = (
+            f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
+            f"VALUES ({', '.join([p] * len(RECORD_COLUMNS))})"
+        )
+
+    # -- what a dialect provides --------------------------------------------------------------
+    def _open(self) -> Any:
+        """A new connection with the schema migrated."""
+        raise NotImplementedError
+
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def _transaction(self, conn: Any, work: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _locked(self, func: Callable[[Any], T]) -> T:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._open()
+                return func(self._conn)
+            except self.errors as exc:
+                self._drop()
+                raise UsageStoreError(
+                    f"{self.name} usage store {self._describe()} is unavailable "
+                    f"({type(exc).__name__})"
+                ) from exc
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except self.errors:  # pragma: no cover - closing a broken connection
+                pass
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self.close)
+
+    # -- LedgerBackend ------------------------------------------------------------------------
+    def write(self, records: Sequence[UsageRecord]) -> None:
+        rows = [tuple(getattr(r, c) for c in RECORD_COLUMNS) for r in records]
+
+        def insert(cursor: Any) -> None:
+            cursor.executemany(self._insert, rows)
+
+        self._locked(lambda conn: self._transaction(conn, insert))
+
+    def summarize(self, since: float, until: float | None, by: GroupBy) -> list[dict[str, Any]]:
+        group = {"key": "key_id", "model": "model", "day": self.day_sql}[by]
+        p = self.placeholder
+        sql = (
+            f"SELECT {group} AS g, COUNT(*), {self.error_sql}, SUM(input_tokens), "
+            "SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_usd) "
+            f"FROM usage_records WHERE ts >= {p} AND ts < {p} GROUP BY g ORDER BY g"
+        )
+        end = until if until is not None else float("inf")
+
+        def query(conn: Any) -> list[dict[str, Any]]:
+            rows = conn.execute(sql, (since, end)).fetchall()
+            return [
+                {
+                    **dict(zip(_SUMMARY_COLUMNS, row, strict=True)),
+                    "requests": int(row[1]),
+                    "errors": int(row[2]),
+                    "input_tokens": int(row[3]),
+                    "output_tokens": int(row[4]),
+                    "cached_tokens": int(row[5]),
+                    "reasoning_tokens": int(row[6]),
+                    "cost_usd": float(row[7]),
+                }
+                for row in rows
+            ]
+
+        return self._locked(query)
+
+    def records(self, since: float = 0.0) -> list[UsageRecord]:
+        """Every record since ``since``, oldest first (exports and tests)."""
+        sql = (
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM usage_records "
+            f"WHERE ts >= {self.placeholder} ORDER BY id"
+        )
+
+        def query(conn: Any) -> list[UsageRecord]:
+            result = []
+            for row in conn.execute(sql, (since,)).fetchall():
+                data = dict(zip(RECORD_COLUMNS, row, strict=True))
+                for column in _BOOL_COLUMNS:
+                    data[column] = bool(data[column])
+                result.append(UsageRecord(**data))
+            return result
+
+        return self._locked(query)
+
+    # -- LimitStore ---------------------------------------------------------------------------
+    def get_limits_sync(self, scope: LimitScope, scope_id: str) -> Limits | None:
+        p = self.placeholder
+        sql = (
+            "SELECT daily_usd, weekly_usd, monthly_usd, enforce, tpm FROM spend_limits "
+            f"WHERE scope = {p} AND scope_id = {p}"
+        )
+        row = self._locked(lambda conn: conn.execute(sql, (scope, scope_id)).fetchone())
+        if row is None:
+            return None
+        *amounts, enforce, tpm = row
+        budgets: dict[Period, Budget] = {
+            period: Budget(float(usd), bool(enforce))
+            for period, usd in zip(PERIODS, amounts, strict=True)
+            if usd is not None
+        }
+        return Limits(budgets, tpm)
+
+    def set_limits_sync(self, scope: LimitScope, scope_id: str, limits: Limits) -> None:
+        budgets = limits.budgets
+        values = (
+            scope,
+            scope_id,
+            *(budgets[p].limit_usd if p in budgets else None for p in PERIODS),
+            all(b.enforce for b in budgets.values()),
+            limits.tpm,
+            time.time(),
+        )
+        p = self.placeholder
+        sql = (
+            "INSERT INTO spend_limits (scope, scope_id, daily_usd, weekly_usd, monthly_usd, "
+            f"enforce, tpm, updated_at) VALUES ({', '.join([p] * 8)}) "
+            "ON CONFLICT (scope, scope_id) DO UPDATE SET daily_usd = excluded.daily_usd, "
+            "weekly_usd = excluded.weekly_usd, monthly_usd = excluded.monthly_usd, "
+            "enforce = excluded.enforce, tpm = excluded.tpm, updated_at = excluded.updated_at"
+        )
+        self._locked(
+            lambda conn: self._transaction(conn, lambda cursor: cursor.execute(sql, values))
+        )
+        self._cache.discard(f"{scope}:{scope_id}")
+
+    async def get_limits(self, scope: LimitScope, scope_id: str) -> Limits | None:
+        cache_key = f"{scope}:{scope_id}"
+        hit, limits = self._cache.get(cache_key)
+        if hit:
+            return limits
+        limits = await anyio.to_thread.run_sync(self.get_limits_sync, scope, scope_id)
+        self._cache.set(cache_key, limits)
+        return limits
+
+    async def set_limits(self, scope: LimitScope, scope_id: str, limits: Limits) -> None:
+        await anyio.to_thread.run_sync(self.set_limits_sync, scope, scope_id, limits)

@@ -1,0 +1,31 @@
+"""The Stateful Responses benchmark runs end to end with tiny counts (no timing is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_state.py"
+
+
+def test_benchmark_runs_every_backend(
+    capsys: pytest.CaptureFixture[str], redis_server: Any
+) -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_state", SCRIPT)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.main(["--quick", "--redis", redis_server.url]) == 0
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    out = capsys.readouterr().out
+    for backend in ("memory", "sqlite", "redis"):
+        assert f"{backend} " in out
+    assert "10-turn chain 3" in out  # 1 GET + 1 MGET + the save
