@@ -2,12 +2,13 @@
 
 Run it (from the repository root)::
 
-    akgate keys create --name me                 # prints an ak_live_ key (kept in ~/.akgate)
+    pip install -e '.[server,fastapi]'                  # akgate, uvicorn and FastAPI
+    export AKGATE_KEY=$(akgate keys create --name me)   # an ak_live_ key (kept hashed in ~/.akgate)
     uvicorn examples.fastapi_app:app
 
 Then call the app's chat route, or the Responses API the adapter serves over it::
 
-    curl http://127.0.0.1:8000/v1/responses -H "Authorization: Bearer $KEY" \\
+    curl http://127.0.0.1:8000/v1/responses -H "Authorization: Bearer $AKGATE_KEY" \\
          -H 'Content-Type: application/json' -d '{"model": "echo", "input": "Hello"}'
 
 The app's own routes (``/``, ``/ws``) are untouched by the gateway; ``/v1/whoami`` is the app's

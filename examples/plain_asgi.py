@@ -2,7 +2,9 @@
 
 Run it (from the repository root)::
 
-    akgate keys create --name me      # or: export AKGATE_API_KEYS=ak_live_... (keys in memory)
+    pip install -e '.[server]'
+    export AKGATE_KEY=$(akgate keys create --name me)   # or keys in memory only:
+    # export AKGATE_API_KEYS=$(akgate keys generate)
     uvicorn examples.plain_asgi:app
 """
 

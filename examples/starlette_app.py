@@ -2,7 +2,8 @@
 
 Run it (from the repository root)::
 
-    akgate keys create --name me
+    pip install -e '.[server]'                          # akgate, uvicorn (and Starlette)
+    export AKGATE_KEY=$(akgate keys create --name me)   # an ak_live_ key (kept hashed in ~/.akgate)
     uvicorn examples.starlette_app:app
 
 ``/v1/responses`` is served by the Responses adapter over the app's own

@@ -7,7 +7,8 @@ Run it (from the repository root)::
 
     export UPSTREAM_BASE_URL=https://api.openai.com/v1 UPSTREAM_API_KEY=sk-...
     export UPSTREAM_MODELS=gpt-4o-mini,gpt-4o
-    akgate keys create --name me
+    pip install -e '.[server]'
+    export AKGATE_KEY=$(akgate keys create --name me)
     uvicorn examples.upstream_proxy:app
 """
 

@@ -36,6 +36,7 @@ def test_subpackages_declare_all() -> None:
         "providers",
         "schemas",
         "stack",
+        "ops",
         "store",
     ):
         module = importlib.import_module(f"akgate.{name}")
@@ -45,7 +46,8 @@ def test_subpackages_declare_all() -> None:
 def test_core_import_does_not_pull_optional_extras() -> None:
     code = (
         "import sys, akgate; "
-        "print(sorted(m for m in ('redis', 'uvicorn', 'django') if m in sys.modules))"
+        "print(sorted(m for m in ('redis', 'uvicorn', 'django', 'prometheus_client', "
+        "'opentelemetry') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from akgate import APIKeyAuth, MemoryKeyStore, RequestValidation, Routing, ensure_demo_key
+from akgate._firstrun import KeyChoice
 from akgate._serve import (
     ServeConfig,
     base_url_for,
@@ -206,9 +207,11 @@ def test_serve_upstream_lists_the_upstream_models_and_routes_to_it() -> None:
             assert {m.id for m in client.models.list()} >= {"m-1", "m-2"}
 
 
-def test_upstream_without_a_model_list_asks_for_model_names() -> None:
-    with pytest.raises(ValueError, match="--model"):
-        upstream_models(f"http://127.0.0.1:{free_port()}/v1", None)
+def test_unreachable_upstream_is_named_without_its_credentials() -> None:
+    port = free_port()
+    with pytest.raises(ValueError, match=f"cannot connect to http://127.0.0.1:{port}/v1 ") as info:
+        upstream_models(f"http://user:hunter2@127.0.0.1:{port}/v1?key=k", None)
+    assert "hunter2" not in str(info.value)
 
 
 class ModelsAndChat:
@@ -249,19 +252,29 @@ class ModelsAndChat:
         await self.demo(scope, receive, send)
 
 
-def test_banner_without_a_new_key_reads_it_from_the_environment() -> None:
+def test_banner_without_a_known_key_prints_the_command_that_makes_one() -> None:
     out = io.StringIO()
-    print_banner("http://127.0.0.1:8000/v1", None, file=out)
+    choice = KeyChoice("none", note="$AKGATE_KEY is not set")
+    print_banner(
+        "http://127.0.0.1:8000/v1",
+        choice,
+        store="/s/keys.sqlite3",
+        store_option="--db /s/keys.sqlite3",
+        file=out,
+    )
     text = out.getvalue()
+    assert "Key store: /s/keys.sqlite3" in text
+    assert "export AKGATE_KEY=$(akgate keys create --name me --test --db /s/keys.sqlite3)" in text
     assert '-H "Authorization: Bearer $AKGATE_KEY"' in text
     assert 'api_key=os.environ["AKGATE_KEY"]' in text
+    assert "# pip install openai" in text
 
 
 def test_banner_shows_the_url_and_copy_paste_examples() -> None:
     out = io.StringIO()
-    print_banner("http://127.0.0.1:8000/v1", "ak_live_x", file=out)
+    print_banner("http://127.0.0.1:8000/v1", KeyChoice("new", "ak_live_x", "ak_live_x"), file=out)
     text = out.getvalue()
-    assert "Base URL: http://127.0.0.1:8000/v1" in text
+    assert "Base URL:  http://127.0.0.1:8000/v1" in text
     assert "curl http://127.0.0.1:8000/v1/chat/completions" in text
     assert 'OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="ak_live_x")' in text
 

@@ -31,9 +31,10 @@ if typing.TYPE_CHECKING:
         ensure_demo_key,
         open_key_store,
     )
-    from .context import Identity, RequestContext, get_context
+    from .context import Identity, RequestContext, current_request_id, get_context
     from .errors import ERROR_CODES, GatewayError
     from .messages import MessagesAdapter
+    from .ops import AccessLog, HealthChecks, PrometheusMetrics, RequestIdFilter, Tracing
     from .providers import DemoModel, UpstreamProvider
     from .routing import (
         Capabilities,
@@ -99,10 +100,16 @@ _LAZY: dict[str, str] = {
     "open_key_store": ".auth",
     "Identity": ".context",
     "RequestContext": ".context",
+    "current_request_id": ".context",
     "get_context": ".context",
     "ERROR_CODES": ".errors",
     "GatewayError": ".errors",
     "MessagesAdapter": ".messages",
+    "AccessLog": ".ops",
+    "HealthChecks": ".ops",
+    "PrometheusMetrics": ".ops",
+    "RequestIdFilter": ".ops",
+    "Tracing": ".ops",
     "DemoModel": ".providers",
     "UpstreamProvider": ".providers",
     "Capabilities": ".routing",
@@ -143,6 +150,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "ERROR_CODES",
     "APIKeyAuth",
+    "AccessLog",
     "AdapterOptions",
     "Budget",
     "Capabilities",
@@ -153,6 +161,7 @@ __all__ = [
     "Gateway",
     "GatewayApp",
     "GatewayError",
+    "HealthChecks",
     "Identity",
     "InMemoryStats",
     "KeyRecord",
@@ -167,6 +176,7 @@ __all__ = [
     "MessagesAdapter",
     "NewKey",
     "PostgresUsageStore",
+    "PrometheusMetrics",
     "Provider",
     "RateLimiter",
     "RedisKeyStore",
@@ -176,6 +186,7 @@ __all__ = [
     "RedisStats",
     "RequestBodyTimeout",
     "RequestContext",
+    "RequestIdFilter",
     "RequestValidation",
     "ResponseStore",
     "ResponseStoreUnavailable",
@@ -188,11 +199,13 @@ __all__ = [
     "SSEKeepAlive",
     "SpendControl",
     "StatefulResponses",
+    "Tracing",
     "UpstreamProvider",
     "UsageLedger",
     "UsageRecord",
     "__version__",
     "create_key",
+    "current_request_id",
     "ensure_demo_key",
     "gateway",
     "get_context",

@@ -218,6 +218,11 @@ ENDPOINTS: Final[tuple[EndpointSpec, ...]] = (
     _row("directory.models", "/v1/directory/models", ["GET"], public=True),
     _row("registry.models", "/v1/registry/models", ["GET"], public=True),
     _row("registry.providers", "/v1/registry/providers", ["GET"], public=True),
+    # Operations (akgate.ops), outside /v1 so they never collide with the app's routes; answered
+    # by HealthChecks / PrometheusMetrics before auth, public here should they sit inside it.
+    _row("healthz", "/healthz", ["GET"], public=True),
+    _row("readyz", "/readyz", ["GET"], public=True),
+    _row("metrics", "/metrics", ["GET"], public=True),
 )
 
 _BY_PATH: Final[Mapping[str, EndpointSpec]] = {

@@ -8,18 +8,21 @@ import gc
 import inspect
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, TextIO
+from typing import Any, Literal
 
 import anyio
 
 from akgate._fdlog import install_fd_exhaustion_filter
+from akgate._firstrun import KeyChoice, choose_key, print_banner, store_label
 from akgate._types import ASGIApp
 from akgate.auth import KeyStore, ensure_demo_key, open_key_store
 
@@ -82,6 +85,13 @@ class ServeConfig:
     sse_heartbeat: float | None = 15.0
     #: Serve the public ``/v1/directory/models`` and ``/v1/registry/*`` endpoints.
     public_directory: bool = True
+    # -- operations (akgate.ops): None turns one off ----------------------------------------
+    healthz_path: str | None = "/healthz"
+    readyz_path: str | None = "/readyz"
+    metrics_path: str | None = "/metrics"
+    access_log: bool = True
+    log_format: Literal["text", "json"] = "text"
+    tracing: bool | None = None  # None: when opentelemetry-api is installed
 
 
 def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
@@ -156,18 +166,40 @@ def upstream_models(base_url: str, api_key: str | None) -> tuple[str, ...]:
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    shown = _without_credentials(base_url)
     try:
         response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=10)
         response.raise_for_status()
         ids = tuple(str(entry["id"]) for entry in response.json().get("data", []) if "id" in entry)
+    except httpx.TransportError as exc:
+        # Down, unreachable or too slow: saying so beats sending the user to --model.
+        raise ValueError(
+            f"cannot connect to {shown} ({type(exc).__name__}): is the upstream running? "
+            "(with --model NAME akgate starts without asking it)"
+        ) from None
+    except httpx.HTTPStatusError as exc:
+        raise ValueError(
+            f"{shown}/models answered {exc.response.status_code}; check the upstream key "
+            "(--upstream-key-env) or name the models with --model NAME"
+        ) from None
     except (httpx.HTTPError, ValueError, TypeError, AttributeError) as exc:
         raise ValueError(
-            f"could not list the upstream's models ({type(exc).__name__}); "
+            f"could not read the model list of {shown} ({type(exc).__name__}); "
             "name them with --model NAME"
         ) from None
     if not ids:
         raise ValueError("the upstream lists no models; name them with --model NAME")
     return ids
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part and query string, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def base_url_for(host: str, port: int) -> str:
@@ -181,47 +213,6 @@ def base_url_for(host: str, port: int) -> str:
     return f"http://{host}:{port}/v1"
 
 
-def print_banner(
-    base_url: str,
-    api_key: str | None,
-    *,
-    upstream: str | None = None,
-    model: str = "demo",
-    file: TextIO | None = None,
-) -> None:
-    """Print where the gateway listens and copy-paste examples for curl and the openai SDK."""
-    out = file or sys.stdout
-    behind = f"upstream {upstream}" if upstream else "the demo model (models: demo, demo-reasoning)"
-    python = ["  from openai import OpenAI"]
-    if api_key:
-        key_line = f"{api_key}  (ak_test_ key, shown once, stored hashed)"
-        shell_key, python_key = api_key, f'"{api_key}"'
-    else:
-        key_line = (
-            "the store has keys already: export one as AKGATE_KEY "
-            "(new one: akgate keys create --name me --test)"
-        )
-        shell_key, python_key = "$AKGATE_KEY", 'os.environ["AKGATE_KEY"]'
-        python.insert(0, "  import os")
-    lines = [
-        f"akgate serving {behind}",
-        f"  Base URL: {base_url}",
-        f"  API key:  {key_line}",
-        "",
-        "Try it:",
-        f"  curl {base_url}/chat/completions \\",
-        f'    -H "Authorization: Bearer {shell_key}" -H "Content-Type: application/json" \\',
-        f'    -d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello"}}]}}\'',
-        "",
-        *python,
-        f'  client = OpenAI(base_url="{base_url}", api_key={python_key})',
-        f'  print(client.responses.create(model="{model}", input="Hello").output_text)',
-        "",
-        "Press Ctrl-C to stop.",
-    ]
-    print("\n".join(lines), file=out, flush=True)
-
-
 def serve(config: ServeConfig) -> int:
     """Run uvicorn until SIGINT/SIGTERM; returns the process exit code."""
     try:
@@ -232,13 +223,22 @@ def serve(config: ServeConfig) -> int:
     if config.workers < 1:
         print("akgate serve: --workers must be >= 1", file=sys.stderr)
         return 2
+    # Bind first: a port in use must fail before a demo key is created that nobody would see.
+    try:
+        sock = _bind(config.host, config.port)
+    except OSError as exc:
+        print(
+            f"akgate serve: cannot listen on {config.host}:{config.port} ({exc.strerror or exc}); "
+            "choose another port with --port N (--port 0 picks a free one)",
+            file=sys.stderr,
+        )
+        return 1
+    port = sock.getsockname()[1]
     try:
         from akgate.store._cli import serve_reasoning_keys, serve_store_url
 
         if serve_store_url(config.responses_store, db=config.db, redis=config.redis_url):
             config = replace(config, reasoning_keys=serve_reasoning_keys(config.db))
-        # Created before the server starts, so that only this process can create it.
-        api_key = anyio.run(_prepare_demo_key, config)
         if config.workers > 1:
             # Resolved once here, so that a bad --upstream fails before any worker starts.
             if config.upstream and not config.models:
@@ -248,24 +248,24 @@ def serve(config: ServeConfig) -> int:
                 )
             app: ASGIApp | None = None
         else:
-            # The served store is opened afresh: connections made in the start-up loop above
-            # would be bound to it (a pooled Redis connection failed the first request, "Event
-            # loop is closed", with a 503).
+            # The served store is opened by build_app: connections made in the start-up loop
+            # below would be bound to it (a pooled Redis connection failed the first request,
+            # "Event loop is closed", with a 503).
             app = build_app(config)
+        # Created once everything else worked, before the server starts, so that only this
+        # process can create it and the banner below always shows it.
+        choice, shown_store, store_option = anyio.run(_first_key, config)
     except ValueError as exc:
+        sock.close()
         print(f"akgate serve: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the key store is unreachable: say which, without secrets
+        sock.close()
         print(f"akgate serve: key store unavailable ({type(exc).__name__})", file=sys.stderr)
         return 1
-    try:
-        sock = _bind(config.host, config.port)
-    except OSError as exc:
-        print(f"akgate serve: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
-        return 1
-    port = sock.getsockname()[1]
     if app is None:
-        return _serve_workers(config, sock, api_key)
+        return _serve_workers(config, sock, choice, shown_store, store_option)
+    app = _with_operations(app, config)
 
     class BannerServer(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -273,7 +273,9 @@ def serve(config: ServeConfig) -> int:
             if self.started:  # printed once the socket accepts, so the URL works right away
                 print_banner(
                     base_url_for(config.host, port),
-                    api_key,
+                    choice,
+                    store=shown_store,
+                    store_option=store_option,
                     upstream=config.upstream,
                     model=config.models[0] if config.models else "demo",
                 )
@@ -290,6 +292,17 @@ def serve(config: ServeConfig) -> int:
     return 0
 
 
+async def _first_key(config: ServeConfig) -> tuple[KeyChoice, str, str]:
+    """A demo key on a fresh store, else the key this terminal knows (``$AKGATE_KEY``); and how
+    the banner names the store. The store is closed again (the served one is built afresh)."""
+    store = open_key_store(config.db, config.redis_url)
+    try:
+        choice = await choose_key(store, await ensure_demo_key(store))
+        return (choice, *store_label(store, config.db, config.redis_url))
+    finally:
+        await store.aclose()
+
+
 def _uvicorn_options(config: ServeConfig) -> dict[str, Any]:
     return {
         "log_level": "info",
@@ -299,19 +312,32 @@ def _uvicorn_options(config: ServeConfig) -> dict[str, Any]:
         "timeout_keep_alive": config.timeout_keep_alive,
         "loop": config.loop,
         "http": config.http,
+        "access_log": not config.access_log,  # akgate's structured line replaces uvicorn's
     }
 
 
-def _serve_workers(config: ServeConfig, sock: socket.socket, api_key: str | None) -> int:
+def _serve_workers(
+    config: ServeConfig,
+    sock: socket.socket,
+    choice: KeyChoice,
+    shown_store: str,
+    store_option: str,
+) -> int:
     """Run ``config.workers`` uvicorn processes on one listening socket, supervised by uvicorn.
 
     Each worker builds its own stack (its own key store connection and upstream pool). Keys in
     SQLite are shared by the workers of one host (the usage ledger too); rate limits, budget and
-    token counters and routing stats are shared only through ``--redis``.
+    token counters and routing stats are shared only through ``--redis``. Metrics are summed over
+    the workers through prometheus-client's multi-process mode (a temporary
+    ``PROMETHEUS_MULTIPROC_DIR`` unless one is set).
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    metrics_dir = None
+    if config.metrics_path is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="akgate-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the workers
     os.environ[_WORKER_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     uv_config = uvicorn.Config(
         f"{__name__}:_worker_app", factory=True, workers=config.workers, **_uvicorn_options(config)
@@ -320,15 +346,21 @@ def _serve_workers(config: ServeConfig, sock: socket.socket, api_key: str | None
     sock.listen(uv_config.backlog)
     print_banner(
         base_url_for(config.host, sock.getsockname()[1]),
-        api_key,
+        choice,
+        store=shown_store,
+        store_option=store_option,
         upstream=config.upstream,
         model=config.models[0] if config.models else "demo",
     )
     # uvicorn < 0.52 takes the worker's entry point as ``target``; later versions build it.
     takes_target = "target" in inspect.signature(Multiprocess).parameters
     extra = {"target": uvicorn.Server(uv_config).run} if takes_target else {}
-    with sock, _no_signal_reraise():
-        Multiprocess(uv_config, sockets=[sock], **extra).run()
+    try:
+        with sock, _no_signal_reraise():
+            Multiprocess(uv_config, sockets=[sock], **extra).run()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -336,19 +368,38 @@ def _worker_app() -> ASGIApp:
     """The app of one ``--workers`` process, built from the parent's resolved config."""
     fields = json.loads(os.environ[_WORKER_CONFIG_ENV])
     fields["models"] = tuple(fields["models"])
-    app = build_app(ServeConfig(**fields))
+    config = ServeConfig(**fields)
+    app = _with_operations(build_app(config), config)
     install_fd_exhaustion_filter()
     gc.collect()
     gc.freeze()  # as in the single-process server: long-lived objects out of full passes
     return app
 
 
-async def _prepare_demo_key(config: ServeConfig) -> str | None:
-    store = open_key_store(config.db, config.redis_url)
-    try:
-        return await ensure_demo_key(store)
-    finally:
-        await store.aclose()
+def _with_operations(app: ASGIApp, config: ServeConfig) -> ASGIApp:
+    """Health, metrics, traces and the access log around the stack (``akgate.ops``)."""
+    from akgate.ops._stack import configure_logging, operations
+
+    configure_logging(config.log_format)
+    metrics_path = config.metrics_path
+    if metrics_path is not None:
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            print(
+                "akgate serve: /metrics is off: pip install 'akgate[metrics]' to expose it",
+                file=sys.stderr,
+            )
+            metrics_path = None
+    return operations(
+        app,
+        healthz_path=config.healthz_path,
+        readyz_path=config.readyz_path,
+        metrics_path=metrics_path,
+        access_log=config.access_log,
+        log_format=config.log_format,
+        tracing=config.tracing,
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -408,6 +459,12 @@ def _run_command(args: argparse.Namespace) -> int:
         timeout_keep_alive=args.timeout_keep_alive,
         sse_heartbeat=args.sse_heartbeat or None,
         public_directory=not args.no_public_directory,
+        healthz_path=None if args.no_health else args.healthz_path,
+        readyz_path=None if args.no_health else args.readyz_path,
+        metrics_path=None if args.no_metrics else args.metrics_path,
+        access_log=not args.no_access_log,
+        log_format=args.log_format,
+        tracing=False if args.no_tracing else None,
     )
     return serve(config)
 
@@ -520,7 +577,22 @@ def add_serve_command(subparsers: Any) -> None:
         action="store_true",
         help="do not serve the keyless /v1/directory/models and /v1/registry/* endpoints",
     )
+    _add_operations_options(parser)
     parser.set_defaults(handler=_run_command)
+
+
+def _add_operations_options(parser: argparse.ArgumentParser) -> None:
+    ops = parser.add_argument_group("operations (health, metrics, logs, traces)")
+    ops.add_argument("--healthz-path", default="/healthz", metavar="PATH", help="(/healthz)")
+    ops.add_argument("--readyz-path", default="/readyz", metavar="PATH", help="(/readyz)")
+    ops.add_argument("--no-health", action="store_true", help="serve neither health path")
+    ops.add_argument("--metrics-path", default="/metrics", metavar="PATH", help="(/metrics)")
+    ops.add_argument("--no-metrics", action="store_true", help="no Prometheus exposition")
+    ops.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="access log format"
+    )
+    ops.add_argument("--no-access-log", action="store_true", help="uvicorn's access line instead")
+    ops.add_argument("--no-tracing", action="store_true", help="no OpenTelemetry spans")
 
 
 def _non_negative_seconds(text: str) -> float:

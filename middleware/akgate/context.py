@@ -25,6 +25,7 @@ __all__ = [
     "ErrorFormat",
     "Identity",
     "RequestContext",
+    "current_request_id",
     "error_format_for",
     "get_context",
     "new_request_id",
@@ -76,6 +77,17 @@ _id_counter = itertools.count(1)
 
 def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):012x}"
+
+
+#: The id of the request being served, for log records (``akgate.ops.RequestIdFilter``). Set where
+#: the context is created; a server runs each request in its own task, whose context copy ends
+#: with it.
+_current_request_id: ContextVar[str | None] = ContextVar("akgate_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The ``X-Request-ID`` of the request this code runs for (None outside one)."""
+    return _current_request_id.get()
 
 
 @dataclass(slots=True)
@@ -192,6 +204,7 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
             break
     _ERROR_FORMAT.set((ctx.error_format, ctx.request_id))
     new_scope = {**scope, SCOPE_KEY: ctx}
+    _current_request_id.set(ctx.request_id)
     request_id = ctx.request_id.encode()
 
     async def send_with_request_id(message: Any) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from akgate.auth import SQLiteKeyStore, hash_key
+from akgate.auth import MemoryKeyStore, SQLiteKeyStore, hash_key, parse_key
 from akgate.auth._cli import parse_expires
 from akgate.cli import main
 from tests.support.servers import RedisServer
@@ -183,3 +183,31 @@ def test_cli_as_subprocess(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("ak_test_")
     assert (tmp_path / "keys.sqlite3").exists()
+
+
+def test_generate_prints_a_valid_key_and_stores_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AKGATE_HOME", str(tmp_path))
+    code, out, err = run(capsys, "keys", "generate", "--test")
+    assert code == 0
+    key = out.strip()
+    assert parse_key(key.encode()) == (key[:16], "test")
+    assert "not stored" in err
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv("AKGATE_API_KEYS", key)
+    assert len(anyio.run(MemoryKeyStore.from_env().list_keys)) == 1
+
+
+def test_bad_env_keys_exit_with_one_line_naming_the_entry(tmp_path: Path) -> None:
+    env = {**os.environ, "AKGATE_API_KEYS": "sk-supersecret-value", "AKGATE_HOME": str(tmp_path)}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "middleware")
+    code = "import akgate; akgate.gateway(lambda *a: None, models=['m'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "akgate: $AKGATE_API_KEYS entry 1 of 1 is not an akgate API key (ak_live_/ak_test_ with "
+        "a valid checksum; make one with 'akgate keys generate')"
+    ]

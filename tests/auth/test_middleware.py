@@ -31,9 +31,16 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     return error
 
 
-def assert_invalid(response: httpx.Response) -> None:
+MISSING = "No API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+NOT_AKGATE = (
+    "Invalid API key provided: not an akgate key (akgate keys start with ak_live_ or ak_test_; "
+    "check that it was copied whole)."
+)
+
+
+def assert_invalid(response: httpx.Response, message: str = "Invalid API key provided.") -> None:
     error = assert_error(response, 401, "invalid_api_key")
-    assert error["message"] == "Invalid API key provided."
+    assert error["message"] == message
     assert error["type"] == "authentication_error"
     assert error["param"] is None
     assert response.headers["www-authenticate"] == "Bearer"
@@ -66,15 +73,15 @@ async def test_both_headers_agreeing_are_accepted(client: httpx.AsyncClient, liv
 
 
 async def test_no_header_is_401(client: httpx.AsyncClient) -> None:
-    assert_invalid(await client.post("/v1/chat/completions", json=CHAT))
+    assert_invalid(await client.post("/v1/chat/completions", json=CHAT), MISSING)
 
 
 async def test_empty_bearer_is_401(client: httpx.AsyncClient) -> None:
-    assert_invalid(await client.get("/v1/models", headers={"Authorization": "Bearer "}))
+    assert_invalid(await client.get("/v1/models", headers={"Authorization": "Bearer "}), MISSING)
 
 
 async def test_empty_x_api_key_is_401(client: httpx.AsyncClient) -> None:
-    assert_invalid(await client.get("/v1/models", headers={"x-api-key": ""}))
+    assert_invalid(await client.get("/v1/models", headers={"x-api-key": ""}), MISSING)
 
 
 async def test_wrong_scheme_is_401(client: httpx.AsyncClient, live_key: Any) -> None:
@@ -93,12 +100,14 @@ async def test_bad_checksum_is_401_without_lookup(live_key: Any) -> None:
     app = auth_app(store=CountingStore([live_key.record]))
     bad = live_key.key[:-1] + ("A" if live_key.key[-1] != "A" else "B")
     async with client_for(app) as c:
-        assert_invalid(await c.get("/v1/models", headers=bearer(bad)))
+        assert_invalid(await c.get("/v1/models", headers=bearer(bad)), NOT_AKGATE)
     assert CountingStore.calls == 0
 
 
 async def test_other_prefix_is_401(client: httpx.AsyncClient) -> None:
-    assert_invalid(await client.get("/v1/models", headers=bearer("sk-proj-" + "a" * 48)))
+    assert_invalid(
+        await client.get("/v1/models", headers=bearer("sk-proj-" + "a" * 48)), NOT_AKGATE
+    )
 
 
 async def test_unknown_well_formed_key_is_401(client: httpx.AsyncClient) -> None:
@@ -131,7 +140,9 @@ async def test_key_expires_when_the_clock_passes_expiry() -> None:
 
 
 async def test_huge_header_is_401(client: httpx.AsyncClient) -> None:
-    assert_invalid(await client.get("/v1/models", headers=bearer("ak_live_" + "a" * 60_000)))
+    assert_invalid(
+        await client.get("/v1/models", headers=bearer("ak_live_" + "a" * 60_000)), NOT_AKGATE
+    )
 
 
 async def test_disagreeing_headers_are_401(client: httpx.AsyncClient, live_key: Any) -> None:
@@ -208,9 +219,11 @@ async def test_custom_protected_paths() -> None:
     key = make_key()
     async with client_for(auth_app(key, protected_paths=["/api/"])) as c:
         assert (await c.get("/health")).status_code == 200
-        assert_invalid(await c.get("/api/things"))
-        assert_invalid(await c.get("/public/../api/things"))  # judged on the canonical form too
-        assert_invalid(await c.get("/v1/models"))  # the gateway's endpoints always need a key
+        assert_invalid(await c.get("/api/things"), MISSING)
+        assert_invalid(
+            await c.get("/public/../api/things"), MISSING
+        )  # judged on the canonical form
+        assert_invalid(await c.get("/v1/models"), MISSING)  # the gateway's endpoints need a key
 
 
 async def test_root_path_is_respected(live_key: Any) -> None:
@@ -218,7 +231,7 @@ async def test_root_path_is_respected(live_key: Any) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, root_path="/gw"), base_url="http://t"
     ) as c:
-        assert_invalid(await c.get("/gw/v1/models"))
+        assert_invalid(await c.get("/gw/v1/models"), MISSING)
 
 
 async def test_body_reaches_app_unchanged_without_model_restrictions(
@@ -393,7 +406,7 @@ async def test_works_with_starlette_add_middleware(live_key: Any) -> None:
         assert (await c.get("/v1/models", headers=bearer(live_key.key))).json() == {
             "key_id": live_key.key_id
         }
-        assert_invalid(await c.get("/v1/models"))
+        assert_invalid(await c.get("/v1/models"), MISSING)
 
 
 def test_bad_options_raise_value_error() -> None:

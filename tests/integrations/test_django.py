@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -123,3 +125,58 @@ def test_get_identity_is_none_outside_the_gateway() -> None:
     from django.test import RequestFactory
 
     assert get_identity(RequestFactory().get("/")) is None
+
+
+async def test_responses_over_django_leave_no_orphaned_task_exception(
+    application: PrefixDispatcher, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Django's handler collects its disconnect listener after the view returns: the adapter
+    must let it, or asyncio logs "Task exception was never retrieved ... RequestAborted"."""
+    import gc
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    async with client(application, key) as http:
+        for stream in (False, True):
+            payload = {"model": "django-echo", "input": "Hello", "stream": stream}
+            response = await http.post("/v1/responses", json=payload)
+            assert response.status_code == 200
+    gc.collect()  # an orphaned task reports its exception when it is collected
+    await asyncio.sleep(0)
+    orphaned = [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert not orphaned, orphaned[0].getMessage()
+
+
+@pytest.mark.server
+def test_responses_over_django_under_uvicorn_log_no_orphaned_task(
+    application: PrefixDispatcher, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same over a real server, with the openai SDK: no asyncio error record at all."""
+    import gc
+
+    from tests.support.servers import run_uvicorn
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with (
+        run_uvicorn(application, lifespan="on") as base,
+        openai.OpenAI(api_key=key, base_url=base + "/v1", max_retries=0) as sdk,
+    ):
+        assert sdk.responses.create(model="django-echo", input="Hello").output_text
+        events = list(sdk.responses.create(model="django-echo", input="Hello", stream=True))
+        assert events[-1].type == "response.completed"
+        gc.collect()
+    gc.collect()
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+async def test_health_checks_find_the_key_store_behind_the_django_mount(
+    application: PrefixDispatcher,
+) -> None:
+    from akgate.ops import HealthChecks
+
+    app = HealthChecks(application)
+    assert set(app.checks) == {"key_store"}
+    async with client(app) as http:
+        ready = await http.get("/readyz")
+        page = await http.get("/")
+    assert ready.json() == {"status": "ok", "checks": {"key_store": "ok"}}
+    assert page.status_code == 200

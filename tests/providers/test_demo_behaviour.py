@@ -200,6 +200,16 @@ async def test_a_value_stated_earlier_is_recalled(sdk: openai.AsyncOpenAI) -> No
     assert name.output_text == "Ada"
 
 
+async def test_a_code_word_to_remember_is_recalled(sdk: openai.AsyncOpenAI) -> None:
+    # The Open Responses compliance suite's previous-response-id turns, as one history.
+    history = [
+        {"role": "user", "content": "Remember this code word: papaya. Reply with only OK."},
+        {"role": "assistant", "content": "OK"},
+        {"role": "user", "content": "What code word did I ask you to remember?"},
+    ]
+    assert (await answer(sdk, history)).output_text == "papaya"
+
+
 async def test_json_schema_const_enum_default_examples(sdk: openai.AsyncOpenAI) -> None:
     schema = {
         "type": "object",

@@ -2,7 +2,8 @@
 
 Run it from ``examples/django_project``::
 
-    akgate keys create --name me
+    pip install -e '../..[server,django]'
+    export AKGATE_KEY=$(akgate keys create --name me)
     uvicorn chatsite.asgi:application
 """
 

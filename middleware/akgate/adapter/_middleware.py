@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 from pydantic_core import from_json
 
+from akgate._applog import log_app_exception
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
@@ -256,6 +257,8 @@ class _Bridge:
         #: Set when the client leaves or the inner response is complete: the inner app's
         #: receive() then answers http.disconnect, as a server's would (see ``run``).
         self.inner_released = anyio.Event()
+        #: True once the inner app sent its last body message.
+        self.inner_complete = False
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
@@ -279,13 +282,18 @@ class _Bridge:
                 except Exception:  # a broken receive is a gone client too
                     pass
                 self.inner_released.set()
-                tg.cancel_scope.cancel()  # client gone: cancel the inner call
+                if not self.inner_complete:
+                    tg.cancel_scope.cancel()  # client gone mid-answer: cancel the inner call
+                # Otherwise the inner app is only cleaning up (Django's handler collects its
+                # disconnect listener then): cancelling it would orphan that task's exception.
 
             tg.start_soon(watch)
             try:
                 await self.adapter.app(scope, replay_receive(body, after_body), self.inner_send)
             except Exception as exc:
-                logger.exception("inner app failed while serving %s", self.adapter.path)
+                log_app_exception(
+                    logger, f"the inner app ({self.adapter.chat_path})", exc, self.ctx.request_id
+                )
                 await self.inner_failed(exc)
             else:
                 await self.inner_returned()
@@ -312,6 +320,7 @@ class _Bridge:
                 if not more_body:
                     await self.json_complete()
             if not more_body:
+                self.inner_complete = True
                 self.inner_released.set()
             return
         if kind == "http.response.start":

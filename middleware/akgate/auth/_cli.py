@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ._keys import KeyRecord, iso_timestamp
+from ._keys import KeyRecord, generate_key, iso_timestamp
 from ._redisstore import RedisKeyStore
 from ._sqlite import SQLiteKeyStore
 from ._stores import KeyStore, KeyStoreUnavailable, create_key
@@ -124,6 +124,17 @@ def _cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    key, key_id = generate_key("test" if args.test else "live")
+    print(key)
+    print(
+        f"Generated {key_id}; not stored anywhere. Give it to the gateway through "
+        "AKGATE_API_KEYS (comma-separated) or MemoryKeyStore.from_keys([...]).",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _public(record: KeyRecord) -> dict[str, Any]:
     data = record.to_dict()
     del data["key_hash"]
@@ -210,6 +221,12 @@ def add_keys_command(subparsers: Any) -> None:
 
     add_limit_options(create)
     add_key_limit_commands(actions, store_options)
+
+    generate = actions.add_parser(
+        "generate", help="print a new key without storing it (for AKGATE_API_KEYS)"
+    )
+    generate.add_argument("--test", action="store_true", help="an ak_test_ key")
+    generate.set_defaults(handler=_cmd_generate)
 
     listing = actions.add_parser("list", parents=[store_options], help="list keys (no secrets)")
     listing.add_argument("--json", action="store_true", help="print JSON")

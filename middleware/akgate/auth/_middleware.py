@@ -38,6 +38,14 @@ __all__ = ["DEFAULT_PATH_SCOPES", "INFERENCE_SCOPES", "APIKeyAuth", "default_sto
 logger = logging.getLogger("akgate.auth")
 
 INVALID_KEY_MESSAGE: Final = "Invalid API key provided."
+#: The two cases a caller can tell apart offline, so saying which reveals nothing about the store.
+MISSING_KEY_MESSAGE: Final = (
+    "No API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+)
+NOT_AKGATE_KEY_MESSAGE: Final = (
+    "Invalid API key provided: not an akgate key (akgate keys start with ak_live_ or ak_test_; "
+    "check that it was copied whole)."
+)
 #: Endpoint path -> the scope a restricted key needs there (read from the endpoint table).
 DEFAULT_PATH_SCOPES: Final[Mapping[str, str]] = {
     spec.path: spec.scope for spec in ENDPOINTS if spec.scope is not None
@@ -60,14 +68,34 @@ _RATE_HEADER_NAMES: Final = frozenset(
 
 
 def default_store() -> KeyStore:
-    """``$AKGATE_API_KEYS`` as a memory store when set, else the SQLite file store."""
+    """``$AKGATE_API_KEYS`` as a memory store when set, else the SQLite file store.
+
+    A bad ``$AKGATE_API_KEYS`` is a deployment mistake found while the app is being built (often
+    at import, under a server): it exits with one line saying which entry is wrong, rather than a
+    traceback that buries it.
+    """
     if os.environ.get(KEYS_ENV):
-        return MemoryKeyStore.from_env()
+        try:
+            return MemoryKeyStore.from_env()
+        except ValueError as exc:
+            raise SystemExit(f"akgate: {exc}") from None
     return SQLiteKeyStore()
 
 
-def _invalid() -> GatewayError:
-    return GatewayError("invalid_api_key", INVALID_KEY_MESSAGE, headers=_WWW_AUTHENTICATE)
+def _invalid(message: str = INVALID_KEY_MESSAGE) -> GatewayError:
+    return GatewayError("invalid_api_key", message, headers=_WWW_AUTHENTICATE)
+
+
+def _no_key_sent(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """No credential header, or only empty ones (``Authorization: Bearer`` with nothing)."""
+    for name, value in headers:
+        if name == b"authorization":
+            value = value[7:] if value[:7].lower() == _BEARER else value
+        elif name != b"x-api-key":
+            continue
+        if value.strip() and value.strip().lower() != b"bearer":
+            return False
+    return True
 
 
 def _denied(message: str, param: str | None = None) -> GatewayError:
@@ -290,12 +318,15 @@ class APIKeyAuth:
         await self.app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope, ctx: RequestContext) -> KeyRecord:
-        raw = _extract_key(scope.get("headers", ()))
+        headers = scope.get("headers", ())
+        raw = _extract_key(headers)
         parsed = parse_key(raw) if raw is not None else None
         if raw is None or parsed is None:
             # Rejected offline: missing, malformed, wrong prefix or bad checksum.
             logger.debug("rejected a missing or malformed API key (request %s)", ctx.request_id)
-            raise _invalid()
+            if raw is not None:
+                raise _invalid(NOT_AKGATE_KEY_MESSAGE)
+            raise _invalid(MISSING_KEY_MESSAGE if _no_key_sent(headers) else INVALID_KEY_MESSAGE)
         key_id, environment = parsed
         key_hash = self._hash(raw)
         try:

@@ -175,10 +175,15 @@ class MemoryKeyStore:
         """A store of the full keys in ``$AKGATE_API_KEYS`` (comma or whitespace separated)."""
         raw = os.environ.get(var, "")
         keys: Sequence[str] = [part for part in re.split(r"[\s,]+", raw) if part]
-        try:
-            return cls.from_keys(keys, pepper=pepper)
-        except ValueError:
-            raise ValueError(f"${var} holds a value that is not an akgate API key") from None
+        for position, key in enumerate(keys, 1):
+            if parse_key(key.encode("utf-8", "replace")) is None:
+                # The value is never echoed: it may be a real secret pasted in the wrong place.
+                raise ValueError(
+                    f"${var} entry {position} of {len(keys)} is not an akgate API key "
+                    "(ak_live_/ak_test_ with a valid checksum; make one with "
+                    "'akgate keys generate')"
+                )
+        return cls.from_keys(keys, pepper=pepper)
 
     def _add(self, record: KeyRecord) -> None:
         if record.key_id in self._by_id:

@@ -46,10 +46,17 @@ _EXACT: Final = (
         re.I | re.S,
     ),
 )
-#: "my name is Ada", "the code word is 'tulip'", "remember the number 42", "X = 7".
+#: "my name is Ada", "the code word is 'tulip'", "remember the number 42",
+#: "remember this code word: papaya", "X = 7".
 _STATEMENTS: Final = (
     re.compile(
         r"\b(?:my|the|our)\s+(?P<key>[a-z][a-z ]{0,30}?)\s+(?:is|was|=)\s+(?P<v>[^.,;!?\n]+)",
+        re.I,
+    ),
+    # "remember this code word: papaya": a key of several words ends at the colon.
+    re.compile(
+        r"\bremember\s+(?:the\s+|this\s+|my\s+)?(?P<key>[a-z][a-z ]{0,30}?)\s*:\s*"
+        r"(?P<v>[^.,;!?\n]+)",
         re.I,
     ),
     re.compile(

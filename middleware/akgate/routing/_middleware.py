@@ -7,10 +7,12 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final, Literal
 
 import anyio
 
+from akgate._applog import log_app_exception
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
@@ -29,6 +31,7 @@ from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 from akgate.messages import MessagesAdapter
+from akgate.ops._tracing import TRACER_STATE_KEY, attempt_span
 from akgate.sse import MAX_EVENT_SIZE
 
 from ._catalog import Catalog
@@ -356,6 +359,8 @@ class _Attempt:
         tokens = token_counts(usage)
         if tokens is not None:
             metadata["cost"] = compute_cost(tokens, route.offering)
+            # For the operations layers (access log, metrics, traces): the provider's counts.
+            self.ctx.state["routing"]["tokens"] = (tokens.input, tokens.output)
             self.ctx.state["routing"]["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
@@ -440,6 +445,16 @@ _REWRITERS: Final[
     "responses": ResponsesStreamRewriter,
     "messages": MessagesStreamRewriter,
 }
+
+
+def _attempt_outcome(attempt: _Attempt, cancel: anyio.CancelScope | None) -> str:
+    if attempt.disconnected:
+        return "client_disconnected"
+    if cancel is not None and cancel.cancelled_caught:
+        return "timeout"
+    if not attempt.committed:
+        return "failed"
+    return "failed_midstream" if attempt.exc is not None else "ok"
 
 
 def _upstream_message(body: bytes) -> str | None:
@@ -825,19 +840,36 @@ class Routing:
             attempt.cap = response_cap(MAX_JSON_RESPONSE_SIZE, len(body))
 
             app = self._apps[(route.provider.name, plan.endpoint)]
-            if cancel is None:
-                try:
-                    await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
-                except Exception as exc:
-                    attempt.exc = exc
-            else:
-                with cancel:
+            # A child span per attempt when the request is traced (akgate.ops.Tracing).
+            traced = TRACER_STATE_KEY in ctx.state
+            span_scope: AbstractContextManager[dict[str, Any]] = (
+                attempt_span(ctx, route.provider.name, route.provider_model_id)
+                if traced
+                else nullcontext({})
+            )
+            with span_scope as span:
+                if cancel is None:
                     try:
                         await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
                     except Exception as exc:
                         attempt.exc = exc
+                else:
+                    with cancel:
+                        try:
+                            await app(
+                                attempt_scope, replay_receive(body, attempt.relay), attempt.send
+                            )
+                        except Exception as exc:
+                            attempt.exc = exc
+                if traced:
+                    span["outcome"] = _attempt_outcome(attempt, cancel)
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
+            if attempt.exc is not None:
+                # A provider app raising is a bug in it (for "app", the user's own route).
+                log_app_exception(
+                    logger, f"provider {route.provider.name!r}", attempt.exc, ctx.request_id
+                )
             if attempt.committed:  # what reached the client: the spend layer prices cut streams
                 ctx.state["routing"]["route"] = route
             if attempt.disconnected:
@@ -854,13 +886,6 @@ class Routing:
             if timed_out:
                 timed_out_providers.append(route.provider.name)
             last_error = attempt.failure(timed_out)
-            if attempt.exc is not None:
-                # The type only: an exception's text may hold a URL with credentials.
-                logger.info(
-                    "akgate routing: provider %r failed (%s)",
-                    route.provider.name,
-                    type(attempt.exc).__name__,
-                )
         if last_error is None:
             last_error = GatewayError("no_provider_available", "No provider could be tried.")
         await send_error(send, last_error)
@@ -872,12 +897,6 @@ class Routing:
         if not attempt.finished:
             # Failure after the first byte: never retried; end with an explicit error.
             record["outcome"] = "failed_midstream"
-            if attempt.exc is not None:
-                logger.warning(
-                    "akgate routing: provider %r failed mid-response (%s)",
-                    attempt.route.provider.name,
-                    type(attempt.exc).__name__,
-                )
             tail = b""
             if attempt.rewriter is not None:
                 if timed_out:

@@ -1,0 +1,213 @@
+"""``PrometheusMetrics``: request, latency, token, cost and stream metrics, and their exposition.
+
+Needs ``prometheus-client`` (``pip install 'akgate[metrics]'``; the ``server`` extra brings it),
+imported when the layer is built. Labels are bounded: endpoint names, catalog model ids, provider
+names, status codes; never raw paths or key ids.
+
+Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the
+workers start; every worker then writes its samples there and the exposition (any worker) sums
+them (``docs/operations.md``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from akgate._asgi import route_path
+from akgate._types import ASGIApp, Receive, Scope, Send
+from akgate.context import request_context
+
+from ._observe import Observation, endpoint_label, observe
+
+__all__ = ["LATENCY_BUCKETS", "PrometheusMetrics"]
+
+#: Seconds: LLM requests run from milliseconds (cached, errors) to minutes (long generations).
+LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_TTFT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+#: 429 error codes (errors.py) -> the ``reason`` label of ``rejections_total``.
+_REJECTIONS: Final = {
+    "rate_limit_exceeded": "rate_limit",
+    "rate_limit_error": "rate_limit",  # Anthropic's envelope on /v1/messages names the type only
+    "budget_exhausted": "budget",
+    "insufficient_quota": "budget",
+}
+_MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class PrometheusMetrics:
+    """Record every HTTP request and serve the Prometheus text exposition at ``path``.
+
+    Metrics (prefix ``namespace``, default ``akgate``): ``requests_total`` (endpoint, model,
+    provider, status), ``request_duration_seconds`` and ``time_to_first_token_seconds``
+    histograms (endpoint, model, provider), ``tokens_total`` (model, provider, direction),
+    ``cost_usd_total`` (model, provider), ``fallbacks_total`` (endpoint),
+    ``rejections_total`` (reason: ``rate_limit``/``budget``) and the ``open_streams`` gauge
+    (endpoint). ``path=None`` records without serving (expose ``registry`` yourself).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        path: str | None = "/metrics",
+        registry: Any = None,
+        namespace: str = "akgate",
+    ) -> None:
+        try:
+            import prometheus_client as prom
+        except ImportError:
+            raise ImportError(
+                "PrometheusMetrics needs prometheus-client: pip install 'akgate[metrics]'"
+            ) from None
+        if path is not None and not path.startswith("/"):
+            raise ValueError("path must start with '/'")
+        self.app = app
+        self.path = path
+        self.multiprocess = bool(os.environ.get(_MULTIPROC_ENV))
+        self.registry = registry if registry is not None else prom.CollectorRegistry()
+        r, ns = self.registry, namespace
+        model_labels = ("endpoint", "model", "provider")
+        self.requests = prom.Counter(
+            "requests",
+            "HTTP requests answered.",
+            (*model_labels, "status"),
+            registry=r,
+            namespace=ns,
+        )
+        self.duration = prom.Histogram(
+            "request_duration_seconds",
+            "Time from the request to the end of its answer.",
+            model_labels,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+            namespace=ns,
+        )
+        self.ttft = prom.Histogram(
+            "time_to_first_token_seconds",
+            "Time from the request to the first streamed byte (streams only).",
+            model_labels,
+            buckets=_TTFT_BUCKETS,
+            registry=r,
+            namespace=ns,
+        )
+        self.tokens = prom.Counter(
+            "tokens",
+            "Tokens reported by providers.",
+            ("model", "provider", "direction"),
+            registry=r,
+            namespace=ns,
+        )
+        self.cost = prom.Counter(
+            "cost_usd",
+            "Cost in USD (catalog prices).",
+            ("model", "provider"),
+            registry=r,
+            namespace=ns,
+        )
+        self.fallbacks = prom.Counter(
+            "fallbacks",
+            "Provider attempts that failed and fell back.",
+            ("endpoint",),
+            registry=r,
+            namespace=ns,
+        )
+        self.rejections = prom.Counter(
+            "rejections",
+            "Requests refused by a rate limit or a budget.",
+            ("reason",),
+            registry=r,
+            namespace=ns,
+        )
+        self.open_streams = prom.Gauge(
+            "open_streams",
+            "Streamed answers in progress.",
+            ("endpoint",),
+            registry=r,
+            namespace=ns,
+            multiprocess_mode="livesum",
+        )
+        self._exposition = prom.generate_latest
+        self._content_type = prom.CONTENT_TYPE_LATEST.encode()
+        self._prom = prom
+
+    def __repr__(self) -> str:
+        return f"PrometheusMetrics({self.app!r}, path={self.path!r})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.path is not None and route_path(scope) == self.path:
+            await self._serve(scope, send)
+            return
+        scope, send, ctx = request_context(scope, send)
+        obs, send = observe(scope, send, ctx)
+        streaming: list[str] = []
+
+        def stream_started() -> None:
+            label = endpoint_label(obs.path, ctx)
+            streaming.append(label)
+            self.open_streams.labels(label).inc()
+
+        obs.on_stream_start(stream_started)
+        try:
+            await self.app(scope, receive, send)
+        except BaseException as exc:
+            obs.finish(exc)
+            raise
+        else:
+            obs.finish()
+        finally:
+            if streaming:
+                self.open_streams.labels(streaming[0]).dec()
+            self._record(obs)
+
+    def _record(self, obs: Observation) -> None:
+        endpoint = obs.endpoint
+        model = obs.model if obs.metadata else "-"  # only catalog ids, never what was asked
+        provider = obs.provider or "-"
+        labels = (endpoint, model or "-", provider)
+        self.requests.labels(*labels, str(obs.status)).inc()
+        self.duration.labels(*labels).observe(obs.duration)
+        ttft = obs.ttft
+        if ttft is not None:
+            self.ttft.labels(*labels).observe(ttft)
+        tokens = obs.tokens
+        if tokens is not None:
+            self.tokens.labels(labels[1], provider, "input").inc(tokens[0])
+            self.tokens.labels(labels[1], provider, "output").inc(tokens[1])
+        cost = obs.cost
+        if cost:
+            self.cost.labels(labels[1], provider).inc(cost)
+        if obs.fallbacks:
+            self.fallbacks.labels(endpoint).inc(obs.fallbacks)
+        reason = _REJECTIONS.get(obs.error_code or "")
+        if reason is not None:
+            self.rejections.labels(reason).inc()
+
+    async def _serve(self, scope: Scope, send: Send) -> None:
+        if scope.get("method") not in ("GET", "HEAD"):
+            await _plain(send, 405, b"Use GET.\n", [(b"allow", b"GET")])
+            return
+        registry = self.registry
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            registry = self._prom.CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = self._exposition(registry)
+        await _plain(send, 200, body, [(b"content-type", self._content_type)])
+
+
+async def _plain(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    if not any(name == b"content-type" for name, _ in headers):
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), *headers]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

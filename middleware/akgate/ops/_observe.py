@@ -1,0 +1,229 @@
+"""What the operations layers (access log, metrics, traces) see of one request.
+
+An :class:`Observation` wraps ``send`` to note the status, whether the answer streams, when its
+first and last bytes left, and (for error answers only, which are small) the error code; the rest
+(key id, workspace, endpoint, model, provider, tokens, cost, fallbacks) is read from the request
+context once the answer is complete, where auth and routing recorded it. Nothing is buffered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from akgate._asgi import find_header, parse_json_object, route_path
+from akgate._types import Message, Scope, Send
+from akgate.context import RequestContext
+
+__all__ = ["OBSERVATION_KEY", "Observation", "endpoint_label", "observe"]
+
+#: ``ctx.state`` key of the request's :class:`Observation`: the outermost operations layer makes
+#: it and wraps ``send`` once; the layers inside share it (one wrapper per message, not four).
+OBSERVATION_KEY: Final = "akgate.observation"
+
+#: Error bodies larger than this are not read for their code (ours are a few hundred bytes).
+_MAX_ERROR_BODY: Final = 16384
+#: Before (or without) a gateway layer resolving the path: the endpoint table's names.
+_KNOWN_PATHS: Final = {
+    "/v1/chat/completions": "chat_completions",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+    "/v1/models": "models.list",
+    "/v1/me": "me",
+}
+
+
+def endpoint_label(path: str, ctx: RequestContext | None) -> str:
+    """A bounded name for the endpoint (metric labels must not grow with raw paths)."""
+    if ctx is not None:
+        if ctx.endpoint is not None:
+            return ctx.endpoint
+        # The endpoint table's row name, once a gateway layer resolved the path.
+        spec = getattr(ctx.route[1], "spec", None) if ctx.route is not None else None
+        name = getattr(spec, "name", None)
+        if isinstance(name, str):
+            return name
+    path = path.rstrip("/") or "/"
+    label = _KNOWN_PATHS.get(path)
+    if label is not None:
+        return label
+    if path.startswith("/v1/models/"):
+        return "models.retrieve"
+    return "other"
+
+
+class Observation:
+    """One request as the operations layers report it."""
+
+    __slots__ = (
+        "_error_body",
+        "_stream_listeners",
+        "ctx",
+        "ended",
+        "error_code",
+        "first_byte",
+        "method",
+        "path",
+        "started",
+        "status",
+        "stream",
+    )
+
+    def __init__(self, scope: Scope, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        self.method: str = scope.get("method", "GET")
+        self.path: str = route_path(scope)
+        self.started = time.perf_counter()
+        self.status = 0
+        self.stream = False
+        self.first_byte: float | None = None
+        self.ended: float | None = None
+        self.error_code: str | None = None
+        self._error_body: bytearray | None = None
+        self._stream_listeners: list[Callable[[], None]] = []
+
+    def on_stream_start(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when the answer turns out to be an event stream."""
+        self._stream_listeners.append(listener)
+
+    def wrap(self, send: Send) -> Send:
+        async def observed_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                self.status = int(message["status"])
+                content_type = find_header(message.get("headers", ()), b"content-type") or b""
+                self.stream = content_type.lower().startswith(b"text/event-stream")
+                if self.status >= 400 and not self.stream:
+                    self._error_body = bytearray()
+                if self.stream:
+                    for listener in self._stream_listeners:
+                        listener()
+            elif kind == "http.response.body":
+                body = message.get("body", b"")
+                if body and self.first_byte is None:
+                    self.first_byte = time.perf_counter()
+                if self._error_body is not None and len(self._error_body) < _MAX_ERROR_BODY:
+                    self._error_body += body[:_MAX_ERROR_BODY]
+                if not message.get("more_body", False):
+                    self.ended = time.perf_counter()
+            await send(message)
+
+        return observed_send
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """Call once the app returned or raised ``exc``: fixes the end time and the error."""
+        if exc is not None and self.status == 0:
+            if isinstance(exc, Exception):
+                self.status = 500  # what a server answers for an app that raised before a start
+                self.error_code = "internal_error"
+            else:  # cancelled: the client went away first
+                self.status = 499
+                self.error_code = "client_disconnected"
+        if self.ended is None:
+            self.ended = time.perf_counter()
+        if self._error_body:
+            self.error_code = _error_code(bytes(self._error_body))
+        self._error_body = None
+
+    # -- what auth and routing recorded ----------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return endpoint_label(self.path, self.ctx)
+
+    @property
+    def duration(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    @property
+    def ttft(self) -> float | None:
+        """Seconds to the first streamed byte (streams only)."""
+        if not self.stream or self.first_byte is None:
+            return None
+        return self.first_byte - self.started
+
+    @property
+    def routing(self) -> dict[str, Any]:
+        value = self.ctx.state.get("routing")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        value = self.routing.get("metadata")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def requested_model(self) -> str | None:
+        payload = self.ctx.payload
+        model = payload.get("model") if isinstance(payload, dict) else None
+        return model if isinstance(model, str) else None
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered (catalog id), else the one asked for."""
+        value = self.metadata.get("model_canonical")
+        return value if isinstance(value, str) else self.requested_model
+
+    @property
+    def provider_model(self) -> str | None:
+        value = self.metadata.get("provider_model_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def provider(self) -> str | None:
+        value = self.metadata.get("provider")
+        if isinstance(value, str):
+            return value
+        attempts = self.routing.get("attempts") or ()
+        return str(attempts[-1]["provider"]) if attempts else None
+
+    @property
+    def tokens(self) -> tuple[int, int] | None:
+        """``(input, output)`` as the provider reported them."""
+        value = self.routing.get("tokens")
+        return (int(value[0]), int(value[1])) if value is not None else None
+
+    @property
+    def cost(self) -> float | None:
+        cost = self.metadata.get("cost")
+        usd = cost.get("usd") if isinstance(cost, dict) else None
+        return float(usd) if isinstance(usd, (int, float)) else None
+
+    @property
+    def fallbacks(self) -> int:
+        """Attempts that failed before the one that answered (or before giving up)."""
+        attempts = self.routing.get("attempts") or ()
+        return max(0, len(attempts) - 1) if self.metadata else len(attempts)
+
+    @property
+    def key_id(self) -> str | None:
+        identity = self.ctx.identity
+        return identity.key_id if identity is not None else None
+
+    @property
+    def workspace(self) -> str | None:
+        identity = self.ctx.identity
+        return identity.workspace_id if identity is not None else None
+
+
+def observe(scope: Scope, send: Send, ctx: RequestContext) -> tuple[Observation, Send]:
+    """The request's observation and the ``send`` to pass on: a new one wrapping ``send`` for
+    the outermost operations layer, the shared one and ``send`` unchanged for the others."""
+    shared = ctx.state.get(OBSERVATION_KEY)
+    if isinstance(shared, Observation):
+        return shared, send
+    obs = Observation(scope, ctx)
+    ctx.state[OBSERVATION_KEY] = obs
+    return obs, obs.wrap(send)
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        value = parse_json_object(body)
+    except Exception:
+        return None
+    error = value.get("error")
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+        return code if isinstance(code, str) and len(code) <= 64 else None
+    return None

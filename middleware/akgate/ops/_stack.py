@@ -1,0 +1,99 @@
+"""The operations layers in their order, and the log set-up ``akgate serve`` uses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, Literal
+
+from akgate._types import ASGIApp
+
+from ._accesslog import AccessLog, RequestIdFilter
+from ._health import HealthChecks
+
+__all__ = ["configure_logging", "operations"]
+
+
+def operations(
+    app: ASGIApp,
+    *,
+    healthz_path: str | None = "/healthz",
+    readyz_path: str | None = "/readyz",
+    metrics_path: str | None = "/metrics",
+    access_log: bool = True,
+    log_format: Literal["text", "json"] = "text",
+    tracing: bool | None = None,
+) -> ASGIApp:
+    """``app`` inside, outermost first: ``HealthChecks -> PrometheusMetrics -> Tracing ->
+    AccessLog``. Probes and scrapes are answered first, so they are not logged, counted or
+    traced. ``metrics_path`` needs ``prometheus-client``; ``tracing=None`` traces when
+    ``opentelemetry-api`` is installed. Readiness checks are found in the stack below.
+    """
+    stack: ASGIApp = app
+    if access_log:
+        stack = AccessLog(stack, format=log_format)
+    if tracing is None:
+        try:
+            import opentelemetry.trace  # noqa: F401
+        except ImportError:
+            tracing = False
+        else:
+            tracing = True
+    if tracing:
+        from ._tracing import Tracing
+
+        stack = Tracing(stack)
+    if metrics_path is not None:
+        from ._metrics import PrometheusMetrics
+
+        stack = PrometheusMetrics(stack, path=metrics_path)
+    if healthz_path is not None or readyz_path is not None:
+        stack = HealthChecks(stack, healthz_path=healthz_path, readyz_path=readyz_path)
+    return stack
+
+
+class _JSONFormatter(logging.Formatter):
+    """Non-access records as one JSON object per line (access lines are JSON already)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "akgate.access":
+            return record.getMessage()
+        data: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", None),
+            "message": record.getMessage(),
+        }
+        return json.dumps(data, separators=(",", ":"))
+
+
+def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
+    """Send ``akgate`` records (WARNING and up) to stderr and the access log to stdout, each with
+    the request id (idempotent: an earlier configuration by this function is replaced)."""
+    request_id = RequestIdFilter()
+    utc = "%Y-%m-%dT%H:%M:%SZ"
+    text = logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s", datefmt=utc
+    )
+    access_text = logging.Formatter("%(asctime)s %(message)s", datefmt=utc)
+    text.converter = access_text.converter = time.gmtime
+    formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else text
+    access_formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else access_text
+    # The access line already says what each request got: other records from WARNING up.
+    for name, stream, fmt, level in (
+        ("akgate", sys.stderr, formatter, logging.WARNING),
+        ("akgate.access", sys.stdout, access_formatter, logging.INFO),
+    ):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if getattr(h, "_akgate", False)]:
+            logger.removeHandler(handler)
+        handler = logging.StreamHandler(stream)
+        handler._akgate = True  # type: ignore[attr-defined]
+        handler.addFilter(request_id)
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
