@@ -16,6 +16,8 @@ __all__ = ["main"]
 def build_parser() -> argparse.ArgumentParser:
     from ._serve import add_serve_command
     from .auth._cli import add_keys_command
+    from .store._cli import add_responses_command
+    from .usage._cli import add_usage_command
 
     parser = argparse.ArgumentParser(
         prog="akgate", description="Auriko-compatible LLM gateway middleware."
@@ -24,11 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_serve_command(commands)
     add_keys_command(commands)
-    from .usage._cli import add_usage_command
-
     add_usage_command(commands)
-    from .store._cli import add_responses_command
-
     add_responses_command(commands)
     return parser
 
