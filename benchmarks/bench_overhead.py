@@ -180,8 +180,12 @@ def parse_wrk(output: str) -> dict[str, float]:
     p99 = _wrk_time(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
-    return {"rps": rps, "p50_us": p50, "p99_us": p99,
-            "errors": float(bad.group(1)) if bad else (1.0 if errors else 0.0)}
+    return {
+        "rps": rps,
+        "p50_us": p50,
+        "p99_us": p99,
+        "errors": float(bad.group(1)) if bad else (1.0 if errors else 0.0),
+    }
 
 
 def run_wrk(url: str, body: bytes, key: str, concurrency: int, duration: float) -> dict[str, float]:
@@ -195,9 +199,19 @@ def run_wrk(url: str, body: bytes, key: str, concurrency: int, duration: float) 
         fh.write(script)
     try:
         output = subprocess.run(
-            ["wrk", "-t1", f"-c{concurrency}", f"-d{max(duration, 1):.0f}s", "--latency",
-             "-s", fh.name, url],
-            check=True, capture_output=True, text=True,
+            [
+                "wrk",
+                "-t1",
+                f"-c{concurrency}",
+                f"-d{max(duration, 1):.0f}s",
+                "--latency",
+                "-s",
+                fh.name,
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     finally:
         os.unlink(fh.name)
@@ -241,9 +255,20 @@ def run_python_load(
 ) -> dict[str, float]:
     """The fallback load generator, in a separate Python process."""
     output = subprocess.run(
-        [sys.executable, __file__, "--load", url, "--concurrency", str(concurrency),
-         "--duration", str(duration)],
-        input=body, check=True, capture_output=True, env={**os.environ, KEY_ENV: key},
+        [
+            sys.executable,
+            __file__,
+            "--load",
+            url,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+        ],
+        input=body,
+        check=True,
+        capture_output=True,
+        env={**os.environ, KEY_ENV: key},
     ).stdout
     result: dict[str, float] = json.loads(output)
     return result
@@ -286,9 +311,9 @@ def over_uvicorn(
     bare = rows[0]
     for row in rows:
         for concurrency in (1, 32):
-            row[f"c{concurrency}_rps_ratio"] = row[f"c{concurrency}_rps"] / bare[
-                f"c{concurrency}_rps"
-            ]
+            row[f"c{concurrency}_rps_ratio"] = (
+                row[f"c{concurrency}_rps"] / bare[f"c{concurrency}_rps"]
+            )
         row["c1_added_p50_us"] = row["c1_p50_us"] - bare["c1_p50_us"]
     return rows
 

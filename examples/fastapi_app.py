@@ -52,8 +52,12 @@ def reply_to(messages: list[dict[str, Any]]) -> str:
 
 
 def sse_chunks(completion_id: str, model: str, text: str) -> Iterator[str]:
-    base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model}
+    base = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
     first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
     yield f"data: {json.dumps({**base, 'choices': [first]})}\n\n"
     for word in text.split(" "):
@@ -80,11 +84,13 @@ async def chat_completions(request: Request) -> dict[str, Any] | StreamingRespon
         "created": int(time.time()),
         "model": body["model"],
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text},
-             "finish_reason": "stop"}
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
         ],
-        "usage": {"prompt_tokens": 5, "completion_tokens": len(text.split()),
-                  "total_tokens": 5 + len(text.split())},
+        "usage": {
+            "prompt_tokens": 5,
+            "completion_tokens": len(text.split()),
+            "total_tokens": 5 + len(text.split()),
+        },
     }
 
 
@@ -94,8 +100,10 @@ async def whoami(request: Request, tasks: BackgroundTasks) -> dict[str, Any]:
     ctx = get_context(request.scope)
     identity = ctx.identity if ctx is not None else None
     tasks.add_task(EVENTS.append, "whoami-task")
-    return {"key_id": identity.key_id if identity else None,
-            "request_id": ctx.request_id if ctx else None}
+    return {
+        "key_id": identity.key_id if identity else None,
+        "request_id": ctx.request_id if ctx else None,
+    }
 
 
 @app.get("/")

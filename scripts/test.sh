@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh machine, then run every check:
-# ruff, mypy --strict, the docs build and pytest. Exits non-zero on the first failure.
+# ruff check and format, mypy --strict, the docs build and pytest. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +44,7 @@ python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 (cd tests/clients/claude_code && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== ruff" && python -m ruff check middleware tests examples benchmarks
+echo "== ruff format --check" && python -m ruff format --check middleware tests examples benchmarks
 echo "== mypy --strict" && python -m mypy
 echo "== mkdocs build --strict" && NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/akgate-site"
 echo "== pytest" && AKGATE_REQUIRE_REDIS=1 python -m pytest -q -p no:cacheprovider

@@ -43,6 +43,7 @@ __all__ = [
 
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
 
+
 class ClientDisconnected(Exception):
     """The client went away before the request body was complete: nothing is to be sent."""
 

@@ -17,16 +17,37 @@ _EVENT = TypeAdapter(ResponseStreamEvent)
 
 #: ResponseResource required fields -> allowed JSON types (None means null allowed).
 RESOURCE: dict[str, tuple[type | None, ...]] = {
-    "id": (str,), "object": (str,), "created_at": (int,), "completed_at": (int, None),
-    "status": (str,), "incomplete_details": (dict, None), "model": (str,),
-    "previous_response_id": (str, None), "instructions": (str, None), "output": (list,),
-    "error": (dict, None), "tools": (list,), "tool_choice": (str, dict), "truncation": (str,),
-    "parallel_tool_calls": (bool,), "text": (dict,), "top_p": (int, float),
-    "presence_penalty": (int, float), "frequency_penalty": (int, float),
-    "temperature": (int, float), "top_logprobs": (int,), "reasoning": (dict, None),
-    "usage": (dict, None), "max_output_tokens": (int, None), "max_tool_calls": (int, None),
-    "store": (bool,), "background": (bool,), "service_tier": (str,), "metadata": (dict,),
-    "safety_identifier": (str, None), "prompt_cache_key": (str, None),
+    "id": (str,),
+    "object": (str,),
+    "created_at": (int,),
+    "completed_at": (int, None),
+    "status": (str,),
+    "incomplete_details": (dict, None),
+    "model": (str,),
+    "previous_response_id": (str, None),
+    "instructions": (str, None),
+    "output": (list,),
+    "error": (dict, None),
+    "tools": (list,),
+    "tool_choice": (str, dict),
+    "truncation": (str,),
+    "parallel_tool_calls": (bool,),
+    "text": (dict,),
+    "top_p": (int, float),
+    "presence_penalty": (int, float),
+    "frequency_penalty": (int, float),
+    "temperature": (int, float),
+    "top_logprobs": (int,),
+    "reasoning": (dict, None),
+    "usage": (dict, None),
+    "max_output_tokens": (int, None),
+    "max_tool_calls": (int, None),
+    "store": (bool,),
+    "background": (bool,),
+    "service_tier": (str,),
+    "metadata": (dict,),
+    "safety_identifier": (str, None),
+    "prompt_cache_key": (str, None),
 }
 
 
@@ -34,9 +55,12 @@ def check_response(obj: dict[str, Any], *, final: bool = True) -> Response:
     for key, types in RESOURCE.items():
         assert key in obj, f"missing {key}"
         value = obj[key]
-        ok = any((value is None) if t is None else
-                 (isinstance(value, t) and not (t is int and isinstance(value, bool)))
-                 for t in types)
+        ok = any(
+            (value is None)
+            if t is None
+            else (isinstance(value, t) and not (t is int and isinstance(value, bool)))
+            for t in types
+        )
         assert ok, f"{key}={value!r}"
     assert obj["text"]["format"]["type"]
     for tool in obj["tools"]:
@@ -126,18 +150,26 @@ def check_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
             assert event["content_index"] == len(parts[index])
             parts[index].append(event["part"]["type"])
             texts[(index, event["content_index"])] = ""
-        elif kind in ("response.output_text.delta", "response.refusal.delta",
-                      "response.reasoning_text.delta"):
+        elif kind in (
+            "response.output_text.delta",
+            "response.refusal.delta",
+            "response.reasoning_text.delta",
+        ):
             assert isinstance(event["delta"], str)
             key = (index, event["content_index"])
             assert key in texts, "delta before content_part.added"
-            expected = {"response.output_text.delta": "output_text",
-                        "response.refusal.delta": "refusal",
-                        "response.reasoning_text.delta": "reasoning_text"}[kind]
+            expected = {
+                "response.output_text.delta": "output_text",
+                "response.refusal.delta": "refusal",
+                "response.reasoning_text.delta": "reasoning_text",
+            }[kind]
             assert parts[index][event["content_index"]] == expected
             texts[key] += event["delta"]
-        elif kind in ("response.output_text.done", "response.refusal.done",
-                      "response.reasoning_text.done"):
+        elif kind in (
+            "response.output_text.done",
+            "response.refusal.done",
+            "response.reasoning_text.done",
+        ):
             full = event.get("text", event.get("refusal"))
             assert full == texts[(index, event["content_index"])]
         elif kind == "response.custom_tool_call_input.delta":

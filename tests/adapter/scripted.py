@@ -26,9 +26,11 @@ def chunk(
 ) -> dict[str, Any]:
     """A chat.completion.chunk."""
     body: dict[str, Any] = {
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
-        if choices else [],
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}] if choices else [],
     }
     if usage is not None:
         body["usage"] = usage
@@ -36,8 +38,9 @@ def chunk(
     return body
 
 
-def tool(index: int, *, id: str | None = None, name: str | None = None,
-         args: str | None = None) -> dict[str, Any]:
+def tool(
+    index: int, *, id: str | None = None, name: str | None = None, args: str | None = None
+) -> dict[str, Any]:
     call: dict[str, Any] = {"index": index, "function": {}}
     if id is not None:
         call["id"] = id
@@ -49,9 +52,13 @@ def tool(index: int, *, id: str | None = None, name: str | None = None,
     return call
 
 
-USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-         "prompt_tokens_details": {"cached_tokens": 2},
-         "completion_tokens_details": {"reasoning_tokens": 3}}
+USAGE = {
+    "prompt_tokens": 10,
+    "completion_tokens": 5,
+    "total_tokens": 15,
+    "prompt_tokens_details": {"cached_tokens": 2},
+    "completion_tokens_details": {"reasoning_tokens": 3},
+}
 
 
 def text_stream(*parts: str, finish: str = "stop") -> list[Chunk]:
@@ -94,8 +101,13 @@ def stream_app(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.scope, seen.calls = scope, seen.calls + 1
         seen.body = await read_body(receive)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/event-stream"), *headers]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/event-stream"), *headers],
+            }
+        )
         frames = []
         for c in chunks:
             if isinstance(c, bytes):
@@ -122,7 +134,10 @@ def stream_app(
 
 
 def json_app(
-    body: Any, *, status: int = 200, seen: Seen | None = None,
+    body: Any,
+    *,
+    status: int = 200,
+    seen: Seen | None = None,
     content_type: bytes = b"application/json",
 ) -> ASGIApp:
     """An inner app answering one JSON (or raw bytes) body."""
@@ -132,20 +147,38 @@ def json_app(
         seen.scope, seen.calls = scope, seen.calls + 1
         seen.body = await read_body(receive)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", content_type),
-                                (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
     return app
 
 
 def completion(message: dict[str, Any], finish: str = "stop", **extra: Any) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", **message},
-                         "finish_reason": finish, **({"logprobs": extra.pop("logprobs")}
-                                                     if "logprobs" in extra else {})}],
-            "usage": USAGE, **extra}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", **message},
+                "finish_reason": finish,
+                **({"logprobs": extra.pop("logprobs")} if "logprobs" in extra else {}),
+            }
+        ],
+        "usage": USAGE,
+        **extra,
+    }
 
 
 @dataclass

@@ -20,8 +20,13 @@ REQ: dict[str, Any] = {"model": "m", "input": "hi"}
 
 def _endless_stream(first: bytes) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
         if first:
             await send({"type": "http.response.body", "body": first, "more_body": True})
         chunk = b"x" * (1024 * 1024)
@@ -39,8 +44,10 @@ async def test_endless_event_before_the_first_chunk_is_a_502() -> None:
 
 
 async def test_endless_event_mid_stream_ends_with_response_failed() -> None:
-    first = (b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
-             b'"choices":[{"index":0,"delta":{"role":"assistant","content":"hi"}}]}\n\n')
+    first = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"role":"assistant","content":"hi"}}]}\n\n'
+    )
     result = await call(ResponsesAdapter(_endless_stream(first)), {**REQ, "stream": True})
     assert result.status == 200
     assert result.types[-2:] == ["error", "response.failed"]
@@ -57,8 +64,9 @@ async def test_oversized_json_answer_is_a_502(monkeypatch: pytest.MonkeyPatch) -
 
 
 async def test_many_reasoning_items_are_not_quadratic() -> None:
-    items: list[dict[str, Any]] = [{"type": "reasoning", "id": f"rs_{i}", "summary": []}
-                                   for i in range(30_000)]
+    items: list[dict[str, Any]] = [
+        {"type": "reasoning", "id": f"rs_{i}", "summary": []} for i in range(30_000)
+    ]
     body = {"model": "m", "input": [*items, {"role": "user", "content": "hi"}]}
     ctx = RequestContext()
     t0 = time.perf_counter()

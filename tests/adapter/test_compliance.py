@@ -27,8 +27,9 @@ def message(role: str, content: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=APP),
-                                 base_url="http://t/v1", headers=AUTH) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=APP), base_url="http://t/v1", headers=AUTH
+    ) as client:
         yield client
 
 
@@ -42,8 +43,9 @@ async def create(http: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 
 async def stream(http: httpx.AsyncClient, **body: Any) -> list[dict[str, Any]]:
     events = []
-    async with aconnect_sse(http, "POST", "/responses",
-                            json={"model": "demo", "stream": True, **body}) as source:
+    async with aconnect_sse(
+        http, "POST", "/responses", json={"model": "demo", "stream": True, **body}
+    ) as source:
         assert source.response.headers["content-type"].startswith("text/event-stream")
         async for sse in source.aiter_sse():
             data = json.loads(sse.data)
@@ -65,20 +67,23 @@ async def test_streaming_response(http: httpx.AsyncClient) -> None:
 
 
 async def test_system_prompt(http: httpx.AsyncClient) -> None:
-    obj = await create(http, input=[message("system", "You are terse."),
-                                    message("user", "Say hello")])
+    obj = await create(
+        http, input=[message("system", "You are terse."), message("user", "Say hello")]
+    )
     assert obj["status"] == "completed"
 
 
 async def test_tool_calling(http: httpx.AsyncClient) -> None:
-    obj = await create(http, input=[message("user", "Weather in Paris? Use the tool.")],
-                       tools=[WEATHER])
+    obj = await create(
+        http, input=[message("user", "Weather in Paris? Use the tool.")], tools=[WEATHER]
+    )
     assert any(o["type"] == "function_call" for o in obj["output"])
 
 
 async def test_tool_calling_streaming(http: httpx.AsyncClient) -> None:
-    events = await stream(http, input=[message("user", "Weather in Paris? Use the tool.")],
-                          tools=[WEATHER])
+    events = await stream(
+        http, input=[message("user", "Weather in Paris? Use the tool.")], tools=[WEATHER]
+    )
     check_stream(events)
     types = [(e["type"], e.get("item", {}).get("type")) for e in events]
     assert ("response.output_item.added", "function_call") in types
@@ -89,16 +94,31 @@ async def test_tool_calling_streaming(http: httpx.AsyncClient) -> None:
 
 
 async def test_image_input(http: httpx.AsyncClient) -> None:
-    obj = await create(http, input=[{"type": "message", "role": "user", "content": [
-        {"type": "input_text", "text": "Describe"},
-        {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"}]}])
+    obj = await create(
+        http,
+        input=[
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "Describe"},
+                    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"},
+                ],
+            }
+        ],
+    )
     assert obj["status"] == "completed"
 
 
 async def test_multi_turn(http: httpx.AsyncClient) -> None:
-    obj = await create(http, input=[message("user", "My name is Ada."),
-                                    message("assistant", "Hello Ada."),
-                                    message("user", "What is my name?")])
+    obj = await create(
+        http,
+        input=[
+            message("user", "My name is Ada."),
+            message("assistant", "Hello Ada."),
+            message("user", "What is my name?"),
+        ],
+    )
     assert obj["status"] == "completed"
     assert obj["output"]
 
@@ -107,8 +127,11 @@ async def test_streaming_over_uvicorn_with_done_line() -> None:
     with run_uvicorn(ResponsesAdapter(DemoModel(), send_done=True)) as url:
         async with httpx.AsyncClient(base_url=url + "/v1", headers=AUTH) as client:
             raw = []
-            async with client.stream("POST", "/responses", json={
-                "model": "demo-reasoning", "stream": True, "input": "2+2?"}) as response:
+            async with client.stream(
+                "POST",
+                "/responses",
+                json={"model": "demo-reasoning", "stream": True, "input": "2+2?"},
+            ) as response:
                 async for line in response.aiter_lines():
                     raw.append(line)
     datas = [line[6:] for line in raw if line.startswith("data: ")]

@@ -19,8 +19,9 @@ REQ: dict[str, Any] = {"model": "m", "input": "hi"}
 
 async def test_other_paths_pass_through() -> None:
     seen = Seen()
-    result = await call(ResponsesAdapter(json_app({"ok": 1}, seen=seen)), {"x": 1},
-                        path="/v1/chat/completions")
+    result = await call(
+        ResponsesAdapter(json_app({"ok": 1}, seen=seen)), {"x": 1}, path="/v1/chat/completions"
+    )
     assert result.json == {"ok": 1}
     assert seen.json == {"x": 1}
 
@@ -60,9 +61,17 @@ async def test_get_on_responses_is_405() -> None:
 async def test_inner_sees_a_chat_request_with_correct_scope() -> None:
     seen = Seen()
     app = ResponsesAdapter(json_app(completion({"content": "x"}), seen=seen))
-    await call(app, REQ, headers=[(b"content-type", b"application/json"),
-                                  (b"content-length", b"999"), (b"accept-encoding", b"gzip")],
-               path="/api/v1/responses", scope_extra={"root_path": "/api"})
+    await call(
+        app,
+        REQ,
+        headers=[
+            (b"content-type", b"application/json"),
+            (b"content-length", b"999"),
+            (b"accept-encoding", b"gzip"),
+        ],
+        path="/api/v1/responses",
+        scope_extra={"root_path": "/api"},
+    )
     scope = seen.scope
     assert scope is not None
     assert scope["path"] == "/api/v1/chat/completions"
@@ -111,8 +120,10 @@ async def test_missing_input_is_400_missing_required_parameter() -> None:
 
 
 async def test_wrong_type_is_400_with_param_path() -> None:
-    body = {"model": "m", "input": [{"role": "user", "content": [{"type": "input_text",
-                                                                  "text": 3}]}]}
+    body = {
+        "model": "m",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": 3}]}],
+    }
     result = await call(ResponsesAdapter(json_app({})), body)
     assert result.status == 400
     assert result.json["error"]["code"] == "invalid_parameter_value"
@@ -152,16 +163,20 @@ async def test_inner_returning_nothing_is_502() -> None:
 async def test_pathsend_extension_is_hidden_from_the_inner_app() -> None:
     seen = Seen()
     app = ResponsesAdapter(json_app(completion({"content": "x"}), seen=seen))
-    await call(app, REQ, scope_extra={"extensions": {"http.response.pathsend": {},
-                                                     "other": {}}})
+    await call(app, REQ, scope_extra={"extensions": {"http.response.pathsend": {}, "other": {}}})
     assert seen.scope is not None
     assert seen.scope["extensions"] == {"other": {}}
 
 
 async def test_inner_pathsend_is_a_502() -> None:
     async def file_app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.pathsend", "path": "/etc/hostname"})
 
     result = await call(ResponsesAdapter(file_app), REQ)
@@ -187,8 +202,10 @@ async def test_request_id_header_is_added() -> None:
 async def test_gateway_and_extensions_pass_through_unchanged() -> None:
     seen = Seen()
     extra = {"gateway": {"models": ["a", "b"]}, "extensions": {"openai": {"x": 1}}}
-    await call(ResponsesAdapter(json_app(completion({"content": "x"}), seen=seen)),
-               {"input": "hi", **extra})
+    await call(
+        ResponsesAdapter(json_app(completion({"content": "x"}), seen=seen)),
+        {"input": "hi", **extra},
+    )
     assert seen.json["gateway"] == extra["gateway"]
     assert seen.json["extensions"] == extra["extensions"]
 
@@ -202,17 +219,29 @@ async def test_gateway_keys_absent_stay_absent() -> None:
 
 async def test_warning_for_dropped_reasoning_reaches_the_context() -> None:
     ctx = RequestContext()
-    body = {**REQ, "input": [{"type": "reasoning", "id": "rs_1", "summary": []},
-                             {"role": "user", "content": "hi"}]}
-    await call(ResponsesAdapter(json_app(completion({"content": "x"}))), body,
-               scope_extra={"akgate": ctx})
+    body = {
+        **REQ,
+        "input": [
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"role": "user", "content": "hi"},
+        ],
+    }
+    await call(
+        ResponsesAdapter(json_app(completion({"content": "x"}))), body, scope_extra={"akgate": ctx}
+    )
     assert ctx.warnings[0]["code"] == "input[0]"
 
 
 @pytest.mark.parametrize(
     "options",
-    [{"reasoning_events": "both"}, {"max_tokens_field": "tokens"}, {"path": "v1"},
-     {"developer_role": "user"}, {"reasoning_input": "x"}, {"max_body_size": 0}],
+    [
+        {"reasoning_events": "both"},
+        {"max_tokens_field": "tokens"},
+        {"path": "v1"},
+        {"developer_role": "user"},
+        {"reasoning_input": "x"},
+        {"max_body_size": 0},
+    ],
 )
 def test_bad_options_raise_value_error(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -232,8 +261,9 @@ async def test_works_under_add_middleware() -> None:
 
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
     app.add_middleware(ResponsesAdapter)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         response = await client.post("/v1/responses", json={"model": "m", "input": "echo"})
     assert response.json()["output_text"] == "echo"
 
@@ -241,6 +271,5 @@ async def test_works_under_add_middleware() -> None:
 async def test_stream_json_dumps_is_compact() -> None:
     # The chat body the inner app reads is the adapter's compact JSON (no stale length).
     seen = Seen()
-    await call(ResponsesAdapter(stream_app(text_stream("x"), seen=seen)),
-               {**REQ, "stream": True})
+    await call(ResponsesAdapter(stream_app(text_stream("x"), seen=seen)), {**REQ, "stream": True})
     assert seen.body == dumps(json.loads(seen.body))

@@ -44,17 +44,23 @@ fragment = st.one_of(
 )
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 usage_value = st.builds(
     lambda p, c, cached, reasoning: {
-        "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
+        "prompt_tokens": p,
+        "completion_tokens": c,
+        "total_tokens": p + c,
         "prompt_tokens_details": {"cached_tokens": cached},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     },
-    st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 100), st.integers(0, 100),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(0, 100),
+    st.integers(0, 100),
 )
 
 
@@ -106,7 +112,10 @@ class Scenario:
                 for i, n, a in self.calls
             ]
         body: dict[str, Any] = {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish}],
         }
         if self.usage is not None:
@@ -118,8 +127,9 @@ class Scenario:
 def tool_call_entries(draw: st.DrawFn, index: int, call_id: str) -> list[dict[str, Any]]:
     """The ``delta.tool_calls`` entries of one call, in order."""
     name = draw(st.sampled_from(NAMES))
-    args = json.dumps(draw(st.dictionaries(st.text(min_size=1, max_size=6), json_value,
-                                           max_size=4)))
+    args = json.dumps(
+        draw(st.dictionaries(st.text(min_size=1, max_size=6), json_value, max_size=4))
+    )
     frags = split_text(draw, args)
     if draw(st.booleans()):
         frags = ["", *frags]  # OpenAI: the first delta carries id, name and arguments ""
@@ -140,11 +150,15 @@ def tool_call_entries(draw: st.DrawFn, index: int, call_id: str) -> list[dict[st
 @st.composite
 def scenarios(draw: st.DrawFn, *, errors: bool = True) -> Scenario:
     reasoning_key = draw(st.sampled_from(["reasoning_content", "reasoning"]))
-    blocks = draw(st.lists(
-        st.tuples(st.sampled_from(["content", "refusal", reasoning_key]),
-                  st.lists(fragment, min_size=1, max_size=4)),
-        max_size=4,
-    ))
+    blocks = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["content", "refusal", reasoning_key]),
+                st.lists(fragment, min_size=1, max_size=4),
+            ),
+            max_size=4,
+        )
+    )
     base = draw(st.sampled_from([0, 1]))
     n_calls = draw(st.sampled_from([0, 0, 1, 2, 3]))
     entries: list[tuple[str, Any]] = [(k, f) for k, frags in blocks for f in frags]
@@ -253,9 +267,7 @@ def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
 # --- harness ------------------------------------------------------------------------------
 
 
-def run(
-    pieces: list[bytes], request: dict[str, Any] | None = None, **options: Any
-) -> Result:
+def run(pieces: list[bytes], request: dict[str, Any] | None = None, **options: Any) -> Result:
     app = ResponsesAdapter(stream_app(pieces), **options)
     return anyio.run(call, app, request or REQ)
 
@@ -267,18 +279,28 @@ def run_json(completion: dict[str, Any], **options: Any) -> Result:
 
 def message_texts(output: list[dict[str, Any]], kind: str) -> str:
     key = "text" if kind == "output_text" else "refusal"
-    return "".join(part[key] for item in output if item["type"] == "message"
-                   for part in item["content"] if part["type"] == kind)
+    return "".join(
+        part[key]
+        for item in output
+        if item["type"] == "message"
+        for part in item["content"]
+        if part["type"] == kind
+    )
 
 
 def reasoning_text(output: list[dict[str, Any]]) -> str:
-    return "".join(part["text"] for item in output if item["type"] == "reasoning"
-                   for part in (*item["summary"], *item.get("content", ())))
+    return "".join(
+        part["text"]
+        for item in output
+        if item["type"] == "reasoning"
+        for part in (*item["summary"], *item.get("content", ()))
+    )
 
 
 def calls_of(output: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return [(i["call_id"], i["name"], i["arguments"]) for i in output
-            if i["type"] == "function_call"]
+    return [
+        (i["call_id"], i["name"], i["arguments"]) for i in output if i["type"] == "function_call"
+    ]
 
 
 def normalise(events: list[dict[str, Any]]) -> list[Any]:
@@ -328,7 +350,7 @@ def test_terminal_output_is_the_items_sent_in_output_item_done(data: st.DataObje
     if events[-1]["type"] == "response.failed":
         # Items still open at the failure end incomplete, with nothing more sent for them.
         assert terminal["output"][: len(done)] == done
-        assert all(i["status"] == "incomplete" for i in terminal["output"][len(done):])
+        assert all(i["status"] == "incomplete" for i in terminal["output"][len(done) :])
         assert len(terminal["output"]) - len(done) <= 1
     else:
         assert terminal["output"] == done
@@ -345,19 +367,27 @@ def test_deltas_rebuild_texts_arguments_and_call_ids(data: st.DataObject, mode: 
     def joined(kind: str) -> str:
         return "".join(e["delta"] for e in events if e["type"] == kind)
 
-    assert joined("response.output_text.delta") == scenario.content == message_texts(
-        output, "output_text")
-    assert joined("response.refusal.delta") == scenario.refusal == message_texts(
-        output, "refusal")
-    reasoning_kind = ("response.reasoning_text.delta" if mode == "reasoning_text"
-                      else "response.reasoning_summary_text.delta")
+    assert (
+        joined("response.output_text.delta")
+        == scenario.content
+        == message_texts(output, "output_text")
+    )
+    assert joined("response.refusal.delta") == scenario.refusal == message_texts(output, "refusal")
+    reasoning_kind = (
+        "response.reasoning_text.delta"
+        if mode == "reasoning_text"
+        else "response.reasoning_summary_text.delta"
+    )
     assert joined(reasoning_kind) == scenario.reasoning == reasoning_text(output)
     assert calls_of(output) == scenario.calls
     for item in output:
         if item["type"] == "function_call":
-            args = "".join(e["delta"] for e in events
-                           if e["type"] == "response.function_call_arguments.delta"
-                           and e["item_id"] == item["id"])
+            args = "".join(
+                e["delta"]
+                for e in events
+                if e["type"] == "response.function_call_arguments.delta"
+                and e["item_id"] == item["id"]
+            )
             assert args == item["arguments"]
             assert item["id"] != item["call_id"]
     for event in events:
@@ -392,10 +422,12 @@ def test_terminal_status_follows_the_finish_reason_table(data: st.DataObject) ->
         elif scenario.status == "completed":
             assert all(i["status"] == "completed" for i in terminal["output"])
         usage = terminal["usage"]
-        expected = scenario.usage or {"prompt_tokens": 0, "completion_tokens": 0,
-                                      "total_tokens": 0}
+        expected = scenario.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         assert (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]) == (
-            expected["prompt_tokens"], expected["completion_tokens"], expected["total_tokens"])
+            expected["prompt_tokens"],
+            expected["completion_tokens"],
+            expected["total_tokens"],
+        )
 
 
 @settings(max_examples=100, deadline=None)
@@ -418,8 +450,9 @@ def test_stream_and_non_stream_agree(data: st.DataObject, mode: str) -> None:
         return  # a stream cut short has no non-stream equivalent
     streamed = run(data.draw(splits(scenario.sse())), reasoning_events=mode).events
     final = streamed[-1]["response"]
-    aggregated = run(data.draw(splits(scenario.sse())),
-                     {**REQ, "stream": False}, reasoning_events=mode).json
+    aggregated = run(
+        data.draw(splits(scenario.sse())), {**REQ, "stream": False}, reasoning_events=mode
+    ).json
     whole = run_json(scenario.completion(), reasoning_events=mode).json
     for response in (aggregated, whole):
         check_response(response)

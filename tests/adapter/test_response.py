@@ -28,25 +28,54 @@ async def test_text_answer_is_a_complete_response_object() -> None:
     assert body["id"].startswith("resp_")
     assert body["output"][0]["id"].startswith("msg_")
     assert body["output"][0]["content"] == [
-        {"type": "output_text", "text": "Hello", "annotations": [], "logprobs": []}]
+        {"type": "output_text", "text": "Hello", "annotations": [], "logprobs": []}
+    ]
     assert body["usage"]["input_tokens"] == 10
     assert body["usage"]["output_tokens"] == 5
 
 
 async def test_request_values_are_echoed_not_defaults() -> None:
     tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": True}]
-    request = {**REQ, "temperature": 0.2, "top_p": 0.5, "tools": tools, "tool_choice": "required",
-               "parallel_tool_calls": False, "max_output_tokens": 50, "instructions": "Be brief",
-               "metadata": {"k": "v"}, "user": "u", "truncation": "auto", "top_logprobs": 2,
-               "text": {"format": {"type": "json_object"}, "verbosity": "low"},
-               "reasoning": {"effort": "low", "summary": "auto"}, "prompt_cache_key": "c",
-               "safety_identifier": "s", "max_tool_calls": 3, "store": False}
+    request = {
+        **REQ,
+        "temperature": 0.2,
+        "top_p": 0.5,
+        "tools": tools,
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+        "max_output_tokens": 50,
+        "instructions": "Be brief",
+        "metadata": {"k": "v"},
+        "user": "u",
+        "truncation": "auto",
+        "top_logprobs": 2,
+        "text": {"format": {"type": "json_object"}, "verbosity": "low"},
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "prompt_cache_key": "c",
+        "safety_identifier": "s",
+        "max_tool_calls": 3,
+        "store": False,
+    }
     body = (await answer(completion({"content": "{}"}), request)).json
     check_response(body)
-    for key in ("temperature", "top_p", "tools", "tool_choice", "parallel_tool_calls",
-                "max_output_tokens", "instructions", "metadata", "user", "truncation",
-                "top_logprobs", "text", "reasoning", "prompt_cache_key", "safety_identifier",
-                "max_tool_calls"):
+    for key in (
+        "temperature",
+        "top_p",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "max_output_tokens",
+        "instructions",
+        "metadata",
+        "user",
+        "truncation",
+        "top_logprobs",
+        "text",
+        "reasoning",
+        "prompt_cache_key",
+        "safety_identifier",
+        "max_tool_calls",
+    ):
         expected = request[key]
         if key == "tools":  # every FunctionTool key is present: the value sent, or null
             expected = [{**tools[0], "description": None}]
@@ -67,9 +96,10 @@ async def test_defaults_when_request_omits_values() -> None:
 
 
 async def test_tool_calls_become_function_call_items_with_distinct_ids() -> None:
-    calls = [{"id": "call_A", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-             {"id": "call_B", "type": "function",
-              "function": {"name": "g", "arguments": '{"a":1}'}}]
+    calls = [
+        {"id": "call_A", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "call_B", "type": "function", "function": {"name": "g", "arguments": '{"a":1}'}},
+    ]
     body = (await answer(completion({"content": None, "tool_calls": calls}, "tool_calls"))).json
     check_response(body)
     assert [o["type"] for o in body["output"]] == ["function_call", "function_call"]
@@ -97,12 +127,20 @@ async def test_refusal_becomes_refusal_part() -> None:
 
 
 async def test_annotations_are_flattened() -> None:
-    ann = {"type": "url_citation", "url_citation": {"start_index": 0, "end_index": 2,
-                                                    "title": "T", "url": "https://e.x"}}
+    ann = {
+        "type": "url_citation",
+        "url_citation": {"start_index": 0, "end_index": 2, "title": "T", "url": "https://e.x"},
+    }
     body = (await answer(completion({"content": "hi", "annotations": [ann]}))).json
     assert body["output"][0]["content"][0]["annotations"] == [
-        {"type": "url_citation", "start_index": 0, "end_index": 2, "title": "T",
-         "url": "https://e.x"}]
+        {
+            "type": "url_citation",
+            "start_index": 0,
+            "end_index": 2,
+            "title": "T",
+            "url": "https://e.x",
+        }
+    ]
 
 
 async def test_logprobs_are_carried() -> None:
@@ -120,8 +158,11 @@ async def test_reasoning_becomes_a_summary_item_first() -> None:
 
 
 async def test_reasoning_field_variant_and_reasoning_text_mode() -> None:
-    body = (await answer(completion({"content": "4", "reasoning": "raw"}),
-                         reasoning_events="reasoning_text")).json
+    body = (
+        await answer(
+            completion({"content": "4", "reasoning": "raw"}), reasoning_events="reasoning_text"
+        )
+    ).json
     assert body["output"][0]["content"] == [{"type": "reasoning_text", "text": "raw"}]
 
 
@@ -132,8 +173,12 @@ async def test_tool_call_only_answer_has_no_empty_message() -> None:
 
 
 async def test_routing_metadata_is_carried_over() -> None:
-    meta = {"provider": "p", "provider_model_id": "x", "model_canonical": "m",
-            "routing_strategy": "cost"}
+    meta = {
+        "provider": "p",
+        "provider_model_id": "x",
+        "model_canonical": "m",
+        "routing_strategy": "cost",
+    }
     body = (await answer(completion({"content": "x"}, routing_metadata=meta))).json
     assert body["routing_metadata"] == meta
 
@@ -148,15 +193,24 @@ async def test_missing_usage_becomes_zeros() -> None:
 
 async def test_usage_mapping() -> None:
     usage = (await answer(completion({"content": "x"}))).json["usage"]
-    assert usage == {"input_tokens": USAGE["prompt_tokens"],
-                     "input_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 0},
-                     "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 3},
-                     "total_tokens": 15}
+    assert usage == {
+        "input_tokens": USAGE["prompt_tokens"],
+        "input_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 0},
+        "output_tokens": 5,
+        "output_tokens_details": {"reasoning_tokens": 3},
+        "total_tokens": 15,
+    }
 
 
 async def test_inner_error_envelope_passes_through_with_status() -> None:
-    envelope = {"error": {"message": "slow down", "type": "rate_limit_error",
-                          "code": "rate_limit_exceeded", "param": None}}
+    envelope = {
+        "error": {
+            "message": "slow down",
+            "type": "rate_limit_error",
+            "code": "rate_limit_exceeded",
+            "param": None,
+        }
+    }
     result = await call(ResponsesAdapter(json_app(envelope, status=429)), REQ)
     assert result.status == 429
     assert result.json == envelope

@@ -16,8 +16,13 @@ from tests.support.servers import run_uvicorn
 
 from .scripted import USAGE, chunk, completion, json_app, stream_app
 
-META = {"provider": "demo", "provider_model_id": "demo-1", "model_canonical": "demo",
-        "routing_strategy": "balanced", "cost": {"usd": 0.001}}
+META = {
+    "provider": "demo",
+    "provider_model_id": "demo-1",
+    "model_canonical": "demo",
+    "routing_strategy": "balanced",
+    "cost": {"usd": 0.001},
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +66,9 @@ def test_stream_midstream_fault_raises() -> None:
 async def test_routing_metadata_json_over_asgi_transport() -> None:
     app = ResponsesAdapter(json_app(completion({"content": "x"}, routing_metadata=META)))
     c = auriko.AsyncClient(api_key="ak_test_x", base_url="http://t/v1", max_retries=0)
-    c._httpx = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t/v1",
-                                 headers=c._default_headers)
+    c._httpx = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t/v1", headers=c._default_headers
+    )
     async with c:
         response = await c.responses.create(model="m", input="hi")
     assert response.routing_metadata is not None
@@ -70,8 +76,12 @@ async def test_routing_metadata_json_over_asgi_transport() -> None:
 
 
 def test_routing_metadata_stream() -> None:
-    chunks: list[Any] = [chunk({"content": "x"}), chunk({}, "stop"),
-                         chunk(choices=False, usage=USAGE, routing_metadata=META), "[DONE]"]
+    chunks: list[Any] = [
+        chunk({"content": "x"}),
+        chunk({}, "stop"),
+        chunk(choices=False, usage=USAGE, routing_metadata=META),
+        "[DONE]",
+    ]
     with run_uvicorn(ResponsesAdapter(stream_app(chunks))) as url, client(url) as c:
         stream = c.responses.create(model="m", input="hi", stream=True)
         list(stream)

@@ -18,21 +18,32 @@ from tests.support.servers import run_uvicorn
 from .checks import check_response
 
 APP = ResponsesAdapter(DemoModel())
-WEATHER = {"type": "function", "name": "get_weather", "description": "Weather for a city",
-           "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                          "required": ["city"], "additionalProperties": False},
-           "strict": True}
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
 PNG = base64.b64encode(
-    bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                  "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
 ).decode()
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[openai.AsyncOpenAI]:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=APP), base_url="http://t")
-    async with openai.AsyncOpenAI(api_key="k", base_url="http://t/v1", http_client=http,
-                                  max_retries=0) as c:
+    async with openai.AsyncOpenAI(
+        api_key="k", base_url="http://t/v1", http_client=http, max_retries=0
+    ) as c:
         yield c
 
 
@@ -79,15 +90,20 @@ async def test_parse_with_pydantic_text_format(client: openai.AsyncOpenAI) -> No
 
 async def test_full_tool_loop(client: openai.AsyncOpenAI) -> None:
     first = await client.responses.create(
-        model="demo", input="What is the weather in Paris? Use the tool.", tools=[WEATHER])
+        model="demo", input="What is the weather in Paris? Use the tool.", tools=[WEATHER]
+    )
     call = next(o for o in first.output if o.type == "function_call")
     assert call.id != call.call_id
     assert call.id.startswith("fc_")
     second = await client.responses.create(
-        model="demo", tools=[WEATHER],
-        input=[{"role": "user", "content": "What is the weather in Paris? Use the tool."},
-               *[o.model_dump(exclude_none=True) for o in first.output],
-               {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+        model="demo",
+        tools=[WEATHER],
+        input=[
+            {"role": "user", "content": "What is the weather in Paris? Use the tool."},
+            *[o.model_dump(exclude_none=True) for o in first.output],
+            {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
+        ],
+    )
     assert second.status == "completed"
     assert second.output_text
     assert not any(o.type == "function_call" for o in second.output)
@@ -103,16 +119,29 @@ async def test_tool_call_streams_with_stream_helper(client: openai.AsyncOpenAI) 
 
 
 async def test_image_input(client: openai.AsyncOpenAI) -> None:
-    response = await client.responses.create(model="demo", input=[{"role": "user", "content": [
-        {"type": "input_text", "text": "What is in this image?"},
-        {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"},
-    ]}])
+    response = await client.responses.create(
+        model="demo",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is in this image?"},
+                    {
+                        "type": "input_image",
+                        "image_url": f"data:image/png;base64,{PNG}",
+                        "detail": "auto",
+                    },
+                ],
+            }
+        ],
+    )
     assert response.status == "completed"
 
 
 async def test_reasoning_model_gives_a_reasoning_item(client: openai.AsyncOpenAI) -> None:
     response = await client.responses.create(
-        model="demo-reasoning", input="What is 2+2?", reasoning={"effort": "low"})
+        model="demo-reasoning", input="What is 2+2?", reasoning={"effort": "low"}
+    )
     kinds = [o.type for o in response.output]
     assert kinds[0] == "reasoning"
     assert "message" in kinds
@@ -122,7 +151,8 @@ async def test_reasoning_model_gives_a_reasoning_item(client: openai.AsyncOpenAI
 
 async def test_truncation_is_incomplete(client: openai.AsyncOpenAI) -> None:
     response = await client.responses.create(
-        model="demo", input="Tell me a long story please", max_output_tokens=2)
+        model="demo", input="Tell me a long story please", max_output_tokens=2
+    )
     assert response.status == "incomplete"
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
@@ -130,8 +160,11 @@ async def test_truncation_is_incomplete(client: openai.AsyncOpenAI) -> None:
 
 async def test_mid_stream_error_raises_in_the_sdk(client: openai.AsyncOpenAI) -> None:
     stream = await client.responses.create(
-        model="demo", input="Say hello there friend", stream=True,
-        extra_headers={"x-demo-fault": "midstream=2"})
+        model="demo",
+        input="Say hello there friend",
+        stream=True,
+        extra_headers={"x-demo-fault": "midstream=2"},
+    )
     seen: list[Any] = []
 
     async def consume() -> None:
@@ -145,5 +178,6 @@ async def test_mid_stream_error_raises_in_the_sdk(client: openai.AsyncOpenAI) ->
 
 async def test_error_before_first_byte_is_an_http_error(client: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.RateLimitError):
-        await client.responses.create(model="demo", input="x", stream=True,
-                                      extra_headers={"x-demo-fault": "status=429"})
+        await client.responses.create(
+            model="demo", input="x", stream=True, extra_headers={"x-demo-fault": "status=429"}
+        )

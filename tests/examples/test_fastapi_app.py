@@ -28,10 +28,14 @@ def test_fastapi_example_serves_responses_with_a_sqlite_key(
     module = load("examples.fastapi_app")
     headers = {"authorization": f"Bearer {sqlite_key}"}
     with TestClient(module.app) as client:
-        response = client.post("/v1/responses", json={"model": "echo", "input": "Hello"},
-                               headers=headers)
-        streamed = client.post("/v1/responses", headers=headers,
-                               json={"model": "echo", "input": "Hello", "stream": True})
+        response = client.post(
+            "/v1/responses", json={"model": "echo", "input": "Hello"}, headers=headers
+        )
+        streamed = client.post(
+            "/v1/responses",
+            headers=headers,
+            json={"model": "echo", "input": "Hello", "stream": True},
+        )
         whoami = client.get("/v1/whoami", headers=headers)
         home = client.get("/")
         with client.websocket_connect("/ws") as ws:

@@ -15,8 +15,11 @@ from tests.support.servers import run_uvicorn
 
 
 def client(app: Any, key: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
-                             headers={"authorization": f"Bearer {key}"})
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"authorization": f"Bearer {key}"},
+    )
 
 
 async def test_starlette_example_serves_responses_and_static_files(
@@ -24,8 +27,7 @@ async def test_starlette_example_serves_responses_and_static_files(
 ) -> None:
     module = load("examples.starlette_app")
     async with client(module.app, key) as http:
-        response = await http.post("/v1/responses",
-                                   json={"model": "starlette-echo", "input": "Hi"})
+        response = await http.post("/v1/responses", json={"model": "starlette-echo", "input": "Hi"})
         static = await http.get("/static/hello.txt", headers={"authorization": ""})
     assert response.json()["output"][0]["content"][0]["text"] == "Starlette says: Hi"
     assert static.text == "hello from a static file\n"
@@ -37,8 +39,11 @@ async def test_plain_asgi_example_serves_responses(
     module = load("examples.plain_asgi")
     async with client(module.app, key) as http:
         response = await http.post("/v1/responses", json={"model": "plain-echo", "input": "Hi"})
-        anonymous = await http.post("/v1/responses", headers={"authorization": ""},
-                                    json={"model": "plain-echo", "input": "Hi"})
+        anonymous = await http.post(
+            "/v1/responses",
+            headers={"authorization": ""},
+            json={"model": "plain-echo", "input": "Hi"},
+        )
     assert response.json()["output"][0]["content"][0]["text"] == "Plain ASGI says: Hi"
     assert anonymous.status_code == 401
 
@@ -61,9 +66,7 @@ async def test_upstream_proxy_example_fronts_a_remote_server(
     assert body["routing_metadata"]["provider"] == "app"
 
 
-async def test_django_example_asgi_application(
-    key: str, load: Callable[[str], ModuleType]
-) -> None:
+async def test_django_example_asgi_application(key: str, load: Callable[[str], ModuleType]) -> None:
     setup_django()
     module = load("chatsite.asgi")
     async with client(module.application, key) as http:

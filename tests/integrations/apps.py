@@ -21,8 +21,9 @@ def completion(model: str, text: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
     }
 
@@ -77,6 +78,7 @@ def make_app(events: list[str], static_file: Path | None = None) -> FastAPI:
         await websocket.close()
 
     if static_file is not None:
+
         @app.get("/file")
         async def file() -> FileResponse:
             return FileResponse(static_file)
@@ -103,8 +105,17 @@ async def run_asgi(app: Any, scope: dict[str, Any], body: bytes = b"") -> list[d
 
 def http_scope(path: str, method: str = "GET", **extra: Any) -> dict[str, Any]:
     return {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-        "root_path": "", "query_string": b"", "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1234), "server": ("testserver", 80), **extra,
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+        **extra,
     }

@@ -39,5 +39,8 @@ def test_wrk_output_is_parsed_into_microseconds() -> None:
 Requests/sec:   1234.50
 """
     assert load_benchmark().parse_wrk(output) == {
-        "rps": 1234.5, "p50_us": 512.0, "p99_us": 1.5e6, "errors": 0.0
+        "rps": 1234.5,
+        "p50_us": 512.0,
+        "p99_us": 1.5e6,
+        "errors": 0.0,
     }

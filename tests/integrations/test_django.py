@@ -52,10 +52,12 @@ async def test_django_chat_view_needs_a_key(application: PrefixDispatcher) -> No
 async def test_responses_are_served_over_the_django_chat_view(
     application: PrefixDispatcher, key: str
 ) -> None:
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                             base_url="http://testserver")
-    async with openai.AsyncOpenAI(api_key=key, base_url="http://testserver/v1",
-                                  http_client=http, max_retries=0) as sdk:
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+    )
+    async with openai.AsyncOpenAI(
+        api_key=key, base_url="http://testserver/v1", http_client=http, max_retries=0
+    ) as sdk:
         response = await sdk.responses.create(model="django-echo", input="Hello")
         stream = await sdk.responses.create(model="django-echo", input="Hello", stream=True)
         deltas = [e.delta async for e in stream if e.type == "response.output_text.delta"]

@@ -21,8 +21,9 @@ from akgate.validation import RequestValidation
 from .apps import http_scope, make_app, run_asgi
 
 CHAT = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
-ECHO_CATALOG = {"models": {"echo": {"providers": [
-    {"name": "app", "input_price": 0, "output_price": 0}]}}}
+ECHO_CATALOG = {
+    "models": {"echo": {"providers": [{"name": "app", "input_price": 0, "output_price": 0}]}}
+}
 
 
 def client(app: Any, key: str | None = None) -> httpx.AsyncClient:

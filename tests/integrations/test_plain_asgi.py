@@ -20,15 +20,23 @@ async def bare_app(scope: Any, receive: Any, send: Any) -> None:
 
     request = json.loads((await receive())["body"])
     body = json.dumps(completion(request["model"], f"seen {scope['path']}")).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 async def test_gateway_wraps_a_bare_asgi_callable(key: str) -> None:
     app = gateway(bare_app, keys=[key], models=["echo"])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                 headers={"authorization": f"Bearer {key}"}) as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://t",
+        headers={"authorization": f"Bearer {key}"},
+    ) as http:
         response = await http.post("/v1/responses", json={"model": "echo", "input": "hi"})
     # The adapter called the app's chat path with a chat body.
     assert response.json()["output"][0]["content"][0]["text"] == "seen /v1/chat/completions"

@@ -28,8 +28,13 @@ async def chat_app(scope: Any, receive: Any, send: Any) -> None:
     import json
 
     body = json.dumps(completion("echo", "plain")).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -149,8 +154,11 @@ async def test_max_body_size_caps_every_layer(key: str) -> None:
 
 async def test_extra_providers_are_routable(key: str) -> None:
     other = Provider("other", chat_app)
-    catalog = {"models": {"remote": {"providers": [
-        {"name": "other", "input_price": 1, "output_price": 1}]}}}
+    catalog = {
+        "models": {
+            "remote": {"providers": [{"name": "other", "input_price": 1, "output_price": 1}]}
+        }
+    }
     stack = gateway(chat_app, keys=[key], catalog=catalog, providers=[other], models=["echo"])
     response = await post(stack, "/v1/chat/completions", {**CHAT, "model": "remote"}, key)
     assert response.json()["routing_metadata"]["provider"] == "other"

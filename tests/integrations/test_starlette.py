@@ -41,8 +41,11 @@ def make_app(key: str, static: Path) -> Starlette:
 
 
 def client(app: Any, key: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                             headers={"authorization": f"Bearer {key}"})
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://t",
+        headers={"authorization": f"Bearer {key}"},
+    )
 
 
 async def test_responses_served_over_a_starlette_chat_route(key: str, tmp_path: Path) -> None:

@@ -19,9 +19,7 @@ class _Endless(httpx.AsyncByteStream):
 
 async def test_stream_event_that_never_ends_gets_an_error_frame() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, stream=_Endless()
-        )
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_Endless())
 
     upstream = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     provider = UpstreamProvider("http://up/v1", api_key="sk-up", client=upstream)

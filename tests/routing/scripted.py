@@ -217,8 +217,9 @@ class Scripted:
             if behaviour == "midstream":
                 raise ConnectionResetError("upstream reset")
             if behaviour == "error_frame":
-                frame = {"error": {"message": "boom", "type": "api_error",
-                                   "code": "upstream_error"}}
+                frame = {
+                    "error": {"message": "boom", "type": "api_error", "code": "upstream_error"}
+                }
                 tail = f"data: {json.dumps(frame)}\n\ndata: [DONE]\n\n".encode()
                 await send({"type": "http.response.body", "body": tail})
                 return

@@ -52,8 +52,10 @@ def test_chat_rewriter_cuts_oversized_events_in_crlf_framing() -> None:
 
 def test_responses_rewriter_cuts_an_event_that_never_ends() -> None:
     rw = ResponsesStreamRewriter(_finalize, "p", max_event_size=1000)
-    rw.feed(b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
-            b'"response":{"id":"r","object":"response"}}\n\n')
+    rw.feed(
+        b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
+        b'"response":{"id":"r","object":"response"}}\n\n'
+    )
     out = b"".join(rw.feed(b"z" * 100) for _ in range(20))
     assert b"event: error" in out
     assert b"event: response.failed" in out
@@ -72,10 +74,20 @@ def test_a_trickled_event_is_not_quadratic() -> None:
 
 
 async def _endless_event(scope: Scope, receive: Receive, send: Send) -> None:
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")]})
-    await send({"type": "http.response.body", "more_body": True,
-                "body": b'data: {"id":"c","object":"chat.completion.chunk","choices":[]}\n\n'})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
+    await send(
+        {
+            "type": "http.response.body",
+            "more_body": True,
+            "body": b'data: {"id":"c","object":"chat.completion.chunk","choices":[]}\n\n',
+        }
+    )
     chunk = b"x" * (1024 * 1024)
     for _ in range(64):  # 64 MiB without a blank line (the cap is 16 MiB)
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -91,14 +103,19 @@ async def test_stream_with_an_endless_event_ends_with_an_error_event() -> None:
     assert len(r.content) < 1024 * 1024  # nothing of the oversized event reached the client
     frames = [f for f in r.content.split(b"\n\n") if f]
     assert frames[-1] == b"data: [DONE]"
-    error = json.loads(frames[-2][len(b"data: "):])["error"]
+    error = json.loads(frames[-2][len(b"data: ") :])["error"]
     assert error["code"] == "upstream_error"
     assert "larger than" in error["message"]
 
 
 async def _big_json(scope: Scope, receive: Receive, send: Send) -> None:
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     for _ in range(10):
         await send({"type": "http.response.body", "body": b" " * 1000, "more_body": True})
     await send({"type": "http.response.body", "body": b"{}", "more_body": False})

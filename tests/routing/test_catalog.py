@@ -50,15 +50,17 @@ def test_negative_price_rejected() -> None:
 
 def test_unknown_effort_rejected() -> None:
     caps = {"reasoning": True, "reasoning_efforts": ["extreme"]}
-    bad = {"providers": [{"name": "p", "input_price": 1, "output_price": 2,
-                          "capabilities": caps}]}
+    bad = {"providers": [{"name": "p", "input_price": 1, "output_price": 2, "capabilities": caps}]}
     with pytest.raises(ValueError):
         Catalog.from_dict({"models": {"m": bad}})
 
 
 def test_reasoning_defaults_to_low_medium_high() -> None:
-    entry = {"providers": [{"name": "p", "input_price": 1, "output_price": 2,
-                            "capabilities": {"reasoning": True}}]}
+    entry = {
+        "providers": [
+            {"name": "p", "input_price": 1, "output_price": 2, "capabilities": {"reasoning": True}}
+        ]
+    }
     model = Catalog.from_dict({"models": {"m": entry}}).get("m")
     assert model is not None
     assert model.providers[0].capabilities.reasoning_efforts == ("low", "medium", "high")
@@ -77,7 +79,7 @@ def test_toml_file(tmp_path: Path) -> None:
         '[models.m]\naliases = ["mm"]\n'
         '[[models.m.providers]]\nname = "p"\ninput_price = 1.0\noutput_price = 2.0\n'
         'endpoints = ["responses"]\n'
-        '[models.m.providers.capabilities]\ntools = false\n'
+        "[models.m.providers.capabilities]\ntools = false\n"
     )
     model = Catalog.from_file(path).get("mm")
     assert model is not None

@@ -113,8 +113,10 @@ async def test_allow_fallbacks_false_tries_one(make: Any) -> None:
 
 async def test_max_fallback_attempts_caps_attempts(make: Any) -> None:
     app, providers = make(cheap="status", pricey="status")
-    body = {"messages": MSG, "gateway": {"models": ["alpha", "beta"],
-                                         "routing": {"max_fallback_attempts": 1}}}
+    body = {
+        "messages": MSG,
+        "gateway": {"models": ["alpha", "beta"], "routing": {"max_fallback_attempts": 1}},
+    }
     await post(app, body)
     assert len(providers["cheap"].calls) + len(providers["pricey"].calls) == 2
 
@@ -181,8 +183,9 @@ async def test_failed_stream_is_not_recorded_in_stats(make: Any) -> None:
 async def test_deadline_mid_stream_is_explicit_timeout(make: Any) -> None:
     app, _ = make(cheap="wait_disconnect")
     messages: list[dict[str, Any]] = []
-    body = json.dumps({**BODY, "stream": True,
-                       "gateway": {"routing": {"deadline_ms": 50}}}).encode()
+    body = json.dumps(
+        {**BODY, "stream": True, "gateway": {"routing": {"deadline_ms": 50}}}
+    ).encode()
     sent = False
 
     async def receive() -> dict[str, Any]:
@@ -196,8 +199,13 @@ async def test_deadline_mid_stream_is_explicit_timeout(make: Any) -> None:
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
-             "headers": [(b"content-type", b"application/json")], "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
     with anyio.fail_after(5):
         await app(scope, receive, send)
     tail = messages[-1]["body"].decode()
@@ -223,8 +231,13 @@ async def test_client_disconnect_cancels_provider(make: Any) -> None:
         if message["type"] == "http.response.body" and message.get("body"):
             first_chunk.set()
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
-             "headers": [(b"content-type", b"application/json")], "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
     with anyio.fail_after(5):
         await app(scope, receive, send)
     assert providers["cheap"].cancelled
@@ -242,8 +255,13 @@ async def test_closed_connection_on_send_cancels_provider(make: Any) -> None:
         if message["type"] == "http.response.body":
             raise OSError("connection closed")  # ASGI 2.4 servers
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
-             "headers": [], "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [],
+        "query_string": b"",
+    }
     with anyio.fail_after(5):
         await app(scope, receive, send)
     assert providers["cheap"].cancelled

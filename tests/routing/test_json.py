@@ -218,8 +218,20 @@ async def test_validation_warnings_reach_metadata(make: Any) -> None:
 
 
 async def test_unsupported_parameter_dropped_with_warning() -> None:
-    catalog = {"models": {"m": {"providers": [
-        {"name": "p", "input_price": 1, "output_price": 1, "supported_parameters": ["seed"]}]}}}
+    catalog = {
+        "models": {
+            "m": {
+                "providers": [
+                    {
+                        "name": "p",
+                        "input_price": 1,
+                        "output_price": 1,
+                        "supported_parameters": ["seed"],
+                    }
+                ]
+            }
+        }
+    }
     provider = Scripted("p")
     app = build({"p": provider}, catalog)
     r = await post(app, {"model": "m", "messages": MSG, "seed": 1, "top_p": 0.5})
@@ -230,8 +242,20 @@ async def test_unsupported_parameter_dropped_with_warning() -> None:
 
 
 async def test_require_parameters_rejects_instead_of_dropping() -> None:
-    catalog = {"models": {"m": {"providers": [
-        {"name": "p", "input_price": 1, "output_price": 1, "supported_parameters": ["seed"]}]}}}
+    catalog = {
+        "models": {
+            "m": {
+                "providers": [
+                    {
+                        "name": "p",
+                        "input_price": 1,
+                        "output_price": 1,
+                        "supported_parameters": ["seed"],
+                    }
+                ]
+            }
+        }
+    }
     app = build({"p": Scripted("p")}, catalog)
     gateway = {"routing": {"require_parameters": True}}
     r = await post(app, {"model": "m", "messages": MSG, "top_p": 0.5, "gateway": gateway})
@@ -240,9 +264,16 @@ async def test_require_parameters_rejects_instead_of_dropping() -> None:
 
 
 async def test_require_parameters_routes_to_capable_provider() -> None:
-    catalog = {"models": {"m": {"providers": [
-        {"name": "p", "input_price": 1, "output_price": 1, "supported_parameters": []},
-        {"name": "q", "input_price": 2, "output_price": 2}]}}}
+    catalog = {
+        "models": {
+            "m": {
+                "providers": [
+                    {"name": "p", "input_price": 1, "output_price": 1, "supported_parameters": []},
+                    {"name": "q", "input_price": 2, "output_price": 2},
+                ]
+            }
+        }
+    }
     app = build({"p": Scripted("p"), "q": Scripted("q")}, catalog)
     gateway = {"routing": {"require_parameters": True}}
     r = await post(app, {"model": "m", "messages": MSG, "top_p": 0.5, "gateway": gateway})
@@ -287,8 +318,20 @@ async def test_reasoning_that_cannot_be_disabled(make: Any) -> None:
 
 
 async def test_tools_need_a_tool_capable_provider() -> None:
-    catalog = {"models": {"m": {"providers": [
-        {"name": "p", "input_price": 1, "output_price": 1, "capabilities": {"tools": False}}]}}}
+    catalog = {
+        "models": {
+            "m": {
+                "providers": [
+                    {
+                        "name": "p",
+                        "input_price": 1,
+                        "output_price": 1,
+                        "capabilities": {"tools": False},
+                    }
+                ]
+            }
+        }
+    }
     app = build({"p": Scripted("p")}, catalog)
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     r = await post(app, {"model": "m", "messages": MSG, "tools": tools})
@@ -331,8 +374,20 @@ async def test_images_need_a_vision_provider(make: Any) -> None:
 
 
 async def test_structured_output_needs_capable_provider() -> None:
-    catalog = {"models": {"m": {"providers": [{"name": "p", "input_price": 1,
-        "output_price": 1, "capabilities": {"structured_output": False}}]}}}
+    catalog = {
+        "models": {
+            "m": {
+                "providers": [
+                    {
+                        "name": "p",
+                        "input_price": 1,
+                        "output_price": 1,
+                        "capabilities": {"structured_output": False},
+                    }
+                ]
+            }
+        }
+    }
     app = build({"p": Scripted("p")}, catalog)
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
     r = await post(app, {"model": "m", "messages": MSG, "response_format": fmt})

@@ -27,7 +27,10 @@ async def test_list_shape(make: Any) -> None:
     assert alpha["owned_by"] == "auriko"
     assert alpha["supported_endpoints"] == ["chat_completions", "responses"]
     assert alpha["providers"][0] == {
-        "name": "cheap", "input_price": 1.0, "output_price": 2.0, "data_policy": "none",
+        "name": "cheap",
+        "input_price": 1.0,
+        "output_price": 2.0,
+        "data_policy": "none",
         "supported_endpoints": ["chat_completions", "responses"],
     }
 

@@ -24,12 +24,27 @@ from akgate.sse import SSEParser
 HEAD = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
 fragment = st.one_of(
     st.text(min_size=1, max_size=8),
-    st.sampled_from(["\n\n", "[DONE]", '"usage"', '"usage":null', "\r\n", "\r", "é", "🙂",
-                     "event: error", '"type":"error"', '"response.completed"', ": x"]),
+    st.sampled_from(
+        [
+            "\n\n",
+            "[DONE]",
+            '"usage"',
+            '"usage":null',
+            "\r\n",
+            "\r",
+            "é",
+            "🙂",
+            "event: error",
+            '"type":"error"',
+            '"response.completed"',
+            ": x",
+        ]
+    ),
 )
 usage_value = st.builds(
     lambda p, c: {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
-    st.integers(0, 1000), st.integers(0, 1000),
+    st.integers(0, 1000),
+    st.integers(0, 1000),
 )
 
 
@@ -78,9 +93,7 @@ def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return [data[a:b] for a, b in pairwise(bounds)]
 
 
-def rewrite(
-    rewriter: ChatStreamRewriter | ResponsesStreamRewriter, pieces: list[bytes]
-) -> bytes:
+def rewrite(rewriter: ChatStreamRewriter | ResponsesStreamRewriter, pieces: list[bytes]) -> bytes:
     out = b"".join(rewriter.feed(piece) for piece in pieces if piece)
     return out + rewriter.close()
 
@@ -111,10 +124,16 @@ def chat_streams(draw: st.DrawFn) -> tuple[Stream, str]:
     usage_at = draw(st.sampled_from(["separate", "last", "absent"]))
     s.usage = draw(usage_value) if usage_at != "absent" else None
     chunks: list[dict[str, Any]] = [
-        {**HEAD, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                              "finish_reason": None}]},
-        *({**HEAD, "choices": [{"index": 0, "delta": {"content": c}, "finish_reason": None}]}
-          for c in s.contents),
+        {
+            **HEAD,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            ],
+        },
+        *(
+            {**HEAD, "choices": [{"index": 0, "delta": {"content": c}, "finish_reason": None}]}
+            for c in s.contents
+        ),
         {**HEAD, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
     ]
     if nulls:
@@ -126,8 +145,10 @@ def chat_streams(draw: st.DrawFn) -> tuple[Stream, str]:
         chunks.append({**HEAD, "choices": [], "usage": s.usage})
     s.error = draw(st.sampled_from([False] * 5 + [True]))
     if s.error:
-        chunks.insert(draw(st.integers(1, len(chunks))),
-                      {"error": {"message": "boom", "type": "server_error"}})
+        chunks.insert(
+            draw(st.integers(1, len(chunks))),
+            {"error": {"message": "boom", "type": "server_error"}},
+        )
     comments = draw(st.sets(st.integers(0, len(chunks)), max_size=2))
     for i, c in enumerate(chunks):
         if i in comments:
@@ -199,8 +220,15 @@ def test_chat_rewrite_keeps_every_content_delta_once(data: st.DataObject) -> Non
 
 
 def response(status: str, output: list[Any], usage: Any) -> dict[str, Any]:
-    return {"id": "resp_1", "object": "response", "created_at": 1, "model": "m",
-            "status": status, "output": output, "usage": usage}
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": "m",
+        "status": status,
+        "output": output,
+        "usage": usage,
+    }
 
 
 @st.composite
@@ -215,14 +243,31 @@ def responses_streams(draw: st.DrawFn) -> tuple[Stream, bool]:
     ]
     for n in range(draw(st.integers(0, 3))):
         texts = draw(st.lists(fragment, min_size=1, max_size=4))
-        item = {"id": f"msg_{n}", "type": "message", "status": "completed",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": "".join(texts), "annotations": []}]}
-        events.append({"type": "response.output_item.added", "output_index": n,
-                       "item": {**item, "status": "in_progress", "content": []}})
-        events += [{"type": "response.output_text.delta", "item_id": item["id"],
-                    "output_index": n, "content_index": 0, "delta": t, "logprobs": []}
-                   for t in texts]
+        item = {
+            "id": f"msg_{n}",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "".join(texts), "annotations": []}],
+        }
+        events.append(
+            {
+                "type": "response.output_item.added",
+                "output_index": n,
+                "item": {**item, "status": "in_progress", "content": []},
+            }
+        )
+        events += [
+            {
+                "type": "response.output_text.delta",
+                "item_id": item["id"],
+                "output_index": n,
+                "content_index": 0,
+                "delta": t,
+                "logprobs": [],
+            }
+            for t in texts
+        ]
         s.contents += texts
         events.append({"type": "response.output_item.done", "output_index": n, "item": item})
         s.items.append(item)
@@ -240,22 +285,28 @@ def responses_streams(draw: st.DrawFn) -> tuple[Stream, bool]:
         event["sequence_number"] = n
     lone_error = ending in ("error", "failed")
     if lone_error:  # an error event, numbered or not, maybe with the provider's response.failed
-        error: dict[str, Any] = {"type": "error", "code": "server_error", "message": "boom",
-                                 "param": None}
+        error: dict[str, Any] = {
+            "type": "error",
+            "code": "server_error",
+            "message": "boom",
+            "param": None,
+        }
         if ending == "failed" or draw(st.booleans()):
             error["sequence_number"] = len(events)
         events.append(error)
         if ending == "failed":
             failed = response("failed", s.items, None)
             failed["error"] = {"code": "server_error", "message": "boom"}
-            events.append({"type": "response.failed", "sequence_number": len(events),
-                           "response": failed})
+            events.append(
+                {"type": "response.failed", "sequence_number": len(events), "response": failed}
+            )
     comments = draw(st.sets(st.integers(0, len(events)), max_size=2))
     for n, event in enumerate(events):
         if n in comments:
             s.frames.append(f": keep-alive{eol}{eol}".encode())
-        s.frames.append(frame(encode(event, spaced=spaced), eol=eol,
-                              event=event["type"] if named else None))
+        s.frames.append(
+            frame(encode(event, spaced=spaced), eol=eol, event=event["type"] if named else None)
+        )
     if len(events) in comments:
         s.frames.append(f": keep-alive{eol}{eol}".encode())
     return s, lone_error
@@ -282,8 +333,11 @@ def test_responses_rewrite_ends_with_one_terminal_event(data: st.DataObject) -> 
         assert name is None or name == e["type"]
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert [e["delta"] for e in events if e["type"] == "response.output_text.delta"] == s.contents
-    terminals = [e for e in events if e["type"] in (
-        "response.completed", "response.incomplete", "response.failed")]
+    terminals = [
+        e
+        for e in events
+        if e["type"] in ("response.completed", "response.incomplete", "response.failed")
+    ]
     assert terminals == [events[-1]]
     final = events[-1]["response"]
     if s.terminal is not None:
@@ -308,10 +362,14 @@ def test_responses_rewrite_ends_with_one_terminal_event(data: st.DataObject) -> 
 
 # --- minimal examples of the bugs these properties found ---------------------------------
 
-CHUNK = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",' \
+CHUNK = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
     b'"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}\n\n'
-CREATED = b'data: {"type":"response.created","sequence_number":0,' \
+)
+CREATED = (
+    b'data: {"type":"response.created","sequence_number":0,'
     b'"response":{"id":"resp_1","object":"response","status":"in_progress","output":[]}}\n\n'
+)
 
 
 def test_chat_final_chunk_keeps_the_head_after_a_leading_keep_alive() -> None:
@@ -331,7 +389,10 @@ def test_unnumbered_error_in_the_same_chunk_as_the_last_event_gets_the_next_numb
     lone = b'data: {"type":"error","code":"server_error","message":"boom"}\n\n'
     out = rewrite(ResponsesStreamRewriter(Finalize(), "p"), [CREATED + lone])
     assert [(e["type"], e["sequence_number"]) for _, e in parsed(out)] == [
-        ("response.created", 0), ("error", 1), ("response.failed", 2)]
+        ("response.created", 0),
+        ("error", 1),
+        ("response.failed", 2),
+    ]
 
 
 @pytest.mark.parametrize("sep", ["\n", "\r\n"])

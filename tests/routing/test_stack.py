@@ -64,9 +64,10 @@ def httpx_json_model(body: dict[str, Any]) -> Any:
 
 async def test_demo_stream_gets_final_metadata_chunk() -> None:
     body = {"model": "demo", "messages": MSG, "stream": True}
-    async with client(Routing(bare)) as c, aconnect_sse(
-        c, "POST", "/v1/chat/completions", json=body
-    ) as source:
+    async with (
+        client(Routing(bare)) as c,
+        aconnect_sse(c, "POST", "/v1/chat/completions", json=body) as source,
+    ):
         data = [e.data async for e in source.aiter_sse()]
     final = json.loads(data[-2])
     assert data[-1] == "[DONE]"
@@ -109,8 +110,10 @@ async def test_demo_fault_falls_back_to_healthy_provider() -> None:
     app = Routing(
         bare,
         catalog=two_provider_catalog(local="broken", remote="healthy"),
-        providers=[Provider("broken", DemoModel(fault="status=500")),
-                   Provider("healthy", DemoModel())],
+        providers=[
+            Provider("broken", DemoModel(fault="status=500")),
+            Provider("healthy", DemoModel()),
+        ],
         app_provider=None,
         default_optimize="balanced",
     )
@@ -124,12 +127,18 @@ async def test_demo_midstream_error_is_not_spliced() -> None:
     app = Routing(
         bare,
         catalog=two_provider_catalog(local="broken", remote="healthy"),
-        providers=[Provider("broken", DemoModel(fault="midstream=1")),
-                   Provider("healthy", DemoModel())],
+        providers=[
+            Provider("broken", DemoModel(fault="midstream=1")),
+            Provider("healthy", DemoModel()),
+        ],
         app_provider=None,
     )
-    body = {"model": "demo", "messages": MSG, "stream": True,
-            "gateway": {"routing": {"prefer": "broken"}}}
+    body = {
+        "model": "demo",
+        "messages": MSG,
+        "stream": True,
+        "gateway": {"routing": {"prefer": "broken"}},
+    }
     async with client(app) as c:
         r = await c.post("/v1/chat/completions", json=body)
     lines = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
@@ -179,8 +188,12 @@ async def test_upstream_connection_refused_falls_back(demo_server: str) -> None:
 @pytest.mark.server
 async def test_upstream_all_down_is_502() -> None:
     dead = UpstreamProvider(f"http://127.0.0.1:{free_port()}/v1")
-    app = Routing(bare, catalog=Catalog.demo(provider="dead"),
-                  providers=[Provider("dead", dead)], app_provider=None)
+    app = Routing(
+        bare,
+        catalog=Catalog.demo(provider="dead"),
+        providers=[Provider("dead", dead)],
+        app_provider=None,
+    )
     async with client(app) as c:
         r = await c.post("/v1/chat/completions", json={"model": "demo", "messages": MSG})
     assert r.status_code == 502
@@ -191,17 +204,22 @@ async def test_upstream_all_down_is_502() -> None:
 @pytest.mark.server
 async def test_sdks_drive_multi_model_routing_over_two_providers(demo_server: str) -> None:
     upstream = UpstreamProvider(demo_server + "/v1")
-    app = RequestValidation(Routing(
-        DemoModel(),
-        catalog=two_provider_catalog(local="app", remote="remote"),
-        providers=[Provider("remote", upstream)],
-    ))
+    app = RequestValidation(
+        Routing(
+            DemoModel(),
+            catalog=two_provider_catalog(local="app", remote="remote"),
+            providers=[Provider("remote", upstream)],
+        )
+    )
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
     openai_sdk = AsyncOpenAI(api_key="ak_test_x", base_url="http://test/v1", http_client=http)
     completion = await openai_sdk.chat.completions.create(
-        model="", messages=MSG,
-        extra_body={"model": None, "gateway": {"models": ["demo-reasoning", "demo"],
-                                               "routing": {"mode": "fallback"}}},
+        model="",
+        messages=MSG,
+        extra_body={
+            "model": None,
+            "gateway": {"models": ["demo-reasoning", "demo"], "routing": {"mode": "fallback"}},
+        },
     )
     meta = auriko.parse_routing_metadata(completion)
     assert meta is not None
@@ -213,11 +231,14 @@ async def test_sdks_drive_multi_model_routing_over_two_providers(demo_server: st
     )
     result = await sdk.chat.completions.create(
         messages=MSG,
-        gateway={"models": ["demo", "demo-reasoning"],
-                 "routing": RoutingOptions(optimize="cost", providers=["app"]).to_dict()},
+        gateway={
+            "models": ["demo", "demo-reasoning"],
+            "routing": RoutingOptions(optimize="cost", providers=["app"]).to_dict(),
+        },
     )
     assert result.routing_metadata is not None
     assert (result.routing_metadata.provider, result.routing_metadata.model_canonical) == (
-        "app", "demo"
+        "app",
+        "demo",
     )
     await upstream.aclose()

@@ -82,16 +82,25 @@ async def test_crlf_streams_are_rewritten_too(make: Any) -> None:
 async def test_usage_on_content_chunk_still_ends_with_final_chunk() -> None:
     class UsageOnLastChunk(Scripted):
         async def _respond(self, send: Any, receive: Any, model: str, *args: Any) -> None:
-            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
-                     "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
-                     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream")]})
+            chunk = {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
             body = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
             await send({"type": "http.response.body", "body": body})
 
-    catalog = {"models": {"m": {"providers": [{"name": "p", "input_price": 1,
-                                               "output_price": 1}]}}}
+    catalog = {"models": {"m": {"providers": [{"name": "p", "input_price": 1, "output_price": 1}]}}}
     app = build({"p": UsageOnLastChunk("p")}, catalog)
     data = [json.loads(e.data) for e in (await events(app, {**BODY, "model": "m"}))[:-1]]
     assert data[0]["usage"] is None
@@ -106,15 +115,20 @@ async def test_events_split_across_chunks() -> None:
             from tests.routing.scripted import chat_chunks
 
             raw = b"".join(chat_chunks(model, "a b", (1, 2, 0)))
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
             for i in range(0, len(raw), 7):
-                await send({"type": "http.response.body", "body": raw[i:i + 7],
-                            "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": raw[i : i + 7], "more_body": True}
+                )
             await send({"type": "http.response.body", "body": b""})
 
-    catalog = {"models": {"m": {"providers": [{"name": "p", "input_price": 1,
-                                               "output_price": 1}]}}}
+    catalog = {"models": {"m": {"providers": [{"name": "p", "input_price": 1, "output_price": 1}]}}}
     app = build({"p": Dribble("p")}, catalog)
     data = [e.data for e in await events(app, {**BODY, "model": "m"})]
     assert data[-1] == "[DONE]"
@@ -165,9 +179,9 @@ async def test_auriko_sdk_stream_captures_metadata(make: Any) -> None:
         transport=httpx.ASGITransport(app=app), base_url=sdk.base_url, headers=sdk._default_headers
     )
     stream = await sdk.chat.completions.create(
-        messages=MSG, stream=True,
-        gateway=GatewayOptions(models=["alpha", "beta"],
-                                      routing=RoutingOptions(optimize="cost")),
+        messages=MSG,
+        stream=True,
+        gateway=GatewayOptions(models=["alpha", "beta"], routing=RoutingOptions(optimize="cost")),
     )
     async for _ in stream:
         pass

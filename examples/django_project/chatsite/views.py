@@ -27,8 +27,12 @@ def _reply(body: dict[str, Any]) -> str:
 
 
 async def _chunks(completion_id: str, model: str, text: str) -> AsyncIterator[str]:
-    base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model}
+    base = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     deltas += [{"content": word + " "} for word in text.split(" ")]
     for delta in deltas:
@@ -59,10 +63,14 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": words,
-                      "total_tokens": 5 + words},
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": words, "total_tokens": 5 + words},
         }
     )
 

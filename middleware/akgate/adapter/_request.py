@@ -19,7 +19,6 @@ from ._tools import ToolMap, custom_arguments
 __all__ = ["HOSTED_ITEM_TYPES", "HOSTED_TOOL_TYPES", "to_chat_request"]
 
 
-
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -215,8 +214,9 @@ class _Messages:
                 text = content
             else:
                 allowed = frozenset({"input_text", "text"})
-                text = "\n".join(_text_of_parts(_list(content, f"{param}.content"),
-                                                f"{param}.content", allowed))
+                text = "\n".join(
+                    _text_of_parts(_list(content, f"{param}.content"), f"{param}.content", allowed)
+                )
             if role == "developer":
                 role = self.options.developer_role
             self.messages.append({"role": role, "content": text})
@@ -234,8 +234,10 @@ class _Messages:
                     elif kind in ("output_text", "input_text", "text"):
                         texts.append(_str(part.get("text"), f"{path}.text"))
                     else:
-                        _invalid(f"{path}.type", f"Content part type {kind!r} is not allowed in "
-                                 "an assistant message.")
+                        _invalid(
+                            f"{path}.type",
+                            f"Content part type {kind!r} is not allowed in an assistant message.",
+                        )
                 # All parts joined: reducing to content[0] loses text and breaks on refusals.
                 message["content"] = "".join(texts) if texts else None
                 if refusals:
@@ -254,15 +256,19 @@ class _Messages:
             text = _str(_required(item, "input", f"{param}.input"), f"{param}.input")
             arguments = custom_arguments(text)
         else:
-            arguments = _str(_required(item, "arguments", f"{param}.arguments"),
-                             f"{param}.arguments")
+            arguments = _str(
+                _required(item, "arguments", f"{param}.arguments"), f"{param}.arguments"
+            )
         namespace = item.get("namespace")
         if namespace is not None:
             namespace = _str(namespace, f"{param}.namespace")
         kind = "custom" if item.get("type") == "custom_tool_call" else "function"
         name = self.tool_map.chat_name(name, namespace, kind)
-        call = {"id": call_id, "type": "function",
-                "function": {"name": name, "arguments": arguments}}
+        call = {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
         last = self.messages[-1] if self.messages else None
         if last is not None and last["role"] == "assistant" and not self.pending_reasoning:
             last.setdefault("tool_calls", []).append(call)
@@ -277,13 +283,16 @@ class _Messages:
         call_id = _str(_required(item, "call_id", f"{param}.call_id"), f"{param}.call_id")
         if call_id not in self.call_ids:
             # An orphan tool message breaks chat templates; inventing a call would hide the bug.
-            _invalid(f"{param}.call_id", f"No function_call with call_id {call_id!r} precedes "
-                     "this function_call_output.")
+            _invalid(
+                f"{param}.call_id",
+                f"No function_call with call_id {call_id!r} precedes this function_call_output.",
+            )
         output = _required(item, "output", f"{param}.output")
         if not isinstance(output, str):
             allowed = frozenset({"input_text", "output_text", "text"})
-            output = "".join(_text_of_parts(_list(output, f"{param}.output"),
-                                            f"{param}.output", allowed))
+            output = "".join(
+                _text_of_parts(_list(output, f"{param}.output"), f"{param}.output", allowed)
+            )
         self.messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
 
     def reasoning(self, item: dict[str, Any], param: str, ctx: RequestContext | None) -> None:
@@ -296,8 +305,11 @@ class _Messages:
                 break  # the raw trace when present, else the summary
         if self.options.reasoning_input == "drop":
             if ctx is not None:
-                ctx.warn("unsupported_field", param,
-                         "A reasoning input item was not forwarded to the chat upstream.")
+                ctx.warn(
+                    "unsupported_field",
+                    param,
+                    "A reasoning input item was not forwarded to the chat upstream.",
+                )
             return
         text = "\n\n".join(t for t in texts if t)
         if text:
@@ -485,7 +497,11 @@ def to_chat_request(
     # gateway/extensions and provider passthrough fields merged by an outer routing layer travel
     # unchanged: the chat side decides what they mean.
     for key, value in payload.items():
-        if (key not in chat and key not in _ECHO_ONLY and key not in _SAME_NAME
-                and key not in _NOT_FORWARDED):
+        if (
+            key not in chat
+            and key not in _ECHO_ONLY
+            and key not in _SAME_NAME
+            and key not in _NOT_FORWARDED
+        ):
             chat[key] = value
     return chat

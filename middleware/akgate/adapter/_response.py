@@ -179,8 +179,11 @@ def full_logprob(lp: dict[str, Any]) -> dict[str, Any]:
         "bytes": lp.get("bytes") or [],
         "logprob": lp.get("logprob", 0.0),
         "top_logprobs": [
-            {"token": t.get("token", ""), "bytes": t.get("bytes") or [],
-             "logprob": t.get("logprob", 0.0)}
+            {
+                "token": t.get("token", ""),
+                "bytes": t.get("bytes") or [],
+                "logprob": t.get("logprob", 0.0),
+            }
             for t in tops
             if isinstance(t, dict)
         ],
@@ -198,10 +201,19 @@ def reasoning_text_of(message: dict[str, Any]) -> str | None:
 def reasoning_item(item_id: str, text: str, mode: str, status: str) -> dict[str, Any]:
     """A reasoning output item holding ``text`` as a summary or as a raw reasoning_text part."""
     if mode == "reasoning_text":
-        return {"id": item_id, "type": "reasoning", "status": status, "summary": [],
-                "content": [{"type": "reasoning_text", "text": text}]}
-    return {"id": item_id, "type": "reasoning", "status": status,
-            "summary": [{"type": "summary_text", "text": text}]}
+        return {
+            "id": item_id,
+            "type": "reasoning",
+            "status": status,
+            "summary": [],
+            "content": [{"type": "reasoning_text", "text": text}],
+        }
+    return {
+        "id": item_id,
+        "type": "reasoning",
+        "status": status,
+        "summary": [{"type": "summary_text", "text": text}],
+    }
 
 
 def chat_to_response(
@@ -238,17 +250,27 @@ def chat_to_response(
         parts: list[dict[str, Any]] = []
         if isinstance(content, str):
             annotations = message.get("annotations")
-            parts.append({
-                "type": "output_text",
-                "text": content,
-                "annotations": [flatten_annotation(a) for a in annotations]
-                if isinstance(annotations, list) else [],
-                "logprobs": _logprobs(choice),
-            })
+            parts.append(
+                {
+                    "type": "output_text",
+                    "text": content,
+                    "annotations": [flatten_annotation(a) for a in annotations]
+                    if isinstance(annotations, list)
+                    else [],
+                    "logprobs": _logprobs(choice),
+                }
+            )
         if isinstance(refusal, str) and refusal:
             parts.append({"type": "refusal", "refusal": refusal})
-        output.append({"id": new_id("msg_"), "type": "message", "status": "completed",
-                       "role": "assistant", "content": parts})
+        output.append(
+            {
+                "id": new_id("msg_"),
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": parts,
+            }
+        )
 
     tool_calls = message.get("tool_calls")
     # namespace / custom calls are mapped back to the client's shape
@@ -259,14 +281,16 @@ def chat_to_response(
             continue
         call_id = call.get("id")
         arguments = function.get("arguments")
-        output.append(call_item(
-            tool_map,
-            new_id("fc_"),
-            call_id if isinstance(call_id, str) and call_id else new_id("call_"),
-            str(function.get("name") or ""),
-            arguments if isinstance(arguments, str) else "",
-            "completed",
-        ))
+        output.append(
+            call_item(
+                tool_map,
+                new_id("fc_"),
+                call_id if isinstance(call_id, str) and call_id else new_id("call_"),
+                str(function.get("name") or ""),
+                arguments if isinstance(arguments, str) else "",
+                "completed",
+            )
+        )
 
     if incomplete is not None and output:
         output[-1]["status"] = "incomplete"

@@ -249,8 +249,12 @@ class StreamTranslator:
     def _reasoning_delta(self, text: str) -> None:
         if self._open != "reasoning":
             self._close_open("completed")
-            rs: dict[str, Any] = {"id": new_id("rs_"), "type": "reasoning",
-                                  "status": "in_progress", "summary": []}
+            rs: dict[str, Any] = {
+                "id": new_id("rs_"),
+                "type": "reasoning",
+                "status": "in_progress",
+                "summary": [],
+            }
             if self._reasoning_mode == "reasoning_text":
                 rs["content"] = []
             self._add_item(rs)
@@ -259,20 +263,45 @@ class StreamTranslator:
             self._buf = []
             base = {"item_id": rs["id"], "output_index": len(self._items) - 1}
             if self._reasoning_mode == "reasoning_text":
-                self._emit({"type": "response.content_part.added", **base, "content_index": 0,
-                            "part": {"type": "reasoning_text", "text": ""}})
+                self._emit(
+                    {
+                        "type": "response.content_part.added",
+                        **base,
+                        "content_index": 0,
+                        "part": {"type": "reasoning_text", "text": ""},
+                    }
+                )
             else:
-                self._emit({"type": "response.reasoning_summary_part.added", **base,
-                            "summary_index": 0, "part": {"type": "summary_text", "text": ""}})
+                self._emit(
+                    {
+                        "type": "response.reasoning_summary_part.added",
+                        **base,
+                        "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""},
+                    }
+                )
         self._buf.append(text)
         assert self._rs is not None
         if self._reasoning_mode == "reasoning_text":
-            self._emit({"type": "response.reasoning_text.delta", "item_id": self._rs["id"],
-                        "output_index": len(self._items) - 1, "content_index": 0, "delta": text})
+            self._emit(
+                {
+                    "type": "response.reasoning_text.delta",
+                    "item_id": self._rs["id"],
+                    "output_index": len(self._items) - 1,
+                    "content_index": 0,
+                    "delta": text,
+                }
+            )
         else:
-            self._emit({"type": "response.reasoning_summary_text.delta",
-                        "item_id": self._rs["id"], "output_index": len(self._items) - 1,
-                        "summary_index": 0, "delta": text})
+            self._emit(
+                {
+                    "type": "response.reasoning_summary_text.delta",
+                    "item_id": self._rs["id"],
+                    "output_index": len(self._items) - 1,
+                    "summary_index": 0,
+                    "delta": text,
+                }
+            )
 
     def _close_reasoning(self, status: str, *, silent: bool = False) -> None:
         rs = self._rs
@@ -283,22 +312,46 @@ class StreamTranslator:
             part = {"type": "reasoning_text", "text": text}
             rs["content"] = [part]
             if not silent:
-                self._emit({"type": "response.reasoning_text.done", **base, "content_index": 0,
-                            "text": text})
-                self._emit({"type": "response.content_part.done", **base, "content_index": 0,
-                            "part": part})
+                self._emit(
+                    {
+                        "type": "response.reasoning_text.done",
+                        **base,
+                        "content_index": 0,
+                        "text": text,
+                    }
+                )
+                self._emit(
+                    {"type": "response.content_part.done", **base, "content_index": 0, "part": part}
+                )
         else:
             part = {"type": "summary_text", "text": text}
             rs["summary"] = [part]
             if not silent:
-                self._emit({"type": "response.reasoning_summary_text.done", **base,
-                            "summary_index": 0, "text": text})
-                self._emit({"type": "response.reasoning_summary_part.done", **base,
-                            "summary_index": 0, "part": part})
+                self._emit(
+                    {
+                        "type": "response.reasoning_summary_text.done",
+                        **base,
+                        "summary_index": 0,
+                        "text": text,
+                    }
+                )
+                self._emit(
+                    {
+                        "type": "response.reasoning_summary_part.done",
+                        **base,
+                        "summary_index": 0,
+                        "part": part,
+                    }
+                )
         rs["status"] = status
         if not silent:
-            self._emit({"type": "response.output_item.done", "output_index": base["output_index"],
-                        "item": rs})
+            self._emit(
+                {
+                    "type": "response.output_item.done",
+                    "output_index": base["output_index"],
+                    "item": rs,
+                }
+            )
         self._rs = None
 
     # --- message --------------------------------------------------------------------------
@@ -306,8 +359,13 @@ class StreamTranslator:
     def _ensure_message(self) -> dict[str, Any]:
         if self._open != "message":
             self._close_open("completed")
-            msg = {"id": new_id("msg_"), "type": "message", "status": "in_progress",
-                   "role": "assistant", "content": []}
+            msg = {
+                "id": new_id("msg_"),
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
             self._add_item(msg)
             self._msg = msg
             self._open = "message"
@@ -330,9 +388,15 @@ class StreamTranslator:
         self._part = part
         self._buf = []
         self._logprobs = []
-        self._emit({"type": "response.content_part.added", "item_id": msg["id"],
-                    "output_index": len(self._items) - 1,
-                    "content_index": len(msg["content"]) - 1, "part": part})
+        self._emit(
+            {
+                "type": "response.content_part.added",
+                "item_id": msg["id"],
+                "output_index": len(self._items) - 1,
+                "content_index": len(msg["content"]) - 1,
+                "part": part,
+            }
+        )
         return part
 
     def _text_delta(self, text: str, choice: dict[str, Any]) -> None:
@@ -351,10 +415,16 @@ class StreamTranslator:
                     if isinstance(lp, dict):
                         self._logprobs.append(full_logprob(lp))
                         delta_logprobs.append(_strip_logprob(lp))
-        self._emit({"type": "response.output_text.delta", "item_id": msg["id"],
-                    "output_index": len(self._items) - 1,
-                    "content_index": len(msg["content"]) - 1, "delta": text,
-                    "logprobs": delta_logprobs})
+        self._emit(
+            {
+                "type": "response.output_text.delta",
+                "item_id": msg["id"],
+                "output_index": len(self._items) - 1,
+                "content_index": len(msg["content"]) - 1,
+                "delta": text,
+                "logprobs": delta_logprobs,
+            }
+        )
 
     def _annotations(self, annotations: list[Any]) -> None:
         part = self._ensure_part("output_text")
@@ -363,33 +433,54 @@ class StreamTranslator:
         for annotation in annotations:
             flat = flatten_annotation(annotation)
             part["annotations"].append(flat)
-            self._emit({"type": "response.output_text.annotation.added", "item_id": msg["id"],
-                        "output_index": len(self._items) - 1,
-                        "content_index": len(msg["content"]) - 1,
-                        "annotation_index": len(part["annotations"]) - 1, "annotation": flat})
+            self._emit(
+                {
+                    "type": "response.output_text.annotation.added",
+                    "item_id": msg["id"],
+                    "output_index": len(self._items) - 1,
+                    "content_index": len(msg["content"]) - 1,
+                    "annotation_index": len(part["annotations"]) - 1,
+                    "annotation": flat,
+                }
+            )
 
     def _refusal_delta(self, text: str) -> None:
         self._ensure_part("refusal")
         msg = self._msg
         assert msg is not None
         self._buf.append(text)
-        self._emit({"type": "response.refusal.delta", "item_id": msg["id"],
-                    "output_index": len(self._items) - 1,
-                    "content_index": len(msg["content"]) - 1, "delta": text})
+        self._emit(
+            {
+                "type": "response.refusal.delta",
+                "item_id": msg["id"],
+                "output_index": len(self._items) - 1,
+                "content_index": len(msg["content"]) - 1,
+                "delta": text,
+            }
+        )
 
     def _close_part(self, *, silent: bool = False) -> None:
         part, msg = self._part, self._msg
         assert part is not None
         assert msg is not None
         text = "".join(self._buf)
-        base = {"item_id": msg["id"], "output_index": self._items.index(msg),
-                "content_index": msg["content"].index(part)}
+        base = {
+            "item_id": msg["id"],
+            "output_index": self._items.index(msg),
+            "content_index": msg["content"].index(part),
+        }
         if part["type"] == "output_text":
             part["text"] = text
             part["logprobs"] = self._logprobs
             if not silent:
-                self._emit({"type": "response.output_text.done", **base, "text": text,
-                            "logprobs": self._logprobs})
+                self._emit(
+                    {
+                        "type": "response.output_text.done",
+                        **base,
+                        "text": text,
+                        "logprobs": self._logprobs,
+                    }
+                )
         else:
             part["refusal"] = text
             if not silent:
@@ -407,8 +498,13 @@ class StreamTranslator:
             self._close_part(silent=silent)
         msg["status"] = status
         if not silent:
-            self._emit({"type": "response.output_item.done",
-                        "output_index": self._items.index(msg), "item": msg})
+            self._emit(
+                {
+                    "type": "response.output_item.done",
+                    "output_index": self._items.index(msg),
+                    "item": msg,
+                }
+            )
         self._msg = None
 
     # --- function calls -------------------------------------------------------------------
@@ -454,8 +550,14 @@ class StreamTranslator:
         # arguments start empty: every fragment is a delta, so the SDK never doubles one.
         if self._tool_map is None:
             self._tool_map = ToolMap.from_tools(self._tools)
-        item = call_item(self._tool_map, new_id("fc_"), call.call_id or new_id("call_"),
-                         call.name or "", "", "in_progress")
+        item = call_item(
+            self._tool_map,
+            new_id("fc_"),
+            call.call_id or new_id("call_"),
+            call.name or "",
+            "",
+            "in_progress",
+        )
         if item["type"] == "custom_tool_call":
             call.decoder = CustomInputDecoder()
         call.item = item
@@ -473,8 +575,14 @@ class StreamTranslator:
             return
         call.deltas += 1
         # An open call is always the last item.
-        self._emit({"type": "response.function_call_arguments.delta", "item_id": item["id"],
-                    "output_index": len(self._items) - 1, "delta": args})
+        self._emit(
+            {
+                "type": "response.function_call_arguments.delta",
+                "item_id": item["id"],
+                "output_index": len(self._items) - 1,
+                "delta": args,
+            }
+        )
 
     def _custom_delta(self, call: _Call, text: str) -> None:
         item = call.item
@@ -483,8 +591,14 @@ class StreamTranslator:
             return
         call.deltas += 1
         call.streamed.append(text)
-        self._emit({"type": "response.custom_tool_call_input.delta", "item_id": item["id"],
-                    "output_index": len(self._items) - 1, "delta": text})
+        self._emit(
+            {
+                "type": "response.custom_tool_call_input.delta",
+                "item_id": item["id"],
+                "output_index": len(self._items) - 1,
+                "delta": text,
+            }
+        )
 
     def _close_call(self, status: str, *, silent: bool = False) -> None:
         call = self._call
@@ -506,11 +620,18 @@ class StreamTranslator:
         item["status"] = status
         if not silent:
             output_index = self._items.index(item)
-            self._emit({"type": "response.function_call_arguments.done", "item_id": item["id"],
-                        "output_index": output_index, "arguments": arguments,
-                        "name": item["name"]})
-            self._emit({"type": "response.output_item.done", "output_index": output_index,
-                        "item": item})
+            self._emit(
+                {
+                    "type": "response.function_call_arguments.done",
+                    "item_id": item["id"],
+                    "output_index": output_index,
+                    "arguments": arguments,
+                    "name": item["name"],
+                }
+            )
+            self._emit(
+                {"type": "response.output_item.done", "output_index": output_index, "item": item}
+            )
 
     def _close_custom_call(
         self, call: _Call, item: dict[str, Any], status: str, *, silent: bool
@@ -521,22 +642,34 @@ class StreamTranslator:
             # The rest of the input (arguments that were not the usual JSON shape decode only
             # at the end), and at least one delta per call.
             call.deltas = 0
-            self._custom_delta(call, text[len(streamed):])
+            self._custom_delta(call, text[len(streamed) :])
         item["input"] = text
         item["status"] = status
         if not silent:
             output_index = self._items.index(item)
-            self._emit({"type": "response.custom_tool_call_input.done", "item_id": item["id"],
-                        "output_index": output_index, "input": text})
-            self._emit({"type": "response.output_item.done", "output_index": output_index,
-                        "item": item})
+            self._emit(
+                {
+                    "type": "response.custom_tool_call_input.done",
+                    "item_id": item["id"],
+                    "output_index": output_index,
+                    "input": text,
+                }
+            )
+            self._emit(
+                {"type": "response.output_item.done", "output_index": output_index, "item": item}
+            )
 
     # --- items ----------------------------------------------------------------------------
 
     def _add_item(self, item: dict[str, Any]) -> None:
         self._items.append(item)
-        self._emit({"type": "response.output_item.added", "output_index": len(self._items) - 1,
-                    "item": item})
+        self._emit(
+            {
+                "type": "response.output_item.added",
+                "output_index": len(self._items) - 1,
+                "item": item,
+            }
+        )
 
     def _close_open(self, status: str, *, silent: bool = False) -> None:
         kind = self._open

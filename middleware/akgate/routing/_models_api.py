@@ -47,9 +47,7 @@ class ModelDirectory:
             self._entries[model.id] = self._entry(model, providers, created)
 
     @staticmethod
-    def _entry(
-        model: CatalogModel, providers: dict[str, Provider], created: int
-    ) -> dict[str, Any]:
+    def _entry(model: CatalogModel, providers: dict[str, Provider], created: int) -> dict[str, Any]:
         windows = [p.context_window for p in model.providers if p.context_window]
         return {
             "id": model.id,

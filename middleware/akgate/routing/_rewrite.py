@@ -143,9 +143,7 @@ def provider_payload(
     return body, warnings
 
 
-def _clamp_max_tokens(
-    body: dict[str, Any], route: Route, warnings: list[dict[str, str]]
-) -> None:
+def _clamp_max_tokens(body: dict[str, Any], route: Route, warnings: list[dict[str, str]]) -> None:
     """Anthropic clients ask for large ``max_tokens`` (Claude Code: 32000); a chat backend
     refuses more than its output cap, so the request gets the model's cap instead."""
     cap = route.offering.max_output_tokens

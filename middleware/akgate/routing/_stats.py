@@ -198,9 +198,7 @@ class RedisStats:
                     result[key] = self._cache[key][1]
             return result
         for i, key in enumerate(stale):
-            perf = _perf(
-                [float(v) for v in values[2 * i]], [float(v) for v in values[2 * i + 1]]
-            )
+            perf = _perf([float(v) for v in values[2 * i]], [float(v) for v in values[2 * i + 1]])
             self._cache[key] = (now, perf)
             if perf.samples:
                 result[key] = perf

@@ -244,9 +244,7 @@ class StreamContentPartEvent(_Event):
     item_id: str
     output_index: int
     content_index: int
-    part: Annotated[
-        OutputTextPart | RefusalPart | ReasoningTextPart, Field(discriminator="type")
-    ]
+    part: Annotated[OutputTextPart | RefusalPart | ReasoningTextPart, Field(discriminator="type")]
 
 
 class StreamTextDeltaEvent(_Event):
