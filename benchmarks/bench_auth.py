@@ -214,7 +214,7 @@ def main() -> None:
                 asyncio.run(run(args, redis_url, Path(tmp)))
     finally:
         if server is not None:
-            server.stop()
+            server.close()
 
 
 if __name__ == "__main__":

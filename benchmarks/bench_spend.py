@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(asyncio.run(run(args, redis_url, Path(tmp)))))
     finally:
         if server is not None:
-            server.stop()
+            server.close()
     return 0
 
 

@@ -49,7 +49,7 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer(require_redis())
     server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture
@@ -58,4 +58,4 @@ def redis_server_private() -> Iterator[RedisServer]:
     server = RedisServer(require_redis())
     server.start()
     yield server
-    server.stop()
+    server.close()

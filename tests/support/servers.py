@@ -111,6 +111,11 @@ class RedisServer:
             self.process.wait(timeout=10)
             self.process = None
 
+    def close(self) -> None:
+        """Stop the server for good and remove its directory."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def flush(self) -> None:
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
             conn.sendall(b"FLUSHALL\r\n")
