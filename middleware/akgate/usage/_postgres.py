@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
-from ._sqlstore import SQLUsageStore, newer_schema
+from ._sqlstore import SQLUsageStore, apply_migrations
 
 __all__ = ["PG_MIGRATIONS", "PostgresUsageStore", "is_postgres_url", "pg_migrate"]
 
@@ -72,19 +72,7 @@ def pg_migrate(conn: Any, steps: Sequence[Sequence[str]] = PG_MIGRATIONS) -> int
     """Bring the database to the newest schema; returns the version it was at."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        found = 0 if row is None else int(row[0])
-        if found > len(steps):
-            raise newer_schema(found, len(steps))
-        for step in steps[found:]:
-            for statement in step:
-                conn.execute(statement)
-        if row is None:
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(steps),))
-        elif found != len(steps):
-            conn.execute("UPDATE schema_version SET version = %s", (len(steps),))
-    return found
+        return apply_migrations(conn, steps, "%s")
 
 
 def _psycopg() -> Any:

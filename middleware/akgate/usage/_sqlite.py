@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 
 from akgate.auth._sqlite import HOME_ENV
 
-from ._sqlstore import SQLUsageStore, newer_schema
+from ._sqlstore import SQLUsageStore, apply_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteUsageStore", "default_usage_path", "migrate"]
 
@@ -76,20 +76,9 @@ def default_usage_path() -> Path:
 
 def migrate(conn: sqlite3.Connection, steps: Sequence[Sequence[str]] = MIGRATIONS) -> int:
     """Bring ``conn``'s file to the newest schema; returns the version it was at."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        found = 0 if row is None else int(row[0])
-        if found > len(steps):
-            raise newer_schema(found, len(steps))
-        for step in steps[found:]:
-            for statement in step:
-                conn.execute(statement)
-        if row is None:
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(steps),))
-        elif found != len(steps):
-            conn.execute("UPDATE schema_version SET version = ?", (len(steps),))
+        found = apply_migrations(conn, steps, "?")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

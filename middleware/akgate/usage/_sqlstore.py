@@ -48,6 +48,25 @@ def newer_schema(found: int, known: int) -> UsageStoreError:
     )
 
 
+def apply_migrations(conn: Any, steps: Sequence[Sequence[str]], placeholder: str) -> int:
+    """Run the schema steps the database lacks and record the new version, inside the caller's
+    transaction (SQLite and PostgreSQL take their locks differently); returns the version it was
+    at. ``placeholder`` is the driver's parameter mark (``?`` or ``%s``)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    found = 0 if row is None else int(row[0])
+    if found > len(steps):
+        raise newer_schema(found, len(steps))
+    for step in steps[found:]:
+        for statement in step:
+            conn.execute(statement)
+    if row is None:
+        conn.execute(f"INSERT INTO schema_version (version) VALUES ({placeholder})", (len(steps),))
+    elif found != len(steps):
+        conn.execute(f"UPDATE schema_version SET version = {placeholder}", (len(steps),))
+    return found
+
+
 class SQLUsageStore:
     """Base of the SQL usage stores: a :class:`~akgate.usage.LedgerBackend` (``write``,
     ``summarize``) and a :class:`~akgate.usage.LimitStore` (``get_limits``, ``set_limits``).
