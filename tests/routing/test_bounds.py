@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from akgate._types import Receive, Scope, Send
-from akgate.routing import _middleware as routing_middleware
+from akgate.routing import _attempt as routing_attempt
 from akgate.routing._metadata import ChatStreamRewriter, ResponsesStreamRewriter
 from tests.routing.conftest import build, client
 
@@ -122,7 +122,7 @@ async def _big_json(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_oversized_json_answer_is_a_failed_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(routing_middleware, "MAX_JSON_RESPONSE_SIZE", 5000)
+    monkeypatch.setattr(routing_attempt, "MAX_JSON_RESPONSE_SIZE", 5000)
     app = build({"cheap": _big_json, "pricey": _big_json})
     body = {"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}
     async with client(app) as c:

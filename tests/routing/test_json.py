@@ -525,9 +525,10 @@ async def test_test_keys_only_reach_test_providers() -> None:
     providers = {"cheap": Scripted("cheap"), "pricey": Scripted("pricey")}
     app = build(providers)
     from akgate.routing import Provider
+    from akgate.routing._registry import build_routes
 
     app.providers["pricey"] = Provider("pricey", providers["pricey"], test=True)
-    app._routes = app._build_routes()
+    app._routes = build_routes(app.catalog, app.providers, app._apps)
 
     async def outer(scope: Any, receive: Any, send: Any) -> None:
         ctx = RequestContext(identity=Identity(key_id="ak_test_x", environment="test"))

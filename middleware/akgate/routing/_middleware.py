@@ -1,8 +1,9 @@
-"""The ``Routing`` middleware: model x provider selection, fallback, routing_metadata."""
+"""The ``Routing`` middleware: plan a request (model x provider candidates, ranked) and run it
+(one ``Attempt`` per candidate until one reaches the client, else the last failure's error).
+The provider registry and routes are built in ``_registry``, one provider call is ``_attempt``."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -17,46 +18,33 @@ from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
     dumps,
-    find_header,
     read_request_json,
     replay_receive,
-    response_cap,
     scope_with_body,
 )
 from akgate._endpoints import gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
-from akgate._types import ASGIApp, Message, Receive, Scope, Send
-from akgate.adapter import ResponsesAdapter
+from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
-from akgate.messages import MessagesAdapter
 from akgate.ops._tracing import TRACER_STATE_KEY, attempt_span
-from akgate.sse import MAX_EVENT_SIZE
 
+from ._attempt import Attempt, Plan, attempt_outcome
 from ._catalog import Catalog
-from ._cost import compute_cost, token_counts
-from ._metadata import (
-    ChatStreamRewriter,
-    MessagesStreamRewriter,
-    ResponsesStreamRewriter,
-    inject_json,
-    merge_warnings,
-)
 from ._models_api import ModelDirectory
 from ._providers import Provider
+from ._registry import build_routes, provider_apps, provider_registry
 from ._registry_api import PublicDirectory
 from ._rewrite import provider_payload, read_gateway
 from ._stats import InMemoryStats, RoutingStats
 from ._strategies import (
     STRATEGY_WEIGHTS,
-    Needs,
     Route,
     rank_routes,
     read_needs,
     split_suffix,
 )
-from ._stream_check import first_event
 
 __all__ = ["Routing"]
 
@@ -66,407 +54,9 @@ logger = logging.getLogger("akgate.routing")
 _DIRECTORY: Final = frozenset({"models.list", "models.retrieve"})
 #: The public discovery endpoints (no key): answered from the catalog by ``PublicDirectory``.
 _PUBLIC: Final = frozenset({"directory.models", "registry.models", "registry.providers"})
-#: Provider statuses that move on to the next candidate. 401/403 mean the provider's own key is
-#: wrong: never the client's fault, so they are not forwarded as such.
-_RETRYABLE: Final = frozenset({401, 403, 408, 425, 429})
-_FAIL_BODY_CAP: Final = 65536
-#: A JSON answer is held whole (to add routing_metadata): a larger one counts as a failed attempt.
-MAX_JSON_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 _NO_OPTIONS: Final[Mapping[str, Any]] = {}
-
-
 #: Request headers that carry the client's akgate key.
 _CLIENT_KEY_HEADERS: Final = frozenset({b"authorization", b"x-api-key"})
-
-
-@dataclasses.dataclass(slots=True)
-class _Plan:
-    endpoint: Endpoint
-    payload: dict[str, Any]
-    routes: list[Route]
-    routing: Mapping[str, Any]
-    stream: bool
-    strategy: str
-    needs: Needs
-
-
-class _Attempt:
-    """One provider call: holds the response start until success or retryable failure."""
-
-    __slots__ = (
-        "buffer",
-        "cancel",
-        "cap",
-        "client_send",
-        "clock",
-        "committed",
-        "ctx",
-        "deadline",
-        "disconnected",
-        "exc",
-        "finished",
-        "metadata",
-        "mode",
-        "plan",
-        "raw_receive",
-        "rejected",
-        "rewriter",
-        "route",
-        "size",
-        "start",
-        "t0",
-        "t_first",
-        "t_start",
-        "tps",
-        "warnings",
-    )
-
-    def __init__(
-        self,
-        route: Route,
-        plan: _Plan,
-        ctx: RequestContext,
-        client_send: Send,
-        raw_receive: Receive,
-        clock: Callable[[], float],
-        t0: float,
-        warnings: list[dict[str, str]],
-        deadline: float,
-    ) -> None:
-        self.route = route
-        self.plan = plan
-        self.ctx = ctx
-        self.client_send = client_send
-        self.raw_receive = raw_receive
-        self.clock = clock
-        self.t0 = t0
-        self.t_start = clock()
-        self.t_first: float | None = None
-        self.warnings = warnings
-        self.deadline = deadline
-        self.start: Message | None = None
-        self.mode = ""
-        self.committed = False
-        self.finished = False
-        self.disconnected = False
-        #: The provider's answer was refused before the first byte (not the stream asked for).
-        self.rejected = False
-        self.exc: BaseException | None = None
-        self.buffer: list[bytes] = []
-        self.size = 0
-        #: The JSON answer cap of this attempt (set with its body, see ``response_cap``).
-        self.cap = MAX_JSON_RESPONSE_SIZE
-        self.rewriter: (
-            ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter | None
-        ) = None
-        self.cancel: anyio.CancelScope | None = None
-        self.metadata: dict[str, Any] | None = None
-        self.tps: float | None = None
-
-    def release(self) -> None:
-        """Drop the rewriter, which calls back into this attempt (``finalize``): without that
-        reference cycle a stream's state is freed at once, not by the garbage collector."""
-        self.rewriter = None
-
-    # -- the provider's receive and send ----------------------------------------------------
-    async def relay(self) -> Message:
-        """The client's ``receive`` after the replayed body, as the provider sees it."""
-        message = await self.raw_receive()
-        if message["type"] == "http.disconnect" and not self.finished:
-            # The client left mid-response: cancel the provider call (and its upstream request).
-            # (Servers also answer receive() with a disconnect once the response is complete.)
-            self.disconnected = True
-            if self.cancel is not None:
-                self.cancel.cancel()
-        return message
-
-    async def send(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.body":
-            mode = self.mode
-            body: bytes = message.get("body", b"")
-            more = message.get("more_body", False)
-            if mode == "sse":
-                rewriter = self.rewriter
-                assert rewriter is not None
-                if not self.committed:
-                    if not body and more:
-                        return  # nothing yet: keep the start held
-                    held = self._hold_first_event(body, more)
-                    if held is None:
-                        return  # the first event is incomplete, or the stream was refused
-                    await self._commit(stream=True)
-                    if held is not body:
-                        body = held
-                        message = {"type": kind, "body": body, "more_body": more}
-                out = rewriter.feed(body) if body else b""
-                if not more:
-                    out += rewriter.close()
-                    self.finished = True
-                    await self._to_client({"type": kind, "body": out, "more_body": False})
-                elif out is body:
-                    # Unchanged: forward the message itself (the per-chunk path: no extra frame).
-                    try:
-                        await self.client_send(message)
-                    except OSError:
-                        self._client_gone()
-                elif out:
-                    await self._to_client({"type": kind, "body": out, "more_body": True})
-                if rewriter.overflowed and more and self.cancel is not None:
-                    # The stream already ended with its error event: stop the provider.
-                    self.cancel.cancel()
-                return
-            if mode == "bad":
-                return  # refused before the first byte: the next provider is tried
-            if mode == "json" or mode == "fail" or mode == "too_large":
-                if mode == "json" and self.size + len(body) > self.cap:
-                    self.mode = mode = "too_large"  # never committed: the next provider is tried
-                    self.buffer = []
-                if mode == "json" or (mode == "fail" and self.size < _FAIL_BODY_CAP):
-                    self.buffer.append(body)
-                    self.size += len(body)
-                if not more:
-                    self.finished = mode == "json"
-                    if mode == "json":
-                        await self._send_json()
-                return
-            if not self.committed:
-                await self._commit(stream=False)
-            self.finished = not more
-            await self._to_client(message)
-            return
-        if kind == "http.response.start":
-            if self.start is not None:
-                raise RuntimeError("provider sent http.response.start twice")
-            self.start = message
-            status = message["status"]
-            if 200 <= status < 300:
-                ctype = find_header(message.get("headers", ()), b"content-type") or b""
-                sse = b"text/event-stream" in ctype
-                if not sse and (self.plan.stream or b"json" not in ctype):
-                    # 200 text/plain, or JSON for a stream: not what was asked for, so a failed
-                    # attempt before the first byte (the next provider is tried).
-                    self._reject()
-                    return
-                if sse:
-                    self.mode = "sse"
-                    self.rewriter = _REWRITERS[self.plan.endpoint](
-                        self.finalize, self.route.provider.name
-                    )
-                else:
-                    self.mode = "json"
-            elif status >= 500 or status in _RETRYABLE:
-                self.mode = "fail"
-            else:
-                self.mode = "raw"  # the client's own error: forwarded unchanged
-            return
-        # pathsend, trailers, debug ...: forwarded unchanged (dropped for a failing attempt).
-        if self.mode == "fail" or self.mode == "too_large" or self.mode == "bad":
-            return
-        if self.start is not None and not self.committed:
-            await self._commit(stream=False)
-        await self._to_client(message)
-
-    def _hold_first_event(self, body: bytes, more: bool) -> bytes | None:
-        """The bytes to commit with once the first event is known to be a JSON event; ``None``
-        while it is incomplete, or when the stream is refused (not SSE of JSON)."""
-        self.buffer.append(body)
-        self.size += len(body)
-        if more and b"\n" not in body and b"\r" not in body:
-            # No blank line can have completed: don't rescan (a trickled event stays linear).
-            if self.size > MAX_EVENT_SIZE:
-                self._reject()
-            return None
-        held = body if len(self.buffer) == 1 else b"".join(self.buffer)
-        state = first_event(held)
-        if state == "more" and not more:
-            state = first_event(held + b"\n\n")  # a last event without its blank line
-            if state == "more":
-                state = "bad"  # the stream ended without a single event
-        if state == "more":
-            return None
-        self.buffer = []
-        self.size = 0
-        if state == "bad":
-            self._reject()
-            return None
-        return held
-
-    def _reject(self) -> None:
-        self.mode = "bad"
-        self.rejected = True
-        self.buffer = []
-        if self.cancel is not None:
-            self.cancel.cancel()  # stop reading a stream we will not use
-
-    async def _to_client(self, message: Message) -> None:
-        try:
-            await self.client_send(message)
-        except OSError:
-            self._client_gone()
-
-    def _client_gone(self) -> None:
-        # ASGI >= 2.4 servers raise on a closed connection: stop the provider.
-        self.disconnected = True
-        if self.cancel is not None:
-            self.cancel.cancel()
-
-    async def _commit(self, *, stream: bool) -> None:
-        start = self.start
-        assert start is not None
-        headers = start.get("headers", ())
-        if stream:
-            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-        self.committed = True
-        self.t_first = self.clock()
-        self._adopt_warnings()
-        if self.cancel is not None:
-            # The per-attempt timeout covers the wait for the first byte; the deadline remains.
-            self.cancel.deadline = self.deadline
-        await self._to_client({**start, "headers": headers})
-
-    def _adopt_warnings(self) -> None:
-        for w in self.warnings:
-            self.ctx.warn(w["type"], w["code"], w["message"])
-
-    async def _send_json(self) -> None:
-        start = self.start
-        assert start is not None
-
-        def commit(usage: Any) -> dict[str, Any]:
-            # Only once the body parsed: the attempt's warnings belong in its metadata.
-            self.committed = True
-            self.t_first = self.clock()
-            self._adopt_warnings()
-            return self.finalize(usage)
-
-        body = inject_json(b"".join(self.buffer), commit)
-        self.buffer = []
-        if body is None:
-            # Not a JSON object (e.g. a body cut short): a failed attempt, never a 200 with it.
-            self.finished = False
-            return
-        headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        await self._to_client({**start, "headers": headers})
-        await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
-
-    def finalize(self, usage: Any) -> dict[str, Any]:
-        """``routing_metadata`` for this attempt, from the provider's usage."""
-        route = self.route
-        now = self.clock()
-        metadata: dict[str, Any] = {**route.metadata_head, "routing_strategy": self.plan.strategy}
-        tokens = token_counts(usage)
-        if tokens is not None:
-            metadata["cost"] = compute_cost(tokens, route.offering)
-            # For the operations layers (access log, metrics, traces): the provider's counts.
-            self.ctx.state["routing"]["tokens"] = (tokens.input, tokens.output)
-            self.ctx.state["routing"]["usage"] = usage  # the ledger's token counts
-        t_first = self.t_first if self.t_first is not None else now
-        if self.mode == "sse":
-            metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)
-            elapsed = now - t_first
-        else:
-            elapsed = now - self.t_start
-        if tokens is not None and tokens.output and elapsed > 0:
-            self.tps = tokens.output / elapsed
-            metadata["throughput_tps"] = round(self.tps, 2)
-        if self.ctx.warnings:
-            metadata["warnings"] = merge_warnings(self.ctx.warnings)
-        if route.offering.tier is not None:
-            metadata["tier"] = route.offering.tier
-        self.metadata = metadata
-        return metadata
-
-    def failure(self, timed_out: bool) -> GatewayError:
-        """The error this failed attempt stands for, should it be the last one."""
-        name = self.route.provider.name
-        if timed_out:
-            return GatewayError(
-                "upstream_timeout", f"Provider '{name}' did not respond in time.", provider=name
-            )
-        if self.exc is not None:
-            return GatewayError(
-                "upstream_error",
-                f"Provider '{name}' failed ({type(self.exc).__name__}).",
-                provider=name,
-            )
-        if self.mode == "bad":
-            return GatewayError(
-                "upstream_error",
-                f"Provider '{name}' returned an invalid response (not the JSON or event stream "
-                "that was asked for).",
-                provider=name,
-            )
-        if self.mode == "too_large":
-            return GatewayError(
-                "upstream_error",
-                f"Provider '{name}' returned a response larger than {self.cap} bytes.",
-                provider=name,
-            )
-        start = self.start
-        if start is None or self.mode != "fail":
-            return GatewayError(
-                "upstream_error",
-                f"Provider '{name}' returned an incomplete response.",
-                provider=name,
-            )
-        status: int = start["status"]
-        detail = _upstream_message(b"".join(self.buffer))
-        if detail:
-            # What the provider said stays in the log (it may name the operator's account or
-            # key); the client gets the status, the provider and the request id.
-            logger.warning(
-                "akgate routing: provider %r answered HTTP %d for request %s: %r",
-                name,
-                status,
-                self.ctx.request_id,
-                detail,
-            )
-        message = f"Provider '{name}' returned HTTP {status}; request {self.ctx.request_id}."
-        headers: dict[str, str] = {}
-        retry_after = find_header(start.get("headers", ()), b"retry-after")
-        if retry_after is not None:
-            headers["Retry-After"] = retry_after.decode("latin-1")
-        if status == 429:
-            headers["X-Rate-Limit-Source"] = "upstream"
-            return GatewayError("rate_limit_exceeded", message, headers=headers, provider=name)
-        if status == 503:
-            return GatewayError("no_provider_available", message, headers=headers, provider=name)
-        if status in (408, 504):
-            return GatewayError("upstream_timeout", message, provider=name)
-        return GatewayError("upstream_error", message, headers=headers, provider=name)
-
-
-_REWRITERS: Final[
-    Mapping[str, type[ChatStreamRewriter | ResponsesStreamRewriter | MessagesStreamRewriter]]
-] = {
-    "chat_completions": ChatStreamRewriter,
-    "responses": ResponsesStreamRewriter,
-    "messages": MessagesStreamRewriter,
-}
-
-
-def _attempt_outcome(attempt: _Attempt, cancel: anyio.CancelScope | None) -> str:
-    if attempt.disconnected:
-        return "client_disconnected"
-    if cancel is not None and cancel.cancelled_caught:
-        return "timeout"
-    if not attempt.committed:
-        return "failed"
-    return "failed_midstream" if attempt.exc is not None else "ok"
-
-
-def _upstream_message(body: bytes) -> str | None:
-    from pydantic_core import from_json
-
-    try:
-        obj = from_json(body)
-    except ValueError:
-        return None
-    error = obj.get("error") if isinstance(obj, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message[:300] if isinstance(message, str) else None
 
 
 class Routing:
@@ -528,10 +118,12 @@ class Routing:
         self.max_body_size = check_body_size(max_body_size)
         self.clock = clock
         self.stats: RoutingStats = stats if stats is not None else InMemoryStats()
-        self.providers = self._registry(app, app_provider, providers)
+        self.providers = provider_registry(self.catalog, app, app_provider, providers)
         self._known = frozenset(self.providers)
-        self._apps = self._provider_apps()
-        self._routes = self._build_routes()
+        self._apps = provider_apps(
+            self.providers, hosted_tools=hosted_tools, messages_options=self.messages_options
+        )
+        self._routes = build_routes(self.catalog, self.providers, self._apps)
         self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None
         self._public = (
             PublicDirectory(
@@ -543,87 +135,6 @@ class Routing:
             if public_endpoints
             else None
         )
-
-    # -- configuration ---------------------------------------------------------------------
-    def _registry(
-        self,
-        app: ASGIApp,
-        app_provider: str | Provider | None,
-        providers: Iterable[Provider],
-    ) -> dict[str, Provider]:
-        registry: dict[str, Provider] = {}
-        listed: list[Provider] = []
-        if isinstance(app_provider, str):
-            listed.append(Provider(app_provider, app))
-        elif isinstance(app_provider, Provider):
-            listed.append(app_provider)
-        listed.extend(providers)
-        for provider in listed:
-            if not isinstance(provider, Provider):
-                raise ValueError(f"providers must be Provider objects, not {provider!r}")
-            if provider.name in registry:
-                raise ValueError(f"provider {provider.name!r} is defined twice")
-            if provider.app is None:
-                provider = dataclasses.replace(provider, app=app)
-            registry[provider.name] = provider
-        missing = self.catalog.provider_names() - registry.keys()
-        if "demo" in missing:
-            # The embedded demo model serves the default catalog out of the box.
-            registry["demo"] = Provider.demo()
-            missing.discard("demo")
-        if missing:
-            raise ValueError(f"catalog names providers that are not configured: {sorted(missing)}")
-        return registry
-
-    def _provider_apps(self) -> dict[tuple[str, str], ASGIApp]:
-        apps: dict[tuple[str, str], ASGIApp] = {}
-        for provider in self.providers.values():
-            assert provider.app is not None
-            if "chat_completions" in provider.endpoints:
-                apps[(provider.name, "chat_completions")] = provider.app
-            if "responses" in provider.endpoints:
-                apps[(provider.name, "responses")] = provider.app
-            else:
-                apps[(provider.name, "responses")] = ResponsesAdapter(
-                    provider.app, hosted_tools=self.hosted_tools
-                )
-            if "messages" in provider.endpoints:
-                apps[(provider.name, "messages")] = provider.app
-            elif "chat_completions" in provider.endpoints:
-                apps[(provider.name, "messages")] = MessagesAdapter(
-                    provider.app, **{"hosted_tools": self.hosted_tools, **self.messages_options}
-                )
-        return apps
-
-    def _build_routes(self) -> dict[str, tuple[Route, ...]]:
-        routes: dict[str, tuple[Route, ...]] = {}
-        for model in self.catalog.models:
-            entries = []
-            for offering in model.providers:
-                provider = self.providers[offering.name]
-                served = set(offering.endpoints)
-                if "chat_completions" in served:
-                    served.add("messages")  # through the Messages adapter
-                endpoints = frozenset(e for e in served if (provider.name, e) in self._apps)
-                entries.append(
-                    Route(
-                        model=model,
-                        offering=offering,
-                        provider=provider,
-                        provider_model_id=model.provider_model_id(offering),
-                        data_policy=offering.data_policy or provider.data_policy,
-                        endpoints=endpoints,
-                        price=(offering.input_price + offering.output_price) / 2,
-                        key=(provider.name, model.id),
-                        metadata_head={
-                            "provider": provider.name,
-                            "provider_model_id": model.provider_model_id(offering),
-                            "model_canonical": model.id,
-                        },
-                    )
-                )
-            routes[model.id] = tuple(entries)
-        return routes
 
     # -- requests ----------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -671,9 +182,7 @@ class Routing:
             return
         await self._run(plan, scope, receive, send, ctx, t0)
 
-    async def _plan(
-        self, payload: dict[str, Any], ctx: RequestContext, endpoint: Endpoint
-    ) -> _Plan:
+    async def _plan(self, payload: dict[str, Any], ctx: RequestContext, endpoint: Endpoint) -> Plan:
         gateway = read_gateway(payload, validated=ctx.validated)
         routing: Mapping[str, Any] = gateway.get("routing") or _NO_OPTIONS
         names = gateway.get("models")
@@ -719,7 +228,7 @@ class Routing:
         else:
             fallbacks = routing.get("max_fallback_attempts")
             routes = routes[: 1 + (self.max_fallback_attempts if fallbacks is None else fallbacks)]
-        return _Plan(
+        return Plan(
             endpoint=endpoint,
             payload=payload,
             routes=routes,
@@ -771,7 +280,7 @@ class Routing:
 
     async def _run(
         self,
-        plan: _Plan,
+        plan: Plan,
         scope: Scope,
         receive: Receive,
         send: Send,
@@ -826,9 +335,6 @@ class Routing:
             child = ctx.child(body_obj, body, plan.endpoint)
             attempt_scope = scope_with_body(scope, body)
             attempt_scope[SCOPE_KEY] = child
-            attempt = _Attempt(
-                route, plan, ctx, send, raw_receive, self.clock, t0, warnings, deadline
-            )
             # Streams always get a cancel scope (a client disconnect stops the provider); plain
             # JSON calls only with a timeout, else the provider's own disconnect watch applies.
             cancel: anyio.CancelScope | None = None
@@ -836,8 +342,19 @@ class Routing:
                 cancel = anyio.CancelScope(
                     deadline=min(now + timeout_ms / 1000, deadline) if timeout_ms else deadline
                 )
-            attempt.cancel = cancel
-            attempt.cap = response_cap(MAX_JSON_RESPONSE_SIZE, len(body))
+            attempt = Attempt(
+                route=route,
+                plan=plan,
+                ctx=ctx,
+                client_send=send,
+                raw_receive=raw_receive,
+                clock=self.clock,
+                t0=t0,
+                warnings=warnings,
+                deadline=deadline,
+                cancel=cancel,
+                request_size=len(body),
+            )
 
             app = self._apps[(route.provider.name, plan.endpoint)]
             # A child span per attempt when the request is traced (akgate.ops.Tracing).
@@ -862,7 +379,7 @@ class Routing:
                         except Exception as exc:
                             attempt.exc = exc
                 if traced:
-                    span["outcome"] = _attempt_outcome(attempt, cancel)
+                    span["outcome"] = attempt_outcome(attempt, cancel)
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
             if attempt.exc is not None:
@@ -891,25 +408,13 @@ class Routing:
         await send_error(send, last_error)
 
     async def _complete(
-        self, attempt: _Attempt, record: dict[str, Any], send: Send, timed_out: bool
+        self, attempt: Attempt, record: dict[str, Any], send: Send, timed_out: bool
     ) -> None:
         """The attempt reached the client: close the response, record stats."""
         if not attempt.finished:
             # Failure after the first byte: never retried; end with an explicit error.
             record["outcome"] = "failed_midstream"
-            tail = b""
-            if attempt.rewriter is not None:
-                if timed_out:
-                    tail = attempt.rewriter.abort(
-                        "upstream_timeout", "The request deadline was exceeded mid-stream."
-                    )
-                else:
-                    tail = attempt.rewriter.abort(
-                        "upstream_error", "The provider failed mid-stream."
-                    )
-            await attempt._to_client(
-                {"type": "http.response.body", "body": tail, "more_body": False}
-            )
+            await attempt.end_midstream(timed_out)
             return
         rewriter = attempt.rewriter
         failed = rewriter is not None and rewriter.failed
