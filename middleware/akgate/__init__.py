@@ -47,7 +47,7 @@ if typing.TYPE_CHECKING:
         Routing,
         RoutingStats,
     )
-    from .stack import Gateway, GatewayApp, gateway
+    from .stack import Gateway, GatewayApp, GatewayOptions, gateway
     from .store import (
         MemoryResponseStore,
         RedisResponseStore,
@@ -123,6 +123,7 @@ _LAZY: dict[str, str] = {
     "RoutingStats": ".routing",
     "Gateway": ".stack",
     "GatewayApp": ".stack",
+    "GatewayOptions": ".stack",
     "gateway": ".stack",
     "MemoryResponseStore": ".store",
     "RedisResponseStore": ".store",
@@ -161,6 +162,7 @@ __all__ = [
     "Gateway",
     "GatewayApp",
     "GatewayError",
+    "GatewayOptions",
     "HealthChecks",
     "Identity",
     "InMemoryStats",

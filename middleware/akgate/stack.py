@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
@@ -45,10 +45,12 @@ from .routing import Catalog, Provider, RedisStats, Routing
 from .validation import RequestValidation
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
     from .store import ResponseStore
     from .usage import SpendControl
 
-__all__ = ["Gateway", "GatewayApp", "gateway"]
+__all__ = ["Gateway", "GatewayApp", "GatewayOptions", "gateway"]
 
 logger = logging.getLogger("akgate")
 
@@ -105,36 +107,9 @@ def _catalog(
     return Catalog([*(base.models if base is not None else ()), *extra])
 
 
-def gateway(
-    app: ASGIApp,
-    *,
-    keys: KeyStore | Iterable[str] | None = None,
-    redis_url: str | None = None,
-    models: ModelsOption = (),
-    catalog: CatalogOption = None,
-    demo: bool = True,
-    providers: Iterable[Provider] = (),
-    app_provider: str | Provider = "app",
-    auth: bool = True,
-    validation: bool = True,
-    routing: bool = True,
-    adapter: bool = True,
-    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-    body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
-    auth_options: Mapping[str, Any] | None = None,
-    validation_options: Mapping[str, Any] | None = None,
-    routing_options: Mapping[str, Any] | None = None,
-    adapter_options: Mapping[str, Any] | None = None,
-    usage_db: str | os.PathLike[str] | bool | None = None,
-    spend_options: Mapping[str, Any] | None = None,
-    response_store: ResponseStore | str | None = None,
-    response_store_options: Mapping[str, Any] | None = None,
-    messages: bool = True,
-    messages_options: Mapping[str, Any] | None = None,
-    hosted_tools: Literal["strict", "lenient"] = "strict",
-    sse_heartbeat: float | None = 15.0,
-) -> ASGIApp:
-    """Wrap ``app`` in auth, validation, routing and the Responses and Messages adapters.
+class GatewayOptions(TypedDict, total=False):
+    """The options of :func:`gateway` and :class:`Gateway`, all keyword and all optional (the
+    defaults are in ``docs/frameworks.md``), written once here for both.
 
     :param keys: a :class:`~akgate.auth.KeyStore`, or a list of full API keys (held in memory).
         Default: ``$AKGATE_API_KEYS`` when set, else the SQLite store at
@@ -181,6 +156,81 @@ def gateway(
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
         or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
     """
+
+    keys: KeyStore | Iterable[str] | None
+    redis_url: str | None
+    models: ModelsOption
+    catalog: CatalogOption
+    demo: bool
+    providers: Iterable[Provider]
+    app_provider: str | Provider
+    auth: bool
+    validation: bool
+    routing: bool
+    adapter: bool
+    max_body_size: int
+    body_timeout: float | None
+    auth_options: Mapping[str, Any] | None
+    validation_options: Mapping[str, Any] | None
+    routing_options: Mapping[str, Any] | None
+    adapter_options: Mapping[str, Any] | None
+    usage_db: str | os.PathLike[str] | bool | None
+    spend_options: Mapping[str, Any] | None
+    response_store: ResponseStore | str | None
+    response_store_options: Mapping[str, Any] | None
+    messages: bool
+    messages_options: Mapping[str, Any] | None
+    hosted_tools: Literal["strict", "lenient"]
+    sse_heartbeat: float | None
+
+
+#: The value of each option not given (every key of ``GatewayOptions``, checked by a test).
+_DEFAULTS: Final[GatewayOptions] = {
+    "keys": None,
+    "redis_url": None,
+    "models": (),
+    "catalog": None,
+    "demo": True,
+    "providers": (),
+    "app_provider": "app",
+    "auth": True,
+    "validation": True,
+    "routing": True,
+    "adapter": True,
+    "max_body_size": DEFAULT_MAX_BODY_SIZE,
+    "body_timeout": DEFAULT_BODY_TIMEOUT,
+    "auth_options": None,
+    "validation_options": None,
+    "routing_options": None,
+    "adapter_options": None,
+    "usage_db": None,
+    "spend_options": None,
+    "response_store": None,
+    "response_store_options": None,
+    "messages": True,
+    "messages_options": None,
+    "hosted_tools": "strict",
+    "sse_heartbeat": 15.0,
+}
+
+
+def gateway(app: ASGIApp, **options: Unpack[GatewayOptions]) -> ASGIApp:
+    """Wrap ``app`` in auth, validation, routing and the Responses and Messages adapters.
+
+    The options are those of :class:`GatewayOptions`.
+    """
+    unknown = options.keys() - GatewayOptions.__optional_keys__
+    if unknown:
+        # What a keyword-only signature would raise: the options are checked keys, not **any.
+        raise TypeError(f"gateway() got an unexpected keyword argument {min(unknown)!r}")
+    o: GatewayOptions = {**_DEFAULTS, **options}
+    keys = o["keys"]
+    redis_url = o["redis_url"]
+    max_body_size = o["max_body_size"]
+    hosted_tools = o["hosted_tools"]
+    adapter = o["adapter"]
+    adapter_options = o["adapter_options"]
+    messages_options = o["messages_options"]
     check_body_size(max_body_size)
     if adapter_options and "store" in adapter_options:
         # Inside the stack the adapter sits below validation, which refuses stateful requests.
@@ -195,7 +245,7 @@ def gateway(
     stack: ASGIApp = app
     store: KeyStore | None = None
     owned: list[_Closable] = []  # what this call creates, closed at lifespan shutdown
-    if auth:
+    if o["auth"]:
         store = _key_store(keys, redis_url)
         if not isinstance(keys, KeyStore):
             owned.append(store)
@@ -203,8 +253,8 @@ def gateway(
         raise ValueError("keys given but auth=False")
 
     routed_catalog: Catalog | None = None  # prices for the spend layer's estimates
-    if routing:
-        provider = app_provider
+    if o["routing"]:
+        provider = o["app_provider"]
         if isinstance(provider, str):
             provider = Provider(provider, None, test=True)
         if provider.app is None and adapter_options and adapter:
@@ -221,37 +271,39 @@ def gateway(
                 byok=provider.byok,
                 data_policy=provider.data_policy,
             )
-        options: dict[str, Any] = {
+        routing_kwargs: dict[str, Any] = {
             "max_body_size": max_body_size,
             "hosted_tools": hosted_tools,
             "messages_options": messages_config,
-            **(routing_options or {}),
+            **(o["routing_options"] or {}),
         }
-        if not messages:
-            options["messages_options"] = {**messages_config, "passthrough": True}
-        if redis_url and "stats" not in options:
+        if not o["messages"]:
+            routing_kwargs["messages_options"] = {**messages_config, "passthrough": True}
+        if redis_url and "stats" not in routing_kwargs:
             client = store.client if isinstance(store, RedisKeyStore) else redis_url
             stats = RedisStats(client)
             owned.append(stats)  # closes its client only if it created it from the URL
-            options["stats"] = stats
-        if redis_url and "public_rate_limiter" not in options:
+            routing_kwargs["stats"] = stats
+        if redis_url and "public_rate_limiter" not in routing_kwargs:
             # Workers share the public directory's per-address budget, as they share keys.
             if isinstance(store, RedisKeyStore):
                 limiter = RedisRateLimiter(client=store.client, prefix="akgate:public:")
             else:
                 limiter = RedisRateLimiter(redis_url, prefix="akgate:public:")
                 owned.append(limiter)
-            options["public_rate_limiter"] = limiter
-        routed_catalog = _catalog(catalog, models, provider.name, demo=demo, responses=adapter)
+            routing_kwargs["public_rate_limiter"] = limiter
+        routed_catalog = _catalog(
+            o["catalog"], o["models"], provider.name, demo=o["demo"], responses=adapter
+        )
         stack = Routing(
             stack,
             catalog=routed_catalog,
-            providers=providers,
+            providers=o["providers"],
             app_provider=provider,
-            **options,
+            **routing_kwargs,
         )
     else:
-        if models or catalog is not None or providers:
+        if o["models"] or o["catalog"] is not None or o["providers"]:
             raise ValueError("models, catalog and providers need routing=True")
         if adapter:
             stack = ResponsesAdapter(
@@ -262,37 +314,39 @@ def gateway(
                     **(adapter_options or {}),
                 },
             )
-        if messages:
+        if o["messages"]:
             stack = MessagesAdapter(stack, **messages_config)
-    if validation:
+    if o["validation"]:
         stack = RequestValidation(
-            stack, **{"max_body_size": max_body_size, **(validation_options or {})}
+            stack, **{"max_body_size": max_body_size, **(o["validation_options"] or {})}
         )
     spend = None
-    if usage_db or spend_options is not None:
+    if o["usage_db"] or o["spend_options"] is not None:
         # Inside the stateful layer: it sees each inference the stateful layer runs (background
         # runs included) with the request it really sends (a previous_response_id expanded).
         spend = _spend_layer(
-            stack, store, usage_db, spend_options, owned, max_body_size, routed_catalog
+            stack, store, o["usage_db"], o["spend_options"], owned, max_body_size, routed_catalog
         )
         stack = spend
-    if response_store is not None:
+    if o["response_store"] is not None:
         from .store import StatefulResponses
 
         stateful = StatefulResponses(
             stack,
-            store=response_store,
-            **{"max_body_size": max_body_size, **(response_store_options or {})},
+            store=o["response_store"],
+            **{"max_body_size": max_body_size, **(o["response_store_options"] or {})},
         )
         # Closed first: its background runs stop before what they use (the ledger ...) closes.
         owned.insert(0, stateful)  # stops its background runs; closes a store it opened
         stack = stateful
     if store is not None:
-        auth_kwargs: dict[str, Any] = {"max_body_size": max_body_size, **(auth_options or {})}
+        auth_kwargs: dict[str, Any] = {"max_body_size": max_body_size, **(o["auth_options"] or {})}
         if spend is not None:
             auth_kwargs.setdefault("me_extension", spend.me_extension)
         stack = APIKeyAuth(stack, store=store, **auth_kwargs)
-    return GatewayApp(stack, owned, body_timeout=body_timeout, sse_heartbeat=sse_heartbeat)
+    return GatewayApp(
+        stack, owned, body_timeout=o["body_timeout"], sse_heartbeat=o["sse_heartbeat"]
+    )
 
 
 def _spend_layer(
@@ -394,72 +448,17 @@ class GatewayApp:
 class Gateway:
     """:func:`gateway` as a middleware class, for ``app.add_middleware(akgate.Gateway, ...)``.
 
-    Takes exactly the options of :func:`gateway`. One ``add_middleware`` call adds every layer
-    in the right order, so it does not matter where it sits among your other middleware (the
-    layers only act on ``/v1/...`` HTTP requests and pass everything else through).
+    Takes exactly the options of :func:`gateway` (:class:`GatewayOptions`). One
+    ``add_middleware`` call adds every layer in the right order, so it does not matter where it
+    sits among your other middleware (the layers only act on ``/v1/...`` HTTP requests and pass
+    everything else through).
     """
 
     __slots__ = ("app", "stack")
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        keys: KeyStore | Iterable[str] | None = None,
-        redis_url: str | None = None,
-        models: ModelsOption = (),
-        catalog: CatalogOption = None,
-        demo: bool = True,
-        providers: Iterable[Provider] = (),
-        app_provider: str | Provider = "app",
-        auth: bool = True,
-        validation: bool = True,
-        routing: bool = True,
-        adapter: bool = True,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
-        auth_options: Mapping[str, Any] | None = None,
-        validation_options: Mapping[str, Any] | None = None,
-        routing_options: Mapping[str, Any] | None = None,
-        adapter_options: Mapping[str, Any] | None = None,
-        usage_db: str | os.PathLike[str] | bool | None = None,
-        spend_options: Mapping[str, Any] | None = None,
-        response_store: ResponseStore | str | None = None,
-        response_store_options: Mapping[str, Any] | None = None,
-        messages: bool = True,
-        messages_options: Mapping[str, Any] | None = None,
-        hosted_tools: Literal["strict", "lenient"] = "strict",
-        sse_heartbeat: float | None = 15.0,
-    ) -> None:
+    def __init__(self, app: ASGIApp, **options: Unpack[GatewayOptions]) -> None:
         self.app = app
-        self.stack = gateway(
-            app,
-            keys=keys,
-            redis_url=redis_url,
-            models=models,
-            catalog=catalog,
-            demo=demo,
-            providers=providers,
-            app_provider=app_provider,
-            auth=auth,
-            validation=validation,
-            routing=routing,
-            adapter=adapter,
-            max_body_size=max_body_size,
-            body_timeout=body_timeout,
-            auth_options=auth_options,
-            validation_options=validation_options,
-            routing_options=routing_options,
-            adapter_options=adapter_options,
-            usage_db=usage_db,
-            spend_options=spend_options,
-            response_store=response_store,
-            response_store_options=response_store_options,
-            messages=messages,
-            messages_options=messages_options,
-            hosted_tools=hosted_tools,
-            sse_heartbeat=sse_heartbeat,
-        )
+        self.stack = gateway(app, **options)
 
     def __repr__(self) -> str:
         return f"Gateway({self.stack!r})"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +14,7 @@ from akgate.adapter import ResponsesAdapter
 from akgate.auth import APIKeyAuth, MemoryKeyStore, RedisKeyStore, SQLiteKeyStore, create_key
 from akgate.messages import MessagesAdapter
 from akgate.routing import Provider, RedisStats, Routing
-from akgate.stack import Gateway, gateway
+from akgate.stack import _DEFAULTS, Gateway, GatewayOptions, gateway
 from akgate.validation import RequestValidation
 from tests.support.servers import RedisServer
 
@@ -75,10 +77,31 @@ def test_each_layer_can_be_turned_off() -> None:
     assert stack.app is chat_app
 
 
-def test_gateway_class_takes_exactly_the_options_of_gateway() -> None:
-    function = list(inspect.signature(gateway).parameters.values())
-    method = list(inspect.signature(Gateway.__init__).parameters.values())[1:]
-    assert method == function
+def test_gateway_and_the_class_take_the_one_options_type() -> None:
+    # One source: both take ``app`` and then exactly GatewayOptions' keys, which all have defaults.
+    for build in (gateway, Gateway.__init__):
+        params = list(inspect.signature(build).parameters.values())
+        options = params[-1]
+        assert params[-2].name == "app"
+        assert options.kind is inspect.Parameter.VAR_KEYWORD
+        assert options.annotation == "Unpack[GatewayOptions]"
+    assert _DEFAULTS.keys() == GatewayOptions.__optional_keys__
+    assert not GatewayOptions.__required_keys__
+
+
+@pytest.mark.parametrize("build", [gateway, Gateway], ids=["function", "class"])
+def test_an_unknown_option_is_a_type_error(build: Any) -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'modles'"):
+        build(chat_app, modles=["echo"])
+
+
+def test_the_docs_table_lists_every_option() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "frameworks.md").read_text()
+    table = text.split("### Options", 1)[1].split("\n\n", 2)[1]
+    documented = [
+        name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split("|")[1])
+    ]
+    assert sorted(documented) == sorted(GatewayOptions.__optional_keys__)
 
 
 def test_keys_as_a_string_is_a_configuration_error(key: str) -> None:
