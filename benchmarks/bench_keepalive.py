@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 from _harness import _noop_send, _Parked, call_once, make_scope
 
 from akgate import Catalog, DemoModel, gateway
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 
 CHAT_PATH = "/v1/chat/completions"
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

@@ -41,7 +41,8 @@ sys.path[:0] = [str(ROOT / "middleware"), str(HERE)]
 from _harness import StreamProbe, bench, call_once, make_scope  # noqa: E402
 
 from akgate.adapter import ResponsesAdapter  # noqa: E402
-from akgate.auth import APIKeyAuth, MemoryKeyStore, generate_key  # noqa: E402
+from akgate.auth import APIKeyAuth, MemoryKeyStore  # noqa: E402
+from akgate.auth._keys import generate_key  # noqa: E402
 from akgate.providers.demo import DemoModel  # noqa: E402
 from akgate.routing import Catalog, Routing  # noqa: E402
 from akgate.stack import gateway  # noqa: E402

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import akgate
 
 
@@ -38,6 +40,7 @@ def test_subpackages_declare_all() -> None:
         "stack",
         "ops",
         "store",
+        "asgi",
     ):
         module = importlib.import_module(f"akgate.{name}")
         assert isinstance(module.__all__, list), name
@@ -51,3 +54,60 @@ def test_core_import_does_not_pull_optional_extras() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+#: Internals that subpackages listed in ``__all__`` before: package -> name -> private module.
+DEPRECATED_INTERNALS = {
+    "akgate.auth": {
+        "INFERENCE_SCOPES": "_middleware",
+        "default_db_path": "_sqlite",
+        "generate_key": "_keys",
+        "hash_key": "_keys",
+        "parse_key": "_keys",
+    },
+    "akgate.validation": {
+        "AUTH_KEYS": "_extensions",
+        "CHAT_FIELDS": "_validate",
+        "CORE_FIELDS": "_extensions",
+        "LEGACY_FIELDS": "_validate",
+        "RESPONSES_FIELDS": "_validate",
+        "UnknownFields": "_validate",
+        "error_from_validation": "_errors",
+        "loc_to_param": "_errors",
+        "sanitize_extensions": "_extensions",
+    },
+    "akgate.routing": {
+        "STRATEGY_WEIGHTS": "_strategies",
+        "compute_cost": "_cost",
+        "split_suffix": "_strategies",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("package", "name"),
+    [(package, name) for package, names in DEPRECATED_INTERNALS.items() for name in names],
+)
+def test_internals_leave_all_but_still_import_with_a_warning(package: str, name: str) -> None:
+    module = importlib.import_module(package)
+    assert name not in module.__all__
+    private = importlib.import_module(f"{package}.{DEPRECATED_INTERNALS[package][name]}")
+    with pytest.warns(DeprecationWarning, match=f"{package}.{name} is deprecated"):
+        value = getattr(module, name)
+    assert value is getattr(private, name)
+
+
+def test_a_missing_name_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError):
+        akgate.auth.no_such_name  # type: ignore[attr-defined]
+
+
+def test_the_asgi_toolkit_is_public() -> None:
+    import akgate._asgi
+    import akgate.asgi
+
+    for name in akgate.asgi.__all__:
+        assert getattr(akgate.asgi, name) is getattr(akgate._asgi, name)
+    assert {"read_body", "parse_json_object", "replay_receive", "scope_with_body"} <= set(
+        akgate.asgi.__all__
+    )

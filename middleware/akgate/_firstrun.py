@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Literal, TextIO
 from urllib.parse import urlsplit
 
-from akgate.auth import KeyStore, SQLiteKeyStore, hash_key, parse_key
-from akgate.auth._keys import resolve_pepper
+from akgate.auth import KeyStore, SQLiteKeyStore
+from akgate.auth._keys import hash_key, parse_key, resolve_pepper
 
 __all__ = ["KEY_ENV", "KeyChoice", "choose_key", "print_banner", "store_label"]
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from akgate.auth import MemoryKeyStore, SQLiteKeyStore, hash_key, parse_key
+from akgate.auth import MemoryKeyStore, SQLiteKeyStore
 from akgate.auth._cli import parse_expires
+from akgate.auth._keys import hash_key, parse_key
 from akgate.cli import main
 from tests.support.servers import RedisServer
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from akgate.auth import generate_key, hash_key, key_id_of, new_key_record, parse_key
-from akgate.auth._keys import BASE62, KEY_LENGTH
+from akgate.auth import key_id_of, new_key_record
+from akgate.auth._keys import BASE62, KEY_LENGTH, generate_key, hash_key, parse_key
 
 
 def test_live_key_format() -> None:

@@ -19,10 +19,10 @@ from akgate.auth import (
     RedisRateLimiter,
     SQLiteKeyStore,
     create_key,
-    default_db_path,
     ensure_demo_key,
-    hash_key,
 )
+from akgate.auth._keys import hash_key
+from akgate.auth._sqlite import default_db_path
 from tests.support.servers import RedisServer
 
 from .conftest import Clock, bearer, client_for, inner_app

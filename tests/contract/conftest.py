@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from akgate._serve import ServeConfig, build_app
-from akgate.auth import MemoryKeyStore, ensure_demo_key, generate_key
+from akgate.auth import MemoryKeyStore, ensure_demo_key
+from akgate.auth._keys import generate_key
 from akgate.stack import gateway
 
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from akgate import SSEKeepAlive, gateway
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 from tests.support.servers import run_uvicorn
 
 PAUSE = 1.5  # the inner app's silence

@@ -10,7 +10,7 @@ from typing import Any
 import auriko
 import httpx
 
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 from akgate.routing import Catalog, Provider, Routing
 from akgate.stack import gateway
 

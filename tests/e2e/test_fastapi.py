@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 import akgate
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 from tests.support.servers import run_uvicorn
 
 from .conftest import assert_envelope

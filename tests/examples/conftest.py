@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 
 
 @pytest.fixture

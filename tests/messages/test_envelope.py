@@ -11,7 +11,8 @@ import pytest
 
 from akgate import gateway
 from akgate._types import Receive, Scope, Send
-from akgate.auth import APIKeyAuth, MemoryKeyStore, create_key, generate_key
+from akgate.auth import APIKeyAuth, MemoryKeyStore, create_key
+from akgate.auth._keys import generate_key
 from akgate.errors import GatewayError, send_error
 from akgate.providers.demo import DemoModel
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 import akgate
 from akgate._applog import scrub
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 
 SECRET = "sk-proj-abcdefghijklmnop"
 LEAKY_URL = "https://user:hunter2@upstream.example/v1?api_key=zzzsecret"

@@ -9,7 +9,8 @@ import pytest
 
 from akgate import MemoryKeyStore, SQLiteKeyStore
 from akgate._firstrun import choose_key, store_label
-from akgate.auth import generate_key, new_key_record
+from akgate.auth import new_key_record
+from akgate.auth._keys import generate_key
 
 
 def test_store_label_names_the_sqlite_file_and_hides_a_redis_password(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ import anyio
 import httpx
 import pytest
 
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 from tests.support.servers import run_uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import akgate
 from akgate import MemoryKeyStore
-from akgate.auth import generate_key
+from akgate.auth._keys import generate_key
 from akgate.ops import (
     AccessLog,
     HealthChecks,

@@ -6,18 +6,10 @@ from typing import Any
 
 import pytest
 
-from akgate.routing import (
-    STRATEGY_WEIGHTS,
-    Catalog,
-    InMemoryStats,
-    Provider,
-    Routing,
-    compute_cost,
-    split_suffix,
-)
-from akgate.routing._cost import TokenCounts, token_counts
+from akgate.routing import Catalog, InMemoryStats, Provider, Routing
+from akgate.routing._cost import TokenCounts, compute_cost, token_counts
 from akgate.routing._stats import percentile
-from akgate.routing._strategies import normalize_effort
+from akgate.routing._strategies import STRATEGY_WEIGHTS, normalize_effort, split_suffix
 
 PRICED = Catalog.from_dict(
     {

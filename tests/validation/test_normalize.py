@@ -10,12 +10,12 @@ import pytest
 from akgate.errors import GatewayError
 from akgate.validation import (
     RequestValidation,
-    loc_to_param,
-    sanitize_extensions,
     validate_chat_request,
     validate_request,
     validate_responses_request,
 )
+from akgate.validation._errors import loc_to_param
+from akgate.validation._extensions import sanitize_extensions
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from akgate._deprecated import deprecated_names as _deprecated_names
+
 from ._cli import open_key_store
-from ._keys import KeyRecord, NewKey, generate_key, hash_key, key_id_of, parse_key
-from ._middleware import DEFAULT_PATH_SCOPES, INFERENCE_SCOPES, APIKeyAuth, default_store
+from ._keys import KeyRecord, NewKey, key_id_of
+from ._middleware import DEFAULT_PATH_SCOPES, APIKeyAuth, default_store
 from ._ratelimit import MemoryRateLimiter, RateLimiter, RateLimitResult, RedisRateLimiter
 from ._redisstore import RedisKeyStore
-from ._sqlite import SQLiteKeyStore, default_db_path
+from ._sqlite import SQLiteKeyStore
 from ._stores import (
     KeyStore,
     KeyStoreUnavailable,
@@ -19,7 +21,6 @@ from ._stores import (
 
 __all__ = [
     "DEFAULT_PATH_SCOPES",
-    "INFERENCE_SCOPES",
     "APIKeyAuth",
     "KeyRecord",
     "KeyStore",
@@ -33,13 +34,23 @@ __all__ = [
     "RedisRateLimiter",
     "SQLiteKeyStore",
     "create_key",
-    "default_db_path",
     "default_store",
     "ensure_demo_key",
-    "generate_key",
-    "hash_key",
     "key_id_of",
     "new_key_record",
     "open_key_store",
-    "parse_key",
 ]
+
+
+# Internals that were listed here before: still importable from this package, with a warning.
+__getattr__ = _deprecated_names(
+    __name__,
+    instead="it is internal to akgate.auth (make keys with create_key or a KeyStore)",
+    moved={
+        "INFERENCE_SCOPES": "._middleware",
+        "default_db_path": "._sqlite",
+        "generate_key": "._keys",
+        "hash_key": "._keys",
+        "parse_key": "._keys",
+    },
+)

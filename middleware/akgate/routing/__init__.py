@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from akgate._deprecated import deprecated_names as _deprecated_names
+
 from ._catalog import Capabilities, Catalog, CatalogModel, CatalogProvider
-from ._cost import compute_cost
 from ._middleware import Routing
 from ._providers import Provider
 from ._stats import InMemoryStats, Perf, RedisStats, RoutingStats
-from ._strategies import STRATEGY_WEIGHTS, split_suffix
 
 __all__ = [
-    "STRATEGY_WEIGHTS",
     "Capabilities",
     "Catalog",
     "CatalogModel",
@@ -21,6 +20,16 @@ __all__ = [
     "RedisStats",
     "Routing",
     "RoutingStats",
-    "compute_cost",
-    "split_suffix",
 ]
+
+
+# Internals that were listed here before: still importable from this package, with a warning.
+__getattr__ = _deprecated_names(
+    __name__,
+    instead="it is internal to akgate.routing (costs and strategies are in routing_metadata)",
+    moved={
+        "STRATEGY_WEIGHTS": "._strategies",
+        "compute_cost": "._cost",
+        "split_suffix": "._strategies",
+    },
+)

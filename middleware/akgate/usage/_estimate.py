@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from akgate.routing import Catalog, split_suffix
+from akgate.routing import Catalog
+from akgate.routing._strategies import split_suffix
 
 __all__ = [
     "Price",

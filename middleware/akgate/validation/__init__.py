@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
-from ._errors import error_from_validation, loc_to_param
-from ._extensions import AUTH_KEYS, CORE_FIELDS, sanitize_extensions
+from akgate._deprecated import deprecated_names as _deprecated_names
+
 from ._middleware import DEFAULT_CHAT_PATHS, DEFAULT_RESPONSES_PATHS, RequestValidation
-from ._validate import (
-    CHAT_FIELDS,
-    LEGACY_FIELDS,
-    RESPONSES_FIELDS,
-    UnknownFields,
-    validate_chat_request,
-    validate_request,
-    validate_responses_request,
-)
+from ._validate import validate_chat_request, validate_request, validate_responses_request
 
 __all__ = [
-    "AUTH_KEYS",
-    "CHAT_FIELDS",
-    "CORE_FIELDS",
     "DEFAULT_CHAT_PATHS",
     "DEFAULT_RESPONSES_PATHS",
-    "LEGACY_FIELDS",
-    "RESPONSES_FIELDS",
     "RequestValidation",
-    "UnknownFields",
-    "error_from_validation",
-    "loc_to_param",
-    "sanitize_extensions",
     "validate_chat_request",
     "validate_request",
     "validate_responses_request",
 ]
+
+
+# Internals that were listed here before: still importable from this package, with a warning.
+__getattr__ = _deprecated_names(
+    __name__,
+    instead="it is internal to akgate.validation (validate with validate_request)",
+    moved={
+        "AUTH_KEYS": "._extensions",
+        "CHAT_FIELDS": "._validate",
+        "CORE_FIELDS": "._extensions",
+        "LEGACY_FIELDS": "._validate",
+        "RESPONSES_FIELDS": "._validate",
+        "UnknownFields": "._validate",
+        "error_from_validation": "._errors",
+        "loc_to_param": "._errors",
+        "sanitize_extensions": "._extensions",
+    },
+)
