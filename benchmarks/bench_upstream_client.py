@@ -34,7 +34,7 @@ import httpx  # noqa: E402
 from _harness import make_scope  # noqa: E402
 from bench_peer import _free_port, _wait_port  # noqa: E402
 
-from akgate.providers.upstream import UpstreamProvider  # noqa: E402
+from akgate.providers import UpstreamProvider  # noqa: E402
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 BODIES = {

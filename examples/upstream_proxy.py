@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from akgate.stack import gateway
 
 BASE_URL = os.environ.get("UPSTREAM_BASE_URL", "https://api.openai.com/v1")

@@ -111,3 +111,29 @@ def test_the_asgi_toolkit_is_public() -> None:
     assert {"read_body", "parse_json_object", "replay_receive", "scope_with_body"} <= set(
         akgate.asgi.__all__
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        ("akgate.providers.upstream", "akgate.providers._upstream", ["UpstreamProvider"]),
+        ("akgate.schemas.errors", "akgate.schemas.envelope", ["ErrorEnvelope", "ErrorObject"]),
+    ],
+)
+def test_renamed_modules_still_import_with_a_warning(old: str, new: str, names: list[str]) -> None:
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated"):
+        module = importlib.import_module(old)
+    for name in names:
+        assert getattr(module, name) is getattr(importlib.import_module(new), name)
+
+
+def test_catalog_provider_is_the_old_name_of_offering() -> None:
+    import akgate.routing
+
+    for package in (akgate, akgate.routing):
+        with pytest.warns(DeprecationWarning, match="it is called .*Offering now"):
+            old = package.CatalogProvider  # type: ignore[attr-defined]
+        assert old is akgate.routing.Offering is akgate.Offering
+    assert "CatalogProvider" not in akgate.__all__
+    assert "CatalogProvider" not in vars(akgate)  # not cached: every use warns

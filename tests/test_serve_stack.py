@@ -18,7 +18,7 @@ import pytest
 from akgate import MemoryKeyStore
 from akgate._serve import ServeConfig, _uvicorn_options, build_app
 from akgate.cli import build_parser
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from tests.support.servers import free_port
 from tests.test_serve import MESSAGES, innermost, start_serve, stop
 

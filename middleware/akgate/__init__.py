@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typing
 
+from ._deprecated import deprecated_names as _deprecated_names
 from ._lazy import lazy_exports
 from ._version import __version__
 
@@ -40,8 +41,8 @@ if typing.TYPE_CHECKING:
         Capabilities,
         Catalog,
         CatalogModel,
-        CatalogProvider,
         InMemoryStats,
+        Offering,
         Provider,
         RedisStats,
         Routing,
@@ -115,8 +116,8 @@ _LAZY: dict[str, str] = {
     "Capabilities": ".routing",
     "Catalog": ".routing",
     "CatalogModel": ".routing",
-    "CatalogProvider": ".routing",
     "InMemoryStats": ".routing",
+    "Offering": ".routing",
     "Provider": ".routing",
     "RedisStats": ".routing",
     "Routing": ".routing",
@@ -157,7 +158,6 @@ __all__ = [
     "Capabilities",
     "Catalog",
     "CatalogModel",
-    "CatalogProvider",
     "DemoModel",
     "Gateway",
     "GatewayApp",
@@ -177,6 +177,7 @@ __all__ = [
     "MemorySpendCounters",
     "MessagesAdapter",
     "NewKey",
+    "Offering",
     "PostgresUsageStore",
     "PrometheusMetrics",
     "Provider",
@@ -228,4 +229,10 @@ def _publish(value: object) -> None:
             pass
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, on_load=_publish)
+_lazy_getattr, __dir__ = lazy_exports(__name__, _LAZY, on_load=_publish)
+# Old names: still importable, with a DeprecationWarning (see the changelog).
+__getattr__ = _deprecated_names(
+    __name__,
+    {"CatalogProvider": (".routing._catalog:Offering", "it is called akgate.Offering now")},
+    fallback=_lazy_getattr,
+)

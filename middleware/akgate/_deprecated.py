@@ -3,7 +3,7 @@
 A name leaves a public module (``akgate.auth.hash_key``, ``akgate.providers.upstream``) with a
 deprecation period: the old import keeps working, warns once per call site, and the changelog
 says where the name went. ``deprecated_names`` builds the module ``__getattr__`` (PEP 562) that
-does it; combine it with ``lazy_exports`` by trying that one first.
+does it (with ``fallback=`` the ``lazy_exports`` of a package that has them).
 """
 
 from __future__ import annotations
@@ -17,24 +17,35 @@ __all__ = ["deprecated_names", "warn_moved_module"]
 
 
 def deprecated_names(
-    module: str, moved: Mapping[str, str], *, instead: str
+    module: str,
+    moved: Mapping[str, str | tuple[str, str]],
+    *,
+    instead: str = "",
+    fallback: Callable[[str], Any] | None = None,
 ) -> Callable[[str], Any]:
     """A module ``__getattr__`` for names that left ``module``.
 
-    ``moved``: name -> the module that defines it now (relative to ``module``, or absolute);
-    ``instead``: what to do instead, said in the warning.
+    ``moved``: name -> where it is now, ``"module"`` (relative to ``module``, or absolute) or
+    ``"module:new_name"`` for a renamed one, or a pair (that, what to do instead) when the
+    advice differs from ``instead``, the advice the warning gives by default. Other names go
+    to ``fallback`` (the module's ``lazy_exports``), else are an ``AttributeError``. Nothing is
+    cached on the module: each use warns (once per call site, by the default filters).
     """
 
     def __getattr__(name: str) -> Any:
-        source = moved.get(name)
-        if source is None:
+        entry = moved.get(name)
+        if entry is None:
+            if fallback is not None:
+                return fallback(name)
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        source, advice = (entry, instead) if isinstance(entry, str) else entry
+        source, _, attr = source.partition(":")
         warnings.warn(
-            f"{module}.{name} is deprecated and will be removed: {instead}",
+            f"{module}.{name} is deprecated and will be removed: {advice}",
             DeprecationWarning,
             stacklevel=2,
         )
-        return getattr(importlib.import_module(source, module), name)
+        return getattr(importlib.import_module(source, module), attr or name)
 
     return __getattr__
 

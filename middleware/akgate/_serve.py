@@ -113,7 +113,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
     ring = config.reasoning_keys or partial(serve_reasoning_keys, config.db)
     stateful = {"reasoning_keys": ring} if responses else None
     if config.upstream:
-        from akgate.providers.upstream import UpstreamProvider
+        from akgate.providers._upstream import UpstreamProvider
 
         # A missing key is fine for local servers (vLLM, Ollama): forward without one.
         api_key = os.environ.get(config.upstream_key_env) or None

@@ -13,7 +13,7 @@ from akgate.errors import (
     send_error,
     status_for,
 )
-from akgate.schemas.errors import ErrorEnvelope
+from akgate.schemas import ErrorEnvelope
 
 # The Auriko registry (auriko-contract.md §9.2), status by code.
 SPEC_STATUSES = {

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from akgate._types import Receive, Scope, Send
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from akgate.routing import Provider, Routing
 from tests.adapter.scripted import call
 from tests.support.servers import run_uvicorn

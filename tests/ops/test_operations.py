@@ -33,7 +33,7 @@ from akgate.ops import (
     discover_checks,
 )
 from akgate.ops._stack import operations
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from tests.support.servers import RedisServer, free_port, run_uvicorn
 
 MESSAGES = [{"role": "user", "content": "ping"}]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 
 
 class _Endless(httpx.AsyncByteStream):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 
 
 def test_repr_hides_url_credentials_and_the_key() -> None:

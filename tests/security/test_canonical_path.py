@@ -16,7 +16,7 @@ from akgate._types import Receive, Scope, Send
 from akgate.auth import MemoryKeyStore
 from akgate.auth._stores import new_key_record
 from akgate.context import get_context
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from tests.support.raw import call_raw
 
 CHAT = json.dumps({"model": "demo", "messages": [{"role": "user", "content": "hi"}]}).encode()

@@ -10,7 +10,7 @@ import pytest
 from akgate._asgi import DEFAULT_MAX_BODY_SIZE
 from akgate._serve import ServeConfig, build_app
 from akgate.auth import MemoryKeyStore, ensure_demo_key
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from tests.support.raw import call_raw
 
 

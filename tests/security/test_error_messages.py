@@ -12,7 +12,7 @@ import pytest
 from akgate import gateway
 from akgate.auth import MemoryKeyStore
 from akgate.auth._stores import new_key_record
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from tests.support.raw import call_raw
 from tests.support.servers import free_port
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from akgate._serve import ServeConfig, build_app
 from akgate.auth import MemoryKeyStore
 from akgate.auth._stores import new_key_record
-from akgate.providers.upstream import UpstreamProvider
+from akgate.providers import UpstreamProvider
 from tests.support.raw import RawResponse, call_raw
 from tests.support.servers import run_uvicorn
 

@@ -89,7 +89,7 @@ def discover_checks(app: ASGIApp) -> dict[str, Check]:
     ``APIKeyAuth`` (Redis included), the Redis routing stats, the response store of
     ``StatefulResponses``, and every
     ``UpstreamProvider`` routing can call (by TCP connect)."""
-    from akgate.providers.upstream import UpstreamProvider
+    from akgate.providers._upstream import UpstreamProvider
 
     checks: dict[str, Check] = {}
     upstreams: set[int] = set()  # one check per upstream, named after its routing provider

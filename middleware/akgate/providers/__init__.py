@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
+from ._upstream import UpstreamProvider
 from .demo import DEMO_MODELS, DemoModel
-from .upstream import UpstreamProvider
 
 __all__ = ["DEMO_MODELS", "DemoModel", "UpstreamProvider"]

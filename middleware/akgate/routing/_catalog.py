@@ -27,7 +27,7 @@ __all__ = [
     "Capabilities",
     "Catalog",
     "CatalogModel",
-    "CatalogProvider",
+    "Offering",
 ]
 
 #: Reasoning effort levels from least to most effort (``off``/``none`` disable reasoning).
@@ -66,8 +66,12 @@ class Capabilities(_Frozen):
         return self
 
 
-class CatalogProvider(_Frozen):
-    """One provider serving a model: its model id, prices (USD per 1M tokens) and limits."""
+class Offering(_Frozen):
+    """One provider's offering of a model: its model id, prices (USD per 1M tokens) and limits.
+
+    (An entry of a catalog model's ``providers`` list; called ``CatalogProvider`` before, a
+    name that still works. A :class:`~akgate.routing.Provider` is the backend itself.)
+    """
 
     name: str = Field(min_length=1)
     #: The provider's own model id (defaults to the canonical id).
@@ -93,7 +97,7 @@ class CatalogProvider(_Frozen):
     throughput_tps: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _checks(self) -> CatalogProvider:
+    def _checks(self) -> Offering:
         if not self.endpoints:
             raise ValueError("endpoints must not be empty")
         return self
@@ -110,14 +114,14 @@ class CatalogModel(_Frozen):
     author: str | None = None
     #: Unix time shown as ``created`` in the model directory (default: catalog load time).
     created: int | None = None
-    providers: tuple[CatalogProvider, ...] = Field(min_length=1)
+    providers: tuple[Offering, ...] = Field(min_length=1)
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         """Endpoints served by at least one provider, in canonical order."""
         return tuple(e for e in _ENDPOINTS if any(e in p.endpoints for p in self.providers))
 
-    def provider_model_id(self, provider: CatalogProvider) -> str:
+    def provider_model_id(self, provider: Offering) -> str:
         return provider.model_id or self.id
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ._catalog import CatalogProvider
+from ._catalog import Offering
 
 __all__ = ["TokenCounts", "compute_cost", "token_counts"]
 
@@ -48,7 +48,7 @@ def token_counts(usage: Any) -> TokenCounts | None:
     return None
 
 
-def compute_cost(tokens: TokenCounts, provider: CatalogProvider) -> dict[str, Any]:
+def compute_cost(tokens: TokenCounts, provider: Offering) -> dict[str, Any]:
     """``routing_metadata.cost``: ``usd`` always, cache savings only when they are > 0."""
     cached = min(tokens.cached, tokens.input)
     cached_price = (

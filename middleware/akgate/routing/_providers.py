@@ -71,7 +71,7 @@ class Provider:
         **options: Any,
     ) -> Provider:
         """An OpenAI-compatible server at ``base_url`` through ``UpstreamProvider`` (httpx)."""
-        from akgate.providers.upstream import UpstreamProvider  # on use: it imports httpx
+        from akgate.providers._upstream import UpstreamProvider  # on use: it imports httpx
 
         app: ASGIApp = UpstreamProvider(base_url, **options)
         return cls(

@@ -23,7 +23,7 @@ from akgate._types import Scope, Send
 from akgate.auth import KeyStoreUnavailable, MemoryRateLimiter, RateLimiter
 from akgate.errors import GatewayError, send_error
 
-from ._catalog import Catalog, CatalogModel, CatalogProvider
+from ._catalog import Catalog, CatalogModel, Offering
 from ._providers import DATA_POLICY_RANK, Provider
 
 __all__ = ["PUBLIC_PATHS", "PublicDirectory"]
@@ -54,7 +54,7 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _capabilities(offering: CatalogProvider) -> dict[str, bool]:
+def _capabilities(offering: Offering) -> dict[str, bool]:
     caps = offering.capabilities
     return {
         "tools": caps.tools,
@@ -71,7 +71,7 @@ def _input_modalities(vision: bool) -> list[str]:
 
 
 def _provider_entry(
-    model: CatalogModel, offering: CatalogProvider, providers: Mapping[str, Provider]
+    model: CatalogModel, offering: Offering, providers: Mapping[str, Provider]
 ) -> dict[str, Any]:
     provider = providers.get(offering.name)
     supported = offering.supported_parameters

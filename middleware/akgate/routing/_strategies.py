@@ -17,7 +17,7 @@ from akgate.context import Endpoint
 from akgate.errors import GatewayError
 from akgate.schemas.gateway import split_model_suffix
 
-from ._catalog import EFFORT_ORDER, CatalogModel, CatalogProvider
+from ._catalog import EFFORT_ORDER, CatalogModel, Offering
 from ._providers import DATA_POLICY_RANK, Provider
 from ._stats import EMPTY_PERF, Perf, StatsKey
 
@@ -73,7 +73,7 @@ class Route:
     """One candidate: a catalog model served by one provider (precomputed at startup)."""
 
     model: CatalogModel
-    offering: CatalogProvider
+    offering: Offering
     provider: Provider
     provider_model_id: str
     data_policy: str

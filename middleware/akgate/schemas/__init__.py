@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         PromptTokensDetails,
     )
     from .chat_request import ChatCompletionRequest
-    from .errors import ErrorEnvelope, ErrorObject
+    from .envelope import ErrorEnvelope, ErrorObject
     from .gateway import (
         CostInfo,
         Extensions,
@@ -62,8 +62,8 @@ __getattr__, __dir__ = lazy_exports(
         "CompletionTokensDetails": ".chat",
         "PromptTokensDetails": ".chat",
         "ChatCompletionRequest": ".chat_request",
-        "ErrorEnvelope": ".errors",
-        "ErrorObject": ".errors",
+        "ErrorEnvelope": ".envelope",
+        "ErrorObject": ".envelope",
         "CostInfo": ".gateway",
         "Extensions": ".gateway",
         "GatewayMetadata": ".gateway",

@@ -1,32 +1,16 @@
-"""The error envelope as wire types (docs/errors.md)."""
+"""Deprecated: renamed ``akgate.schemas.envelope`` (one ``errors`` module is enough: the error
+registry, ``akgate.errors``).
+
+Import the envelope types from ``akgate.schemas`` (or ``akgate.schemas.envelope``); this module
+warns once and re-exports them, until it is removed.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from akgate._deprecated import warn_moved_module
 
-from ._base import ResponseModel
+from .envelope import ErrorEnvelope, ErrorObject, ErrorType
 
 __all__ = ["ErrorEnvelope", "ErrorObject", "ErrorType"]
 
-ErrorType = Literal[
-    "invalid_request_error",
-    "authentication_error",
-    "permission_error",
-    "not_found_error",
-    "rate_limit_error",
-    "api_error",
-]
-
-
-class ErrorObject(ResponseModel):
-    message: str
-    type: ErrorType
-    code: str | None
-    param: str | None
-    doc_url: str | None = None
-    provider: str | None = None
-    suggestion: str | None = None
-
-
-class ErrorEnvelope(ResponseModel):
-    error: ErrorObject
+warn_moved_module(__name__, "import ErrorEnvelope and ErrorObject from akgate.schemas")
