@@ -245,7 +245,11 @@ async def send_json(
     *,
     headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
-    """Send ``value`` as a complete JSON response with a correct ``Content-Length``."""
+    """Send ``value`` as a complete JSON response with a correct ``Content-Length``.
+
+    ``application/json`` as OpenAI's API answers; error envelopes add ``charset=utf-8``, as the
+    Auriko contract asks (``akgate.errors.send_envelope``).
+    """
     body = value if isinstance(value, bytes) else dumps(value)
     await send(
         {

@@ -33,8 +33,14 @@ DEFAULT_BODY_TIMEOUT: Final = 60.0
 
 
 class RequestBodyTimeout:
-    """Answer ``408 request_timeout`` when a gateway request's body is not complete within
-    ``timeout`` seconds of the request's start. See ``docs/security.md#slow-clients``."""
+    """Answer ``408 request_timeout`` when a gateway request's body is not complete in time.
+
+    Options (keyword-only):
+
+    * ``timeout``: seconds from the request's start to the end of its body.
+
+    See ``docs/security.md#slow-clients``.
+    """
 
     def __init__(self, app: ASGIApp, *, timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
         if timeout <= 0:

@@ -31,8 +31,10 @@ _EVENT_ENDS: Final = (b"\n\n", b"\r\n\r\n", b"\r\r")
 class SSEKeepAlive:
     """Send ``: keep-alive`` after ``interval`` idle seconds on SSE responses of ``paths``.
 
-    :param interval: idle seconds before a heartbeat (then one per idle interval).
-    :param paths: the request paths whose ``text/event-stream`` responses get heartbeats.
+    Options (keyword-only):
+
+    * ``interval``: idle seconds before a heartbeat (then one per idle interval).
+    * ``paths``: the request paths whose ``text/event-stream`` responses get heartbeats.
     """
 
     def __init__(

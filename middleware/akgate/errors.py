@@ -277,6 +277,9 @@ async def send_envelope(
     send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
     """Send an already rendered error envelope as a complete response (as :func:`send_error`)."""
+    # ``charset=utf-8`` on errors, not on answers (``send_json``): the Auriko contract names this
+    # exact type for the envelope (docs/errors.md), while successful answers carry the plain
+    # ``application/json`` OpenAI's API sends. Both are UTF-8; tests pin each.
     raw_headers = [
         (b"content-type", b"application/json; charset=utf-8"),
         (b"content-length", str(len(body)).encode("latin-1")),

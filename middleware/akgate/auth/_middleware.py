@@ -151,7 +151,24 @@ class APIKeyAuth:
 
     Sets ``ctx.identity`` (:class:`akgate.Identity`), enforces scopes, model allowlists, the
     test-key policy and per-key rate limits, serves ``GET /v1/me``, and answers every failure with
-    the Auriko envelope. See ``docs/auth.md`` for every option.
+    the Auriko envelope (a store that cannot answer is a 503, never a 401).
+
+    Options (keyword-only):
+
+    * ``store``: the :class:`~akgate.auth.KeyStore` (default :func:`~akgate.auth.default_store`).
+    * ``limiter``: a :class:`~akgate.auth.RateLimiter`; ``"auto"`` (default) shares a
+      ``RedisKeyStore``'s client, else counts in memory; ``None``: no rate limits.
+    * ``pepper``: the HMAC pepper the keys were created with (default ``$AKGATE_KEY_PEPPER``).
+    * ``protected_paths``: more path prefixes of your app that need a key.
+    * ``me_endpoint``: serve ``GET /v1/me`` (default ``True``).
+    * ``allow_test_keys``: ``False`` refuses ``ak_test_`` keys with a 403.
+    * ``default_rpm``: requests per minute for keys without their own limit (``None``: none).
+    * ``max_body_size``: request body cap in bytes (413 above it).
+    * ``unavailable_retry_after``: ``Retry-After`` seconds on a 503.
+    * ``clock``: the epoch clock for expiry (tests inject one).
+    * ``me_extension``: adds fields to the ``/v1/me`` answer (the spend layer's budgets).
+
+    See ``docs/auth.md``.
     """
 
     def __init__(

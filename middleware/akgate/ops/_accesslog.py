@@ -82,6 +82,14 @@ class AccessLog:
     ``format="text"``: ``req_… POST /v1/chat/completions 200 key_id=ak_live_… model=… …``;
     ``format="json"``: one JSON object per line with every field of :func:`access_fields` and a
     ``ts`` (Unix time). The fields also travel as ``record.akgate`` for your own formatter.
+
+    Options (keyword-only):
+
+    * ``format``: ``"text"`` (default) or ``"json"``.
+    * ``logger``: the logger or its name (default ``akgate.access``).
+    * ``skip_paths``: paths not logged (health probes, say).
+
+    See ``docs/operations.md``.
     """
 
     def __init__(

@@ -119,9 +119,15 @@ def discover_checks(app: ASGIApp) -> dict[str, Check]:
 class HealthChecks:
     """Answer ``healthz_path`` and ``readyz_path``; everything else goes to ``app``.
 
-    ``checks``: ``"auto"`` (default) finds them in the akgate stack below (:func:`discover_checks`);
-    a mapping ``name -> async callable`` replaces them, and ``extra_checks`` adds to either.
-    A path set to ``None`` is not served.
+    Options (keyword-only):
+
+    * ``healthz_path``, ``readyz_path``: the liveness and readiness paths (``None``: not served).
+    * ``checks``: ``"auto"`` (default) finds them in the akgate stack below
+      (:func:`discover_checks`); a mapping ``name -> async callable`` replaces them.
+    * ``extra_checks``: more checks, added to either.
+    * ``timeout``: seconds per check (a slow check fails as ``"failed: timeout"``).
+
+    See ``docs/operations.md``.
     """
 
     def __init__(

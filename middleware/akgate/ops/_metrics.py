@@ -43,7 +43,16 @@ class PrometheusMetrics:
     histograms (endpoint, model, provider), ``tokens_total`` (model, provider, direction),
     ``cost_usd_total`` (model, provider), ``fallbacks_total`` (endpoint),
     ``rejections_total`` (reason: ``rate_limit``/``budget``) and the ``open_streams`` gauge
-    (endpoint). ``path=None`` records without serving (expose ``registry`` yourself).
+    (endpoint).
+
+    Options (keyword-only):
+
+    * ``path``: where the exposition is served (``None``: record without serving; expose
+      ``registry`` yourself).
+    * ``registry``: the ``prometheus_client`` registry (default: a new one).
+    * ``namespace``: the metric name prefix (default ``akgate``).
+
+    See ``docs/operations.md``.
     """
 
     def __init__(

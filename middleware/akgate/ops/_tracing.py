@@ -92,6 +92,12 @@ class Tracing:
     ``http.request.method``, ``http.response.status_code``, ``akgate.request_id``,
     ``akgate.key_id``, ``akgate.cost_usd``; a 5xx (or an exception) marks it as an error with
     ``error.type``. Message contents are never recorded.
+
+    Options (keyword-only):
+
+    * ``tracer_provider``: the OpenTelemetry tracer provider (default: the global one).
+
+    See ``docs/operations.md``.
     """
 
     def __init__(self, app: ASGIApp, *, tracer_provider: Any = None) -> None:

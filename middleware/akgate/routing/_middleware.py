@@ -69,8 +69,30 @@ class Routing:
     gets ``public_rate_limit`` requests a minute). Other paths pass through to the wrapped app
     untouched.
 
-    ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
-    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
+    Options (keyword-only):
+
+    * ``catalog``: a :class:`~akgate.routing.Catalog`, a mapping or a JSON/TOML path (default:
+      the demo catalog).
+    * ``providers``: more :class:`~akgate.routing.Provider` objects; every provider the catalog
+      names must be configured (the demo one is added by itself).
+    * ``app_provider``: the wrapped app's provider name, or a ``Provider`` whose ``app`` is
+      ``None`` (default ``"app"``; ``None``: the wrapped app is not a provider).
+    * ``stats``: where TTFT and throughput samples go (default in memory; ``RedisStats``).
+    * ``default_optimize``: the strategy when the request names none (``"cost-focus"``).
+    * ``max_fallback_attempts``: fallbacks after the first attempt (default 3, at most 19).
+    * ``timeout_ms``: the default per-attempt timeout until the first byte (``None``: none).
+    * ``test_keys_use_test_providers``: ``ak_test_`` keys only reach ``test=True`` providers.
+    * ``models_endpoint``: answer ``/v1/models`` from the catalog (default ``True``).
+    * ``public_endpoints``, ``public_rate_limit``, ``public_rate_limiter``: the keyless
+      directory and registry endpoints, and their per-address limit (60 a minute).
+    * ``max_body_size``: request body cap in bytes (413 above it).
+    * ``messages_options``: options of the ``MessagesAdapter`` put in front of chat-only
+      providers.
+    * ``clock``: the clock of ``ttft_ms`` and ``throughput_tps`` (tests inject one).
+    * ``hosted_tools``: ``"strict"`` or ``"lenient"``, the policy of the Responses adapters
+      routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
+
+    See ``docs/routing.md``.
     """
 
     def __init__(

@@ -118,13 +118,18 @@ class SpendControl:
     Sits inside :class:`~akgate.APIKeyAuth` (it needs the caller's identity) and outside
     routing (which computes ``routing_metadata.cost``). See ``docs/spend.md``.
 
-    :param ledger: where records go (None: no ledger).
-    :param limits: where budgets and tpm are configured (None: no limits, ledger only).
-    :param counters: spend and token counters; default in process (one worker), use
-        :class:`~akgate.usage.RedisSpendCounters` with several workers.
-    :param catalog: prices for the admission estimate (``max tokens x price``).
-    :param default_max_tokens: output tokens assumed when a request names no cap and the
-        catalog has none either.
+    Options (keyword-only):
+
+    * ``ledger``: where records go (``None``: no ledger).
+    * ``limits``: where budgets and tpm are configured (``None``: no limits, ledger only).
+    * ``counters``: spend and token counters; default in process (one worker), use
+      :class:`~akgate.usage.RedisSpendCounters` with several workers.
+    * ``catalog``: prices for the admission estimate (``max tokens x price``).
+    * ``default_max_tokens``: output tokens assumed when a request names no cap and the
+      catalog has none either.
+    * ``max_body_size``: request body cap in bytes (413 above it).
+    * ``unavailable_retry_after``: ``Retry-After`` seconds on a 503 (a store that cannot answer).
+    * ``clock``: the epoch clock of budget periods (tests inject one).
     """
 
     def __init__(

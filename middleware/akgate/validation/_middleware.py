@@ -48,13 +48,16 @@ class RequestValidation:
     Which paths are which endpoint comes from the endpoint table (``akgate._endpoints``), after
     the canonical-path rule (a refused path is a 404 here too when this layer is outermost).
 
-    Options:
-        max_body_size: body cap in bytes (413 above it).
-        unknown_fields: ``"reject"`` (400 ``unknown_field``) or ``"warn"`` (forward unknown
-            top-level fields unchecked, with an ``unsupported_field`` warning).
-        strip_gateway: remove ``gateway`` and ``extensions`` before the app (for apps used
-            without the routing layer, which otherwise consumes them).
-        require_json_content_type: answer 415 unless ``Content-Type`` is JSON.
+    Options (keyword-only):
+
+    * ``max_body_size``: request body cap in bytes (413 above it).
+    * ``unknown_fields``: ``"reject"`` (default: 400 ``unknown_field``) or ``"warn"`` (forward
+      unknown top-level fields unchecked, with an ``unsupported_field`` warning).
+    * ``strip_gateway``: remove ``gateway`` and ``extensions`` before the app (for apps used
+      without the routing layer, which otherwise consumes them).
+    * ``require_json_content_type``: answer 415 unless ``Content-Type`` is JSON (default).
+
+    See ``docs/validation.md``.
     """
 
     def __init__(
