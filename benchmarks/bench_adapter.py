@@ -23,9 +23,10 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
+from _harness import count_body_messages, stream_app
 from _harness import make_scope as canned_scope
 
-from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate._types import ASGIApp, Scope
 from akgate.adapter import ResponsesAdapter
 
 REQUEST = json.dumps({"model": "m", "input": "hi", "stream": True}).encode()
@@ -60,25 +61,8 @@ def frames(n: int) -> list[bytes]:
 def inner_app(
     data: list[bytes], gate: anyio.Event | None = None, marks: dict[str, float] | None = None
 ) -> ASGIApp:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        while (await receive()).get("more_body"):
-            pass
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")],
-            }
-        )
-        for i, frame in enumerate(data):
-            if i == 0 and marks is not None:
-                marks["first_inner"] = time.perf_counter()
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
-            if i == 0 and gate is not None:
-                await gate.wait()  # hold the stream open (memory test)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    return app
+    # ``gate`` holds the stream open after its first frame (memory test).
+    return stream_app(data, gate=gate, marks=marks)
 
 
 def scope() -> Scope:
@@ -88,30 +72,7 @@ def scope() -> Scope:
 async def run_once(
     app: ASGIApp, marks: dict[str, float] | None = None, done: anyio.Event | None = None
 ) -> int:
-    sent = False
-    count = 0
-    closed = anyio.Event()
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": REQUEST, "more_body": False}
-        await closed.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        nonlocal count
-        if message["type"] == "http.response.body":
-            if count == 0 and message.get("body") and marks is not None:
-                marks.setdefault("first_outer", time.perf_counter())
-            count += 1
-            if count == 1 and done is not None:
-                done.set()
-
-    await app(scope(), receive, send)
-    closed.set()
-    return count
+    return await count_body_messages(app, scope(), REQUEST, marks=marks, done=done)
 
 
 async def per_chunk(n: int, rounds: int) -> tuple[float, float]:

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "middleware"), str(ROOT)]
 
 from _harness import make_scope as canned_scope  # noqa: E402  (benchmarks/)
+from _harness import timed_requests  # noqa: E402
 
 from akgate.auth import (  # noqa: E402
     APIKeyAuth,
@@ -60,33 +61,7 @@ def make_scope(key: str) -> dict[str, Any]:
 
 
 async def measure(app: Callable[..., Awaitable[None]], scope: dict[str, Any], n: int) -> float:
-    parked = asyncio.Event()
-    statuses: list[int] = []
-
-    async def send(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    def make_receive() -> Callable[[], Awaitable[dict[str, Any]]]:
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": BODY, "more_body": False}
-            await parked.wait()  # parks like a server until the client leaves
-            return {"type": "http.disconnect"}
-
-        return receive
-
-    start = time.perf_counter()
-    for _ in range(n):
-        await app(scope, make_receive(), send)
-    elapsed = time.perf_counter() - start
-    if any(status != 200 for status in statuses):
-        raise RuntimeError(f"unexpected statuses {set(statuses)}")
-    return elapsed / n * 1e6
+    return await timed_requests(app, scope, BODY, n)
 
 
 async def best_of(app: Any, scope: dict[str, Any], n: int, rounds: int) -> float:

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
-from _harness import _noop_send, _Parked, call_once, make_scope
+from _harness import Parked, call_once, make_scope, noop_send
 
 from akgate import Catalog, DemoModel, gateway
 from akgate.auth._keys import generate_key
@@ -51,12 +51,12 @@ async def measure(app: object, stream: bool, key: str, n: int, rounds: int) -> t
     if result.status != 200:
         raise SystemExit(f"status {result.status}: {result.body[:200]!r}")
     for _ in range(max(n // 10, 20)):
-        await app(dict(scope), _Parked(body), _noop_send)  # type: ignore[operator]
+        await app(dict(scope), Parked(body), noop_send)  # type: ignore[operator]
     best_wall, best_cpu = float("inf"), float("inf")
     for _ in range(rounds):
         cpu0, t0 = _cpu_seconds(), time.perf_counter()
         for _ in range(n):
-            await app(dict(scope), _Parked(body), _noop_send)  # type: ignore[operator]
+            await app(dict(scope), Parked(body), noop_send)  # type: ignore[operator]
         best_wall = min(best_wall, (time.perf_counter() - t0) / n)
         best_cpu = min(best_cpu, (_cpu_seconds() - cpu0) / n)
     return best_wall * 1e6, best_cpu * 1e6

@@ -24,9 +24,10 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
+from _harness import count_body_messages, stream_app
 from _harness import make_scope as canned_scope
 
-from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate._types import ASGIApp
 from akgate.adapter import ResponsesAdapter
 from akgate.messages import MessagesAdapter
 
@@ -76,23 +77,7 @@ def frames(n: int, kind: str) -> list[bytes]:
 
 
 def inner_app(data: list[bytes], marks: dict[str, float] | None = None) -> ASGIApp:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        while (await receive()).get("more_body"):
-            pass
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")],
-            }
-        )
-        for i, frame in enumerate(data):
-            if i == 0 and marks is not None:
-                marks["first_inner"] = time.perf_counter()
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    return app
+    return stream_app(data, marks=marks)
 
 
 async def run_once(
@@ -101,28 +86,7 @@ async def run_once(
     path: str = "/v1/messages",
     body: bytes = REQUEST,
 ) -> int:
-    sent = False
-    count = 0
-    closed = anyio.Event()
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await closed.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        nonlocal count
-        if message["type"] == "http.response.body":
-            if count == 0 and message.get("body") and marks is not None:
-                marks.setdefault("first_outer", time.perf_counter())
-            count += 1
-
-    await app(canned_scope(path, body), receive, send)
-    closed.set()
-    return count
+    return await count_body_messages(app, canned_scope(path, body), body, marks=marks)
 
 
 async def per_chunk(n: int, rounds: int, kind: str) -> dict[str, tuple[float, float]]:

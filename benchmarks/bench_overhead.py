@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT / "middleware"), str(HERE)]
 
-from _harness import StreamProbe, bench, call_once, make_scope  # noqa: E402
+from _harness import StreamProbe, bench, call_once, cpu_model, make_scope  # noqa: E402
 
 from akgate.adapter import ResponsesAdapter  # noqa: E402
 from akgate.auth import APIKeyAuth, MemoryKeyStore  # noqa: E402
@@ -323,14 +323,7 @@ def over_uvicorn(
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     import uvicorn
 
     return (

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -30,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _harness import machine  # benchmarks/ (this script's folder)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -370,21 +371,6 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} CPUs ({model}); Python {platform.python_version()}; "
-        f"{platform.system()} {platform.release()}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
@@ -412,7 +398,7 @@ def main() -> None:
             for system in systems:
                 system.process.terminate()
                 system.process.wait(timeout=20)
-    print(f"Machine: {_machine()}")
+    print(f"Machine: {machine()}")
     print(f"{args.rounds} interleaved round(s) of {args.duration:g} s per system and scenario.")
     if not litellm:
         print("LiteLLM proxy: not installed (pip install 'litellm[proxy]'), not measured.")

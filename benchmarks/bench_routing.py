@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
+from _harness import Parked, noop_send
 from _harness import make_scope as canned_scope
 
 from akgate.routing import Catalog, Routing
@@ -111,24 +112,9 @@ def make_app(chunks: int) -> Callable[..., Awaitable[None]]:
 
 async def run(app: Any, body: bytes, n: int) -> float:
     scope = canned_scope("/v1/chat/completions", body)
-    park = asyncio.Event()
-
-    async def send(message: Any) -> None:
-        pass
-
     start = time.process_time()
     for _ in range(n):
-        given = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal given
-            if not given:
-                given = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await park.wait()
-            raise AssertionError
-
-        await app(dict(scope), receive, send)
+        await app(dict(scope), Parked(body), noop_send)
     return (time.process_time() - start) / n * 1e6
 
 

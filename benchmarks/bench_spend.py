@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "middleware"), str(ROOT), str(ROOT / "benchmarks")]
 
-from _harness import make_scope  # noqa: E402  (benchmarks/)
+from _harness import make_scope, timed_requests  # noqa: E402  (benchmarks/)
 
 from akgate.auth import APIKeyAuth, MemoryKeyStore, MemoryRateLimiter, create_key  # noqa: E402
 from akgate.context import Identity, request_context  # noqa: E402
@@ -93,34 +93,7 @@ def cpu_seconds() -> float:
 
 
 async def measure(app: Any, n: int) -> float:
-    scope = make_scope("/v1/chat/completions", BODY)
-    parked = asyncio.Event()
-    statuses: list[int] = []
-
-    async def send(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    def make_receive() -> Callable[[], Awaitable[dict[str, Any]]]:
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": BODY, "more_body": False}
-            await parked.wait()
-            return {"type": "http.disconnect"}
-
-        return receive
-
-    start = time.perf_counter()
-    for _ in range(n):
-        await app(scope, make_receive(), send)
-    elapsed = time.perf_counter() - start
-    if any(status != 200 for status in statuses):
-        raise RuntimeError(f"unexpected statuses {set(statuses)}")
-    return elapsed / n * 1e6
+    return await timed_requests(app, make_scope("/v1/chat/completions", BODY), BODY, n)
 
 
 async def best_of(app: Any, n: int, rounds: int) -> tuple[float, float]:

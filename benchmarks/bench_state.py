@@ -34,9 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
-from _harness import call_once, make_scope
+from _harness import call_once, json_app, make_scope
 
-from akgate._types import Receive, Scope, Send
 from akgate.adapter import ResponsesAdapter
 from akgate.store import (
     MemoryResponseStore,
@@ -63,17 +62,7 @@ CHAT = json.dumps(
 ).encode()
 
 
-async def chat_app(scope: Scope, receive: Receive, send: Send) -> None:
-    while (await receive()).get("more_body"):
-        pass
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": CHAT})
+chat_app = json_app(CHAT)
 
 
 def cpu_seconds() -> float:

@@ -25,13 +25,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "middleware"), str(HERE)]
 
 import httpx  # noqa: E402
-from _harness import make_scope  # noqa: E402
+from _harness import Parked, make_scope, noop_send  # noqa: E402
 from bench_peer import _free_port, _wait_port  # noqa: E402
 
 from akgate.providers import UpstreamProvider  # noqa: E402
@@ -60,21 +59,7 @@ def _variants(base: str) -> dict[str, Callable[[], UpstreamProvider]]:
 
 
 async def _one(app: UpstreamProvider, body: bytes) -> None:
-    scope = make_scope("/v1/chat/completions", body)
-    delivered = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        pass
-
-    await app(scope, receive, send)
+    await app(make_scope("/v1/chat/completions", body), Parked(body), noop_send)
 
 
 async def _run(app: UpstreamProvider, body: bytes, conc: int, requests: int) -> float:

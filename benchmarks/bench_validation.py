@@ -18,10 +18,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 
+from _harness import json_app
 from _harness import make_scope as canned_scope
 from pydantic_core import from_json, to_json
 
-from akgate._types import Message, Receive, Scope, Send
+from akgate._types import Message, Scope
 from akgate.schemas.chat_request import ChatCompletionRequest
 from akgate.schemas.responses_request import ResponsesRequest
 from akgate.validation import RequestValidation
@@ -91,17 +92,7 @@ RESPONSES: dict[str, Any] = {
 ANSWER = to_json({"id": "x", "object": "chat.completion", "choices": []})
 
 
-async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
-    while (await receive()).get("more_body"):
-        pass
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": ANSWER})
+bare_app = json_app(ANSWER)
 
 
 def make_scope(path: str, body: bytes) -> Scope:
