@@ -14,8 +14,8 @@ from akgate.validation import (
     validate_request,
     validate_responses_request,
 )
-from akgate.validation._errors import loc_to_param
 from akgate.validation._extensions import sanitize_extensions
+from akgate.validation._from_pydantic import loc_to_param
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}
 

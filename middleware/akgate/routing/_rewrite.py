@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from akgate.context import Endpoint
 from akgate.errors import GatewayError
 from akgate.schemas.gateway import GatewayParams
-from akgate.validation._errors import error_from_validation
 from akgate.validation._extensions import sanitize_extensions
+from akgate.validation._from_pydantic import error_from_validation
 
 from ._strategies import Needs, Route, normalize_effort
 

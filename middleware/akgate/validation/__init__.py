@@ -28,8 +28,8 @@ __getattr__ = _deprecated_names(
         "LEGACY_FIELDS": "._validate",
         "RESPONSES_FIELDS": "._validate",
         "UnknownFields": "._validate",
-        "error_from_validation": "._errors",
-        "loc_to_param": "._errors",
+        "error_from_validation": "._from_pydantic",
+        "loc_to_param": "._from_pydantic",
         "sanitize_extensions": "._extensions",
     },
 )

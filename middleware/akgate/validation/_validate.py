@@ -17,8 +17,8 @@ from akgate.errors import GatewayError
 from akgate.schemas.chat_request import ChatCompletionRequest
 from akgate.schemas.responses_request import ResponsesRequest
 
-from ._errors import error_from_validation
 from ._extensions import WarnFn, sanitize_extensions
+from ._from_pydantic import error_from_validation
 
 __all__ = [
     "CHAT_FIELDS",
