@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import typing
 
-from ._deprecated import deprecated_names as _deprecated_names
 from ._lazy import lazy_exports
 from ._version import __version__
 
@@ -230,9 +229,20 @@ def _publish(value: object) -> None:
 
 
 _lazy_getattr, __dir__ = lazy_exports(__name__, _LAZY, on_load=_publish)
-# Old names: still importable, with a DeprecationWarning (see the changelog).
-__getattr__ = _deprecated_names(
-    __name__,
-    {"CatalogProvider": (".routing._catalog:Offering", "it is called akgate.Offering now")},
-    fallback=_lazy_getattr,
-)
+
+
+def __getattr__(name: str) -> typing.Any:
+    if name == "CatalogProvider":
+        # The old name of Offering: still importable, with a warning (see the changelog); not
+        # cached, so every use warns. ``akgate._deprecated`` is not imported for it: ``import
+        # akgate`` stays cheap.
+        import warnings
+
+        warnings.warn(
+            "akgate.CatalogProvider is deprecated and will be removed: it is called "
+            "akgate.Offering now",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        name = "Offering"
+    return _lazy_getattr(name)

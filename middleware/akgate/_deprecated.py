@@ -3,7 +3,7 @@
 A name leaves a public module (``akgate.auth.hash_key``, ``akgate.providers.upstream``) with a
 deprecation period: the old import keeps working, warns once per call site, and the changelog
 says where the name went. ``deprecated_names`` builds the module ``__getattr__`` (PEP 562) that
-does it (with ``fallback=`` the ``lazy_exports`` of a package that has them).
+does it.
 """
 
 from __future__ import annotations
@@ -21,22 +21,18 @@ def deprecated_names(
     moved: Mapping[str, str | tuple[str, str]],
     *,
     instead: str = "",
-    fallback: Callable[[str], Any] | None = None,
 ) -> Callable[[str], Any]:
     """A module ``__getattr__`` for names that left ``module``.
 
     ``moved``: name -> where it is now, ``"module"`` (relative to ``module``, or absolute) or
     ``"module:new_name"`` for a renamed one, or a pair (that, what to do instead) when the
-    advice differs from ``instead``, the advice the warning gives by default. Other names go
-    to ``fallback`` (the module's ``lazy_exports``), else are an ``AttributeError``. Nothing is
+    advice differs from ``instead``, the advice the warning gives by default. Nothing is
     cached on the module: each use warns (once per call site, by the default filters).
     """
 
     def __getattr__(name: str) -> Any:
         entry = moved.get(name)
         if entry is None:
-            if fallback is not None:
-                return fallback(name)
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         source, advice = (entry, instead) if isinstance(entry, str) else entry
         source, _, attr = source.partition(":")
