@@ -44,7 +44,7 @@ MAX_JSON_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 #: - ``pending``: no start yet;
 #: - ``sse``: a 2xx event stream, committed at its first complete event and rewritten as it flows;
 #: - ``json``: a 2xx JSON answer, held whole (up to ``cap``) to add ``routing_metadata``;
-#: - ``raw``: the client's own error (4xx other than the retryable ones), forwarded unchanged;
+#: - ``raw``: any other status (the client's own error, a 4xx): forwarded unchanged;
 #: - ``fail``: a retryable status (5xx, 401, 403, 408, 425, 429): the body is kept (bounded) for
 #:   the log and the next provider is tried;
 #: - ``too_large``: a JSON answer over ``cap``: dropped, the next provider is tried;
