@@ -43,7 +43,7 @@ from _harness import StreamProbe, bench, call_once, cpu_model, make_scope  # noq
 from akgate.adapter import ResponsesAdapter  # noqa: E402
 from akgate.auth import APIKeyAuth, MemoryKeyStore  # noqa: E402
 from akgate.auth._keys import generate_key  # noqa: E402
-from akgate.providers.demo import DemoModel  # noqa: E402
+from akgate.providers import DemoModel  # noqa: E402
 from akgate.routing import Catalog, Routing  # noqa: E402
 from akgate.stack import gateway  # noqa: E402
 from akgate.validation import RequestValidation  # noqa: E402

@@ -117,6 +117,7 @@ def test_the_asgi_toolkit_is_public() -> None:
     ("old", "new", "names"),
     [
         ("akgate.providers.upstream", "akgate.providers._upstream", ["UpstreamProvider"]),
+        ("akgate.providers.demo", "akgate.providers._demo", ["DemoModel", "count_tokens"]),
         ("akgate.schemas.errors", "akgate.schemas.envelope", ["ErrorEnvelope", "ErrorObject"]),
     ],
 )

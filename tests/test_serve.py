@@ -25,8 +25,7 @@ from akgate._serve import (
     upstream_models,
 )
 from akgate.cli import build_parser
-from akgate.providers import UpstreamProvider
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel, UpstreamProvider
 from akgate.store import StatefulResponses
 from akgate.usage import SpendControl
 from tests.support.servers import free_port, run_uvicorn

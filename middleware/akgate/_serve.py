@@ -142,7 +142,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             sse_heartbeat=config.sse_heartbeat,
             routing_options={"public_endpoints": config.public_directory},
         )
-    from akgate.providers.demo import DemoModel
+    from akgate.providers._demo import DemoModel
 
     # The demo model is the wrapped app, registered as the demo catalog's provider.
     return gateway(

@@ -11,7 +11,7 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from akgate.adapter import ResponsesAdapter
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel
 from tests.support.servers import run_uvicorn
 
 from .checks import check_response, check_stream

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from akgate.adapter import ResponsesAdapter
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel
 from tests.support.servers import run_uvicorn
 
 from .scripted import USAGE, chunk, completion, json_app, stream_app

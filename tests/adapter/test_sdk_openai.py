@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from akgate.adapter import ResponsesAdapter
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel
 from tests.support.servers import run_uvicorn
 
 from .checks import check_response

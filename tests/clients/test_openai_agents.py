@@ -26,7 +26,7 @@ from agents import (  # noqa: E402
 from openai import AsyncOpenAI  # noqa: E402
 
 from akgate import gateway  # noqa: E402
-from akgate.providers.demo import DemoModel  # noqa: E402
+from akgate.providers import DemoModel  # noqa: E402
 from akgate.routing import Catalog  # noqa: E402
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel
 from tests.integrations.django_setup import setup_django
 from tests.support.servers import run_uvicorn
 

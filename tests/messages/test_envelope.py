@@ -14,7 +14,7 @@ from akgate._types import Receive, Scope, Send
 from akgate.auth import APIKeyAuth, MemoryKeyStore, create_key
 from akgate.auth._keys import generate_key
 from akgate.errors import GatewayError, send_error
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel
 
 from .checks import check_error
 

@@ -21,7 +21,7 @@ from akgate._serve import ServeConfig, build_app
 from akgate._types import Receive, Scope, Send
 from akgate.auth import MemoryKeyStore, create_key, ensure_demo_key
 from akgate.auth._keys import generate_key
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel
 from tests.support.servers import free_port
 from tests.test_serve import start_serve, stop
 

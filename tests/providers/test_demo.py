@@ -11,8 +11,8 @@ import openai
 import pytest
 from httpx_sse import aconnect_sse
 
-from akgate.providers import demo as demo_module
-from akgate.providers.demo import DemoModel, count_tokens
+from akgate.providers import _demo as demo_module
+from akgate.providers._demo import DemoModel, count_tokens
 from akgate.schemas.chat import ChatCompletionChunk
 from tests.providers._harness import call, http_scope, sse_data
 from tests.providers._jsonschema_check import errors

@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from akgate import gateway
-from akgate.providers.demo import REFUSAL_TEXT, DemoModel
+from akgate.providers._demo import REFUSAL_TEXT, DemoModel
 from akgate.routing import Catalog
 
 

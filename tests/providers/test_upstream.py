@@ -11,8 +11,7 @@ import openai
 import pytest
 
 from akgate._types import Receive, Scope, Send
-from akgate.providers import UpstreamProvider
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel, UpstreamProvider
 from tests.providers._harness import call, sse_data
 from tests.support.servers import free_port, run_uvicorn
 

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from akgate.providers import UpstreamProvider
+from akgate.providers import DemoModel, UpstreamProvider
 from akgate.providers._upstream_http import env_proxy
-from akgate.providers.demo import DemoModel
 from tests.providers._harness import call, sse_data
 from tests.providers.test_upstream import HELLO, STREAM, URL, echo_app, post
 from tests.support.servers import run_uvicorn

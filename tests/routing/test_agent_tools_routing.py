@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from akgate import gateway
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel
 from akgate.routing import Catalog, Provider
 
 TOOLS = [

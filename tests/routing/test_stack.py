@@ -13,8 +13,7 @@ from auriko.route_types import RoutingOptions
 from httpx_sse import aconnect_sse
 from openai import AsyncOpenAI
 
-from akgate.providers import UpstreamProvider
-from akgate.providers.demo import DemoModel
+from akgate.providers import DemoModel, UpstreamProvider
 from akgate.routing import Catalog, Provider, Routing
 from akgate.validation import RequestValidation
 from tests.routing.conftest import client

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
+from ._demo import DEMO_MODELS, DemoModel
 from ._upstream import UpstreamProvider
-from .demo import DEMO_MODELS, DemoModel
 
 __all__ = ["DEMO_MODELS", "DemoModel", "UpstreamProvider"]

@@ -231,7 +231,7 @@ class Catalog:
         return cls.from_dict(DEMO_CATALOG if provider == "demo" else _demo_for(provider))
 
 
-#: What the demo model honours (``providers/demo.py``); routing drops the other optional
+#: What the demo model honours (``providers/_demo.py``); routing drops the other optional
 #: parameters with an ``unsupported_parameter`` warning. The demo is deterministic, which is what
 #: ``temperature``, ``top_p`` and ``seed`` ask of it; the penalties are no-ops
 #: for a deterministic model (the answer is the same at any value).

@@ -52,8 +52,8 @@ class Provider:
 
     @classmethod
     def demo(cls, name: str = "demo", **options: Any) -> Provider:
-        """The embedded demo model (``akgate.providers.demo.DemoModel``) as a test provider."""
-        from akgate.providers.demo import DemoModel  # on use: routing alone needs no demo model
+        """The embedded demo model (``akgate.providers.DemoModel``) as a test provider."""
+        from akgate.providers._demo import DemoModel  # on use: routing alone needs no demo model
 
         app: ASGIApp = DemoModel(**options)
         return cls(name, app, test=True, data_policy="zdr")
