@@ -480,7 +480,9 @@ class Routing:
     untouched.
 
     ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
-    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`), and
+    ``inline_files`` whether those adapters pass inline ``input_file`` parts on as chat ``file``
+    parts (providers whose catalog entry lacks ``capabilities.files`` never get files).
     """
 
     def __init__(
@@ -503,11 +505,14 @@ class Routing:
         messages_options: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         hosted_tools: Literal["strict", "lenient"] = "strict",
+        inline_files: bool = False,
     ) -> None:
         if hosted_tools not in ("strict", "lenient"):
             raise ValueError("hosted_tools must be 'strict' or 'lenient'")
         #: The Responses adapter's policy for hosted tools on chat-only providers.
         self.hosted_tools = hosted_tools
+        #: Its Responses adapters pass inline ``input_file`` parts to chat-only providers.
+        self.inline_files = inline_files
         self.app = app
         #: Options of the MessagesAdapter wrapped around each chat-only provider.
         self.messages_options: dict[str, Any] = {
@@ -585,7 +590,7 @@ class Routing:
                 apps[(provider.name, "responses")] = provider.app
             else:
                 apps[(provider.name, "responses")] = ResponsesAdapter(
-                    provider.app, hosted_tools=self.hosted_tools
+                    provider.app, hosted_tools=self.hosted_tools, inline_files=self.inline_files
                 )
             if "messages" in provider.endpoints:
                 apps[(provider.name, "messages")] = provider.app
