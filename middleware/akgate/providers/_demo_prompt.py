@@ -345,4 +345,8 @@ def styled(text: str, system: str) -> str:
     """``text`` in the style the system/developer prompt ``system`` asks for (pirate speak)."""
     if not _PIRATE_ASK.search(system):
         return text
-    return "Arr! " + re.sub(r"[A-Za-z]+", _pirate_word, text)
+    # What is quoted (the user's own words) stays as said.
+    pieces = text.split('"')
+    for index in range(0, len(pieces), 2):
+        pieces[index] = re.sub(r"[A-Za-z]+", _pirate_word, pieces[index])
+    return "Arr! " + '"'.join(pieces)
