@@ -50,3 +50,22 @@ def data_url(data: bytes, media_type: str = "application/pdf") -> str:
 #: The report every file test sends: its first line is its title.
 REPORT = pdf("Title: Akgate Quarterly Field Notes", "Routing held steady (all regions).")
 REPORT_TITLE = "Akgate Quarterly Field Notes"
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid one-colour PNG of that size (grey, 8-bit)."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\x00" + b"\x80" * width for _ in range(height)))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
