@@ -7,8 +7,9 @@ It serves ``POST /v1/chat/completions`` (JSON and SSE) and ``GET /v1/models`` un
 streamed token by token), so the same request always gets the same content. What it answers
 is documented rule by rule in ``docs/providers.md``: the last user turn, plain instructions
 ("reply with exactly X"), values stated earlier, tools asked for in plain words with arguments
-read from the prompt, images described from their bytes, ``n`` choices, logprobs, a refusal
-trigger and URL citations.
+read from the prompt, images described from their bytes, files read from theirs (name, media
+type, size, a text file's or a simple PDF's text), counting, "in exactly N words", pirate speak
+asked for by a system prompt, ``n`` choices, logprobs, a refusal trigger and URL citations.
 
 Tokens: a token is a word (``\\w+``) or a single other non-space character, with the whitespace in
 front of it (``TOKEN_RE``). ``count_tokens(text)`` counts them. Prompt tokens are, per message,
