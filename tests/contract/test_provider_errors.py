@@ -13,8 +13,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from akgate.errors import ERROR_TYPES
+from akgate.routing._provider_errors import scrub
 
 from .conftest import over_app
 
@@ -178,3 +181,13 @@ async def test_messages_gets_anthropics_envelope() -> None:
     assert MESSAGE in answer["error"]["message"]
     r = await call(ErrorApp(404, {"detail": "no such model"}), "/v1/messages", body)
     assert (r.status_code, r.json()["error"]["type"]) == (404, "not_found_error")
+
+
+@given(
+    st.from_regex(r"(sk-proj-|sk-|ak_live_|Bearer )[A-Za-z0-9]{8,40}", fullmatch=True),
+    st.text(alphabet="abcdefgh ,.:", max_size=40),
+)
+def test_scrub_never_echoes_a_credential(secret: str, around: str) -> None:
+    cleaned = scrub(f"{around} {secret} {around}")
+    assert secret not in cleaned
+    assert secret.split()[-1] not in cleaned

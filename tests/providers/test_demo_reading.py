@@ -11,8 +11,10 @@ import base64
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from akgate.providers._demo_files import read_file
+from akgate.providers._demo_files import answer_about_files, read_file
 from akgate.providers.demo import DemoModel
 from tests.contract.files import REPORT, REPORT_TITLE, data_url, pdf
 
@@ -110,3 +112,24 @@ async def test_a_pirate_system_prompt_gets_pirate_speak() -> None:
 async def test_a_long_say_is_still_echoed() -> None:
     prompt = "Say something kind about my garden please"
     assert await ask([user(prompt)]) == f'Hello! I am the akgate demo model. You said: "{prompt}"'
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=400).map(lambda b: b"%PDF-1.4\n" + b),
+    st.text(max_size=40),
+    st.sampled_from(["application/pdf", "text/plain", "image/png", ""]),
+)
+def test_any_bytes_are_described_never_raised_on(data: bytes, name: str, media: str) -> None:
+    url = data_url(data, media) if media else base64.b64encode(data).decode()
+    file = read_file({"filename": name, "file_data": url})
+    assert file.size == len(data)
+    assert (file.text is None) != (file.unread is None)  # read, or says why not
+    assert answer_about_files("What is its title?", [file])
+
+
+@given(st.text(max_size=200))
+def test_any_file_data_string_is_described(raw: str) -> None:
+    assert answer_about_files("read it", [read_file({"file_data": raw})]).startswith(
+        "I read 1 file"
+    )
