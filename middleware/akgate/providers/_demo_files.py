@@ -29,16 +29,16 @@ _TEXT_EXTENSIONS: Final = {
     "html": "text/html",
     "pdf": "application/pdf",
 }
-#: A content stream: ``stream`` EOL ... ``endstream`` (the dictionary before it is checked).
-_STREAM: Final = re.compile(
-    rb"<<(?P<dict>(?:(?!>>).)*?)>>\s*stream\r?\n(?P<data>.*?)endstream", re.S
-)
+#: How far before ``stream`` its dictionary (``<< /Length ... /Filter ... >>``) is looked for.
+_DICT_WINDOW: Final = 1024
 #: A literal string with balanced parentheses one level deep, and backslash escapes.
-_LITERAL: Final = rb"\((?P<s>(?:\\.|\((?:\\.|[^\\()])*\)|[^\\()])*)\)"
-_TJ: Final = re.compile(_LITERAL + rb"\s*(?:Tj|')")
-_TJ_ARRAY: Final = re.compile(rb"\[(?P<a>(?:[^\]\\]|\\.)*)\]\s*TJ", re.S)
-_IN_ARRAY: Final = re.compile(_LITERAL)
-_INFO_TITLE: Final = re.compile(rb"/Title\s*" + _LITERAL)
+#: What the content-stream scan stops at: a string, an array, or the end of an array.
+_SPECIAL: Final = re.compile(rb"[(\[\]]")
+#: What the string scan stops at: an escape or a parenthesis (strings nest balanced ones).
+_IN_STRING: Final = re.compile(rb"[\\()]")
+_SHOWS_STRING: Final = re.compile(rb"\s*(?:Tj|')")
+_SHOWS_ARRAY: Final = re.compile(rb"\s*TJ")
+_INFO_TITLE: Final = re.compile(rb"/Title\s*\(")
 _ESCAPES: Final = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
@@ -85,6 +85,72 @@ def _unescape(raw: bytes) -> str:
     return out.decode("latin-1")
 
 
+def _literal(data: bytes, start: int) -> tuple[bytes, int] | None:
+    """The raw bytes of the PDF string opening at ``data[start] == "("`` and the index after
+    it; ``None`` when it never closes. Linear: each byte is looked at once."""
+    depth, pos = 1, start + 1
+    while depth:
+        found = _IN_STRING.search(data, pos)
+        if found is None:
+            return None
+        char = data[found.start()]
+        if char == 0x5C:  # backslash: the next byte is escaped
+            pos = found.start() + 2
+            continue
+        depth += 1 if char == 0x28 else -1
+        pos = found.start() + 1
+    return data[start + 1 : pos - 1], pos
+
+
+def _drawn_strings(body: bytes) -> list[str]:
+    """The strings a content stream shows, in order: ``(...) Tj``, ``(...) '`` and the strings
+    of ``[(...) ...] TJ`` arrays joined (kerning numbers dropped)."""
+    shown: list[str] = []
+    array: list[str] | None = None
+    pos = 0
+    while (found := _SPECIAL.search(body, pos)) is not None:
+        at = found.start()
+        char = body[at]
+        if char == 0x28:  # "("
+            literal = _literal(body, at)
+            if literal is None:
+                break
+            text, pos = _unescape(literal[0]), literal[1]
+            if array is not None:
+                array.append(text)
+            elif _SHOWS_STRING.match(body, pos):
+                shown.append(text)
+        elif char == 0x5B:  # "["
+            array, pos = [], at + 1
+        else:  # "]"
+            pos = at + 1
+            if array is not None and _SHOWS_ARRAY.match(body, pos):
+                shown.append("".join(array))
+            array = None
+    return shown
+
+
+def _streams(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(dictionary, data) of each ``stream ... endstream`` of a PDF, in one linear pass."""
+    found = []
+    pos = 0
+    while (start := data.find(b"stream", pos)) != -1:
+        pos = start + 6
+        if data[start - 3 : start] == b"end":
+            continue
+        eol = 2 if data[pos : pos + 2] == b"\r\n" else 1 if data[pos : pos + 1] in b"\r\n" else 0
+        if not eol:
+            continue
+        end = data.find(b"endstream", pos + eol)
+        if end == -1:
+            break
+        window = data[max(0, start - _DICT_WINDOW) : start]
+        opened = window.rfind(b"<<")
+        found.append((window[opened:] if opened != -1 else b"", data[pos + eol : end]))
+        pos = end + 9
+    return found
+
+
 def _pdf_text(data: bytes) -> tuple[str | None, str | None, str | None, int]:
     """(text, title, why unread, pages) of a PDF, from its uncompressed content streams."""
     pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
@@ -92,20 +158,14 @@ def _pdf_text(data: bytes) -> tuple[str | None, str | None, str | None, int]:
         return None, None, "it is encrypted", pages
     lines: list[str] = []
     compressed = False
-    for stream in _STREAM.finditer(data):
-        if b"/Filter" in stream.group("dict"):
+    for head, body in _streams(data):
+        if b"/Filter" in head:
             compressed = True
             continue
-        body = stream.group("data")
-        found: list[tuple[int, str]] = [
-            (m.start(), _unescape(m.group("s"))) for m in _TJ.finditer(body)
-        ]
-        for array in _TJ_ARRAY.finditer(body):
-            pieces = [_unescape(m.group("s")) for m in _IN_ARRAY.finditer(array.group("a"))]
-            found.append((array.start(), "".join(pieces)))
-        lines.extend(text for _, text in sorted(found))
+        lines.extend(_drawn_strings(body))
     info = _INFO_TITLE.search(data)
-    title = _unescape(info.group("s")).strip() if info else None
+    literal = _literal(data, info.end() - 1) if info else None
+    title = _unescape(literal[0]).strip() if literal else None
     text = "\n".join(line for line in lines if line.strip()) or None
     if text is None:
         why = "its text is in compressed streams" if compressed else "it draws no text"
