@@ -105,17 +105,15 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     if endpoint == "chat_completions":
         fmt = payload.get("response_format")
         effort = payload.get("reasoning_effort")
-        vision = _has_part(payload.get("messages"), "content", "image_url")
-        files = _has_part(payload.get("messages"), "content", "file")
+        parts = _part_types(payload.get("messages"))
+        vision, files = "image_url" in parts, "file" in parts
     else:
         text = payload.get("text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         reasoning = payload.get("reasoning")
         effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
-        vision = _has_part(payload.get("input"), "content", "input_image")
-        files = _has_part(payload.get("input"), "content", "input_file") or _has_part(
-            payload.get("input"), "output", "input_file"
-        )
+        parts = _part_types(payload.get("input"))
+        vision, files = "input_image" in parts, "input_file" in parts
     structured = None
     if isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema"):
         structured = fmt["type"]
@@ -164,6 +162,28 @@ def _has_file_document(messages: Any) -> bool:
                     if isinstance(source, Mapping) and source.get("type") == "base64":
                         return True
     return False
+
+
+def _part_types(items: Any) -> set[str]:
+    """The types of the content parts of ``items`` (messages' ``content``, and the ``output``
+    of Responses tool outputs), in one pass: what the capability filters look for."""
+    found: set[str] = set()
+    if not isinstance(items, list):
+        return found
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        parts = item.get("content")
+        if not isinstance(parts, list):
+            parts = item.get("output")
+            if not isinstance(parts, list):
+                continue
+        for part in parts:
+            if isinstance(part, Mapping):
+                kind = part.get("type")
+                if isinstance(kind, str):
+                    found.add(kind)
+    return found
 
 
 def _has_part(items: Any, key: str, part_type: str) -> bool:
