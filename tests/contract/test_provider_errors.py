@@ -10,14 +10,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import auriko
 import httpx
 import openai
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from akgate.auth import generate_key
 from akgate.errors import ERROR_TYPES
 from akgate.routing._provider_errors import scrub
+from akgate.stack import gateway
 
 from .conftest import over_app
 
@@ -191,3 +194,22 @@ def test_scrub_never_echoes_a_credential(secret: str, around: str) -> None:
     cleaned = scrub(f"{around} {secret} {around}")
     assert secret not in cleaned
     assert secret.split()[-1] not in cleaned
+
+
+async def test_the_auriko_sdk_reads_a_providers_400_as_a_bad_request_not_a_malformed_body() -> None:
+    app = ErrorApp(400, openai_error(MESSAGE, "temperature"))
+    key = generate_key("live")[0]
+    stack = gateway(app, keys=[key], models=["m"], demo=False)
+    sdk = auriko.AsyncClient(api_key=key, base_url="http://gateway/v1", max_retries=0)
+    sdk._httpx = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack),
+        base_url="http://gateway/v1",
+        headers=sdk._default_headers,
+    )
+    async with sdk:
+        with pytest.raises(auriko.BadRequestError) as caught:
+            await sdk.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert caught.value.code == "invalid_parameter_value"
+    assert caught.value.param == "temperature"
