@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,54 @@ async def test_delete_removes_record_items_and_events(store_and_clock: Any) -> N
     assert not await store.delete("ws", "resp_1")
 
 
+async def test_update_reads_changes_and_writes_one_record(store_and_clock: Any) -> None:
+    store, clock = store_and_clock
+    assert await store.update("ws", "resp_1", lambda r: True) is None  # nothing to change
+    await store.save(record("resp_1", expires=clock.now + 100))
+    assert await store.update("other", "resp_1", lambda r: True) is None  # another workspace
+
+    def add(changed: StoredResponse) -> bool:
+        changed.input_items.append(
+            {"id": "in_2", "type": "message", "role": "user", "content": "r"}
+        )
+        changed.input_items[0]["content"] = "edited"  # an item edited in place is rewritten
+        return True
+
+    updated = await store.update("ws", "resp_1", add)
+    assert updated is not None
+    assert [i["id"] for i in updated.input_items] == ["in_resp_1", "in_2"]
+    assert await store.load("ws", "resp_1") == updated
+    found = await store.find_items("ws", ["in_2", "in_resp_1"])
+    assert found["in_2"]["content"] == "r"
+    assert found["in_resp_1"]["content"] == "edited"
+
+    def drop_first(changed: StoredResponse) -> bool:
+        del changed.input_items[0]
+        return True
+
+    await store.update("ws", "resp_1", drop_first)
+    assert set(await store.find_items("ws", ["in_2", "in_resp_1"])) == {"in_2"}
+
+    def refuse(changed: StoredResponse) -> bool:
+        changed.input_items.clear()
+        return False  # not written
+
+    unchanged = await store.update("ws", "resp_1", refuse)
+    assert unchanged is not None
+    loaded = await store.load("ws", "resp_1")
+    assert loaded is not None
+    assert [i["id"] for i in loaded.input_items] == ["in_2"]
+
+    def grow(changed: StoredResponse) -> bool:
+        changed.input_items.append({"id": "big", "type": "message", "content": "x" * 5000})
+        return True
+
+    with pytest.raises(ResponseTooLarge):
+        await store.update("ws", "resp_1", grow)
+    clock.now += 101
+    assert await store.update("ws", "resp_1", lambda r: True) is None  # expired
+
+
 async def test_event_log_in_order_after_a_sequence_number(store_and_clock: Any) -> None:
     store, clock = store_and_clock
     await store.save(record("resp_1", expires=clock.now + 100))
@@ -166,6 +215,33 @@ async def test_sqlite_prune_deletes_expired_rows(tmp_path: Path) -> None:
     assert await store.prune() == 0
     assert await store.load("ws", "resp_new") is not None
     await store.aclose()
+
+
+async def test_sqlite_calls_from_a_plain_thread(tmp_path: Path) -> None:
+    """Off asyncio (trio), a pool thread hands the call to the store's thread and waits."""
+    store = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    await store.save(record("resp_1", expires=9e9))
+
+    def count(conn: Any) -> int:
+        return int(conn.execute("SELECT count(*) FROM responses").fetchone()[0])
+
+    assert await asyncio.to_thread(store._run_and_wait, count) == 1
+    await store.aclose()
+
+
+async def test_sqlite_a_cancelled_caller_does_not_undo_its_write(tmp_path: Path) -> None:
+    """The write is queued to the store's thread: cancelling the caller leaves it whole, and
+    ``aclose`` returns once everything queued before it is written."""
+    store = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    saves = [asyncio.ensure_future(store.save(record(f"resp_{i}", expires=9e9))) for i in range(20)]
+    await asyncio.sleep(0)  # every save is queued
+    for task in saves:
+        task.cancel()
+    await store.aclose()
+    reopened = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    loaded = await reopened.load_many("ws", [f"resp_{i}" for i in range(20)])
+    assert all(r is not None for r in loaded)
+    await reopened.aclose()
 
 
 async def test_sqlite_unreadable_file_is_unavailable(tmp_path: Path) -> None:

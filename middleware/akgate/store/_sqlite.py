@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -34,12 +37,35 @@ _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS response_items (
         workspace TEXT NOT NULL, id TEXT NOT NULL, response_id TEXT NOT NULL,
         data BLOB NOT NULL, PRIMARY KEY (workspace, id))""",
-    "CREATE INDEX IF NOT EXISTS response_items_owner ON response_items (workspace, response_id)",
+    # Items are deleted by id (the record lists them): an index on their owner would cost every
+    # stored turn a page write for nothing. Files made before this drop it.
+    "DROP INDEX IF EXISTS response_items_owner",
     """CREATE TABLE IF NOT EXISTS response_events (
         response_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (response_id, seq))""",
     "CREATE TABLE IF NOT EXISTS response_cancels (response_id TEXT PRIMARY KEY)",
 )
+
+
+#: The store's thread ends after this long without a call (a new one starts with the next call),
+#: so a store nobody closes does not keep a thread, nor itself, alive.
+_IDLE_SECONDS: Final = 10.0
+
+#: Delivers a call's outcome (result, exception) to whoever waits for it.
+_Reply = Callable[[Any, BaseException | None], None]
+
+
+def _CLOSE(conn: sqlite3.Connection) -> None:
+    """Queued by ``aclose``: the store's thread closes the connection (it does not open one)."""
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return  # the caller was cancelled; the call itself has completed (or failed) anyway
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def default_responses_path() -> Path:
@@ -58,8 +84,11 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
 class SQLiteResponseStore:
     """Responses in a SQLite file (created on first use, WAL mode, safe with several processes).
 
-    Blocking calls run in a worker thread. Expired rows read as not found at once and are
-    deleted by :meth:`prune` (``akgate responses prune``).
+    Every call runs, in order, in one thread of the store that owns its connection, so a busy
+    database (another worker holding the write lock) never blocks the event loop. A queue and a
+    future per call cost a third of a thread-pool hop (``docs/benchmarks.md``). A caller that is
+    cancelled does not undo its call: a write already queued completes. Expired rows read as not
+    found at once and are deleted by :meth:`prune` (``akgate responses prune``).
     """
 
     def __init__(
@@ -80,6 +109,11 @@ class SQLiteResponseStore:
         self.clock = clock
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # one connection, never used by two threads at once
+        self._calls: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], _Reply]] = (
+            queue.SimpleQueue()
+        )
+        self._thread_lock = threading.Lock()
+        self._thread_running = False
         self._opened: list[sqlite3.Connection] = []
         self._finalizer = weakref.finalize(self, _close_all, self._opened)
 
@@ -123,8 +157,66 @@ class SQLiteResponseStore:
                     f"SQLite response store is unavailable ({type(exc).__name__})"
                 ) from exc
 
+    def _submit(self, func: Callable[[sqlite3.Connection], Any], reply: _Reply) -> None:
+        with self._thread_lock:
+            self._calls.put((func, reply))
+            if not self._thread_running:
+                self._thread_running = True
+                threading.Thread(
+                    target=self._serve, name="akgate-sqlite-responses", daemon=True
+                ).start()
+
+    def _serve(self) -> None:
+        """The store's thread: run the queued calls in order; end when idle."""
+        while True:
+            try:
+                func, reply = self._calls.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._thread_lock:
+                    if self._calls.empty():
+                        self._thread_running = False
+                        return
+                continue
+            try:
+                if func is _CLOSE:
+                    result = None
+                    with self._lock:
+                        self._drop_connection()
+                else:
+                    result = self._run_locked(func)
+            except BaseException as exc:  # delivered to the caller, whatever it is
+                reply(None, exc)
+            else:
+                reply(result, None)
+            del func, reply
+
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        return await anyio.to_thread.run_sync(self._run_locked, func)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another event loop (trio): wait in a pool thread instead
+            return await anyio.to_thread.run_sync(self._run_and_wait, func)
+        future: asyncio.Future[T] = loop.create_future()
+
+        def reply(result: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:
+                pass  # the loop has closed: nobody waits for this call any more
+
+        self._submit(func, reply)
+        return await future
+
+    def _run_and_wait(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def reply(result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+        self._submit(func, reply)
+        return done.result()
 
     async def save(self, record: StoredResponse) -> None:
         data = record.to_json()
@@ -148,6 +240,58 @@ class SQLiteResponseStore:
 
     async def load(self, workspace: str, response_id: str) -> StoredResponse | None:
         return (await self.load_many(workspace, [response_id]))[0]
+
+    async def update(
+        self, workspace: str, record_id: str, change: Callable[[StoredResponse], bool]
+    ) -> StoredResponse | None:
+        now = self.clock()
+        limit = self.max_record_size
+
+        def read_change_write(conn: sqlite3.Connection) -> StoredResponse | None:
+            # BEGIN IMMEDIATE takes the write lock before the read: another worker's update of
+            # the same record waits for this one, then reads what it wrote.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT data FROM responses WHERE workspace = ? AND id = ? AND expires_at > ?",
+                    (workspace, record_id, now),
+                ).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    return None
+                record = StoredResponse.from_json(row[0])
+                # A copy of its own: ``change`` may edit the record's items in place.
+                before = {i["id"]: i for i in StoredResponse.from_json(row[0]).items()}
+                if not change(record):
+                    conn.execute("ROLLBACK")
+                    return record
+                data = record.to_json()
+                check_size(data, limit)
+                conn.execute(
+                    "UPDATE responses SET data = ?, expires_at = ? WHERE workspace = ? AND id = ?",
+                    (data, record.expires_at, workspace, record_id),
+                )
+                after = record.items()
+                # Only new or edited items are written: an append costs its own items.
+                conn.executemany(
+                    "INSERT OR REPLACE INTO response_items VALUES (?, ?, ?, ?)",
+                    [
+                        (workspace, item["id"], record_id, to_json(item))
+                        for item in after
+                        if before.get(item["id"]) != item
+                    ],
+                )
+                kept = {item["id"] for item in after}
+                _delete_items(
+                    conn, workspace, record_id, [i for i in before.values() if i["id"] not in kept]
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return record
+
+        return await self._run(read_change_write)
 
     async def load_many(
         self, workspace: str, response_ids: Sequence[str]
@@ -181,17 +325,16 @@ class SQLiteResponseStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 rows = conn.execute(
-                    "SELECT expires_at FROM responses WHERE workspace = ? AND id = ?",
+                    "SELECT expires_at, data FROM responses WHERE workspace = ? AND id = ?",
                     (workspace, response_id),
                 ).fetchall()
                 conn.execute(
                     "DELETE FROM responses WHERE workspace = ? AND id = ?", (workspace, response_id)
                 )
-                conn.execute(
-                    "DELETE FROM response_items WHERE workspace = ? AND response_id = ?",
-                    (workspace, response_id),
-                )
                 if rows:
+                    _delete_items(
+                        conn, workspace, response_id, StoredResponse.from_json(rows[0][1]).items()
+                    )
                     conn.execute(
                         "DELETE FROM response_events WHERE response_id = ?", (response_id,)
                     )
@@ -295,8 +438,16 @@ class SQLiteResponseStore:
         return await self._run(remove)
 
     async def aclose(self) -> None:
-        def close() -> None:
-            with self._lock:
-                self._drop_connection()
+        # Through the queue: every call made before it has been written when it returns.
+        await self._run(_CLOSE)
 
-        await anyio.to_thread.run_sync(close)
+
+def _delete_items(
+    conn: sqlite3.Connection, workspace: str, response_id: str, items: Sequence[dict[str, Any]]
+) -> None:
+    """Remove ``items`` from the index where ``response_id`` still owns them (a later record
+    that stored an item with the same id keeps it)."""
+    conn.executemany(
+        "DELETE FROM response_items WHERE workspace = ? AND id = ? AND response_id = ?",
+        [(workspace, item["id"], response_id) for item in items],
+    )
