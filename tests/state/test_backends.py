@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -229,19 +230,45 @@ async def test_sqlite_calls_from_a_plain_thread(tmp_path: Path) -> None:
     await store.aclose()
 
 
-async def test_sqlite_a_cancelled_caller_does_not_undo_its_write(tmp_path: Path) -> None:
-    """The write is queued to the store's thread: cancelling the caller leaves it whole, and
-    ``aclose`` returns once everything queued before it is written."""
-    store = SQLiteResponseStore(tmp_path / "r.sqlite3")
+async def test_sqlite_a_busy_database_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    """Another worker holds the write lock: saves wait in the store's thread (the loop keeps
+    running), complete when the lock is released, and a cancelled caller does not undo its
+    queued write; ``aclose`` returns once everything queued before it is written."""
+    path = tmp_path / "r.sqlite3"
+    store = SQLiteResponseStore(path)
+    await store.save(record("resp_first", expires=9e9))  # the file and its connections exist
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker's write transaction
     saves = [asyncio.ensure_future(store.save(record(f"resp_{i}", expires=9e9))) for i in range(20)]
-    await asyncio.sleep(0)  # every save is queued
-    for task in saves:
+    ticks = 0
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 10
+    assert not any(task.done() for task in saves)  # waiting for the lock, off the loop
+    for task in saves[10:]:
         task.cancel()
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.gather(*saves[:10])
     await store.aclose()
-    reopened = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    reopened = SQLiteResponseStore(path)
     loaded = await reopened.load_many("ws", [f"resp_{i}" for i in range(20)])
     assert all(r is not None for r in loaded)
     await reopened.aclose()
+
+
+async def test_sqlite_checkpoints_keep_the_log_bounded(tmp_path: Path) -> None:
+    """Turns stored from the event loop do not checkpoint there: the store's thread does."""
+    path = tmp_path / "r.sqlite3"
+    store = SQLiteResponseStore(path)
+    for i in range(1200):
+        await store.save(record(f"resp_{i}", expires=9e9))
+    await store.find_items("ws", ["x"])
+    await store._run(lambda conn: None)  # the queued checkpoints have run
+    one_turn = path.with_name("r.sqlite3-wal").stat().st_size
+    assert 0 < one_turn < 1200 * 3 * 4096  # without checkpoints: every page of every turn
+    await store.aclose()
 
 
 async def test_sqlite_unreadable_file_is_unavailable(tmp_path: Path) -> None:

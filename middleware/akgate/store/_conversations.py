@@ -10,7 +10,6 @@ concurrent appends from any number of workers are all kept, each as one contiguo
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -22,7 +21,7 @@ from akgate.errors import GatewayError, send_error
 
 from ._base import ResponseStoreUnavailable, ResponseTooLarge, StoredResponse
 from ._errors import store_unavailable
-from ._history import history_items, own_input_items
+from ._history import history_items, new_stored_id, own_input_items
 
 if TYPE_CHECKING:
     from ._middleware import StatefulResponses
@@ -180,7 +179,7 @@ class Conversations:
         store = self.layer.store
         if not parts:
             now = time.time()
-            conversation_id = "conv_" + os.urandom(16).hex()
+            conversation_id = new_stored_id("conv_")
             created = StoredResponse(
                 id=conversation_id,
                 workspace=workspace,

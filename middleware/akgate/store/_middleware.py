@@ -30,7 +30,6 @@ from akgate._asgi import (
 from akgate._endpoints import gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Receive, Scope, Send
-from akgate.adapter._response import new_id
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 
@@ -40,7 +39,7 @@ from ._capture import ResponseCapture, Turn
 from ._conversations import Conversations
 from ._encrypted import has_blobs, open_blobs, sealer, wants_sealing
 from ._errors import response_not_found, store_unavailable
-from ._history import expand_chain, own_input_items, references
+from ._history import expand_chain, new_stored_id, own_input_items, references
 from ._open import open_response_store
 from ._reasoning import ReasoningKeyRing
 
@@ -267,7 +266,7 @@ class StatefulResponses:
         if history or refs or dropped or blobs:
             inner["input"] = [*history, *inner_input]
         turn = Turn(
-            id=new_id("resp_"),
+            id=new_stored_id("resp_"),
             workspace=workspace,
             store=store,
             background=bool(background),

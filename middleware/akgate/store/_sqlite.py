@@ -59,6 +59,24 @@ def _CLOSE(conn: sqlite3.Connection) -> None:
     """Queued by ``aclose``: the store's thread closes the connection (it does not open one)."""
 
 
+#: The loop's connection does not checkpoint; the store's thread does after this many commits
+#: (about SQLite's own default of 1000 WAL pages, at a few pages per stored turn).
+_CHECKPOINT_EVERY: Final = 250
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection holds it."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is None:
+        return "locked" in str(exc)  # "database is locked", "database table is locked"
+    return isinstance(code, int) and code & 0xFF in (5, 6)
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    # RESTART: once it is done, the next write starts the log from its beginning again.
+    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+
+
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return  # the caller was cancelled; the call itself has completed (or failed) anyway
@@ -114,6 +132,13 @@ class SQLiteResponseStore:
         )
         self._thread_lock = threading.Lock()
         self._thread_running = False
+        #: The event loop's own connection (see :meth:`_run`), and the thread that may use it.
+        self._loop_conn: sqlite3.Connection | None = None
+        self._loop_thread: int | None = None
+        self._loop_commits = 0
+        #: A checkpoint is queued: writes wait behind it in the queue (else a stream of writes
+        #: from the loop could keep it from ever completing, and the log would grow).
+        self._checkpointing = False
         self._opened: list[sqlite3.Connection] = []
         self._finalizer = weakref.finalize(self, _close_all, self._opened)
 
@@ -190,6 +215,75 @@ class SQLiteResponseStore:
                 reply(result, None)
             del func, reply
 
+    async def _run_on_loop(self, func: Callable[[sqlite3.Connection], T], *, writes: bool) -> T:
+        """Run a short call (a turn's insert, a read by key) on the event loop's own connection
+        when it can go at once, else in the store's thread.
+
+        That connection never waits: its busy timeout is 0, so when another worker holds the
+        write lock the call goes to the store's thread, which waits up to ``timeout``. It never
+        checkpoints either (the step that syncs the file): the store's thread does, every
+        :data:`_CHECKPOINT_EVERY` commits made here. What is left on the loop is the insert
+        itself into the OS page cache, which costs less than the two thread switches of a hop
+        (``docs/benchmarks.md``).
+        """
+        conn = self._loop_conn
+        if writes and self._checkpointing:
+            return await self._run(func)  # queued behind the checkpoint, which then completes
+        if conn is None or self._loop_thread != threading.get_ident():
+            if self._loop_thread is not None:
+                return await self._run(func)  # another thread's loop: the queue
+            conn = await self._run(self._open_loop_connection)
+            self._loop_thread = threading.get_ident()
+        try:
+            result = func(conn)
+        except (sqlite3.Error, OSError) as exc:
+            self._reset_loop_connection(busy=_is_busy(exc))
+            return await self._run(func)  # the store's thread waits, retries or reports
+        if writes:
+            self._loop_commits += 1
+            if self._loop_commits % _CHECKPOINT_EVERY == 0:
+                self._checkpointing = True
+                self._submit(_checkpoint, self._checkpointed)
+        return result
+
+    def _checkpointed(self, result: Any, error: BaseException | None) -> None:
+        self._checkpointing = False  # a failed checkpoint is retried by the next one
+
+    def _open_loop_connection(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """Runs in the store's thread (``conn`` has made the file and its schema)."""
+        if self._loop_conn is None:
+            loop_conn = sqlite3.connect(
+                self.path, timeout=0, check_same_thread=False, isolation_level=None
+            )
+            try:
+                loop_conn.execute("PRAGMA busy_timeout = 0")
+                loop_conn.execute("PRAGMA synchronous = NORMAL")
+                loop_conn.execute("PRAGMA wal_autocheckpoint = 0")
+            except BaseException:
+                loop_conn.close()
+                raise
+            self._opened.append(loop_conn)
+            self._loop_conn = loop_conn
+        return self._loop_conn
+
+    def _reset_loop_connection(self, *, busy: bool) -> None:
+        """After a failed call: roll back what it left open; after anything but a busy
+        database, drop the connection (the next call opens a new one)."""
+        conn = self._loop_conn
+        if conn is not None and busy and conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                busy = False
+        if not busy:
+            self._close_loop_connection()
+
+    def _close_loop_connection(self) -> None:
+        conn, self._loop_conn = self._loop_conn, None
+        if conn is not None:
+            conn.close()
+            self._opened.remove(conn)
+
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
         try:
             loop = asyncio.get_running_loop()
@@ -236,7 +330,7 @@ class SQLiteResponseStore:
                 raise
             conn.execute("COMMIT")
 
-        await self._run(write)
+        await self._run_on_loop(write, writes=True)
 
     async def load(self, workspace: str, response_id: str) -> StoredResponse | None:
         return (await self.load_many(workspace, [response_id]))[0]
@@ -313,7 +407,7 @@ class SQLiteResponseStore:
                 found.update(rows)
             return found
 
-        rows = await self._run(query)
+        rows = await self._run_on_loop(query, writes=False)
         return [
             StoredResponse.from_json(rows[rid]) if rid in rows else None for rid in response_ids
         ]
@@ -370,7 +464,8 @@ class SQLiteResponseStore:
                 ).fetchall()
             return found
 
-        return {item_id: from_json(data) for item_id, data in await self._run(query)}
+        found = await self._run_on_loop(query, writes=False)
+        return {item_id: from_json(data) for item_id, data in found}
 
     async def append_events(self, response_id: str, events: Sequence[tuple[int, bytes]]) -> None:
         rows = [(response_id, seq, data) for seq, data in events]
@@ -438,6 +533,9 @@ class SQLiteResponseStore:
         return await self._run(remove)
 
     async def aclose(self) -> None:
+        if self._loop_thread in (None, threading.get_ident()):
+            self._close_loop_connection()  # nothing runs on it now: its calls never await
+            self._loop_thread = None
         # Through the queue: every call made before it has been written when it returns.
         await self._run(_CLOSE)
 
