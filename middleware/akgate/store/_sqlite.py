@@ -102,11 +102,13 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
 class SQLiteResponseStore:
     """Responses in a SQLite file (created on first use, WAL mode, safe with several processes).
 
-    Every call runs, in order, in one thread of the store that owns its connection, so a busy
-    database (another worker holding the write lock) never blocks the event loop. A queue and a
-    future per call cost a third of a thread-pool hop (``docs/benchmarks.md``). A caller that is
-    cancelled does not undo its call: a write already queued completes. Expired rows read as not
-    found at once and are deleted by :meth:`prune` (``akgate responses prune``).
+    A busy database (another worker holding the write lock) never blocks the event loop: a
+    turn's insert and the reads by id run on the loop's own connection only when they can go at
+    once (:meth:`_run_on_loop`); every other call, and those that found the database busy, run
+    in order in one thread of the store, fed by a queue (a third of the cost of a thread-pool
+    hop, ``docs/benchmarks.md``). A caller that is cancelled does not undo a call it queued.
+    Expired rows read as not found at once and are deleted by :meth:`prune`
+    (``akgate responses prune``).
     """
 
     def __init__(
@@ -132,7 +134,7 @@ class SQLiteResponseStore:
         )
         self._thread_lock = threading.Lock()
         self._thread_running = False
-        #: The event loop's own connection (see :meth:`_run`), and the thread that may use it.
+        #: The event loop's own connection (:meth:`_run_on_loop`), and the thread that uses it.
         self._loop_conn: sqlite3.Connection | None = None
         self._loop_thread: int | None = None
         self._loop_commits = 0
