@@ -38,14 +38,16 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-# A baseline worker is started with the baseline's package first on PYTHONPATH: keep it first.
+# A worker is started with the package to measure on PYTHONPATH (another tree's, for
+# --baseline): this tree's then goes last, behind it, for the benchmark's own imports only.
 sys.path.insert(
-    1 if os.environ.get("BENCH_STATE_WORKER") else 0,
+    len(sys.path) if os.environ.get("BENCH_STATE_WORKER") else 0,
     str(Path(__file__).resolve().parents[1] / "middleware"),
 )
 
 from _harness import call_once, make_scope
 
+from akgate import __file__ as akgate_file
 from akgate._types import Receive, Scope, Send
 from akgate.adapter import ResponsesAdapter
 from akgate.store import (
@@ -281,7 +283,7 @@ async def worker(name: str, n: int, redis_url: str | None) -> None:
         store = open_store(name, tmp, redis_url)
         app, variants = await setup(store)
         await warm_up(app, variants, n)
-        print("ready", flush=True)
+        print(f"ready {Path(akgate_file).parents[1]}", flush=True)
         while sys.stdin.readline():
             print(json.dumps(await one_round(app, variants, n)), flush=True)
         await app.aclose()
@@ -311,8 +313,8 @@ def start_worker(middleware: Path, name: str, n: int, redis_url: str | None) -> 
         command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
-    if process.stdout.readline().strip() != "ready":
-        raise RuntimeError(f"the {name} worker did not start")
+    if process.stdout.readline().strip() != f"ready {middleware}":
+        raise RuntimeError(f"the {name} worker did not start on {middleware}")
     return process
 
 
@@ -345,6 +347,7 @@ def compare(ref: str, n: int, rounds: int, redis_url: str | None, backends: list
                 for process in workers.values():
                     process.stdin.close()
                     process.wait()
+                    process.stdout.close()
             for label in trees:
                 print(f"[{label}]")
                 for line in report(name, best[label]):
