@@ -258,6 +258,28 @@ async def test_sqlite_a_busy_database_never_blocks_the_event_loop(tmp_path: Path
     await reopened.aclose()
 
 
+async def test_sqlite_a_broken_loop_connection_falls_back_to_the_thread(tmp_path: Path) -> None:
+    store = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    await store.save(record("resp_1", expires=9e9))
+    broken = store._loop_conn
+    assert broken is not None
+    broken.close()  # any error but a busy database: the call goes to the thread, which answers
+    await store.save(record("resp_2", expires=9e9))
+    assert await store.load("ws", "resp_2") is not None  # and a new loop connection reads it
+    assert store._loop_conn is not None
+    assert store._loop_conn is not broken
+    await store.aclose()
+
+
+def test_stored_ids_grow_with_time() -> None:
+    from akgate.store._history import new_stored_id
+
+    ids = [new_stored_id("resp_") for _ in range(50)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 50
+    assert all(len(i) == len("resp_") + 32 for i in ids)
+
+
 async def test_sqlite_checkpoints_keep_the_log_bounded(tmp_path: Path) -> None:
     """Turns stored from the event loop do not checkpoint there: the store's thread does."""
     path = tmp_path / "r.sqlite3"

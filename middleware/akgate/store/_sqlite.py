@@ -231,11 +231,12 @@ class SQLiteResponseStore:
         conn = self._loop_conn
         if writes and self._checkpointing:
             return await self._run(func)  # queued behind the checkpoint, which then completes
-        if conn is None or self._loop_thread != threading.get_ident():
-            if self._loop_thread is not None:
-                return await self._run(func)  # another thread's loop: the queue
+        here = threading.get_ident()
+        if self._loop_thread is not None and self._loop_thread != here:
+            return await self._run(func)  # a loop in another thread: the queue
+        if conn is None:
             conn = await self._run(self._open_loop_connection)
-            self._loop_thread = threading.get_ident()
+            self._loop_thread = here
         try:
             result = func(conn)
         except (sqlite3.Error, OSError) as exc:
