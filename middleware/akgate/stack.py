@@ -155,6 +155,11 @@ class GatewayOptions(TypedDict, total=False):
         for chat-only providers); ``messages_options`` are more options for that adapter.
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
         or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
+    :param inline_files: accept files sent inline on ``/v1/responses`` (``input_file`` with
+        ``file_data``; ``file_url`` for native Responses providers) and pass them to chat
+        providers as chat ``file`` parts, routed only to providers whose catalog entry says
+        ``capabilities.files``. Default ``False``: 400 ``operation_not_allowed``, the
+        stateless contract's answer. ``file_id`` is refused either way.
     """
 
     keys: KeyStore | Iterable[str] | None
@@ -182,6 +187,7 @@ class GatewayOptions(TypedDict, total=False):
     messages_options: Mapping[str, Any] | None
     hosted_tools: Literal["strict", "lenient"]
     sse_heartbeat: float | None
+    inline_files: bool
 
 
 #: The value of each option not given (every key of ``GatewayOptions``, checked by a test).
@@ -211,6 +217,7 @@ _DEFAULTS: Final[GatewayOptions] = {
     "messages_options": None,
     "hosted_tools": "strict",
     "sse_heartbeat": 15.0,
+    "inline_files": False,
 }
 
 
@@ -264,7 +271,11 @@ def gateway(app: ASGIApp, **options: Unpack[GatewayOptions]) -> ASGIApp:
                 ResponsesAdapter(
                     app,
                     max_body_size=max_body_size,
-                    **{"hosted_tools": hosted_tools, **adapter_options},
+                    **{
+                        "hosted_tools": hosted_tools,
+                        "inline_files": o["inline_files"],
+                        **adapter_options,
+                    },
                 ),
                 endpoints=frozenset({"chat_completions", "responses"}),
                 test=provider.test,
@@ -274,6 +285,7 @@ def gateway(app: ASGIApp, **options: Unpack[GatewayOptions]) -> ASGIApp:
         routing_kwargs: dict[str, Any] = {
             "max_body_size": max_body_size,
             "hosted_tools": hosted_tools,
+            "inline_files": o["inline_files"],
             "messages_options": messages_config,
             **(o["routing_options"] or {}),
         }
@@ -311,6 +323,7 @@ def gateway(app: ASGIApp, **options: Unpack[GatewayOptions]) -> ASGIApp:
                 **{
                     "max_body_size": max_body_size,
                     "hosted_tools": hosted_tools,
+                    "inline_files": o["inline_files"],
                     **(adapter_options or {}),
                 },
             )
@@ -318,7 +331,12 @@ def gateway(app: ASGIApp, **options: Unpack[GatewayOptions]) -> ASGIApp:
             stack = MessagesAdapter(stack, **messages_config)
     if o["validation"]:
         stack = RequestValidation(
-            stack, **{"max_body_size": max_body_size, **(o["validation_options"] or {})}
+            stack,
+            **{
+                "max_body_size": max_body_size,
+                "inline_files": o["inline_files"],
+                **(o["validation_options"] or {}),
+            },
         )
     spend = None
     if o["usage_db"] or o["spend_options"] is not None:

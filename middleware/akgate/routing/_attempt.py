@@ -14,7 +14,7 @@ import anyio
 from akgate._asgi import find_header, response_cap
 from akgate._types import Message, Receive, Send
 from akgate.context import Endpoint, RequestContext
-from akgate.errors import GatewayError
+from akgate.errors import GatewayError, send_error
 from akgate.sse import MAX_EVENT_SIZE
 
 from ._cost import compute_cost, token_counts
@@ -25,6 +25,7 @@ from ._metadata import (
     inject_json,
     merge_warnings,
 )
+from ._provider_errors import client_error, provider_message, upstream_fault
 from ._strategies import Needs, Route
 from ._stream_check import first_event
 
@@ -44,13 +45,15 @@ MAX_JSON_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 #: - ``pending``: no start yet;
 #: - ``sse``: a 2xx event stream, committed at its first complete event and rewritten as it flows;
 #: - ``json``: a 2xx JSON answer, held whole (up to ``cap``) to add ``routing_metadata``;
-#: - ``raw``: any other status (the client's own error, a 4xx): forwarded unchanged;
+#: - ``client_error``: the client's own error (a 4xx other than the retryable ones): held
+#:   (bounded) and answered in the endpoint's envelope (``_provider_errors.client_error``);
+#: - ``raw``: any other status: forwarded unchanged;
 #: - ``fail``: a retryable status (5xx, 401, 403, 408, 425, 429): the body is kept (bounded) for
 #:   the log and the next provider is tried;
 #: - ``too_large``: a JSON answer over ``cap``: dropped, the next provider is tried;
 #: - ``bad``: not the answer asked for (not JSON, JSON for a stream, a stream that is not SSE of
 #:   JSON): refused before the first byte, the next provider is tried.
-Mode = Literal["pending", "sse", "json", "raw", "fail", "too_large", "bad"]
+Mode = Literal["pending", "sse", "json", "client_error", "raw", "fail", "too_large", "bad"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -206,6 +209,13 @@ class Attempt:
                 return
             if mode == "bad":
                 return  # refused before the first byte: the next provider is tried
+            if mode == "client_error":
+                if self.size < _FAIL_BODY_CAP:
+                    self.buffer.append(body)
+                    self.size += len(body)
+                if not more:
+                    await self._send_client_error()
+                return
             if mode == "json" or mode == "fail" or mode == "too_large":
                 if mode == "json" and self.size + len(body) > self.cap:
                     self.mode = mode = "too_large"  # never committed: the next provider is tried
@@ -245,11 +255,13 @@ class Attempt:
                     self.mode = "json"
             elif status >= 500 or status in _RETRYABLE:
                 self.mode = "fail"
+            elif status >= 400:
+                self.mode = "client_error"  # the client's own error: in the endpoint's envelope
             else:
-                self.mode = "raw"  # the client's own error: forwarded unchanged
+                self.mode = "raw"  # forwarded unchanged
             return
         # pathsend, trailers, debug ...: forwarded unchanged (dropped for a failing attempt).
-        if self.mode == "fail" or self.mode == "too_large" or self.mode == "bad":
+        if self.mode in ("fail", "too_large", "bad", "client_error"):
             return
         if self.start is not None and not self.committed:
             await self._commit(stream=False)
@@ -339,6 +351,29 @@ class Attempt:
         await self._to_client({**start, "headers": headers})
         await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
 
+    async def _send_client_error(self) -> None:
+        """A provider's 4xx: as it came when it is the endpoint's valid envelope, else ours."""
+        start = self.start
+        assert start is not None
+        body = b"".join(self.buffer)
+        self.buffer = []
+        self.finished = True
+        name = self.route.provider.name
+        error = client_error(
+            start["status"],
+            body,
+            provider=name,
+            model=self.route.metadata_head.get("provider_model_id"),
+            endpoint=self.plan.endpoint,
+        )
+        if error is None:
+            await self._commit(stream=False)
+            await self._to_client({"type": "http.response.body", "body": body})
+            return
+        self.committed = True
+        self.t_first = self.clock()
+        await send_error(self.client_send, error, ctx=self.ctx)
+
     def finalize(self, usage: Any) -> dict[str, Any]:
         """``routing_metadata`` for this attempt, from the provider's usage."""
         route = self.route
@@ -400,7 +435,7 @@ class Attempt:
                 provider=name,
             )
         status: int = start["status"]
-        detail = _upstream_message(b"".join(self.buffer))
+        detail = provider_message(b"".join(self.buffer))
         if detail:
             # What the provider said stays in the log (it may name the operator's account or
             # key); the client gets the status, the provider and the request id.
@@ -411,19 +446,9 @@ class Attempt:
                 self.ctx.request_id,
                 detail,
             )
-        message = f"Provider '{name}' returned HTTP {status}; request {self.ctx.request_id}."
-        headers: dict[str, str] = {}
-        retry_after = find_header(start.get("headers", ()), b"retry-after")
-        if retry_after is not None:
-            headers["Retry-After"] = retry_after.decode("latin-1")
-        if status == 429:
-            headers["X-Rate-Limit-Source"] = "upstream"
-            return GatewayError("rate_limit_exceeded", message, headers=headers, provider=name)
-        if status == 503:
-            return GatewayError("no_provider_available", message, headers=headers, provider=name)
-        if status in (408, 504):
-            return GatewayError("upstream_timeout", message, provider=name)
-        return GatewayError("upstream_error", message, headers=headers, provider=name)
+        return upstream_fault(
+            status, start.get("headers", ()), provider=name, request_id=self.ctx.request_id
+        )
 
     async def end_midstream(self, timed_out: bool) -> None:
         """End an answer that reached the client but not its end. It is never retried (bytes
@@ -456,15 +481,3 @@ def attempt_outcome(attempt: Attempt, cancel: anyio.CancelScope | None) -> str:
     if not attempt.committed:
         return "failed"
     return "failed_midstream" if attempt.exc is not None else "ok"
-
-
-def _upstream_message(body: bytes) -> str | None:
-    from pydantic_core import from_json
-
-    try:
-        obj = from_json(body)
-    except ValueError:
-        return None
-    error = obj.get("error") if isinstance(obj, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message[:300] if isinstance(message, str) else None

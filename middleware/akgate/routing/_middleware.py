@@ -91,6 +91,9 @@ class Routing:
     * ``clock``: the clock of ``ttft_ms`` and ``throughput_tps`` (tests inject one).
     * ``hosted_tools``: ``"strict"`` or ``"lenient"``, the policy of the Responses adapters
       routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
+    * ``inline_files``: whether those adapters pass inline ``input_file`` parts on as chat
+      ``file`` parts (providers whose catalog entry lacks ``capabilities.files`` never get
+      files).
 
     See ``docs/routing.md``.
     """
@@ -115,11 +118,14 @@ class Routing:
         messages_options: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         hosted_tools: Literal["strict", "lenient"] = "strict",
+        inline_files: bool = False,
     ) -> None:
         if hosted_tools not in ("strict", "lenient"):
             raise ValueError("hosted_tools must be 'strict' or 'lenient'")
         #: The Responses adapter's policy for hosted tools on chat-only providers.
         self.hosted_tools = hosted_tools
+        #: Its Responses adapters pass inline ``input_file`` parts to chat-only providers.
+        self.inline_files = inline_files
         self.app = app
         #: Options of the MessagesAdapter wrapped around each chat-only provider.
         self.messages_options: dict[str, Any] = {
@@ -143,7 +149,10 @@ class Routing:
         self.providers = provider_registry(self.catalog, app, app_provider, providers)
         self._known = frozenset(self.providers)
         self._apps = provider_apps(
-            self.providers, hosted_tools=hosted_tools, messages_options=self.messages_options
+            self.providers,
+            hosted_tools=hosted_tools,
+            inline_files=inline_files,
+            messages_options=self.messages_options,
         )
         self._routes = build_routes(self.catalog, self.providers, self._apps)
         self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None

@@ -60,6 +60,7 @@ def provider_apps(
     providers: Mapping[str, Provider],
     *,
     hosted_tools: HostedTools,
+    inline_files: bool,
     messages_options: Mapping[str, Any],
 ) -> ProviderApps:
     """The app each provider serves each endpoint with: its own where it speaks the endpoint
@@ -73,7 +74,7 @@ def provider_apps(
             apps[(provider.name, "responses")] = provider.app
         else:
             apps[(provider.name, "responses")] = ResponsesAdapter(
-                provider.app, hosted_tools=hosted_tools
+                provider.app, hosted_tools=hosted_tools, inline_files=inline_files
             )
         if "messages" in provider.endpoints:
             apps[(provider.name, "messages")] = provider.app
