@@ -337,6 +337,8 @@ class _Exchange:
         self.scope: anyio.CancelScope | None = None  # the exchange; its deadline is the next limit
         self.total_deadline = math.inf
         self.extended_at = 0.0  # when the deadline was last moved on
+        #: anyio's clock; under asyncio the loop's own (the same time, without a look-up).
+        self.clock: Callable[[], float] = anyio.current_time
 
     async def run(self, receive: Receive) -> None:
         try:
@@ -351,6 +353,7 @@ class _Exchange:
         else:
             # asyncio: a bare task, cancelled at the end. An anyio task group, its task and its
             # cancellation cost ~40 µs of CPU per request (docs/benchmarks.md).
+            self.clock = loop.time
             watcher = loop.create_task(self._watch_disconnect(receive, _yield))
             try:
                 unexpected = await self._exchange()
@@ -367,7 +370,7 @@ class _Exchange:
         failure: GatewayError | None = None
         unexpected: Exception | None = None
         with anyio.CancelScope() as total:
-            now = anyio.current_time()
+            now = self.clock()
             if self.provider.total_timeout is not None:
                 self.total_deadline = now + self.provider.total_timeout
             total.deadline = min(self.total_deadline, now + self.provider.first_byte_timeout)
@@ -397,7 +400,7 @@ class _Exchange:
         self.scope = None
         if self.disconnected:
             return unexpected
-        if total.cancelled_caught and anyio.current_time() < self.total_deadline:
+        if total.cancelled_caught and self.clock() < self.total_deadline:
             failure = self._stall()
         elif total.cancelled_caught:
             failure = self.provider.error(
@@ -439,7 +442,7 @@ class _Exchange:
         timer per chunk; a stall is therefore cut between 0.9x and 1x ``idle_timeout`` after
         the last data.
         """
-        now = anyio.current_time()
+        now = self.clock()
         idle = self.provider.idle_timeout
         if self.scope is not None and now - self.extended_at > idle / 10:
             self.extended_at = now
