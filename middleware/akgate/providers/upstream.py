@@ -27,6 +27,7 @@ client disconnect                      the upstream request is cancelled
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -247,7 +248,7 @@ class UpstreamProvider:
         except ClientDisconnected:
             return
         # The canonical path, quoted: a decoded '?' or '#' stays part of the path.
-        url = self.base_url + quote(resolution.path[len(GATEWAY_PREFIX) :], safe=_PATH_SAFE)
+        url = self.base_url + _quoted(resolution.path[len(GATEWAY_PREFIX) :])
         scrub_query(scope)  # also when no outer akgate layer did (this app used alone)
         query = scope.get("query_string", b"")
         if query:
@@ -629,6 +630,12 @@ class _Exchange:
         if final:
             self.finished = True
         await self.send({"type": "http.response.body", "body": body, "more_body": not final})
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted(path: str) -> str:
+    """``path`` percent-quoted for the upstream URL (cached: a few endpoints take every call)."""
+    return quote(path, safe=_PATH_SAFE)
 
 
 async def _yield() -> None:
