@@ -9,7 +9,8 @@ loops (trio) the watcher runs in a task group.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import anyio
 
@@ -18,7 +19,7 @@ __all__ = ["run_watched"]
 
 async def run_watched(
     call: Callable[[], Awaitable[None]],
-    watcher: Callable[[anyio.CancelScope], Awaitable[None]],
+    watcher: Callable[[anyio.CancelScope], Coroutine[Any, Any, None]],
 ) -> None:
     """Await ``call()`` while ``watcher(scope)`` runs; the watcher may cancel ``scope`` (the
     call's). The watcher is stopped when the call returns or raises."""
@@ -33,7 +34,7 @@ async def run_watched(
                 group.cancel_scope.cancel()
         return
     with anyio.CancelScope() as scope:
-        task = loop.create_task(watcher(scope))
+        task: asyncio.Task[None] = loop.create_task(watcher(scope))
         try:
             await call()
         finally:
