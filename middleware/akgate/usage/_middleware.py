@@ -253,7 +253,7 @@ class SpendControl:
                     self._record(ctx, endpoint, {}, identity, _failed(503, "service_unavailable"))
                     return
         payload: dict[str, Any] | None = None
-        if limits != (None, None):
+        if limits[0] is not None or limits[1] is not None:
             # Admission needs the request (model, max tokens); without limits the body is left
             # to the inner layers and the record reads what they parsed.
             try:
