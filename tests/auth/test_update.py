@@ -201,3 +201,26 @@ def test_cli_update_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         main(["keys", "update", "ak_live_zzzzzzzz", "--db", str(db), "--rpm", "0"])
     assert "--rpm must be >= 1" in capsys.readouterr().err
+
+
+async def test_redis_update_and_revoke_at_once_keep_both(redis_server: RedisServer) -> None:
+    """Two admins (two store objects) change one key at the same moment: WATCH makes the later
+    write retry on the record the earlier one left, so neither change is lost."""
+    import anyio
+
+    redis_server.flush()
+    one, two = RedisKeyStore(redis_server.url), RedisKeyStore(redis_server.url)
+    try:
+        for rpm in range(1, 21):
+            new = await create_key(one, name=f"k{rpm}")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: one.update(new.key_id, rate_limit_rpm=rpm))
+                tg.start_soon(lambda: two.revoke(new.key_id))
+            three = RedisKeyStore(redis_server.url, cache_ttl=0)
+            record = await three.lookup(hash_key(new.key))
+            await three.aclose()
+            assert record is not None
+            assert (record.rate_limit_rpm, record.revoked) == (rpm, True)
+    finally:
+        await one.aclose()
+        await two.aclose()
