@@ -192,7 +192,8 @@ async def run(args: argparse.Namespace, redis_url: str | None, tmp: Path) -> lis
             )
         )
     lines = [
-        f"Spend layer in-process cost (best of {args.rounds} rounds; CPU from /proc, all threads)",
+        f"Spend layer in-process cost (best of {args.rounds} rounds; cpu: /proc, all threads; "
+        "path cpu: the event loop thread)",
         f"{'variant':68} {'us/req':>8} {'added us':>9} {'ratio':>6} {'cpu us':>7} "
         f"{'path cpu':>8} {'added':>6}",
     ]
