@@ -15,27 +15,39 @@ For each backend (memory, SQLite, Redis) it measures, in one run:
 
 Targets (issue 16): <= 150 us added per stored turn on SQLite, <= 1 Redis round trip per read,
 chain resolution linear in the chain length.
+
+``--baseline REF`` (a git ref, e.g. ``main``) compares the store with the one of REF in the same
+run: for each backend, two worker processes (REF's ``middleware/`` and this tree's) are set up
+alike, then take turns, one round each, and the best round of each counts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
+# A worker is started with the package to measure on PYTHONPATH (another tree's, for
+# --baseline): this tree's then goes last, behind it, for the benchmark's own imports only.
+sys.path.insert(
+    len(sys.path) if os.environ.get("BENCH_STATE_WORKER") else 0,
+    str(Path(__file__).resolve().parents[1] / "middleware"),
+)
 
 from _harness import call_once, make_scope
 
+from akgate import __file__ as akgate_file
 from akgate._types import Receive, Scope, Send
 from akgate.adapter import ResponsesAdapter
 from akgate.store import (
@@ -44,6 +56,8 @@ from akgate.store import (
     ResponseStore,
     SQLiteResponseStore,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHAT = json.dumps(
     {
@@ -77,16 +91,11 @@ async def chat_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def cpu_seconds() -> float:
-    """CPU time of every thread of this process (the SQLite worker threads too), from
-    ``/proc/self/task/*/schedstat`` (nanoseconds; ``/proc/self/stat`` counts 10 ms ticks)."""
-    total = 0
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/schedstat", "rb") as stat:
-                total += int(stat.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that just ended
-    return total / 1e9
+    """CPU time of every thread of this process, the store's threads too, including threads
+    that ended meanwhile (``CLOCK_PROCESS_CPUTIME_ID``, nanoseconds; summing
+    ``/proc/self/task/*`` loses an ended thread's time, and ``/proc/self/stat`` counts 10 ms
+    ticks)."""
+    return time.process_time()
 
 
 class RoundTrips:
@@ -120,25 +129,40 @@ def body(**fields: Any) -> bytes:
     return json.dumps({"model": "m", "input": "What is the answer?", **fields}).encode()
 
 
+async def warm_up(app: Any, payloads: dict[str, bytes], n: int) -> None:
+    for payload in payloads.values():
+        scope = make_scope("/v1/responses", payload)
+        for _ in range(max(n // 10, 5)):
+            await call_once(app, scope, payload)
+
+
+async def one_round(app: Any, payloads: dict[str, bytes], n: int) -> dict[str, tuple[float, float]]:
+    """(latency us, CPU us) per request for each payload, the variants one after the other."""
+    result = {}
+    for key, payload in payloads.items():
+        scope = make_scope("/v1/responses", payload)
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        for _ in range(n):
+            await call_once(app, scope, payload)
+        result[key] = ((time.perf_counter() - t0) / n * 1e6, (cpu_seconds() - cpu0) / n * 1e6)
+    return result
+
+
+def keep_best(best: dict[str, tuple[float, float]], result: dict[str, tuple[float, float]]) -> None:
+    for key, (wall, cpu) in result.items():
+        old = best.get(key, (float("inf"), float("inf")))
+        best[key] = (min(old[0], wall), min(old[1], cpu))
+
+
 async def measure(
     app: Any, payloads: dict[str, bytes], *, n: int, rounds: int
 ) -> dict[str, tuple[float, float]]:
     """Best-of-rounds (latency us, CPU us) per request for each payload; the variants take
     turns in every round, so a load change on a shared machine hits them alike."""
-    scopes = {k: make_scope("/v1/responses", v) for k, v in payloads.items()}
-    for key, payload in payloads.items():
-        for _ in range(max(n // 10, 5)):
-            await call_once(app, scopes[key], payload)
-    best = {k: (float("inf"), float("inf")) for k in payloads}
+    await warm_up(app, payloads, n)
+    best: dict[str, tuple[float, float]] = {}
     for _ in range(rounds):
-        for key, payload in payloads.items():
-            scope = scopes[key]
-            cpu0, t0 = cpu_seconds(), time.perf_counter()
-            for _ in range(n):
-                await call_once(app, scope, payload)
-            wall = (time.perf_counter() - t0) / n * 1e6
-            cpu = (cpu_seconds() - cpu0) / n * 1e6
-            best[key] = (min(best[key][0], wall), min(best[key][1], cpu))
+        keep_best(best, await one_round(app, payloads, n))
     return best
 
 
@@ -156,28 +180,37 @@ async def build_chain(app: Any, length: int) -> str:
     return previous
 
 
-async def run_backend(name: str, store: ResponseStore, n: int, rounds: int) -> list[str]:
+CHAINS = (1, 5, 10, 20)
+
+
+async def setup(store: ResponseStore) -> tuple[Any, dict[str, bytes]]:
+    """The app over ``store`` and the request variants (chains of every length built)."""
     app = ResponsesAdapter(chat_app, store=store)
-    trips = RoundTrips(store.client) if isinstance(store, RedisResponseStore) else None
-    lines = []
-    heads = {length: await build_chain(app, length) for length in (1, 5, 10, 20)}
+    heads = {length: await build_chain(app, length) for length in CHAINS}
     variants = {"off": body(store=False), "on": body()}
     variants.update({f"chain{k}": body(previous_response_id=h) for k, h in heads.items()})
-    result = await measure(app, variants, n=n, rounds=rounds)
+    return app, variants
+
+
+def report(name: str, result: dict[str, tuple[float, float]]) -> list[str]:
     off, on = result["off"], result["on"]
-    lines.append(
+    return [
         f"{name:7} store:false {off[0]:7.1f} us ({off[1]:6.1f} CPU)   store:true {on[0]:7.1f} us "
         f"({on[1]:6.1f} CPU)   added per stored turn {on[0] - off[0]:6.1f} us "
-        f"({on[1] - off[1]:6.1f} CPU)   ratio {on[0] / off[0]:.2f}x"
-    )
-    lines.append(
+        f"({on[1] - off[1]:6.1f} CPU)   ratio {on[0] / off[0]:.2f}x",
         f"{'':7} chain resolution, added to a stored turn: "
         + "   ".join(
             f"{k} turns {result[f'chain{k}'][0] - on[0]:6.1f} us "
             f"({result[f'chain{k}'][1] - on[1]:6.1f} CPU)"
-            for k in heads
-        )
-    )
+            for k in CHAINS
+        ),
+    ]
+
+
+async def run_backend(name: str, store: ResponseStore, n: int, rounds: int) -> list[str]:
+    trips = RoundTrips(store.client) if isinstance(store, RedisResponseStore) else None
+    app, variants = await setup(store)
+    lines = report(name, await measure(app, variants, n=n, rounds=rounds))
     if trips is not None:
         trips.count = 0
         payload = variants["chain10"]
@@ -227,15 +260,99 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str] | None:
 async def main_async(n: int, rounds: int, redis_url: str | None) -> None:
     print(f"python {sys.version.split()[0]}, {n} requests x best of {rounds} rounds")
     with tempfile.TemporaryDirectory() as tmp:
-        backends: list[tuple[str, ResponseStore]] = [
-            ("memory", MemoryResponseStore()),
-            ("sqlite", SQLiteResponseStore(Path(tmp) / "r.sqlite3")),
-        ]
-        if redis_url:
-            backends.append(("redis", RedisResponseStore(redis_url, prefix="bench:")))
-        for name, store in backends:
-            for line in await run_backend(name, store, n, rounds):
+        for name in ("memory", "sqlite", "redis") if redis_url else ("memory", "sqlite"):
+            for line in await run_backend(name, open_store(name, tmp, redis_url), n, rounds):
                 print(line)
+            # The records of one backend must not stay alive (in memory, or as the garbage
+            # collector's work) while the next one is measured.
+            gc.collect()
+
+
+def open_store(name: str, tmp: str, redis_url: str | None) -> ResponseStore:
+    if name == "memory":
+        return MemoryResponseStore()
+    if name == "sqlite":
+        return SQLiteResponseStore(Path(tmp) / "r.sqlite3")
+    assert redis_url is not None
+    return RedisResponseStore(redis_url, prefix=f"bench{os.getpid()}:")  # workers apart
+
+
+async def worker(name: str, n: int, redis_url: str | None) -> None:
+    """``--worker``: set up, then one round per line read from stdin, as JSON on stdout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(name, tmp, redis_url)
+        app, variants = await setup(store)
+        await warm_up(app, variants, n)
+        print(f"ready {Path(akgate_file).parents[1]}", flush=True)
+        while sys.stdin.readline():
+            print(json.dumps(await one_round(app, variants, n)), flush=True)
+        await app.aclose()
+        await store.aclose()
+
+
+def extract(ref: str, into: Path) -> Path:
+    """``middleware/`` of git ref ``ref``, unpacked into ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "middleware"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    tar_path = into / "baseline.tar"
+    tar_path.write_bytes(archive)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(into, filter="data")
+    return into / "middleware"
+
+
+def start_worker(middleware: Path, name: str, n: int, redis_url: str | None) -> Any:
+    env = {**os.environ, "PYTHONPATH": str(middleware), "BENCH_STATE_WORKER": "1"}
+    command = [sys.executable, __file__, "--worker", name, "--n", str(n)]
+    if redis_url:
+        command += ["--redis", redis_url]
+    process = subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != f"ready {middleware}":
+        raise RuntimeError(f"the {name} worker did not start on {middleware}")
+    return process
+
+
+def ask(process: Any) -> dict[str, tuple[float, float]]:
+    stdin: IO[str] = process.stdin
+    stdin.write("round\n")
+    stdin.flush()
+    return {k: (v[0], v[1]) for k, v in json.loads(process.stdout.readline()).items()}
+
+
+def compare(ref: str, n: int, rounds: int, redis_url: str | None, backends: list[str]) -> None:
+    print(
+        f"python {sys.version.split()[0]}, {n} requests x best of {rounds} rounds, "
+        f"{ref} and this tree taking turns; load average {os.getloadavg()[0]:.2f}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {ref: extract(ref, Path(tmp)), "this tree": ROOT / "middleware"}
+        for name in backends:
+            if name == "redis" and not redis_url:
+                continue
+            workers = {
+                label: start_worker(path, name, n, redis_url) for label, path in trees.items()
+            }
+            best: dict[str, dict[str, tuple[float, float]]] = {label: {} for label in trees}
+            try:
+                for _ in range(rounds):
+                    for label, process in workers.items():
+                        keep_best(best[label], ask(process))
+            finally:
+                for process in workers.values():
+                    process.stdin.close()
+                    process.wait()
+                    process.stdout.close()
+            for label in trees:
+                print(f"[{label}]")
+                for line in report(name, best[label]):
+                    print(line)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,12 +361,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--redis", metavar="URL", help="a Redis to use (default: start one)")
     parser.add_argument("--quick", action="store_true", help="tiny counts (a smoke run)")
+    parser.add_argument("--baseline", metavar="REF", help="compare with git ref REF's store")
+    parser.add_argument(
+        "--backends", default="memory,sqlite,redis", help="with --baseline: which to compare"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n, rounds = (5, 1) if args.quick else (args.n, args.rounds)
+    if args.worker:
+        asyncio.run(worker(args.worker, n, args.redis))
+        return 0
     started = None if args.redis else start_redis()
     url = args.redis or (started[1] if started else None)
     try:
-        asyncio.run(main_async(n, rounds, url))
+        if args.baseline:
+            compare(args.baseline, n, rounds, url, args.backends.split(","))
+        else:
+            asyncio.run(main_async(n, rounds, url))
     finally:
         if started is not None:
             started[0].terminate()

@@ -139,6 +139,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
             response_store=responses,
             response_store_options=stateful,
             hosted_tools="lenient",  # agents (Codex) send hosted tools a chat upstream cannot run
+            inline_files=True,  # files sent inline; the catalog says which models read them
             sse_heartbeat=config.sse_heartbeat,
             routing_options={"public_endpoints": config.public_directory},
         )
@@ -156,6 +157,7 @@ def build_app(config: ServeConfig, *, keys: KeyStore | None = None) -> ASGIApp:
         response_store=responses,
         response_store_options=stateful,
         hosted_tools="lenient",  # agents (Codex) send hosted tools the demo cannot run
+        inline_files=True,  # the demo reads files sent inline (name, type, size, PDF text)
         sse_heartbeat=config.sse_heartbeat,
         routing_options={"public_endpoints": config.public_directory},
     )

@@ -133,6 +133,7 @@ def gateway(
     messages_options: Mapping[str, Any] | None = None,
     hosted_tools: Literal["strict", "lenient"] = "strict",
     sse_heartbeat: float | None = 15.0,
+    inline_files: bool = False,
 ) -> ASGIApp:
     """Wrap ``app`` in auth, validation, routing and the Responses and Messages adapters.
 
@@ -180,6 +181,11 @@ def gateway(
         for chat-only providers); ``messages_options`` are more options for that adapter.
     :param sse_heartbeat: idle seconds before a ``: keep-alive`` comment on a chat, Responses
         or Messages stream (:class:`~akgate.SSEKeepAlive`); ``None`` turns heartbeats off.
+    :param inline_files: accept files sent inline on ``/v1/responses`` (``input_file`` with
+        ``file_data``; ``file_url`` for native Responses providers) and pass them to chat
+        providers as chat ``file`` parts, routed only to providers whose catalog entry says
+        ``capabilities.files``. Default ``False``: 400 ``operation_not_allowed``, the
+        stateless contract's answer. ``file_id`` is refused either way.
     """
     check_body_size(max_body_size)
     if adapter_options and "store" in adapter_options:
@@ -214,7 +220,11 @@ def gateway(
                 ResponsesAdapter(
                     app,
                     max_body_size=max_body_size,
-                    **{"hosted_tools": hosted_tools, **adapter_options},
+                    **{
+                        "hosted_tools": hosted_tools,
+                        "inline_files": inline_files,
+                        **adapter_options,
+                    },
                 ),
                 endpoints=frozenset({"chat_completions", "responses"}),
                 test=provider.test,
@@ -224,6 +234,7 @@ def gateway(
         options: dict[str, Any] = {
             "max_body_size": max_body_size,
             "hosted_tools": hosted_tools,
+            "inline_files": inline_files,
             "messages_options": messages_config,
             **(routing_options or {}),
         }
@@ -259,6 +270,7 @@ def gateway(
                 **{
                     "max_body_size": max_body_size,
                     "hosted_tools": hosted_tools,
+                    "inline_files": inline_files,
                     **(adapter_options or {}),
                 },
             )
@@ -266,7 +278,12 @@ def gateway(
             stack = MessagesAdapter(stack, **messages_config)
     if validation:
         stack = RequestValidation(
-            stack, **{"max_body_size": max_body_size, **(validation_options or {})}
+            stack,
+            **{
+                "max_body_size": max_body_size,
+                "inline_files": inline_files,
+                **(validation_options or {}),
+            },
         )
     spend = None
     if usage_db or spend_options is not None:
@@ -430,6 +447,7 @@ class Gateway:
         messages_options: Mapping[str, Any] | None = None,
         hosted_tools: Literal["strict", "lenient"] = "strict",
         sse_heartbeat: float | None = 15.0,
+        inline_files: bool = False,
     ) -> None:
         self.app = app
         self.stack = gateway(
@@ -459,6 +477,7 @@ class Gateway:
             messages_options=messages_options,
             hosted_tools=hosted_tools,
             sse_heartbeat=sse_heartbeat,
+            inline_files=inline_files,
         )
 
     def __repr__(self) -> str:

@@ -88,11 +88,11 @@ async def test_answers_the_last_user_turn_not_the_system_or_developer_text(
         [
             {"role": "developer", "content": "Reply with exactly DEVELOPER."},
             {"role": "user", "content": "<environment_context>cwd</environment_context>"},
-            {"role": "user", "content": "say hi"},
+            {"role": "user", "content": "hi there"},
         ],
         instructions="Reply with exactly SYSTEM.",
     )
-    assert response.output_text == 'Hello! I am the akgate demo model. You said: "say hi"'
+    assert response.output_text == 'Hello! I am the akgate demo model. You said: "hi there"'
 
 
 async def test_use_the_x_tool_calls_it_with_arguments_from_the_prompt(

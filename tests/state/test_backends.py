@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,54 @@ async def test_delete_removes_record_items_and_events(store_and_clock: Any) -> N
     assert not await store.delete("ws", "resp_1")
 
 
+async def test_update_reads_changes_and_writes_one_record(store_and_clock: Any) -> None:
+    store, clock = store_and_clock
+    assert await store.update("ws", "resp_1", lambda r: True) is None  # nothing to change
+    await store.save(record("resp_1", expires=clock.now + 100))
+    assert await store.update("other", "resp_1", lambda r: True) is None  # another workspace
+
+    def add(changed: StoredResponse) -> bool:
+        changed.input_items.append(
+            {"id": "in_2", "type": "message", "role": "user", "content": "r"}
+        )
+        changed.input_items[0]["content"] = "edited"  # an item edited in place is rewritten
+        return True
+
+    updated = await store.update("ws", "resp_1", add)
+    assert updated is not None
+    assert [i["id"] for i in updated.input_items] == ["in_resp_1", "in_2"]
+    assert await store.load("ws", "resp_1") == updated
+    found = await store.find_items("ws", ["in_2", "in_resp_1"])
+    assert found["in_2"]["content"] == "r"
+    assert found["in_resp_1"]["content"] == "edited"
+
+    def drop_first(changed: StoredResponse) -> bool:
+        del changed.input_items[0]
+        return True
+
+    await store.update("ws", "resp_1", drop_first)
+    assert set(await store.find_items("ws", ["in_2", "in_resp_1"])) == {"in_2"}
+
+    def refuse(changed: StoredResponse) -> bool:
+        changed.input_items.clear()
+        return False  # not written
+
+    unchanged = await store.update("ws", "resp_1", refuse)
+    assert unchanged is not None
+    loaded = await store.load("ws", "resp_1")
+    assert loaded is not None
+    assert [i["id"] for i in loaded.input_items] == ["in_2"]
+
+    def grow(changed: StoredResponse) -> bool:
+        changed.input_items.append({"id": "big", "type": "message", "content": "x" * 5000})
+        return True
+
+    with pytest.raises(ResponseTooLarge):
+        await store.update("ws", "resp_1", grow)
+    clock.now += 101
+    assert await store.update("ws", "resp_1", lambda r: True) is None  # expired
+
+
 async def test_event_log_in_order_after_a_sequence_number(store_and_clock: Any) -> None:
     store, clock = store_and_clock
     await store.save(record("resp_1", expires=clock.now + 100))
@@ -165,6 +215,81 @@ async def test_sqlite_prune_deletes_expired_rows(tmp_path: Path) -> None:
     assert await store.prune() == 1
     assert await store.prune() == 0
     assert await store.load("ws", "resp_new") is not None
+    await store.aclose()
+
+
+async def test_sqlite_calls_from_a_plain_thread(tmp_path: Path) -> None:
+    """Off asyncio (trio), a pool thread hands the call to the store's thread and waits."""
+    store = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    await store.save(record("resp_1", expires=9e9))
+
+    def count(conn: Any) -> int:
+        return int(conn.execute("SELECT count(*) FROM responses").fetchone()[0])
+
+    assert await asyncio.to_thread(store._run_and_wait, count) == 1
+    await store.aclose()
+
+
+async def test_sqlite_a_busy_database_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    """Another worker holds the write lock: saves wait in the store's thread (the loop keeps
+    running), complete when the lock is released, and a cancelled caller does not undo its
+    queued write; ``aclose`` returns once everything queued before it is written."""
+    path = tmp_path / "r.sqlite3"
+    store = SQLiteResponseStore(path)
+    await store.save(record("resp_first", expires=9e9))  # the file and its connections exist
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker's write transaction
+    saves = [asyncio.ensure_future(store.save(record(f"resp_{i}", expires=9e9))) for i in range(20)]
+    ticks = 0
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 10
+    assert not any(task.done() for task in saves)  # waiting for the lock, off the loop
+    for task in saves[10:]:
+        task.cancel()
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.gather(*saves[:10])
+    await store.aclose()
+    reopened = SQLiteResponseStore(path)
+    loaded = await reopened.load_many("ws", [f"resp_{i}" for i in range(20)])
+    assert all(r is not None for r in loaded)
+    await reopened.aclose()
+
+
+async def test_sqlite_a_broken_loop_connection_falls_back_to_the_thread(tmp_path: Path) -> None:
+    store = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    await store.save(record("resp_1", expires=9e9))
+    broken = store._loop_conn
+    assert broken is not None
+    broken.close()  # any error but a busy database: the call goes to the thread, which answers
+    await store.save(record("resp_2", expires=9e9))
+    assert await store.load("ws", "resp_2") is not None  # and a new loop connection reads it
+    assert store._loop_conn is not None
+    assert store._loop_conn is not broken
+    await store.aclose()
+
+
+def test_stored_ids_grow_with_time() -> None:
+    from akgate.store._history import new_stored_id
+
+    ids = [new_stored_id("resp_") for _ in range(50)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 50
+    assert all(len(i) == len("resp_") + 32 for i in ids)
+
+
+async def test_sqlite_checkpoints_keep_the_log_bounded(tmp_path: Path) -> None:
+    """Turns stored from the event loop do not checkpoint there: the store's thread does."""
+    path = tmp_path / "r.sqlite3"
+    store = SQLiteResponseStore(path)
+    for i in range(1200):
+        await store.save(record(f"resp_{i}", expires=9e9))
+    await store.find_items("ws", ["x"])
+    await store._run(lambda conn: None)  # the queued checkpoints have run
+    one_turn = path.with_name("r.sqlite3-wal").stat().st_size
+    assert 0 < one_turn < 1200 * 3 * 4096  # without checkpoints: every page of every turn
     await store.aclose()
 
 

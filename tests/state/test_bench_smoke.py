@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,3 +30,41 @@ def test_benchmark_runs_every_backend(
     for backend in ("memory", "sqlite", "redis"):
         assert f"{backend} " in out
     assert "10-turn chain 3" in out  # 1 GET + 1 MGET + the save
+
+
+def _load(name: str) -> Any:
+    path = SCRIPT.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_baseline_comparison_runs_two_trees_in_turns(capsys: pytest.CaptureFixture[str]) -> None:
+    root = SCRIPT.parents[1]
+    if subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True
+    ).returncode:
+        pytest.skip("not a git checkout: there is no baseline to extract")
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        assert (
+            _load("bench_state").main(["--quick", "--baseline", "HEAD", "--backends", "memory"])
+            == 0
+        )
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    out = capsys.readouterr().out
+    assert "[HEAD]" in out
+    assert "[this tree]" in out
+    assert out.count("memory  store:false") == 2
+
+
+def test_parts_benchmark_runs() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        assert _load("bench_state_parts").main(["--n", "3", "--rounds", "1", "--preload", "3"]) == 0
+    finally:
+        sys.path.remove(str(SCRIPT.parent))

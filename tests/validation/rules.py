@@ -326,6 +326,13 @@ bad(
     "messages[0].content[0].input_audio.data",
     ("messages", user([{"type": "input_audio", "input_audio": {"format": "wav"}}])),
 )
+bad(
+    "chat.messages.file_without_source",
+    C,
+    MISSING,
+    "messages[0].content[0].file.file_data",
+    ("messages", user([{"type": "file", "file": {"filename": "a.pdf"}}])),
+)
 ok(
     "chat.messages.all_user_parts",
     C,

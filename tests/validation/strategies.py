@@ -140,6 +140,12 @@ def _fix_cross_field_rules(body: dict[str, Any]) -> dict[str, Any]:
             if node.get("type") == "input_image":
                 node.pop("file_id", None)
                 node["image_url"] = "https://example.com/a.png"
+            if node.get("type") == "input_file":
+                # Valid only with inline_files (off by default): a text part instead.
+                node.clear()
+                node.update({"type": "input_text", "text": "x"})
+            if node.get("type") == "file" and isinstance(node.get("file"), dict):
+                node["file"]["file_data"] = "data:text/plain;base64,eA=="  # one source needed
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

@@ -90,6 +90,10 @@ class ResponsesAdapter:
     * ``hosted_tools``: hosted tools (``web_search``, ``mcp``, ...) and their items, which a chat
       app cannot run: ``"strict"`` (default) answers 400 ``hosted_tool_not_supported``;
       ``"lenient"`` drops them with one ``routing_metadata.warnings`` entry each.
+    * ``inline_files``: pass ``input_file`` parts sent inline (``file_data``) to the chat app as
+      chat ``file`` parts (files in a ``function_call_output`` follow the tool results as a
+      user message). Default ``False``: 400 ``operation_not_allowed``. ``file_id`` (a Files
+      API) and ``file_url`` (chat has no URL form) are refused either way.
     * ``path`` / ``chat_path``: the served path and the inner chat path (below ``root_path``).
     * ``max_body_size``: request body cap in bytes (413 above it).
     * ``store``: a :class:`~akgate.store.ResponseStore` or its URL: serve ``store``,
@@ -109,6 +113,7 @@ class ResponsesAdapter:
         developer_role: Literal["developer", "system"] = "developer",
         send_done: bool = False,
         hosted_tools: HostedTools = "strict",
+        inline_files: bool = False,
         path: str = "/v1/responses",
         chat_path: str = "/v1/chat/completions",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -121,6 +126,7 @@ class ResponsesAdapter:
             developer_role=developer_role,
             send_done=send_done,
             hosted_tools=hosted_tools,
+            inline_files=inline_files,
         )
         self.app = app
         self.passthrough = passthrough

@@ -25,6 +25,9 @@ class AdapterOptions:
     developer_role: Literal["developer", "system"] = "developer"
     send_done: bool = False
     hosted_tools: HostedTools = "strict"
+    #: ``input_file`` parts sent inline (``file_data``) become chat ``file`` parts; ``False``:
+    #: 400 ``operation_not_allowed`` (the stateless contract's answer).
+    inline_files: bool = False
 
     def __post_init__(self) -> None:
         check_choices(self)

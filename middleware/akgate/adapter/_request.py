@@ -130,23 +130,52 @@ def _stateless(param: str, what: str) -> NoReturn:
 # --- content ------------------------------------------------------------------------------
 
 
+def _part_text(part: Any, path: str, allowed: frozenset[str]) -> str:
+    """The text of one part of a type in ``allowed``, rejecting anything else."""
+    part = _obj(part, path)
+    kind = part.get("type")
+    if kind in ("input_file", "input_audio"):
+        _stateless(path, f"'{kind}' content")
+    if kind not in allowed:
+        _invalid(f"{path}.type", f"Content part type {kind!r} is not allowed here.")
+    key = "refusal" if kind == "refusal" else "text"
+    return _str(part.get(key), f"{path}.{key}")
+
+
 def _text_of_parts(parts: list[Any], param: str, allowed: frozenset[str]) -> list[str]:
     """The texts of ``parts`` (each of a type in ``allowed``), rejecting anything else."""
-    texts = []
-    for j, part in enumerate(parts):
-        path = f"{param}[{j}]"
-        part = _obj(part, path)
-        kind = part.get("type")
-        if kind in ("input_file", "input_audio"):
-            _stateless(path, f"'{kind}' content")
-        if kind not in allowed:
-            _invalid(f"{path}.type", f"Content part type {kind!r} is not allowed here.")
-        key = "refusal" if kind == "refusal" else "text"
-        texts.append(_str(part.get(key), f"{path}.{key}"))
-    return texts
+    return [_part_text(part, f"{param}[{j}]", allowed) for j, part in enumerate(parts)]
 
 
-def _user_content(content: Any, param: str) -> str | list[dict[str, Any]]:
+def _file_part(part: dict[str, Any], path: str, options: AdapterOptions) -> dict[str, Any]:
+    """The chat ``file`` part for a Responses ``input_file`` part (only inline data travels)."""
+    if not options.inline_files:
+        _stateless(path, "'input_file' content")
+    if part.get("file_id") is not None:
+        # A file id points into a Files API (uploaded earlier): this gateway has none.
+        _fail(
+            "operation_not_allowed",
+            "'input_file.file_id' is not supported: send the file inline as 'file_data' "
+            "(a data URL).",
+            f"{path}.file_id",
+        )
+    if part.get("file_url") is not None:
+        # Chat's file part has no URL form, and fetching URLs for a caller is not our job.
+        _fail(
+            "operation_not_allowed",
+            "'input_file.file_url' cannot be passed to a chat-completions provider: send the "
+            "file inline as 'file_data' (a data URL).",
+            f"{path}.file_url",
+        )
+    data = _str(_required(part, "file_data", f"{path}.file_data"), f"{path}.file_data")
+    file: dict[str, Any] = {"file_data": data}
+    filename = part.get("filename")
+    if filename is not None:
+        file["filename"] = _str(filename, f"{path}.filename")
+    return {"type": "file", "file": file}
+
+
+def _user_content(content: Any, param: str, options: AdapterOptions) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     parts: list[dict[str, Any]] = []
@@ -174,7 +203,9 @@ def _user_content(content: Any, param: str) -> str | list[dict[str, Any]]:
             else:
                 _invalid(f"{path}.detail", "'detail' must be one of auto, low, high, original.")
             parts.append({"type": "image_url", "image_url": image})
-        elif kind in ("input_file", "input_audio"):
+        elif kind == "input_file":
+            parts.append(_file_part(part, path, options))
+        elif kind == "input_audio":
             _stateless(path, f"'{kind}' content")
         else:
             _invalid(f"{path}.type", f"Unknown content part type {kind!r}.")
@@ -187,7 +218,14 @@ def _user_content(content: Any, param: str) -> str | list[dict[str, Any]]:
 class _Messages:
     """Builds the chat ``messages`` list, merging calls into the preceding assistant message."""
 
-    __slots__ = ("call_ids", "messages", "options", "pending_reasoning", "tool_map")
+    __slots__ = (
+        "call_ids",
+        "messages",
+        "options",
+        "pending_files",
+        "pending_reasoning",
+        "tool_map",
+    )
 
     def __init__(self, options: AdapterOptions, tool_map: ToolMap | None = None) -> None:
         self.options = options
@@ -195,6 +233,14 @@ class _Messages:
         self.messages: list[dict[str, Any]] = []
         self.call_ids: set[str] = set()
         self.pending_reasoning: list[str] = []
+        #: Files returned by tool outputs: chat tool messages hold text only, so they follow
+        #: the run of tool messages as one user message.
+        self.pending_files: list[dict[str, Any]] = []
+
+    def flush_files(self) -> None:
+        if self.pending_files:
+            self.messages.append({"role": "user", "content": self.pending_files})
+            self.pending_files = []
 
     def _attach_reasoning(self, message: dict[str, Any]) -> None:
         if self.pending_reasoning and self.options.reasoning_input != "drop":
@@ -207,7 +253,7 @@ class _Messages:
         if content is None:
             _missing(f"{param}.content")
         if role == "user":
-            user = _user_content(content, f"{param}.content")
+            user = _user_content(content, f"{param}.content", self.options)
             self.messages.append({"role": "user", "content": user})
         elif role in _TEXT_ROLES:
             if isinstance(content, str):
@@ -290,9 +336,14 @@ class _Messages:
         output = _required(item, "output", f"{param}.output")
         if not isinstance(output, str):
             allowed = frozenset({"input_text", "output_text", "text"})
-            output = "".join(
-                _text_of_parts(_list(output, f"{param}.output"), f"{param}.output", allowed)
-            )
+            texts = []
+            for j, part in enumerate(_list(output, f"{param}.output")):
+                path = f"{param}.output[{j}]"
+                if isinstance(part, dict) and part.get("type") == "input_file":
+                    self.pending_files.append(_file_part(part, path, self.options))
+                else:
+                    texts.append(_part_text(part, path, allowed))
+            output = "".join(texts)
         self.messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
 
     def reasoning(self, item: dict[str, Any], param: str, ctx: RequestContext | None) -> None:
@@ -338,6 +389,8 @@ def _map_input(
         kind = item.get("type")
         if kind is None and "role" in item:
             kind = "message"  # type is optional on messages; real clients omit it
+        if kind not in ("function_call_output", "custom_tool_call_output"):
+            builder.flush_files()  # after the run of tool messages they came with
         if kind == "message":
             builder.message(item, param)
         elif kind in ("function_call", "custom_tool_call"):
@@ -354,6 +407,7 @@ def _map_input(
             _missing(f"{param}.type")
         else:
             _invalid(f"{param}.type", f"Unknown input item type {kind!r}.")
+    builder.flush_files()
     if not builder.messages:
         _invalid("input", "'input' must contain at least one item.")
     return builder.messages

@@ -7,6 +7,9 @@ deterministic while following the instructions that first-time users and conform
   else`` / ``repeat after me: X`` -> ``X`` (quotes around X are removed);
 * a question about a value stated earlier in the conversation (``what number did I give you?``,
   ``what is my name?``, ``what was the code word?``) -> that value;
+* ``say X in exactly N words`` -> X in N words (padded or cut); ``count from A to B`` -> ``A, ...,
+  B``; a short ``say X`` -> ``X!``;
+* a system or developer prompt that asks for pirate speak -> the answer in pirate words;
 * tool arguments filled from the prompt, in order: quoted strings, then capitalised names (``New
   York``) for string parameters, numbers for number parameters, a word that is one of an
   ``enum``'s values; other required parameters get a schema instance.
@@ -25,7 +28,9 @@ __all__ = [
     "PromptValues",
     "answers_question",
     "exact_reply",
+    "instructed_reply",
     "recalled_value",
+    "styled",
     "tool_arguments",
 ]
 
@@ -223,3 +228,125 @@ def answers_question(tool: Mapping[str, Any], text: str) -> bool:
     topics = [w.lower() for w in words if w.lower() not in _TOOL_WORD_NOISE and len(w) > 2]
     lowered = text.lower()
     return bool(topics) and all(re.search(rf"\b{re.escape(t)}", lowered) for t in topics)
+
+
+_NUMBER_WORDS: Final = {
+    w: i
+    for i, w in enumerate(
+        re.findall(r"\w+", "zero one two three four five six seven eight nine ten")
+    )
+}
+_IN_WORDS: Final = re.compile(
+    r"\b(?:say|write|give|reply|answer|respond|greet)\b\s*(?P<x>.*?)\s*\bin\s+"
+    r"(?:exactly\s+|just\s+|only\s+)?(?P<n>\d+|" + "|".join(_NUMBER_WORDS) + r")\s+words?\b",
+    re.I | re.S,
+)
+_COUNT: Final = re.compile(
+    r"\bcount\s+(?:down\s+|up\s+)?(?:from\s+(?P<a>-?\d+)\s+)?(?:to|until|up\s+to|down\s+to)\s+"
+    r"(?P<b>-?\d+)\b",
+    re.I,
+)
+_SAY: Final = re.compile(r"^\s*(?:please\s+)?say\s+(?P<x>[^.!?\n]{1,60}?)\s*[.!?]?\s*$", re.I)
+_GREETINGS: Final = frozenset({"hello", "hi", "hey", "greetings", "hello world"})
+#: A ``say ...`` that starts with one of these is answered with the greeting (and its addressee).
+_SAY_GREETINGS: Final = frozenset({"hello", "hi", "hey", "howdy", "ahoy", "goodbye", "bye"})
+#: Other ``say X`` phrases are repeated up to this many words (longer ones are echoed).
+_SAY_MAX_WORDS: Final = 3
+#: What "say hello in exactly N words" answers, by N (more words: filler after the longest).
+_GREETING_BY_LENGTH: Final = (
+    "Hello!",
+    "Hello there!",
+    "Hello dear friend!",
+    "Hello there, dear friend!",
+    "Hello there, my dear friend!",
+)
+#: Words that pad an answer to the number of words asked for.
+_FILLER: Final = re.findall(
+    r"\S+", "from the akgate demo model, with a deterministic answer for you"
+)
+_MAX_COUNT: Final = 100
+_MAX_WORDS: Final = 50
+
+
+def _words_reply(subject: str, n: int) -> str:
+    """``subject`` in exactly ``n`` words: a greeting grows politely, anything else is padded
+    with filler words (or cut)."""
+    n = max(1, min(n, _MAX_WORDS))
+    subject = subject.strip().strip("\"'“”")
+    if subject.lower() in _GREETINGS or not subject:
+        if n <= len(_GREETING_BY_LENGTH):
+            return _GREETING_BY_LENGTH[n - 1]
+        subject = _GREETING_BY_LENGTH[-1].rstrip("!")
+    first = subject[:1].upper() + subject[1:]
+    words = [*first.split(), *(_FILLER * (n // len(_FILLER) + 1))][:n]
+    return " ".join(words).rstrip(",") + "."
+
+
+def instructed_reply(text: str) -> str | None:
+    """The answer to a plain instruction the demo follows (see the module docstring)."""
+    match = _IN_WORDS.search(text)
+    if match:
+        raw = match.group("n").lower()
+        n = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
+        return _words_reply(match.group("x"), n)
+    match = _COUNT.search(text)
+    if match:
+        start = int(match.group("a")) if match.group("a") is not None else 1
+        end = int(match.group("b"))
+        step = 1 if end >= start else -1
+        numbers = list(range(start, end + step, step))[:_MAX_COUNT]
+        return ", ".join(map(str, numbers))
+    match = _SAY.match(text)
+    if match:
+        return _say(match.group("x").strip().strip("\"'“”"))
+    return None
+
+
+def _say(phrase: str) -> str | None:
+    """``say hello`` -> ``Hello!``; ``say hi to Ada`` -> ``Hi, Ada!``; a short phrase -> itself."""
+    words = phrase.split()
+    if words and words[0].lower() in _SAY_GREETINGS:
+        greeting = words[0].capitalize()
+        to = re.match(r"\s*to\s+(?:the\s+)?(?P<who>.+?)(?:\s+in\s+.*)?$", " ".join(words[1:]))
+        return f"{greeting}, {to.group('who')}!" if to else f"{greeting}!"
+    if 0 < len(words) <= _SAY_MAX_WORDS:
+        return phrase[:1].upper() + phrase[1:] + "!"
+    return None
+
+
+_PIRATE_ASK: Final = re.compile(r"\bpirate\b", re.I)
+_PIRATE_WORDS: Final = {
+    "hello": "ahoy",
+    "hi": "ahoy",
+    "hey": "ahoy",
+    "my": "me",
+    "you": "ye",
+    "your": "yer",
+    "friend": "matey",
+    "friends": "mateys",
+    "yes": "aye",
+    "is": "be",
+    "are": "be",
+    "the": "th'",
+    "there": "thar",
+    "said": "spake",
+}
+
+
+def _pirate_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    swap = _PIRATE_WORDS.get(word.lower())
+    if swap is None:
+        return word
+    return swap[:1].upper() + swap[1:] if word[:1].isupper() else swap
+
+
+def styled(text: str, system: str) -> str:
+    """``text`` in the style the system/developer prompt ``system`` asks for (pirate speak)."""
+    if not _PIRATE_ASK.search(system):
+        return text
+    # What is quoted (the user's own words) stays as said.
+    pieces = text.split('"')
+    for index in range(0, len(pieces), 2):
+        pieces[index] = re.sub(r"[A-Za-z]+", _pirate_word, pieces[index])
+    return "Arr! " + '"'.join(pieces)

@@ -7,8 +7,9 @@ It serves ``POST /v1/chat/completions`` (JSON and SSE) and ``GET /v1/models`` un
 streamed token by token), so the same request always gets the same content. What it answers
 is documented rule by rule in ``docs/providers.md``: the last user turn, plain instructions
 ("reply with exactly X"), values stated earlier, tools asked for in plain words with arguments
-read from the prompt, images described from their bytes, ``n`` choices, logprobs, a refusal
-trigger and URL citations.
+read from the prompt, images described from their bytes, files read from theirs (name, media
+type, size, a text file's or a simple PDF's text), counting, "in exactly N words", pirate speak
+asked for by a system prompt, ``n`` choices, logprobs, a refusal trigger and URL citations.
 
 Tokens: a token is a word (``\\w+``) or a single other non-space character, with the whitespace in
 front of it (``TOKEN_RE``). ``count_tokens(text)`` counts them. Prompt tokens are, per message,
@@ -60,8 +61,16 @@ from akgate._types import Message, Receive, Scope, Send
 from akgate.context import request_context
 from akgate.errors import ERROR_CODES, GatewayError, error_payload, send_error
 
+from ._demo_files import answer_about_files, read_file
 from ._demo_media import describe_image, token_logprob
-from ._demo_prompt import answers_question, exact_reply, recalled_value, tool_arguments
+from ._demo_prompt import (
+    answers_question,
+    exact_reply,
+    instructed_reply,
+    recalled_value,
+    styled,
+    tool_arguments,
+)
 from ._schema_instance import schema_instance
 
 __all__ = [
@@ -594,9 +603,21 @@ def _reply_text(request: _Request, last: Mapping[str, Any]) -> str:
     if images:
         described = "; ".join(describe_image(url) for url in images)
         return f"I see {len(images)} image{'s' if len(images) > 1 else ''}: {described}."
+    files = _file_parts(user.get("content")) if user else []
+    if files:
+        return answer_about_files(said, [read_file(f) for f in files])
     exact = exact_reply(said)
     if exact is not None:
-        return exact
+        return exact  # exactly what was asked for: no style
+    # A system or developer prompt may ask for a style (pirate speak).
+    system = "\n".join(
+        _text(m.get("content"))
+        for m in request.messages
+        if m.get("role") in ("system", "developer")
+    )
+    instructed = instructed_reply(said)
+    if instructed is not None:
+        return styled(instructed, system)
     earlier = [
         _text(m.get("content"))
         for m in request.messages
@@ -604,12 +625,23 @@ def _reply_text(request: _Request, last: Mapping[str, Any]) -> str:
     ]
     recalled = recalled_value(said, earlier)
     if recalled is not None:
-        return recalled
+        return styled(recalled, system)
     if len(said) > 200:
         said = said[:200] + "..."
     if not said:
-        return "Hello! I am the akgate demo model."
-    return f'Hello! I am the akgate demo model. You said: "{said}"'
+        return styled("Hello! I am the akgate demo model.", system)
+    return styled(f'Hello! I am the akgate demo model. You said: "{said}"', system)
+
+
+def _file_parts(content: Any) -> list[Any]:
+    """The ``file`` objects of a message's chat ``file`` parts."""
+    if not isinstance(content, list):
+        return []
+    return [
+        part.get("file")
+        for part in content
+        if isinstance(part, dict) and part.get("type") == "file"
+    ]
 
 
 def _image_urls(content: Any) -> list[str]:

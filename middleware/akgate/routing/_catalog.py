@@ -49,6 +49,9 @@ class Capabilities(_Frozen):
     #: Honours ``tool_choice: "required"`` (some providers treat it as ``auto``).
     tool_choice_required: bool = True
     vision: bool = False
+    #: Reads file parts (chat ``file``, Responses ``input_file``, Messages PDF ``document``);
+    #: a request with files is routed only to such providers (else 400 ``unsupported_modalities``).
+    files: bool = False
     structured_output: bool = True
     reasoning: bool = False
     #: Effort levels the model accepts (others are normalised to the nearest one, with a
@@ -263,7 +266,12 @@ DEMO_CATALOG: Final[dict[str, Any]] = {
                     "max_output_tokens": 2048,
                     "data_policy": "zdr",
                     "supported_parameters": list(_DEMO_PARAMETERS),
-                    "capabilities": {"tools": True, "structured_output": True, "vision": True},
+                    "capabilities": {
+                        "tools": True,
+                        "structured_output": True,
+                        "vision": True,
+                        "files": True,
+                    },
                 }
             ],
         },
@@ -285,6 +293,7 @@ DEMO_CATALOG: Final[dict[str, Any]] = {
                         "tools": True,
                         "structured_output": True,
                         "vision": True,
+                        "files": True,
                         "reasoning": True,
                         "reasoning_efforts": ["low", "medium", "high"],
                     },
@@ -306,7 +315,12 @@ DEMO_CATALOG: Final[dict[str, Any]] = {
                     "data_policy": "zdr",
                     "endpoints": ["responses"],
                     "supported_parameters": list(_DEMO_PARAMETERS),
-                    "capabilities": {"tools": True, "structured_output": True, "vision": True},
+                    "capabilities": {
+                        "tools": True,
+                        "structured_output": True,
+                        "vision": True,
+                        "files": True,
+                    },
                 }
             ],
         },

@@ -44,6 +44,7 @@ from ._metadata import (
     merge_warnings,
 )
 from ._models_api import ModelDirectory
+from ._provider_errors import client_error, provider_message, upstream_fault
 from ._providers import Provider
 from ._registry_api import PublicDirectory
 from ._rewrite import provider_payload, read_gateway
@@ -218,6 +219,13 @@ class _Attempt:
                 return
             if mode == "bad":
                 return  # refused before the first byte: the next provider is tried
+            if mode == "client_error":
+                if self.size < _FAIL_BODY_CAP:
+                    self.buffer.append(body)
+                    self.size += len(body)
+                if not more:
+                    await self._send_client_error()
+                return
             if mode == "json" or mode == "fail" or mode == "too_large":
                 if mode == "json" and self.size + len(body) > self.cap:
                     self.mode = mode = "too_large"  # never committed: the next provider is tried
@@ -257,11 +265,13 @@ class _Attempt:
                     self.mode = "json"
             elif status >= 500 or status in _RETRYABLE:
                 self.mode = "fail"
+            elif status >= 400:
+                self.mode = "client_error"  # the client's own error: in the endpoint's envelope
             else:
-                self.mode = "raw"  # the client's own error: forwarded unchanged
+                self.mode = "raw"  # forwarded unchanged
             return
         # pathsend, trailers, debug ...: forwarded unchanged (dropped for a failing attempt).
-        if self.mode == "fail" or self.mode == "too_large" or self.mode == "bad":
+        if self.mode in ("fail", "too_large", "bad", "client_error"):
             return
         if self.start is not None and not self.committed:
             await self._commit(stream=False)
@@ -351,6 +361,29 @@ class _Attempt:
         await self._to_client({**start, "headers": headers})
         await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
 
+    async def _send_client_error(self) -> None:
+        """A provider's 4xx: as it came when it is the endpoint's valid envelope, else ours."""
+        start = self.start
+        assert start is not None
+        body = b"".join(self.buffer)
+        self.buffer = []
+        self.finished = True
+        name = self.route.provider.name
+        error = client_error(
+            start["status"],
+            body,
+            provider=name,
+            model=self.route.metadata_head.get("provider_model_id"),
+            endpoint=self.plan.endpoint,
+        )
+        if error is None:
+            await self._commit(stream=False)
+            await self._to_client({"type": "http.response.body", "body": body})
+            return
+        self.committed = True
+        self.t_first = self.clock()
+        await send_error(self.client_send, error, ctx=self.ctx)
+
     def finalize(self, usage: Any) -> dict[str, Any]:
         """``routing_metadata`` for this attempt, from the provider's usage."""
         route = self.route
@@ -412,7 +445,7 @@ class _Attempt:
                 provider=name,
             )
         status: int = start["status"]
-        detail = _upstream_message(b"".join(self.buffer))
+        detail = provider_message(b"".join(self.buffer))
         if detail:
             # What the provider said stays in the log (it may name the operator's account or
             # key); the client gets the status, the provider and the request id.
@@ -423,19 +456,9 @@ class _Attempt:
                 self.ctx.request_id,
                 detail,
             )
-        message = f"Provider '{name}' returned HTTP {status}; request {self.ctx.request_id}."
-        headers: dict[str, str] = {}
-        retry_after = find_header(start.get("headers", ()), b"retry-after")
-        if retry_after is not None:
-            headers["Retry-After"] = retry_after.decode("latin-1")
-        if status == 429:
-            headers["X-Rate-Limit-Source"] = "upstream"
-            return GatewayError("rate_limit_exceeded", message, headers=headers, provider=name)
-        if status == 503:
-            return GatewayError("no_provider_available", message, headers=headers, provider=name)
-        if status in (408, 504):
-            return GatewayError("upstream_timeout", message, provider=name)
-        return GatewayError("upstream_error", message, headers=headers, provider=name)
+        return upstream_fault(
+            status, start.get("headers", ()), provider=name, request_id=self.ctx.request_id
+        )
 
 
 _REWRITERS: Final[
@@ -457,18 +480,6 @@ def _attempt_outcome(attempt: _Attempt, cancel: anyio.CancelScope | None) -> str
     return "failed_midstream" if attempt.exc is not None else "ok"
 
 
-def _upstream_message(body: bytes) -> str | None:
-    from pydantic_core import from_json
-
-    try:
-        obj = from_json(body)
-    except ValueError:
-        return None
-    error = obj.get("error") if isinstance(obj, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message[:300] if isinstance(message, str) else None
-
-
 class Routing:
     """Route ``/v1/chat/completions`` and ``/v1/responses`` over a catalog of providers.
 
@@ -480,7 +491,9 @@ class Routing:
     untouched.
 
     ``hosted_tools`` (``"strict"`` or ``"lenient"``) is the policy of the Responses adapters
-    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`).
+    routing puts in front of chat-only providers (see :class:`akgate.ResponsesAdapter`), and
+    ``inline_files`` whether those adapters pass inline ``input_file`` parts on as chat ``file``
+    parts (providers whose catalog entry lacks ``capabilities.files`` never get files).
     """
 
     def __init__(
@@ -503,11 +516,14 @@ class Routing:
         messages_options: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         hosted_tools: Literal["strict", "lenient"] = "strict",
+        inline_files: bool = False,
     ) -> None:
         if hosted_tools not in ("strict", "lenient"):
             raise ValueError("hosted_tools must be 'strict' or 'lenient'")
         #: The Responses adapter's policy for hosted tools on chat-only providers.
         self.hosted_tools = hosted_tools
+        #: Its Responses adapters pass inline ``input_file`` parts to chat-only providers.
+        self.inline_files = inline_files
         self.app = app
         #: Options of the MessagesAdapter wrapped around each chat-only provider.
         self.messages_options: dict[str, Any] = {
@@ -585,7 +601,7 @@ class Routing:
                 apps[(provider.name, "responses")] = provider.app
             else:
                 apps[(provider.name, "responses")] = ResponsesAdapter(
-                    provider.app, hosted_tools=self.hosted_tools
+                    provider.app, hosted_tools=self.hosted_tools, inline_files=self.inline_files
                 )
             if "messages" in provider.endpoints:
                 apps[(provider.name, "messages")] = provider.app

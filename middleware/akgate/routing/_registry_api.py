@@ -60,14 +60,15 @@ def _capabilities(offering: CatalogProvider) -> dict[str, bool]:
         "tools": caps.tools,
         "tool_choice_required": caps.tool_choice_required,
         "vision": caps.vision,
+        "files": caps.files,
         "structured_output": caps.structured_output,
         "reasoning": caps.reasoning,
         "streaming": True,
     }
 
 
-def _input_modalities(vision: bool) -> list[str]:
-    return ["text", "image"] if vision else ["text"]
+def _input_modalities(vision: bool, files: bool) -> list[str]:
+    return ["text", *(["image"] if vision else []), *(["file"] if files else [])]
 
 
 def _provider_entry(
@@ -81,7 +82,9 @@ def _provider_entry(
         "context_window": offering.context_window,
         "max_output_tokens": offering.max_output_tokens,
         "capabilities": _capabilities(offering),
-        "input_modalities": _input_modalities(offering.capabilities.vision),
+        "input_modalities": _input_modalities(
+            offering.capabilities.vision, offering.capabilities.files
+        ),
         "output_modalities": ["text"],
         "tools": ["function"] if offering.capabilities.tools else [],
         "tiers": [
@@ -134,7 +137,7 @@ def _registry_models(catalog: Catalog) -> dict[str, Any]:
                 "display_name": model.display_name or model.id,
                 "author": model.author,
                 "capabilities": caps,
-                "input_modalities": _input_modalities(caps["vision"]),
+                "input_modalities": _input_modalities(caps["vision"], caps["files"]),
                 "output_modalities": ["text"],
                 "providers": names,
                 "has_free_provider": any(

@@ -93,6 +93,7 @@ class Needs:
     tools: bool = False
     tool_choice_required: bool = False
     vision: bool = False
+    files: bool = False
     structured: str | None = None
     effort: str | None = None
     params: tuple[str, ...] = ()
@@ -104,13 +105,15 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     if endpoint == "chat_completions":
         fmt = payload.get("response_format")
         effort = payload.get("reasoning_effort")
-        vision = _has_part(payload.get("messages"), "content", "image_url")
+        parts = _part_types(payload.get("messages"))
+        vision, files = "image_url" in parts, "file" in parts
     else:
         text = payload.get("text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         reasoning = payload.get("reasoning")
         effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
-        vision = _has_part(payload.get("input"), "content", "input_image")
+        parts = _part_types(payload.get("input"))
+        vision, files = "input_image" in parts, "input_file" in parts
     structured = None
     if isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema"):
         structured = fmt["type"]
@@ -119,6 +122,7 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
         tools=tools,
         tool_choice_required=tools and payload.get("tool_choice") == "required",
         vision=vision,
+        files=files,
         structured=structured,
         effort=effort if isinstance(effort, str) else None,
         # Iterate the (few) request keys rather than the 15 checked parameters.
@@ -139,8 +143,47 @@ def _messages_needs(payload: Mapping[str, Any]) -> Needs:
         and isinstance(choice, Mapping)
         and choice.get("type") in ("any", "tool"),
         vision=_has_part(payload.get("messages"), "content", "image"),
+        files=_has_file_document(payload.get("messages")),
         structured="json_schema" if isinstance(fmt, Mapping) else None,
     )
+
+
+def _has_file_document(messages: Any) -> bool:
+    """A Messages ``document`` block with a base64 source (it becomes a chat ``file`` part;
+    text and content sources become text)."""
+    if not isinstance(messages, list):
+        return False
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, Mapping) and block.get("type") == "document":
+                    source = block.get("source")
+                    if isinstance(source, Mapping) and source.get("type") == "base64":
+                        return True
+    return False
+
+
+def _part_types(items: Any) -> set[str]:
+    """The types of the content parts of ``items`` (messages' ``content``, and the ``output``
+    of Responses tool outputs), in one pass: what the capability filters look for."""
+    found: set[str] = set()
+    if not isinstance(items, list):
+        return found
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        parts = item.get("content")
+        if not isinstance(parts, list):
+            parts = item.get("output")
+            if not isinstance(parts, list):
+                continue
+        for part in parts:
+            if isinstance(part, Mapping):
+                kind = part.get("type")
+                if isinstance(kind, str):
+                    found.add(kind)
+    return found
 
 
 def _has_part(items: Any, key: str, part_type: str) -> bool:
@@ -244,6 +287,16 @@ def _filters(
                 "input" if endpoint == "responses" else "messages",
                 "No provider of the requested model accepts image input.",
                 lambda r: r.offering.capabilities.vision,
+            )
+        )
+    if needs.files:
+        filters.append(
+            (
+                "unsupported_modalities",
+                "input" if endpoint == "responses" else "messages",
+                "No provider of the requested model accepts file input (the catalog's "
+                "capabilities.files).",
+                lambda r: r.offering.capabilities.files,
             )
         )
     if needs.structured is not None:
@@ -459,7 +512,7 @@ def rank_routes(
         and len(groups[0]) == 1
         and not routing
         and not test_only
-        and not (needs.tools or needs.vision or needs.structured or needs.effort)
+        and not (needs.tools or needs.vision or needs.files or needs.structured or needs.effort)
     ):
         # The common case (one model, one provider, no options) without building filters.
         route = groups[0][0]

@@ -175,9 +175,21 @@ class InputAudioPart(OpenRequestModel):
 
 
 class FileContent(OpenRequestModel):
-    file_data: str | None = None
-    file_id: str | None = None
+    """A file sent inline (``file_data``: a data URL or base64) or by a provider's ``file_id``."""
+
+    file_data: str | None = Field(default=None, min_length=1)
+    file_id: str | None = Field(default=None, min_length=1)
     filename: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FileContent:
+        if self.file_data is None and self.file_id is None:
+            raise PydanticCustomError(
+                "missing_required_parameter",
+                "a file part needs file_data or file_id.",
+                {"field": "file_data"},
+            )
+        return self
 
 
 class FilePart(OpenRequestModel):

@@ -3,7 +3,9 @@
 Lenient where clients differ (messages without ``type``, ``id`` or ``status`` are valid: some
 SDKs replay output messages without them), strict on what a stateless gateway cannot serve:
 ``store: true``, ``previous_response_id``, ``background: true``, ``conversation``,
-``item_reference`` and file or audio inputs fail with ``operation_not_allowed``.
+``item_reference`` and file or audio inputs fail with ``operation_not_allowed``. Inline files
+(``input_file`` with ``file_data`` or ``file_url``) are accepted when the validation context says
+``inline_files`` (``RequestValidation(inline_files=True)``); ``file_id`` never is.
 
 Every tool and input item type of OpenAI's Responses API is known here. Function, ``custom`` and
 ``namespace`` tools are checked field by field; hosted tools (``web_search``, ``mcp``, ...) and
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from ._base import OpenRequestModel, RequestModel
@@ -33,6 +35,7 @@ __all__ = [
     "FunctionCallOutputItem",
     "HostedItem",
     "HostedTool",
+    "InputFile",
     "InputImage",
     "InputMessage",
     "InputText",
@@ -177,17 +180,66 @@ class InputImage(OpenRequestModel):
         return self
 
 
+#: The validation-context key that lets inline files through (see ``InputFile``).
+INLINE_FILES: Final = "inline_files"
+
+
+class InputFile(OpenRequestModel):
+    """A file part. Stateless content when inline (``file_data``, a data URL or base64, or a
+    ``file_url``), so accepted when the validation context enables ``inline_files``; a
+    ``file_id`` names a file uploaded earlier to a Files API this gateway does not have."""
+
+    type: Literal["input_file"] = "input_file"
+    file_data: str | None = Field(default=None, min_length=1)
+    file_url: str | None = Field(default=None, min_length=1)
+    file_id: str | None = None
+    filename: str | None = None
+
+    @model_validator(mode="after")
+    def _inline(self, info: ValidationInfo) -> InputFile:
+        context = info.context if isinstance(info.context, dict) else {}
+        if not context.get(INLINE_FILES):
+            raise PydanticCustomError(
+                "operation_not_allowed", f"{_STATELESS}: file inputs are not supported."
+            )
+        if self.file_id is not None:
+            raise PydanticCustomError(
+                "operation_not_allowed",
+                "files by file_id need a Files API, which this gateway does not have; send the "
+                "file inline as file_data (a data URL).",
+                {"field": "file_id"},
+            )
+        if self.file_data is None and self.file_url is None:
+            raise PydanticCustomError(
+                "missing_required_parameter",
+                "input_file needs file_data or file_url.",
+                {"field": "file_data"},
+            )
+        if self.file_data is not None and self.file_url is not None:
+            raise PydanticCustomError(
+                "invalid_parameter_value",
+                "send either file_data or file_url, not both.",
+                {"field": "file_url"},
+            )
+        if self.file_url is not None and not self.file_url.startswith(("https://", "http://")):
+            raise PydanticCustomError(
+                "invalid_parameter_value",
+                "file_url must be an http(s) URL.",
+                {"field": "file_url"},
+            )
+        return self
+
+
 class SummaryText(OpenRequestModel):
     type: Literal["summary_text"] = "summary_text"
     text: str
 
 
 if TYPE_CHECKING:
-    MessagePart = InputText | InputImage | OutputText | RefusalContent
+    MessagePart = InputText | InputImage | InputFile | OutputText | RefusalContent
     MessageContent = str | list[MessagePart]
-    OutputContent = str | list[InputText | InputImage]
+    OutputContent = str | list[InputText | InputImage | InputFile]
 else:
-    _files = _not_allowed("file inputs")
     _audio = _not_allowed("audio inputs")
     MessagePart = tagged(
         "type",
@@ -196,7 +248,7 @@ else:
             "input_image": InputImage,
             "output_text": OutputText,
             "refusal": RefusalContent,
-            "input_file": _files,
+            "input_file": InputFile,
             "input_audio": _audio,
         },
         what="content part",
@@ -208,7 +260,7 @@ else:
         list=list[
             tagged(
                 "type",
-                {"input_text": InputText, "input_image": InputImage, "input_file": _files},
+                {"input_text": InputText, "input_image": InputImage, "input_file": InputFile},
                 what="output part",
             )
         ],

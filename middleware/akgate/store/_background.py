@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
+from pydantic_core import to_json
 
 from akgate._asgi import dumps, replay_receive, scope_with_body, send_json
 from akgate._types import Message, Receive, Scope, Send
@@ -176,13 +177,15 @@ class BackgroundRuns:
                 await self._save(run)
             run.notify()
 
-        async def save_final(response: dict[str, Any]) -> None:
+        async def save_final(response: dict[str, Any], encoded: bytes) -> bytes:
             if run.cancelled or await self._cancel_flag(turn.id):
                 response["status"] = "cancelled"  # sticky: a cancel wins over a late finish
+                encoded = to_json(response)
             run.record.response = response
             run.record.lease_until = None
             await self._save(run)
             await self.layer.extend_conversation(turn, response)
+            return encoded
 
         capture = ResponseCapture(turn, discard, save_final, on_event)
         try:

@@ -7,7 +7,7 @@ background streams, and cancel flags. Backends: :mod:`._memory`, :mod:`._sqlite`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -56,13 +56,15 @@ class StoredResponse:
     stream: bool = False
     #: A running background run's worker renews this; past it the run is dead (``failed``).
     lease_until: float | None = None
+    #: ``response`` already serialized (what the client receives): reused, not encoded again.
+    #: Only valid while ``response`` is not changed; never stored itself.
+    response_json: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> bytes:
-        return to_json(
+        head = to_json(
             {
                 "id": self.id,
                 "workspace": self.workspace,
-                "response": self.response,
                 "input_items": self.input_items,
                 "chain": self.chain,
                 "created_at": self.created_at,
@@ -72,6 +74,8 @@ class StoredResponse:
                 "lease_until": self.lease_until,
             }
         )
+        response = self.response_json if self.response_json is not None else to_json(self.response)
+        return head[:-1] + b',"response":' + response + b"}"
 
     @classmethod
     def from_json(cls, data: bytes | str) -> StoredResponse:
@@ -111,6 +115,16 @@ class ResponseStore(Protocol):
         """Insert or replace ``record`` and index its items (ResponseTooLarge above the bound)."""
 
     async def load(self, workspace: str, response_id: str) -> StoredResponse | None: ...
+
+    async def update(
+        self, workspace: str, record_id: str, change: Callable[[StoredResponse], bool]
+    ) -> StoredResponse | None:
+        """Read, change and write one record atomically: ``change`` edits the record in place
+        and returns whether to write it. Concurrent updates of one record, from any worker,
+        never lose each other's change. ``change`` may run more than once (a backend retries on
+        a conflict), so it must only edit the record it is given, and must not block. Returns
+        the record as written (or as read, when ``change`` returned False); ``None`` when there
+        is no live record. Items the change removed leave the item index."""
 
     async def load_many(
         self, workspace: str, response_ids: Sequence[str]

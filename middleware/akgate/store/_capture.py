@@ -79,8 +79,10 @@ class Turn:
 
 #: Called with each (sequence number, type, SSE bytes) the capture forwards.
 EventSink = Callable[[int, str, bytes], Awaitable[None]]
-#: Called with the terminal Response object before it is forwarded (may change it).
-TerminalSaver = Callable[[dict[str, Any]], Awaitable[None]]
+#: Called with the terminal Response object and its JSON before it is forwarded; returns the JSON
+#: to forward (the same bytes, or new ones when saving had to change the object). The Response
+#: is serialized once: the bytes the client receives are the bytes stored.
+TerminalSaver = Callable[[dict[str, Any], bytes], Awaitable[bytes]]
 
 
 class ResponseCapture:
@@ -182,8 +184,7 @@ class ResponseCapture:
         elif isinstance(response, dict) and response.get("object") == "response":
             self.turn.patch(response)
             self.final = response
-            await self.save(response)
-            body = to_json(response)
+            body = await self.save(response, to_json(response))
             start = _with_length(start, body)
         await self.send(start)
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
@@ -248,7 +249,8 @@ class ResponseCapture:
             self.turn.patch(response)
             if name in TERMINAL_EVENTS:
                 self.final = response
-                await self.save(response)
+                encoded = await self.save(response, to_json(response))
+                return encode_event(_with_response(value, encoded), event_name)
         return encode_event(to_json(value), event_name)
 
     def _sealed_item(self, data: str, event_name: str | None) -> bytes:
@@ -265,6 +267,12 @@ class ResponseCapture:
             return encode_event(data, event_name)
         seal(item)
         return encode_event(to_json(value), event_name)
+
+
+def _with_response(event: dict[str, Any], response: bytes) -> bytes:
+    """The event's JSON with ``response`` spliced in as its last member (not encoded again)."""
+    head = to_json({k: v for k, v in event.items() if k != "response"})
+    return head[:-1] + (b',"response":' if len(head) > 2 else b'"response":') + response + b"}"
 
 
 def _with_length(start: Message, body: bytes) -> Message:

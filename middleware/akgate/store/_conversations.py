@@ -3,28 +3,25 @@
 A conversation is a stored record like a response (same store, same workspace scoping and
 retention) whose ``input_items`` are the conversation's items. A response made with
 ``conversation`` gets the conversation's items before its own input; once it ends
-``completed`` or ``incomplete``, its input and output items are appended. Appends to one
-conversation are serialised within a worker; two workers appending to the same conversation at
-the same instant can lose one append (the store has no compare-and-set).
+``completed`` or ``incomplete``, its input and output items are appended. Every change of a
+conversation (append, item delete, metadata) is one atomic :meth:`ResponseStore.update`, so
+concurrent appends from any number of workers are all kept, each as one contiguous block.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
-
-import anyio
 
 from akgate._asgi import ClientDisconnected, read_request_json, send_json
 from akgate._types import Receive, Scope, Send
 from akgate.context import RequestContext
 from akgate.errors import GatewayError, send_error
 
-from ._base import ResponseStoreUnavailable, StoredResponse
+from ._base import ResponseStoreUnavailable, ResponseTooLarge, StoredResponse
 from ._errors import store_unavailable
-from ._history import history_items, own_input_items
+from ._history import history_items, new_stored_id, own_input_items
 
 if TYPE_CHECKING:
     from ._middleware import StatefulResponses
@@ -81,8 +78,6 @@ class Conversations:
 
     def __init__(self, layer: StatefulResponses) -> None:
         self.layer = layer
-        #: One lock per conversation being appended to (gone when nobody holds it).
-        self._locks: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
 
     async def load(self, workspace: str, conversation_id: str) -> StoredResponse | None:
         record = await self.layer.store.load(workspace, conversation_id)
@@ -104,16 +99,30 @@ class Conversations:
             raise _not_found(conversation_id, "conversation")
         return conversation_id, history_items([record])
 
-    async def append(self, workspace: str, conversation_id: str, items: list[Any]) -> None:
-        """Add a finished turn's items (one worker appends to a conversation at a time)."""
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = self._locks[conversation_id] = anyio.Lock()
-        async with lock:
-            record = await self.load(workspace, conversation_id)
-            if record is not None:
-                record.input_items.extend(i for i in items if isinstance(i, dict))
-                await self.layer.store.save(record)
+    async def change(
+        self, workspace: str, conversation_id: str, edit: Callable[[StoredResponse], bool]
+    ) -> StoredResponse | None:
+        """Apply ``edit`` to the conversation atomically; ``None`` when there is none."""
+
+        def edit_conversation(record: StoredResponse) -> bool:
+            return record.response.get("object") == "conversation" and edit(record)
+
+        record = await self.layer.store.update(workspace, conversation_id, edit_conversation)
+        if record is None or record.response.get("object") != "conversation":
+            return None
+        return record
+
+    async def append(
+        self, workspace: str, conversation_id: str, items: list[Any]
+    ) -> StoredResponse | None:
+        """Add items at the end (atomic: a concurrent append from any worker is never lost)."""
+        added = [i for i in items if isinstance(i, dict)]
+
+        def extend(record: StoredResponse) -> bool:
+            record.input_items.extend(added)
+            return True
+
+        return await self.change(workspace, conversation_id, extend)
 
     # --- /v1/conversations[/{id}[/items[/{item_id}]]] -----------------------------------
 
@@ -150,6 +159,16 @@ class Conversations:
         except ResponseStoreUnavailable:
             await send_error(send, store_unavailable())
             return
+        except ResponseTooLarge:
+            await send_error(
+                send,
+                GatewayError(
+                    "invalid_parameter_value",
+                    "The conversation would be larger than the store's bound for one record.",
+                    "items",
+                ),
+            )
+            return
         except ClientDisconnected:
             return
         await send_json(send, 200, answer)
@@ -160,7 +179,7 @@ class Conversations:
         store = self.layer.store
         if not parts:
             now = time.time()
-            conversation_id = "conv_" + os.urandom(16).hex()
+            conversation_id = new_stored_id("conv_")
             created = StoredResponse(
                 id=conversation_id,
                 workspace=workspace,
@@ -191,28 +210,51 @@ class Conversations:
                         "Missing required parameter: 'metadata'.",
                         "metadata",
                     )
-                record.response["metadata"] = _metadata(body["metadata"])
-                await store.save(record)
+                metadata = _metadata(body["metadata"])
+
+                def set_metadata(changed: StoredResponse) -> bool:
+                    changed.response["metadata"] = metadata
+                    return True
+
+                updated = await self.change(workspace, conversation_id, set_metadata)
+                if updated is None:
+                    raise _not_found(conversation_id)  # deleted meanwhile
+                return updated.response
             return record.response
         if len(parts) == 2:
             if method == "POST":
                 added = _items(body.get("items"))
-                await self.append(workspace, conversation_id, added)
+                if await self.append(workspace, conversation_id, added) is None:
+                    raise _not_found(conversation_id)
                 return _page(added, {"order": "asc", "limit": str(_MAX_ITEMS_PER_CALL)})
             from ._middleware import _query
 
             return _page(record.input_items, _query(scope))
         item_id = parts[2]
-        index = next(
-            (i for i, item in enumerate(record.input_items) if item.get("id") == item_id), None
-        )
-        if index is None:
-            raise GatewayError("resource_not_found", f"Item with id '{item_id}' not found.")
         if method == "DELETE":
-            del record.input_items[index]
-            await store.save(record)
-            return record.response
-        return record.input_items[index]
+            removed = False
+
+            def remove(changed: StoredResponse) -> bool:
+                nonlocal removed  # set by the attempt that is written (a retry runs it again)
+                kept = [item for item in changed.input_items if item.get("id") != item_id]
+                removed = len(kept) < len(changed.input_items)
+                changed.input_items = kept
+                return removed
+
+            updated = await self.change(workspace, conversation_id, remove)
+            if updated is None:
+                raise _not_found(conversation_id)
+            if not removed:
+                raise _item_not_found(item_id)
+            return updated.response
+        for item in record.input_items:
+            if item.get("id") == item_id:
+                return item
+        raise _item_not_found(item_id)
+
+
+def _item_not_found(item_id: str) -> GatewayError:
+    return GatewayError("resource_not_found", f"Item with id '{item_id}' not found.")
 
 
 def _page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:

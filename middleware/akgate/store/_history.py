@@ -10,6 +10,7 @@ inward.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ from ._base import ResponseStore, StoredResponse
 
 __all__ = [
     "expand_chain",
+    "new_stored_id",
     "own_input_items",
     "references",
     "replay_item",
@@ -33,8 +35,14 @@ _ID_PREFIX: Final = {
 _TEXT_PARTS: Final = frozenset({"input_text", "output_text", "text", "summary_text"})
 
 
-def _new_id(prefix: str) -> str:
-    return prefix + os.urandom(16).hex()
+def new_stored_id(prefix: str) -> str:
+    """``prefix`` + 32 hex digits: the time in microseconds, then 72 random bits.
+
+    Ids that grow with time are appended at the end of the store's id indexes, where a random id
+    would touch another index page per turn (``docs/benchmarks.md``). OpenAI's ids start with
+    their time too; the random part keeps them unguessable.
+    """
+    return f"{prefix}{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
 
 
 def not_found_previous(response_id: str, message: str | None = None) -> GatewayError:
@@ -111,7 +119,7 @@ def own_input_items(
 def _with_id(item: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(item.get("id"), str):
         kind = item.get("type") or ("message" if "role" in item else None)
-        item["id"] = _new_id(_ID_PREFIX.get(kind or "", "item_"))
+        item["id"] = new_stored_id(_ID_PREFIX.get(kind or "", "item_"))
     if item.get("type") is None and "role" in item:
         item["type"] = "message"
     return item

@@ -48,6 +48,9 @@ class MemoryResponseStore:
         return StoredResponse.from_json(entry[1])
 
     async def save(self, record: StoredResponse) -> None:
+        self._save(record)
+
+    def _save(self, record: StoredResponse) -> None:
         data = record.to_json()
         check_size(data, self.max_record_size)
         self._records[(record.workspace, record.id)] = (record.expires_at, data)
@@ -56,6 +59,22 @@ class MemoryResponseStore:
 
     async def load(self, workspace: str, response_id: str) -> StoredResponse | None:
         return self._live(workspace, response_id)
+
+    async def update(
+        self, workspace: str, record_id: str, change: Callable[[StoredResponse], bool]
+    ) -> StoredResponse | None:
+        # No await between the read and the write: nothing else runs in between.
+        record = self._live(workspace, record_id)
+        if record is None:
+            return None
+        before = {item["id"] for item in record.items()}
+        if not change(record):
+            return record
+        self._save(record)
+        for item_id in before - {item["id"] for item in record.items()}:
+            if self._items.get((workspace, item_id), ("",))[0] == record_id:
+                del self._items[(workspace, item_id)]
+        return record
 
     async def load_many(
         self, workspace: str, response_ids: Sequence[str]

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from pydantic_core import to_json
+
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
@@ -28,7 +30,6 @@ from akgate._asgi import (
 from akgate._endpoints import gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Receive, Scope, Send
-from akgate.adapter._response import new_id
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 
@@ -38,7 +39,7 @@ from ._capture import ResponseCapture, Turn
 from ._conversations import Conversations
 from ._encrypted import has_blobs, open_blobs, sealer, wants_sealing
 from ._errors import response_not_found, store_unavailable
-from ._history import expand_chain, own_input_items, references
+from ._history import expand_chain, new_stored_id, own_input_items, references
 from ._open import open_response_store
 from ._reasoning import ReasoningKeyRing
 
@@ -167,14 +168,20 @@ class StatefulResponses:
         if turn is None:
             await self.app(scope, receive, send)  # nothing stateful: untouched, store not used
             return
-        body = dumps(inner_payload)
+        # Nothing to take out or put in: the client's own bytes are the inner request's.
+        unchanged = len(inner_payload) == len(payload) and inner_payload.get(
+            "input"
+        ) is payload.get("input")
+        body = ctx.body if unchanged and ctx.body is not None else dumps(inner_payload)
         child = ctx.child(inner_payload, body, "responses")
         child.endpoint = ctx.endpoint
         inner_scope = {**scope_with_body(scope, body), SCOPE_KEY: child}
         if turn.background:
             await self.runs.start(turn, inner_scope, child, payload, receive, send)
             return
-        capture = ResponseCapture(turn, send, lambda response: self.save_final(turn, response))
+        capture = ResponseCapture(
+            turn, send, lambda response, encoded: self.save_final(turn, response, encoded)
+        )
         await self.app(inner_scope, replay_receive(body, ctx.raw_receive or receive), capture)
 
     async def plan(
@@ -259,7 +266,7 @@ class StatefulResponses:
         if history or refs or dropped or blobs:
             inner["input"] = [*history, *inner_input]
         turn = Turn(
-            id=new_id("resp_"),
+            id=new_stored_id("resp_"),
             workspace=workspace,
             store=store,
             background=bool(background),
@@ -276,7 +283,9 @@ class StatefulResponses:
             turn.seal = sealer(self.reasoning_keys, workspace=workspace, model=model or "")
         return turn, inner
 
-    def record_for(self, turn: Turn, response: dict[str, Any]) -> StoredResponse:
+    def record_for(
+        self, turn: Turn, response: dict[str, Any], encoded: bytes | None = None
+    ) -> StoredResponse:
         return StoredResponse(
             id=turn.id,
             workspace=turn.workspace,
@@ -287,15 +296,18 @@ class StatefulResponses:
             expires_at=turn.created_at + self.store.ttl,
             background=turn.background,
             stream=turn.stream and turn.background,
+            response_json=encoded,
         )
 
-    async def save_final(self, turn: Turn, response: dict[str, Any]) -> None:
-        """Store a finished turn; a failed write still lets the answer out, saying so."""
+    async def save_final(self, turn: Turn, response: dict[str, Any], encoded: bytes) -> bytes:
+        """Store a finished turn (``encoded`` is its JSON) and return the JSON to forward; a
+        failed write still lets the answer out, saying so."""
         await self.extend_conversation(turn, response)
         if not turn.store:
-            return
+            return encoded
         try:
-            await self.store.save(self.record_for(turn, response))
+            await self.store.save(self.record_for(turn, response, encoded))
+            return encoded
         except (ResponseStoreUnavailable, ResponseTooLarge) as exc:
             logger.warning("response %s was not stored (%s)", turn.id, type(exc).__name__)
             response["store"] = False
@@ -311,6 +323,7 @@ class StatefulResponses:
                             "retrieved or continued with previous_response_id.",
                         }
                     )
+            return to_json(response)
 
     async def extend_conversation(self, turn: Turn, response: dict[str, Any]) -> None:
         """Append a ``completed``/``incomplete`` turn's items to its conversation."""
@@ -323,7 +336,7 @@ class StatefulResponses:
         items = [*turn.input_items, *(output if isinstance(output, list) else ())]
         try:
             await self.conversations.append(turn.workspace, turn.conversation_id, items)
-        except ResponseStoreUnavailable as exc:
+        except (ResponseStoreUnavailable, ResponseTooLarge) as exc:
             logger.warning(
                 "conversation %s not extended (%s)", turn.conversation_id, type(exc).__name__
             )

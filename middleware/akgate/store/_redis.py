@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from pydantic_core import from_json, to_json
 
@@ -20,6 +20,10 @@ from ._base import (
 )
 
 __all__ = ["RedisResponseStore"]
+
+#: An update retried this often without getting its write in (a record written continuously by
+#: other clients) is reported as the store being unavailable.
+_MAX_UPDATE_ATTEMPTS: Final = 100
 
 
 class RedisResponseStore:
@@ -93,6 +97,61 @@ class RedisResponseStore:
         except self._errors as exc:
             raise self._unavailable(exc) from exc
         return self._record(data)
+
+    async def update(
+        self, workspace: str, record_id: str, change: Callable[[StoredResponse], bool]
+    ) -> StoredResponse | None:
+        from redis.exceptions import WatchError
+
+        key = self._key("resp", workspace, record_id)
+        for _ in range(_MAX_UPDATE_ATTEMPTS):
+            try:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    # WATCH, read, change, MULTI/EXEC: EXEC fails when another client wrote the
+                    # record in between, and the change is made again on what it wrote.
+                    await pipe.watch(key)
+                    stored = await pipe.get(key)
+                    record = self._record(stored)
+                    if record is None:
+                        return None
+                    # A copy of its own: ``change`` may edit the record's items in place.
+                    before = {i["id"]: i for i in StoredResponse.from_json(stored).items()}
+                    if not change(record):
+                        return record
+                    data = record.to_json()
+                    check_size(data, self.max_record_size)
+                    after = record.items()
+                    kept = {item["id"] for item in after}
+                    removed = [
+                        self._key("item", workspace, item_id)
+                        for item_id in before
+                        if item_id not in kept
+                    ]
+                    if removed:  # deleted below only while this record still owns them
+                        await pipe.watch(*removed)
+                    owners = await pipe.mget(removed) if removed else []
+                    ex = self._seconds_left(record.expires_at)
+                    pipe.multi()
+                    pipe.set(key, data, ex=ex)
+                    for item in after:
+                        if before.get(item["id"]) != item:
+                            pipe.set(
+                                self._key("item", workspace, item["id"]),
+                                to_json([record_id, record.expires_at, item]),
+                                ex=ex,
+                            )
+                    for item_key, owner in zip(removed, owners, strict=True):
+                        if owner is not None and from_json(owner)[0] == record_id:
+                            pipe.delete(item_key)
+                    await pipe.execute()
+                    return record
+            except WatchError:
+                continue
+            except self._errors as exc:
+                raise self._unavailable(exc) from exc
+        raise ResponseStoreUnavailable(
+            f"Redis response store: record kept changing under {_MAX_UPDATE_ATTEMPTS} updates"
+        )
 
     def _record(self, data: Any) -> StoredResponse | None:
         if data is None:

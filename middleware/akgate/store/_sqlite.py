@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -34,12 +37,53 @@ _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS response_items (
         workspace TEXT NOT NULL, id TEXT NOT NULL, response_id TEXT NOT NULL,
         data BLOB NOT NULL, PRIMARY KEY (workspace, id))""",
-    "CREATE INDEX IF NOT EXISTS response_items_owner ON response_items (workspace, response_id)",
+    # Items are deleted by id (the record lists them): an index on their owner would cost every
+    # stored turn a page write for nothing. Files made before this drop it.
+    "DROP INDEX IF EXISTS response_items_owner",
     """CREATE TABLE IF NOT EXISTS response_events (
         response_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (response_id, seq))""",
     "CREATE TABLE IF NOT EXISTS response_cancels (response_id TEXT PRIMARY KEY)",
 )
+
+
+#: The store's thread ends after this long without a call (a new one starts with the next call),
+#: so a store nobody closes does not keep a thread, nor itself, alive.
+_IDLE_SECONDS: Final = 10.0
+
+#: Delivers a call's outcome (result, exception) to whoever waits for it.
+_Reply = Callable[[Any, BaseException | None], None]
+
+
+def _CLOSE(conn: sqlite3.Connection) -> None:
+    """Queued by ``aclose``: the store's thread closes the connection (it does not open one)."""
+
+
+#: The loop's connection does not checkpoint; the store's thread does after this many commits
+#: (about SQLite's own default of 1000 WAL pages, at a few pages per stored turn).
+_CHECKPOINT_EVERY: Final = 250
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection holds it."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is None:
+        return "locked" in str(exc)  # "database is locked", "database table is locked"
+    return isinstance(code, int) and code & 0xFF in (5, 6)
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    # RESTART: once it is done, the next write starts the log from its beginning again.
+    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return  # the caller was cancelled; the call itself has completed (or failed) anyway
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def default_responses_path() -> Path:
@@ -58,8 +102,13 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
 class SQLiteResponseStore:
     """Responses in a SQLite file (created on first use, WAL mode, safe with several processes).
 
-    Blocking calls run in a worker thread. Expired rows read as not found at once and are
-    deleted by :meth:`prune` (``akgate responses prune``).
+    A busy database (another worker holding the write lock) never blocks the event loop: a
+    turn's insert and the reads by id run on the loop's own connection only when they can go at
+    once (:meth:`_run_on_loop`); every other call, and those that found the database busy, run
+    in order in one thread of the store, fed by a queue (a third of the cost of a thread-pool
+    hop, ``docs/benchmarks.md``). A caller that is cancelled does not undo a call it queued.
+    Expired rows read as not found at once and are deleted by :meth:`prune`
+    (``akgate responses prune``).
     """
 
     def __init__(
@@ -80,6 +129,18 @@ class SQLiteResponseStore:
         self.clock = clock
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # one connection, never used by two threads at once
+        self._calls: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], _Reply]] = (
+            queue.SimpleQueue()
+        )
+        self._thread_lock = threading.Lock()
+        self._thread_running = False
+        #: The event loop's own connection (:meth:`_run_on_loop`), and the thread that uses it.
+        self._loop_conn: sqlite3.Connection | None = None
+        self._loop_thread: int | None = None
+        self._loop_commits = 0
+        #: A checkpoint is queued: writes wait behind it in the queue (else a stream of writes
+        #: from the loop could keep it from ever completing, and the log would grow).
+        self._checkpointing = False
         self._opened: list[sqlite3.Connection] = []
         self._finalizer = weakref.finalize(self, _close_all, self._opened)
 
@@ -123,8 +184,136 @@ class SQLiteResponseStore:
                     f"SQLite response store is unavailable ({type(exc).__name__})"
                 ) from exc
 
+    def _submit(self, func: Callable[[sqlite3.Connection], Any], reply: _Reply) -> None:
+        with self._thread_lock:
+            self._calls.put((func, reply))
+            if not self._thread_running:
+                self._thread_running = True
+                threading.Thread(
+                    target=self._serve, name="akgate-sqlite-responses", daemon=True
+                ).start()
+
+    def _serve(self) -> None:
+        """The store's thread: run the queued calls in order; end when idle."""
+        while True:
+            try:
+                func, reply = self._calls.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._thread_lock:
+                    if self._calls.empty():
+                        self._thread_running = False
+                        return
+                continue
+            try:
+                if func is _CLOSE:
+                    result = None
+                    with self._lock:
+                        self._drop_connection()
+                else:
+                    result = self._run_locked(func)
+            except BaseException as exc:  # delivered to the caller, whatever it is
+                reply(None, exc)
+            else:
+                reply(result, None)
+            del func, reply
+
+    async def _run_on_loop(self, func: Callable[[sqlite3.Connection], T], *, writes: bool) -> T:
+        """Run a short call (a turn's insert, a read by key) on the event loop's own connection
+        when it can go at once, else in the store's thread.
+
+        That connection never waits: its busy timeout is 0, so when another worker holds the
+        write lock the call goes to the store's thread, which waits up to ``timeout``. It never
+        checkpoints either (the step that syncs the file): the store's thread does, every
+        :data:`_CHECKPOINT_EVERY` commits made here. What is left on the loop is the insert
+        itself into the OS page cache, which costs less than the two thread switches of a hop
+        (``docs/benchmarks.md``).
+        """
+        conn = self._loop_conn
+        if writes and self._checkpointing:
+            return await self._run(func)  # queued behind the checkpoint, which then completes
+        here = threading.get_ident()
+        if self._loop_thread is not None and self._loop_thread != here:
+            return await self._run(func)  # a loop in another thread: the queue
+        if conn is None:
+            conn = await self._run(self._open_loop_connection)
+            self._loop_thread = here
+        try:
+            result = func(conn)
+        except (sqlite3.Error, OSError) as exc:
+            self._reset_loop_connection(busy=_is_busy(exc))
+            return await self._run(func)  # the store's thread waits, retries or reports
+        if writes:
+            self._loop_commits += 1
+            if self._loop_commits % _CHECKPOINT_EVERY == 0:
+                self._checkpointing = True
+                self._submit(_checkpoint, self._checkpointed)
+        return result
+
+    def _checkpointed(self, result: Any, error: BaseException | None) -> None:
+        self._checkpointing = False  # a failed checkpoint is retried by the next one
+
+    def _open_loop_connection(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """Runs in the store's thread (``conn`` has made the file and its schema)."""
+        if self._loop_conn is None:
+            loop_conn = sqlite3.connect(
+                self.path, timeout=0, check_same_thread=False, isolation_level=None
+            )
+            try:
+                loop_conn.execute("PRAGMA busy_timeout = 0")
+                loop_conn.execute("PRAGMA synchronous = NORMAL")
+                loop_conn.execute("PRAGMA wal_autocheckpoint = 0")
+            except BaseException:
+                loop_conn.close()
+                raise
+            self._opened.append(loop_conn)
+            self._loop_conn = loop_conn
+        return self._loop_conn
+
+    def _reset_loop_connection(self, *, busy: bool) -> None:
+        """After a failed call: roll back what it left open; after anything but a busy
+        database, drop the connection (the next call opens a new one)."""
+        conn = self._loop_conn
+        if conn is not None and busy and conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                busy = False
+        if not busy:
+            self._close_loop_connection()
+
+    def _close_loop_connection(self) -> None:
+        conn, self._loop_conn = self._loop_conn, None
+        if conn is not None:
+            conn.close()
+            self._opened.remove(conn)
+
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        return await anyio.to_thread.run_sync(self._run_locked, func)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another event loop (trio): wait in a pool thread instead
+            return await anyio.to_thread.run_sync(self._run_and_wait, func)
+        future: asyncio.Future[T] = loop.create_future()
+
+        def reply(result: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:
+                pass  # the loop has closed: nobody waits for this call any more
+
+        self._submit(func, reply)
+        return await future
+
+    def _run_and_wait(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def reply(result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+        self._submit(func, reply)
+        return done.result()
 
     async def save(self, record: StoredResponse) -> None:
         data = record.to_json()
@@ -144,10 +333,62 @@ class SQLiteResponseStore:
                 raise
             conn.execute("COMMIT")
 
-        await self._run(write)
+        await self._run_on_loop(write, writes=True)
 
     async def load(self, workspace: str, response_id: str) -> StoredResponse | None:
         return (await self.load_many(workspace, [response_id]))[0]
+
+    async def update(
+        self, workspace: str, record_id: str, change: Callable[[StoredResponse], bool]
+    ) -> StoredResponse | None:
+        now = self.clock()
+        limit = self.max_record_size
+
+        def read_change_write(conn: sqlite3.Connection) -> StoredResponse | None:
+            # BEGIN IMMEDIATE takes the write lock before the read: another worker's update of
+            # the same record waits for this one, then reads what it wrote.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT data FROM responses WHERE workspace = ? AND id = ? AND expires_at > ?",
+                    (workspace, record_id, now),
+                ).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    return None
+                record = StoredResponse.from_json(row[0])
+                # A copy of its own: ``change`` may edit the record's items in place.
+                before = {i["id"]: i for i in StoredResponse.from_json(row[0]).items()}
+                if not change(record):
+                    conn.execute("ROLLBACK")
+                    return record
+                data = record.to_json()
+                check_size(data, limit)
+                conn.execute(
+                    "UPDATE responses SET data = ?, expires_at = ? WHERE workspace = ? AND id = ?",
+                    (data, record.expires_at, workspace, record_id),
+                )
+                after = record.items()
+                # Only new or edited items are written: an append costs its own items.
+                conn.executemany(
+                    "INSERT OR REPLACE INTO response_items VALUES (?, ?, ?, ?)",
+                    [
+                        (workspace, item["id"], record_id, to_json(item))
+                        for item in after
+                        if before.get(item["id"]) != item
+                    ],
+                )
+                kept = {item["id"] for item in after}
+                _delete_items(
+                    conn, workspace, record_id, [i for i in before.values() if i["id"] not in kept]
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return record
+
+        return await self._run(read_change_write)
 
     async def load_many(
         self, workspace: str, response_ids: Sequence[str]
@@ -169,7 +410,7 @@ class SQLiteResponseStore:
                 found.update(rows)
             return found
 
-        rows = await self._run(query)
+        rows = await self._run_on_loop(query, writes=False)
         return [
             StoredResponse.from_json(rows[rid]) if rid in rows else None for rid in response_ids
         ]
@@ -181,17 +422,16 @@ class SQLiteResponseStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 rows = conn.execute(
-                    "SELECT expires_at FROM responses WHERE workspace = ? AND id = ?",
+                    "SELECT expires_at, data FROM responses WHERE workspace = ? AND id = ?",
                     (workspace, response_id),
                 ).fetchall()
                 conn.execute(
                     "DELETE FROM responses WHERE workspace = ? AND id = ?", (workspace, response_id)
                 )
-                conn.execute(
-                    "DELETE FROM response_items WHERE workspace = ? AND response_id = ?",
-                    (workspace, response_id),
-                )
                 if rows:
+                    _delete_items(
+                        conn, workspace, response_id, StoredResponse.from_json(rows[0][1]).items()
+                    )
                     conn.execute(
                         "DELETE FROM response_events WHERE response_id = ?", (response_id,)
                     )
@@ -227,7 +467,8 @@ class SQLiteResponseStore:
                 ).fetchall()
             return found
 
-        return {item_id: from_json(data) for item_id, data in await self._run(query)}
+        found = await self._run_on_loop(query, writes=False)
+        return {item_id: from_json(data) for item_id, data in found}
 
     async def append_events(self, response_id: str, events: Sequence[tuple[int, bytes]]) -> None:
         rows = [(response_id, seq, data) for seq, data in events]
@@ -295,8 +536,19 @@ class SQLiteResponseStore:
         return await self._run(remove)
 
     async def aclose(self) -> None:
-        def close() -> None:
-            with self._lock:
-                self._drop_connection()
+        if self._loop_thread in (None, threading.get_ident()):
+            self._close_loop_connection()  # nothing runs on it now: its calls never await
+            self._loop_thread = None
+        # Through the queue: every call made before it has been written when it returns.
+        await self._run(_CLOSE)
 
-        await anyio.to_thread.run_sync(close)
+
+def _delete_items(
+    conn: sqlite3.Connection, workspace: str, response_id: str, items: Sequence[dict[str, Any]]
+) -> None:
+    """Remove ``items`` from the index where ``response_id`` still owns them (a later record
+    that stored an item with the same id keeps it)."""
+    conn.executemany(
+        "DELETE FROM response_items WHERE workspace = ? AND id = ? AND response_id = ?",
+        [(workspace, item["id"], response_id) for item in items],
+    )

@@ -55,6 +55,9 @@ class RequestValidation:
         strip_gateway: remove ``gateway`` and ``extensions`` before the app (for apps used
             without the routing layer, which otherwise consumes them).
         require_json_content_type: answer 415 unless ``Content-Type`` is JSON.
+        inline_files: accept Responses ``input_file`` parts sent inline (``file_data`` or
+            ``file_url``); default ``False``: 400 ``operation_not_allowed``, the stateless
+            contract's answer. ``file_id`` is refused either way (no Files API here).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class RequestValidation:
         unknown_fields: UnknownFields = "reject",
         strip_gateway: bool = False,
         require_json_content_type: bool = True,
+        inline_files: bool = False,
     ) -> None:
         self.app = app
         check_body_size(max_body_size)
@@ -74,6 +78,7 @@ class RequestValidation:
         self.unknown_fields: UnknownFields = unknown_fields
         self.strip_gateway = strip_gateway
         self.require_json_content_type = require_json_content_type
+        self.inline_files = inline_files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,7 +115,11 @@ class RequestValidation:
             payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
             already = ctx.validated and ctx.endpoint == endpoint
             changed = already or validate_payload(
-                endpoint, payload, unknown_fields=self.unknown_fields, warn=ctx.warn
+                endpoint,
+                payload,
+                unknown_fields=self.unknown_fields,
+                warn=ctx.warn,
+                inline_files=self.inline_files,
             )
         except GatewayError as err:
             await send_error(send, err)

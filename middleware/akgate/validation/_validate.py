@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from akgate.context import Endpoint
 from akgate.errors import GatewayError
 from akgate.schemas.chat_request import ChatCompletionRequest
-from akgate.schemas.responses_request import ResponsesRequest
+from akgate.schemas.responses_request import INLINE_FILES, ResponsesRequest
 
 from ._errors import error_from_validation
 from ._extensions import WarnFn, sanitize_extensions
@@ -137,15 +137,20 @@ def validate_payload(
     *,
     unknown_fields: UnknownFields = "reject",
     warn: WarnFn | None = None,
+    inline_files: bool = False,
 ) -> bool:
-    """Check and normalize ``payload`` in place; True if the normalization changed it."""
+    """Check and normalize ``payload`` in place; True if the normalization changed it.
+
+    ``inline_files`` accepts Responses ``input_file`` parts sent inline (``file_data`` or
+    ``file_url``); without it they are 400 ``operation_not_allowed`` (a stateless endpoint).
+    """
     if not isinstance(cast(object, payload), dict):
         raise GatewayError("invalid_request", "The request body must be a JSON object.")
     model, known, where = _ENDPOINTS[endpoint]
     checked = _known_only(payload, known, where, unknown_fields, warn)
     _model_xor_gateway(payload)
     try:
-        model.model_validate(checked)
+        model.model_validate(checked, context={INLINE_FILES: True} if inline_files else None)
     except ValidationError as exc:
         raise error_from_validation(exc) from None
     if endpoint == "chat_completions":
@@ -164,9 +169,12 @@ def validate_request(
     *,
     unknown_fields: UnknownFields = "reject",
     warn: WarnFn | None = None,
+    inline_files: bool = False,
 ) -> dict[str, Any]:
     """Validate a request for ``endpoint`` and return it, normalized in place."""
-    validate_payload(endpoint, payload, unknown_fields=unknown_fields, warn=warn)
+    validate_payload(
+        endpoint, payload, unknown_fields=unknown_fields, warn=warn, inline_files=inline_files
+    )
     return payload
 
 
@@ -185,6 +193,12 @@ def validate_responses_request(
     *,
     unknown_fields: UnknownFields = "reject",
     warn: WarnFn | None = None,
+    inline_files: bool = False,
 ) -> dict[str, Any]:
-    """Validate a Responses request; ``warn(type, code, message)`` gets the warnings."""
-    return validate_request("responses", payload, unknown_fields=unknown_fields, warn=warn)
+    """Validate a Responses request; ``warn(type, code, message)`` gets the warnings.
+
+    ``inline_files=True`` accepts ``input_file`` parts with ``file_data`` or ``file_url``.
+    """
+    return validate_request(
+        "responses", payload, unknown_fields=unknown_fields, warn=warn, inline_files=inline_files
+    )
