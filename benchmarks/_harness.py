@@ -107,17 +107,25 @@ async def _noop_send(message: Message) -> None:
 
 
 async def bench(
-    app: ASGIApp, scope: Scope, body: bytes, *, n: int, rounds: int, warmup: int
+    app: ASGIApp,
+    scope: Scope,
+    body: bytes,
+    *,
+    n: int,
+    rounds: int,
+    warmup: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """Best-of-``rounds`` microseconds per request over ``n`` sequential calls."""
+    """Best-of-``rounds`` microseconds per request over ``n`` sequential calls, by ``clock``
+    (``time.process_time``: the process's CPU time, which a busy machine inflates far less)."""
     for _ in range(warmup):
         await app(dict(scope), _Parked(body), _noop_send)
     best = float("inf")
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             await app(dict(scope), _Parked(body), _noop_send)
-        best = min(best, (time.perf_counter() - t0) / n)
+        best = min(best, (clock() - t0) / n)
     return best * 1e6
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_peer.py                     # about 2 minutes
     python benchmarks/bench_peer.py --duration 1 --rounds 1 --quick
+    python benchmarks/bench_peer.py --baseline ../old/middleware   # + an older akgate, same run
 
 Every system runs as its own process, the way a user runs it: the bare fake upstream, ``python -m
 akgate serve --upstream`` (the real entry point, one worker) and, when ``litellm`` is on PATH (or
@@ -10,12 +11,18 @@ process (asyncio, keep-alive connections) runs each scenario for a fixed time; s
 interleaved round by round. Per system and scenario it prints RPS, p50/p99 latency, time to first
 byte, and the gateway's CPU per request from ``/proc/PID/stat`` (user + system, read before and
 after the run: stable on a noisy machine, where latency is not), with ratios to the bare upstream.
+
+The ``demo ...`` scenarios compare ``akgate serve`` over its embedded demo model (no pause between
+tokens) with the bare demo app on uvicorn: what the whole default stack costs an app that answers
+by itself. ``--baseline DIR`` adds ``akgate serve`` rows run from another checkout's package, for
+before/after figures taken in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -35,8 +42,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MODEL = "m"
 STREAM_CHUNKS = 20
+DEMO_MODEL = "demo"
 SCENARIOS: dict[str, tuple[str, dict[str, Any], int]] = {
-    # name: (path, body, concurrency)
+    # name: (path, body, concurrency); "demo ..." scenarios run against the demo systems
     "chat JSON c=1": (
         "/v1/chat/completions",
         {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
@@ -57,7 +65,21 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], int]] = {
         {"model": MODEL, "input": "hi", "stream": True},
         8,
     ),
+    "demo chat JSON c=1": (
+        "/v1/chat/completions",
+        {"model": DEMO_MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        1,
+    ),
+    "demo chat JSON c=32": (
+        "/v1/chat/completions",
+        {"model": DEMO_MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        32,
+    ),
 }
+
+
+def _is_demo(scenario: str) -> bool:
+    return scenario.startswith("demo ")
 
 
 # --- the fixed fake upstream (its own process) -----------------------------------------------
@@ -273,8 +295,19 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class System:
-    def __init__(self, name: str, port: int, process: subprocess.Popen[bytes], key: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        process: subprocess.Popen[bytes],
+        key: str,
+        *,
+        demo: bool = False,
+        bare: bool = False,
+    ) -> None:
         self.name, self.port, self.process, self.key = name, port, process, key
+        #: Serves the demo scenarios (else the upstream ones); the bare one is the ratios' base.
+        self.demo, self.bare = demo, bare
 
 
 def _start_upstream() -> System:
@@ -283,20 +316,38 @@ def _start_upstream() -> System:
         [sys.executable, __file__, "--upstream-server", str(port)], stdout=subprocess.DEVNULL
     )
     _wait_port(port, process)
-    return System("bare upstream", port, process, "")
+    return System("bare upstream", port, process, "", bare=True)
 
 
-def _start_akgate(upstream: int, home: str) -> System:
+def _start_demo(code: Path) -> System:
+    """The demo model alone on uvicorn (one worker, the same loop and parser as akgate serve)."""
     port = _free_port()
-    env = {**os.environ, "AKGATE_HOME": home, "PYTHONPATH": str(ROOT / "middleware")}
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--demo-server", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(code)},
+    )
+    _wait_port(port, process)
+    return System("bare demo app", port, process, "", demo=True, bare=True)
+
+
+def _start_akgate(
+    upstream: int | None, home: str, *, code: Path = ROOT / "middleware", label: str = ""
+) -> System:
+    """``python -m akgate serve`` over the upstream, or over the demo model (``upstream=None``,
+    no pause between its tokens), with the akgate package found in ``code``."""
+    port = _free_port()
+    env = {**os.environ, "AKGATE_HOME": home, "PYTHONPATH": str(code)}
     env.pop("AKGATE_API_KEYS", None)
     banner = Path(home) / "banner.txt"
+    if upstream is None:
+        backend = ["--token-delay-ms", "0"]
+    else:
+        backend = ["--upstream", f"http://127.0.0.1:{upstream}/v1", "--model", MODEL]
     with banner.open("wb") as out:  # a file, not a pipe: the server never blocks on it
         process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "akgate", "serve", "--port", str(port)),
-                *("--upstream", f"http://127.0.0.1:{upstream}/v1", "--model", MODEL),
-            ],
+            [sys.executable, "-m", "akgate", "serve", "--port", str(port), *backend],
             stdout=out,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -310,7 +361,8 @@ def _start_akgate(upstream: int, home: str) -> System:
         key = match.group(1) if match else ""
         time.sleep(0.1)
     _wait_port(port, process)
-    return System("akgate serve", port, process, key)
+    name = "akgate serve" + (" (demo)" if upstream is None else "") + label
+    return System(name, port, process, key, demo=upstream is None)
 
 
 def _start_litellm(binary: str, upstream: int, workdir: str) -> System:
@@ -391,21 +443,50 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
     parser.add_argument("--litellm", help="the litellm binary (default: on PATH)")
     parser.add_argument("--no-litellm", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="chat JSON c=1 only")
+    parser.add_argument("--no-demo", action="store_true", help="skip the embedded-demo scenarios")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run akgate serve with the akgate package found in DIR (another checkout's "
+        "middleware/): before/after rows measured in the same run",
+    )
+    parser.add_argument("--quick", action="store_true", help="chat JSON c=1 only (and its demo)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
-    scenarios = ["chat JSON c=1"] if args.quick else list(SCENARIOS)
+    scenarios = ["chat JSON c=1", "demo chat JSON c=1"] if args.quick else list(SCENARIOS)
+    if args.no_demo:
+        scenarios = [name for name in scenarios if not _is_demo(name)]
+    baseline = Path(args.baseline).resolve() if args.baseline else None
     with tempfile.TemporaryDirectory(prefix="akgate-peer-") as workdir:
         upstream = _start_upstream()
-        systems = [upstream, _start_akgate(upstream.port, workdir)]
+        systems = [upstream]
         litellm = None if args.no_litellm else (args.litellm or shutil.which("litellm"))
         try:
+            homes = iter(Path(workdir, str(n)) for n in range(8))
+
+            def home() -> str:
+                path = next(homes)
+                path.mkdir()
+                return str(path)
+
+            if baseline is not None:
+                systems.append(
+                    _start_akgate(upstream.port, home(), code=baseline, label=", before")
+                )
+            systems.append(_start_akgate(upstream.port, home()))
             if litellm:
                 systems.append(_start_litellm(litellm, upstream.port, workdir))
+            if any(_is_demo(name) for name in scenarios):
+                systems.append(_start_demo(ROOT / "middleware"))
+                if baseline is not None:
+                    systems.append(_start_akgate(None, home(), code=baseline, label=", before"))
+                systems.append(_start_akgate(None, home()))
             results: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for _ in range(args.rounds):
                 for scenario in scenarios:
                     for system in systems:
+                        if system.demo != _is_demo(scenario):
+                            continue
                         run = _measure(system, scenario, args.duration)
                         results.setdefault((system.name, scenario), []).append(run)
         finally:
@@ -423,8 +504,9 @@ def main() -> None:
             "| system | RPS | RPS ratio | p50 ms | p99 ms | TTFB ms | gateway CPU ms/req |\n"
             "|---|---:|---:|---:|---:|---:|---:|"
         )
-        bare = _summary(results[(upstream.name, scenario)])
-        for system in systems:
+        measured = [s for s in systems if s.demo == _is_demo(scenario)]
+        bare = _summary(results[(next(s for s in measured if s.bare).name, scenario)])
+        for system in measured:
             row = _summary(results[(system.name, scenario)])
             report[f"{system.name} / {scenario}"] = row
             print(
@@ -436,6 +518,24 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(report, indent=2))
 
 
+def _serve_demo(port: int) -> None:
+    import uvicorn
+
+    from akgate.providers.demo import DemoModel
+
+    # What akgate serve does after start-up too, so the two differ only by the stack.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(
+        DemoModel(token_delay=0),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--upstream-server":
         try:
@@ -444,6 +544,8 @@ if __name__ == "__main__":
             uvloop.run(_serve_upstream(int(sys.argv[2])))
         except ImportError:
             asyncio.run(_serve_upstream(int(sys.argv[2])))
+    elif len(sys.argv) > 2 and sys.argv[1] == "--demo-server":
+        _serve_demo(int(sys.argv[2]))
     elif len(sys.argv) > 2 and sys.argv[1] == "--load":
         port, path, body, key, conc, duration = sys.argv[2:8]
         try:

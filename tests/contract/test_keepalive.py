@@ -333,3 +333,23 @@ async def test_heartbeats_only_add_comments_between_events(data: st.DataObject) 
             assert so_far.endswith(b"\n\n")  # never inside an event
         else:
             so_far += body
+
+
+def test_heartbeats_on_other_event_loops_than_asyncio() -> None:
+    # Under asyncio the beats are loop timers; other loops (trio) get them from a task in a task
+    # group. The same stream gets the same comments, between events only, either way.
+    app = SSEKeepAlive(scripted(b'data: {"a":', 0.3, b"1}\n\n", 0.3, b"data: 2\n\n"), interval=0.1)
+
+    async def run() -> list[bytes]:
+        return [body for _, body in await record(app)]
+
+    for backend in ("asyncio", "trio"):
+        bodies = anyio.run(run, backend=backend)
+        assert [b for b in bodies if b != COMMENT] == [
+            b'data: {"a":',
+            b"1}\n\n",
+            b"data: 2\n\n",
+            b"",
+        ], backend
+        assert bodies[:2] == [b'data: {"a":', b"1}\n\n"], backend  # none inside the event
+        assert COMMENT in bodies[2:], backend

@@ -32,6 +32,9 @@ def test_peer_benchmark_measures_akgate_serve_against_the_bare_upstream() -> Non
     out = run("bench_peer.py", "--quick", "--duration", "0.3", "--rounds", "1", "--no-litellm")
     assert "| bare upstream | " in out
     assert "| akgate serve | " in out
+    # The embedded-demo scenario: akgate serve over its demo model against the bare demo app.
+    assert "| bare demo app | " in out
+    assert "| akgate serve (demo) | " in out
     assert "gateway CPU ms/req" in out
     assert "not measured" in out
 

@@ -5,10 +5,13 @@ error event."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx_sse
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from akgate.routing._stream_check import first_event, has_bad_block
 from tests.routing.conftest import build, client
@@ -115,3 +118,21 @@ def test_has_bad_block() -> None:
     assert not has_bad_block(b"data: {}\n\n: ping\n\nevent: e\ndata: {}\n\n\n")
     assert has_bad_block(b"data: {}\n\ngarbage\n\n")
     assert has_bad_block(b"garbage\n\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"data: {}", b"event: e", b"id: 1", b"retry: 5", b": c", b"x", b"da"]),
+        max_size=8,
+    ),
+    st.lists(st.sampled_from([b"\n", b"\n\n", b"\n\n\n"]), min_size=8, max_size=8),
+)
+def test_has_bad_block_matches_the_block_by_block_rule(
+    lines: list[bytes], breaks: list[bytes]
+) -> None:
+    # The fast search gives what reading block by block gives: a block (the first one, or one
+    # after a blank line) that starts with no field, no comment and no line break is not SSE.
+    text = b"".join(line + brk for line, brk in zip(lines, breaks, strict=False))
+    reference = re.compile(rb"(?:\A|\n\n)(?!data:|event:|id:|retry:|:|\n|\Z)")
+    assert has_bad_block(text) == (reference.search(text) is not None)

@@ -30,6 +30,7 @@ from akgate._asgi import (
 from akgate._endpoints import gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
+from akgate._watch import run_watched
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_envelope, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
@@ -279,21 +280,19 @@ class _Bridge:
             await self.inner_released.wait()
             return {"type": "http.disconnect"}
 
-        async with anyio.create_task_group() as tg:
-
-            async def watch() -> None:
-                try:
-                    while (await raw_receive())["type"] != "http.disconnect":
-                        pass
-                except Exception:  # a broken receive is a gone client too
+        async def watch(inner: anyio.CancelScope) -> None:
+            try:
+                while (await raw_receive())["type"] != "http.disconnect":
                     pass
-                self.inner_released.set()
-                if not self.inner_complete:
-                    tg.cancel_scope.cancel()  # client gone mid-answer: cancel the inner call
-                # Otherwise the inner app is only cleaning up (Django's handler collects its
-                # disconnect listener then): cancelling it would orphan that task's exception.
+            except Exception:  # a broken receive is a gone client too
+                pass
+            self.inner_released.set()
+            if not self.inner_complete:
+                inner.cancel()  # client gone mid-answer: cancel the inner call
+            # Otherwise the inner app is only cleaning up (Django's handler collects its
+            # disconnect listener then): cancelling it would orphan that task's exception.
 
-            tg.start_soon(watch)
+        async def call() -> None:
             try:
                 await self.adapter.app(scope, replay_receive(body, after_body), self.inner_send)
             except Exception as exc:
@@ -303,7 +302,8 @@ class _Bridge:
                 await self.inner_failed(exc)
             else:
                 await self.inner_returned()
-            tg.cancel_scope.cancel()
+
+        await run_watched(call, watch)
 
     # --- the inner app's send -------------------------------------------------------------
 

@@ -127,6 +127,9 @@ class PrometheusMetrics:
             namespace=ns,
             multiprocess_mode="livesum",
         )
+        #: Labelled children by (metric, labels): prometheus-client validates the labels and
+        #: takes a lock on every ``labels()`` call; the label sets are bounded (see above).
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._exposition = prom.generate_latest
         self._content_type = prom.CONTENT_TYPE_LATEST.encode()
         self._prom = prom
@@ -148,7 +151,7 @@ class PrometheusMetrics:
         def stream_started() -> None:
             label = endpoint_label(obs.path, ctx)
             streaming.append(label)
-            self.open_streams.labels(label).inc()
+            self._child(self.open_streams, label).inc()
 
         obs.on_stream_start(stream_started)
         try:
@@ -160,31 +163,39 @@ class PrometheusMetrics:
             obs.finish()
         finally:
             if streaming:
-                self.open_streams.labels(streaming[0]).dec()
+                self._child(self.open_streams, streaming[0]).dec()
             self._record(obs)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def _record(self, obs: Observation) -> None:
         endpoint = obs.endpoint
         model = obs.model if obs.metadata else "-"  # only catalog ids, never what was asked
         provider = obs.provider or "-"
-        labels = (endpoint, model or "-", provider)
-        self.requests.labels(*labels, str(obs.status)).inc()
-        self.duration.labels(*labels).observe(obs.duration)
+        model = model or "-"
+        child = self._child
+        child(self.requests, endpoint, model, provider, str(obs.status)).inc()
+        child(self.duration, endpoint, model, provider).observe(obs.duration)
         ttft = obs.ttft
         if ttft is not None:
-            self.ttft.labels(*labels).observe(ttft)
+            child(self.ttft, endpoint, model, provider).observe(ttft)
         tokens = obs.tokens
         if tokens is not None:
-            self.tokens.labels(labels[1], provider, "input").inc(tokens[0])
-            self.tokens.labels(labels[1], provider, "output").inc(tokens[1])
+            child(self.tokens, model, provider, "input").inc(tokens[0])
+            child(self.tokens, model, provider, "output").inc(tokens[1])
         cost = obs.cost
         if cost:
-            self.cost.labels(labels[1], provider).inc(cost)
+            child(self.cost, model, provider).inc(cost)
         if obs.fallbacks:
-            self.fallbacks.labels(endpoint).inc(obs.fallbacks)
+            child(self.fallbacks, endpoint).inc(obs.fallbacks)
         reason = _REJECTIONS.get(obs.error_code or "")
         if reason is not None:
-            self.rejections.labels(reason).inc()
+            child(self.rejections, reason).inc()
 
     async def _serve(self, scope: Scope, send: Send) -> None:
         if scope.get("method") not in ("GET", "HEAD"):

@@ -26,10 +26,12 @@ client disconnect                      the upstream request is cancelled
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
@@ -104,6 +106,9 @@ _DROP_RESPONSE: Final = frozenset(
         "alt-svc",
     }
 )
+#: The two sets as header names arrive (ASGI and both clients give them lower-cased, as bytes).
+_DROP_REQUEST_NAMES: Final = frozenset(name.encode("latin-1") for name in _DROP_REQUEST)
+_DROP_RESPONSE_NAMES: Final = frozenset(name.encode("latin-1") for name in _DROP_RESPONSE)
 #: Characters kept as they are in a forwarded path (RFC 3986 pchar and '/'; not '?', '#', '%').
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
 #: Upstream statuses whose error envelope is the client's to read (its own request's fault).
@@ -243,7 +248,7 @@ class UpstreamProvider:
         except ClientDisconnected:
             return
         # The canonical path, quoted: a decoded '?' or '#' stays part of the path.
-        url = self.base_url + quote(resolution.path[len(GATEWAY_PREFIX) :], safe=_PATH_SAFE)
+        url = self.base_url + _quoted(resolution.path[len(GATEWAY_PREFIX) :])
         scrub_query(scope)  # also when no outer akgate layer did (this app used alone)
         query = scope.get("query_string", b"")
         if query:
@@ -251,7 +256,7 @@ class UpstreamProvider:
         headers = [
             (k, v)
             for k, v in scope.get("headers", ())
-            if k.decode("latin-1") not in _DROP_REQUEST and k not in self._extra_names
+            if k not in _DROP_REQUEST_NAMES and k not in self._extra_names
         ]
         headers.extend(self._extra_headers)
         request = UpstreamRequest(method, url, headers, body)
@@ -333,66 +338,103 @@ class _Exchange:
         self.scope: anyio.CancelScope | None = None  # the exchange; its deadline is the next limit
         self.total_deadline = math.inf
         self.extended_at = 0.0  # when the deadline was last moved on
+        #: anyio's clock; under asyncio the loop's own (the same time, without a look-up).
+        self.clock: Callable[[], float] = anyio.current_time
 
     async def run(self, receive: Receive) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another event loop (trio): the watcher runs in a task group
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._watch_disconnect, receive, anyio.lowlevel.checkpoint)
+                try:
+                    unexpected = await self._exchange()
+                finally:
+                    group.cancel_scope.cancel()
+        else:
+            # asyncio: a bare task, cancelled at the end. An anyio task group, its task and its
+            # cancellation cost ~40 µs of CPU per request (docs/benchmarks.md).
+            self.clock = loop.time
+            watcher = loop.create_task(self._watch_disconnect(receive, _yield))
+            try:
+                unexpected = await self._exchange()
+            finally:
+                watcher.cancel()
+        if unexpected is not None:
+            try:
+                raise unexpected
+            finally:
+                del unexpected  # no frame <-> traceback cycle
+
+    async def _exchange(self) -> Exception | None:
+        """Forward, answer a failure; a bug's exception is returned (after a clean answer)."""
         failure: GatewayError | None = None
         unexpected: Exception | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
-            with anyio.CancelScope() as total:
-                now = anyio.current_time()
-                if self.provider.total_timeout is not None:
-                    self.total_deadline = now + self.provider.total_timeout
-                total.deadline = min(self.total_deadline, now + self.provider.first_byte_timeout)
-                self.scope = total
-                try:
-                    await self._forward()
-                except UpstreamTimeout as exc:
-                    failure = self._timeout(str(exc))
-                except UpstreamError as exc:
-                    # The text is a type name, or one of our own bounds: never the upstream's.
-                    what = str(exc)
-                    self._log_failure(what)
-                    failure = self.provider.error(
-                        "upstream_error",
-                        f"Provider '{self.provider.name}' failed ({what}); "
-                        f"request {self.request_id}.",
-                    )
-                except OSError:
-                    self.disconnected = True  # ASGI 2.4: send after the client left
-                except Exception as exc:
-                    # A bug, not an upstream failure: answer cleanly, then let the server see it.
-                    unexpected = exc
-                    failure = self.provider.error(
-                        "internal_error", "The gateway failed while forwarding the request."
-                    )
-            if total.cancelled_caught and anyio.current_time() < self.total_deadline:
-                failure = self._stall()
-            elif total.cancelled_caught:
+        with anyio.CancelScope() as total:
+            now = self.clock()
+            if self.provider.total_timeout is not None:
+                self.total_deadline = now + self.provider.total_timeout
+            total.deadline = min(self.total_deadline, now + self.provider.first_byte_timeout)
+            self.scope = total
+            if self.disconnected:  # the watcher saw the client go before the scope existed
+                total.cancel()
+            try:
+                await self._forward()
+            except UpstreamTimeout as exc:
+                failure = self._timeout(str(exc))
+            except UpstreamError as exc:
+                # The text is a type name, or one of our own bounds: never the upstream's.
+                what = str(exc)
+                self._log_failure(what)
                 failure = self.provider.error(
-                    "upstream_timeout",
-                    f"Provider '{self.provider.name}' did not finish within "
-                    f"{self.provider.total_timeout} s; request {self.request_id}.",
+                    "upstream_error",
+                    f"Provider '{self.provider.name}' failed ({what}); request {self.request_id}.",
                 )
-            if failure is not None and not self.disconnected:
-                try:
-                    await self._fail(failure)
-                except OSError:
-                    pass
-            group.cancel_scope.cancel()
-        if unexpected is not None:
-            raise unexpected
+            except OSError:
+                self.disconnected = True  # ASGI 2.4: send after the client left
+            except Exception as exc:
+                # A bug, not an upstream failure: answer cleanly, then let the server see it.
+                unexpected = exc
+                failure = self.provider.error(
+                    "internal_error", "The gateway failed while forwarding the request."
+                )
+        self.scope = None
+        if self.disconnected:
+            return unexpected
+        if total.cancelled_caught and self.clock() < self.total_deadline:
+            failure = self._stall()
+        elif total.cancelled_caught:
+            failure = self.provider.error(
+                "upstream_timeout",
+                f"Provider '{self.provider.name}' did not finish within "
+                f"{self.provider.total_timeout} s; request {self.request_id}.",
+            )
+        if failure is not None:
+            try:
+                await self._fail(failure)
+            except OSError:
+                pass
+        return unexpected
 
-    async def _watch_disconnect(self, receive: Receive, scope: anyio.CancelScope) -> None:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected = True
-                # Cancels the upstream read: its connection is closed, so the upstream sees it go.
-                scope.cancel()
-                return
-            # A receive that never blocks (an endless body replay) must not starve the exchange.
-            await anyio.lowlevel.checkpoint()
+    async def _watch_disconnect(
+        self, receive: Receive, pause: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Cancel the exchange when the client disconnects (returns, or is cancelled, else)."""
+        try:
+            while True:
+                message: Message = await receive()
+                if message["type"] == "http.disconnect":
+                    self.disconnected = True
+                    # Cancels the upstream read: its connection is closed, so the upstream sees
+                    # it go.
+                    if self.scope is not None:
+                        self.scope.cancel()
+                    return
+                # A receive that never blocks (an endless body replay) must not starve the
+                # exchange.
+                await pause()
+        except Exception:
+            return  # a server whose receive fails after the body: nothing more to watch
 
     def _progress(self) -> None:
         """Data arrived: move the exchange's deadline to the idle limit from now.
@@ -401,7 +443,7 @@ class _Exchange:
         timer per chunk; a stall is therefore cut between 0.9x and 1x ``idle_timeout`` after
         the last data.
         """
-        now = anyio.current_time()
+        now = self.clock()
         idle = self.provider.idle_timeout
         if self.scope is not None and now - self.extended_at > idle / 10:
             self.extended_at = now
@@ -446,7 +488,7 @@ class _Exchange:
     ) -> list[tuple[bytes, bytes]]:
         headers = []
         for name, value in response.headers:
-            if name.decode("latin-1") in _DROP_RESPONSE:
+            if name in _DROP_RESPONSE_NAMES:
                 continue
             if name == b"content-encoding" and not keep_encoding:
                 continue
@@ -588,6 +630,16 @@ class _Exchange:
         if final:
             self.finished = True
         await self.send({"type": "http.response.body", "body": body, "more_body": not final})
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted(path: str) -> str:
+    """``path`` percent-quoted for the upstream URL (cached: a few endpoints take every call)."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+async def _yield() -> None:
+    await asyncio.sleep(0)
 
 
 def _event_type(data: str) -> str:

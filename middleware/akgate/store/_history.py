@@ -42,7 +42,13 @@ def new_stored_id(prefix: str) -> str:
     would touch another index page per turn (``docs/benchmarks.md``). OpenAI's ids start with
     their time too; the random part keeps them unguessable.
     """
-    return f"{prefix}{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
+    global _last_micros
+    # Two ids in the same microsecond still sort in the order they were made.
+    micros = _last_micros = max(time.time_ns() // 1000, _last_micros + 1)
+    return f"{prefix}{micros:014x}{os.urandom(9).hex()}"
+
+
+_last_micros = 0
 
 
 def not_found_previous(response_id: str, message: str | None = None) -> GatewayError:
