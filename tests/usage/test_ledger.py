@@ -458,3 +458,23 @@ async def test_requests_refused_by_auth_are_not_recorded() -> None:
     ledger.flush_sync()
     assert [(r.key_id, r.status) for r in backend.records] == [(limited.key_id, 200)]
     ledger.close()
+
+
+def test_queued_records_cost_the_garbage_collector_nothing() -> None:
+    """Records waiting for the writer are kept as tuples of strings and numbers, which the
+    collector stops tracking after one pass (a record object stays tracked, and a busy process
+    scanned thousands of them per collection); the backend still receives ``UsageRecord``s."""
+    import gc
+
+    backend = MemoryLedgerBackend()
+    ledger = UsageLedger(backend, flush_interval=60.0)
+    try:
+        for i in range(3):
+            ledger.append(_record(i))
+        gc.collect()
+        assert ledger.pending == 3
+        assert not any(gc.is_tracked(entry) for entry in ledger._pending)
+        assert ledger.flush_sync()
+        assert backend.records == [_record(i) for i in range(3)]
+    finally:
+        ledger.close()
