@@ -225,6 +225,10 @@ def serve(config: ServeConfig) -> int:
     if config.workers < 1:
         print("akgate serve: --workers must be >= 1", file=sys.stderr)
         return 2
+    from akgate.usage._workers import per_worker_limits_warning
+
+    if warning := per_worker_limits_warning(config.workers, config.redis_url):
+        print(warning, file=sys.stderr)
     # Bind first: a port in use must fail before a demo key is created that nobody would see.
     try:
         sock = _bind(config.host, config.port)

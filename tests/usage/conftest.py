@@ -51,6 +51,7 @@ class Stack:
         counters: Callable[[Clock], SpendCounters] | None = None,
         token_delay: float = 0.0,
         workspace: str = "ws1",
+        wrap_limits: Callable[[MemoryLimitStore], Any] | None = None,
     ) -> None:
         self.clock = Clock()
         self.key: NewKey = new_key_record(name="t", workspace_id=workspace)
@@ -68,7 +69,7 @@ class Stack:
             app_provider="demo",
             spend_options={
                 "ledger": self.ledger,
-                "limits": self.limits,
+                "limits": wrap_limits(self.limits) if wrap_limits else self.limits,
                 "counters": self.counters,
                 "clock": self.clock,
             },

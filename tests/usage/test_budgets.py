@@ -202,3 +202,62 @@ async def test_budget_refusal_on_messages_uses_anthropics_envelope(
     assert "daily budget" in r.json()["error"]["message"]
     assert r.headers["x-budget-exceeded-period"] == "daily"
     assert r.headers["retry-after"] == str(math.ceil(MIDNIGHT - NOON))
+
+
+class AwaitOnlyLimits:
+    """A limit store of an app's own: the two protocol methods, no ``peek_limits``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def get_limits(self, scope: Any, scope_id: str) -> Limits | None:
+        self.calls += 1
+        result: Limits | None = await self.inner.get_limits(scope, scope_id)
+        return result
+
+    async def set_limits(self, scope: Any, scope_id: str, limits: Limits) -> None:
+        await self.inner.set_limits(scope, scope_id, limits)
+
+
+async def test_a_limit_store_without_peek_is_awaited(make_stack: Callable[..., Stack]) -> None:
+    wrapped: list[AwaitOnlyLimits] = []
+
+    def wrap(inner: Any) -> AwaitOnlyLimits:
+        wrapped.append(AwaitOnlyLimits(inner))
+        return wrapped[0]
+
+    stack = make_stack(Limits.of(daily=CHAT_COST), wrap_limits=wrap)
+    async with stack.client() as client:
+        assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        r = await client.post("/v1/chat/completions", json=CHAT)
+        assert r.status_code == 429
+        assert r.json()["error"]["code"] == "budget_exhausted"
+    assert wrapped[0].calls == 4  # key and workspace, per request
+
+
+async def test_sqlite_limits_served_from_the_cache_then_reread(tmp_path: Any) -> None:
+    """The spend layer reads a SQL store's limits from its cache without an await, and sees a
+    change made elsewhere once the cache entry is older than ``cache_ttl``."""
+    from akgate.usage import SQLiteUsageStore
+
+    class Mono:
+        now = 100.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    mono = Mono()
+    store = SQLiteUsageStore(tmp_path / "u.sqlite3", clock=mono)
+    admin = SQLiteUsageStore(tmp_path / "u.sqlite3")
+    admin.set_limits_sync("api_key", "ak_live_aaaaaaaa", Limits.of(tpm=10))
+    assert store.peek_limits("api_key", "ak_live_aaaaaaaa") == (False, None)
+    assert (await store.get_limits("api_key", "ak_live_aaaaaaaa")) == Limits.of(tpm=10)
+    assert store.peek_limits("api_key", "ak_live_aaaaaaaa") == (True, Limits.of(tpm=10))
+    admin.set_limits_sync("api_key", "ak_live_aaaaaaaa", Limits.of(tpm=20))
+    assert store.peek_limits("api_key", "ak_live_aaaaaaaa") == (True, Limits.of(tpm=10))
+    mono.now += 2.0
+    assert store.peek_limits("api_key", "ak_live_aaaaaaaa") == (False, None)
+    assert (await store.get_limits("api_key", "ak_live_aaaaaaaa")) == Limits.of(tpm=20)
+    store.close()
+    admin.close()

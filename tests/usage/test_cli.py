@@ -136,3 +136,33 @@ def test_parse_since() -> None:
     assert parse_since("2026-03-11") == 1_773_187_200.0
     with pytest.raises(ValueError, match="7d"):
         parse_since("soon")
+
+
+def test_workers_without_redis_warn_that_limits_are_per_worker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``akgate serve --workers 3`` without ``--redis``: one warning at start-up naming what is
+    counted per worker and the fix; none with ``--redis`` or with one worker. (The port is taken,
+    so serve stops right after the warning, before any worker starts.)"""
+    import socket
+
+    from akgate._serve import ServeConfig, serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve(ServeConfig(port=port, workers=3)) == 1
+        err = capsys.readouterr().err
+        assert "--workers 3 without --redis" in err
+        assert "rpm" in err
+        assert "tpm" in err
+        assert "budgets" in err
+        assert "up to 3 times over" in err
+        assert "Add --redis URL" in err
+        for config in (
+            ServeConfig(port=port, workers=3, redis_url="redis://127.0.0.1:1/0"),
+            ServeConfig(port=port, workers=1),
+        ):
+            assert serve(config) == 1
+            assert "without --redis" not in capsys.readouterr().err

@@ -417,3 +417,64 @@ async def test_anthropic_messages_are_recorded_and_token_counts_are_not(
     assert [r.cost_usd for r in records] == received
     assert [r.stream for r in records] == [False, True]
     assert (records[0].input_tokens, records[0].output_tokens) == (5, 15)
+
+
+async def test_requests_refused_by_auth_are_not_recorded() -> None:
+    """The ledger holds what reached the spend layer: served, failed, or refused by a budget or
+    tpm. Refusals of the auth layer in front (no key, a bad or revoked key, a missing scope, the
+    key's rpm) are not billable and stay out of it (docs/spend.md, "What is recorded")."""
+    import httpx
+
+    from akgate import Catalog, DemoModel, gateway
+    from akgate.auth import MemoryKeyStore, new_key_record
+    from akgate.usage import Limits, MemoryLedgerBackend, MemoryLimitStore, UsageLedger
+
+    limited = new_key_record(name="rpm", rate_limit_rpm=1)
+    chat_only = new_key_record(name="models", scopes=["models"])
+    backend = MemoryLedgerBackend()
+    ledger = UsageLedger(backend)
+    app = gateway(
+        DemoModel(token_delay=0),
+        keys=MemoryKeyStore([limited.record, chat_only.record]),
+        catalog=Catalog.demo(),
+        app_provider="demo",
+        spend_options={
+            "ledger": ledger,
+            "limits": MemoryLimitStore(keys={chat_only.key_id: Limits.of(daily=1.0)}),
+        },
+    )
+    chat = {"model": "demo", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        url = "/v1/chat/completions"
+        assert (await client.post(url, json=chat)).status_code == 401
+        bad = {"authorization": "Bearer ak_live_" + "x" * 46}
+        assert (await client.post(url, json=chat, headers=bad)).status_code == 401
+        scoped = {"authorization": f"Bearer {chat_only.key}"}
+        assert (await client.post(url, json=chat, headers=scoped)).status_code == 403
+        rpm = {"authorization": f"Bearer {limited.key}"}
+        assert (await client.post(url, json=chat, headers=rpm)).status_code == 200
+        assert (await client.post(url, json=chat, headers=rpm)).status_code == 429
+    ledger.flush_sync()
+    assert [(r.key_id, r.status) for r in backend.records] == [(limited.key_id, 200)]
+    ledger.close()
+
+
+def test_queued_records_cost_the_garbage_collector_nothing() -> None:
+    """Records waiting for the writer are kept as tuples of strings and numbers, which the
+    collector stops tracking after one pass (a record object stays tracked, and a busy process
+    scanned thousands of them per collection); the backend still receives ``UsageRecord``s."""
+    import gc
+
+    backend = MemoryLedgerBackend()
+    ledger = UsageLedger(backend, flush_interval=60.0)
+    try:
+        for i in range(3):
+            ledger.append(_record(i))
+        gc.collect()
+        assert ledger.pending == 3
+        assert not any(gc.is_tracked(entry) for entry in ledger._pending)
+        assert ledger.flush_sync()
+        assert backend.records == [_record(i) for i in range(3)]
+    finally:
+        ledger.close()

@@ -122,3 +122,45 @@ async def test_gateway_with_redis_shares_budget_counters(
     assert isinstance(layer, SpendControl)
     assert isinstance(layer.counters, RedisSpendCounters)
     await app.aclose()  # type: ignore[attr-defined]
+
+
+def _redis_calls(url: str) -> dict[str, int]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name: int(value["calls"]) for name, value in stats.items()}
+
+
+async def test_redis_costs_one_round_trip_to_admit_and_one_to_settle(
+    redis_server: RedisServer, make_stack: Callable[..., Stack]
+) -> None:
+    """Key and workspace budgets plus tpm (four counters): one EVALSHA at admission, one at
+    settlement, nothing else, with the limits served from the store's cache."""
+    redis_server.flush()
+    stack = make_stack(
+        Limits.of(daily=1.0, monthly=5.0, tpm=100_000),
+        Limits.of(daily=2.0),
+        counters=lambda clock: RedisSpendCounters(redis_server.url, clock=clock),
+    )
+    async with stack.client() as client:
+        assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200  # warm
+        before = _redis_calls(redis_server.url)
+        r = await client.post("/v1/chat/completions", json=CHAT)
+        assert r.status_code == 200
+        assert r.headers["x-ratelimit-limit-tokens"] == "100000"
+        after = _redis_calls(redis_server.url)
+    calls = {
+        name.removeprefix("cmdstat_"): after[name] - before.get(name, 0)
+        for name in after
+        if after[name] != before.get(name, 0)
+    }
+    for own in ("info", "hello"):  # this test's own connection
+        calls.pop(own, None)
+    # Two round trips; the rest run inside Redis, in the two scripts: four HMGET + HINCRBY +
+    # PEXPIRE to check and reserve, two HINCRBY per counter to settle.
+    assert calls == {"evalsha": 2, "hmget": 4, "hincrby": 4 + 8, "pexpire": 4}
+    await stack.counters.aclose()  # type: ignore[attr-defined]

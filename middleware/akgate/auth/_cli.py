@@ -1,4 +1,5 @@
-"""``akgate keys create|list|revoke`` against the SQLite file (default) or Redis."""
+"""``akgate keys create|list|revoke`` against the SQLite file (default) or Redis (``keys update``
+is registered here and lives in ``akgate.usage._cli``, beside the spend limits it also sets)."""
 
 from __future__ import annotations
 
@@ -191,7 +192,7 @@ def add_keys_command(subparsers: Any) -> None:
     )
     where.add_argument("--redis", metavar="URL", help="use the Redis key store at URL")
 
-    keys = subparsers.add_parser("keys", help="create, list and revoke API keys")
+    keys = subparsers.add_parser("keys", help="create, list, update and revoke API keys")
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
 
     create = actions.add_parser("create", parents=[store_options], help="create a key")

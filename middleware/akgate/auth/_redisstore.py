@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from ._cache import TTLCache
 from ._keys import KeyRecord
 from ._redis import connect_redis, redis_errors
-from ._stores import KeyStoreUnavailable
+from ._stores import KeyStoreUnavailable, check_changes
 
 __all__ = ["RedisKeyStore"]
+
+#: Attempts at a read-modify-write before giving up (each retry means another writer won).
+_WRITE_ATTEMPTS: Final = 20
 
 
 class RedisKeyStore:
@@ -88,24 +91,54 @@ class RedisKeyStore:
         records = [KeyRecord.from_dict(json.loads(raw)) for raw in raws if raw is not None]
         return sorted(records, key=lambda r: (r.created_at, r.key_id))
 
-    async def revoke(self, key_id: str, *, at: float | None = None) -> bool:
-        when = time.time() if at is None else at
+    async def _modify(
+        self, key_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> KeyRecord | None:
+        """Apply ``change`` to the stored record of ``key_id`` (None from it: leave the record
+        as is) under ``WATCH``, so two writers (a revocation and an update) never lose one
+        another's change; the record as stored afterwards, None if there is no such key."""
+        from redis.exceptions import WatchError
+
         try:
             key_hash = await self.client.hget(self._ids_key, key_id)
             if key_hash is None:
-                return False
+                return None
             record_key = self._record_key(key_hash.decode())
-            raw = await self.client.get(record_key)
-            if raw is None:
-                return False
-            data = json.loads(raw)
-            if data.get("revoked_at") is None:
-                data["revoked_at"] = when
-                await self.client.set(record_key, json.dumps(data))
+            async with self.client.pipeline(transaction=True) as pipe:
+                for _ in range(_WRITE_ATTEMPTS):
+                    try:
+                        await pipe.watch(record_key)
+                        raw = await pipe.get(record_key)
+                        if raw is None:
+                            return None
+                        data = json.loads(raw)
+                        changed = change(data)
+                        if changed is None:
+                            return KeyRecord.from_dict(data)
+                        pipe.multi()
+                        pipe.set(record_key, json.dumps(changed))
+                        await pipe.execute()
+                    except WatchError:
+                        continue
+                    return KeyRecord.from_dict(changed)
         except self._errors as exc:
             raise self._unavailable(exc) from exc
-        self._cache.clear()
-        return True
+        finally:
+            # This process sees its own change at once; others within cache_ttl.
+            self._cache.clear()
+        raise KeyStoreUnavailable(f"Redis key store: {key_id} kept changing under this write")
+
+    async def revoke(self, key_id: str, *, at: float | None = None) -> bool:
+        when = time.time() if at is None else at
+
+        def revoked(data: dict[str, Any]) -> dict[str, Any] | None:
+            return None if data.get("revoked_at") is not None else {**data, "revoked_at": when}
+
+        return await self._modify(key_id, revoked) is not None
+
+    async def update(self, key_id: str, **changes: Any) -> KeyRecord | None:
+        changes = check_changes(changes)
+        return await self._modify(key_id, lambda data: {**data, **changes})
 
     async def aclose(self) -> None:
         try:

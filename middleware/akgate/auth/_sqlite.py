@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from ._cache import TTLCache
 from ._keys import KeyRecord
-from ._stores import KeyStoreUnavailable
+from ._stores import KeyStoreUnavailable, check_changes
 
 __all__ = ["HOME_ENV", "SQLiteKeyStore", "default_db_path"]
 
@@ -266,6 +266,24 @@ class SQLiteKeyStore:
         # This process sees its own revocations at once; others within cache_ttl.
         self._cache.clear()
         return found
+
+    async def update(self, key_id: str, **changes: Any) -> KeyRecord | None:
+        changes = check_changes(changes)
+        # Column names come from UPDATABLE_FIELDS (checked above), never from the caller's text.
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+
+        def update(conn: sqlite3.Connection) -> KeyRecord | None:
+            # One statement per field set: a concurrent revocation is never overwritten.
+            conn.execute(
+                f"UPDATE api_keys SET {assignments} WHERE key_id = ?", (*changes.values(), key_id)
+            )
+            row = conn.execute(_SELECT + " WHERE key_id = ?", (key_id,)).fetchone()
+            return None if row is None else _row_to_record(row)
+
+        record = await self._run(update)
+        # This process sees its own change at once; others within cache_ttl (as a revocation).
+        self._cache.clear()
+        return record
 
     async def aclose(self) -> None:
         def close() -> None:

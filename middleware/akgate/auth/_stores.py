@@ -13,15 +13,20 @@ from ._keys import Environment, KeyRecord, NewKey, generate_key, hash_key, parse
 
 __all__ = [
     "KEYS_ENV",
+    "UPDATABLE_FIELDS",
     "KeyStore",
     "KeyStoreUnavailable",
     "MemoryKeyStore",
+    "check_changes",
     "create_key",
     "ensure_demo_key",
     "new_key_record",
 ]
 
 KEYS_ENV: Final = "AKGATE_API_KEYS"
+#: Fields of a stored key that :meth:`KeyStore.update` may change (the rest identify the key or
+#: are fixed at creation).
+UPDATABLE_FIELDS: Final = frozenset({"rate_limit_rpm"})
 _SCOPE_RE: Final = re.compile(r"^[A-Za-z0-9_.:*-]{1,64}$")
 
 
@@ -52,9 +57,31 @@ class KeyStore(Protocol):
         """Mark ``key_id`` revoked; False if there is no such key."""
         ...
 
+    async def update(self, key_id: str, **changes: Any) -> KeyRecord | None:
+        """Change fields of ``key_id`` in place (names in :data:`UPDATABLE_FIELDS`, checked
+        with :func:`check_changes`); the updated record, or None if there is no such key.
+
+        Like a revocation, the change reaches other processes within their lookup cache's TTL.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Release connections (the store may be used again afterwards)."""
         ...
+
+
+def check_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` validated for :meth:`KeyStore.update` (ValueError on an unknown field or a
+    bad value)."""
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot update {', '.join(unknown)} (updatable: rate_limit_rpm)")
+    if not changes:
+        raise ValueError("nothing to update")
+    rpm = changes.get("rate_limit_rpm")
+    if rpm is not None and (not isinstance(rpm, int) or isinstance(rpm, bool) or rpm < 1):
+        raise ValueError("rate_limit_rpm must be an integer >= 1 (None: no per-key limit)")
+    return dict(changes)
 
 
 def _check_tokens(kind: str, values: Iterable[str]) -> tuple[str, ...]:
@@ -208,6 +235,14 @@ class MemoryKeyStore:
         if record.revoked_at is None:
             self._by_hash[key_hash] = replace(record, revoked_at=time.time() if at is None else at)
         return True
+
+    async def update(self, key_id: str, **changes: Any) -> KeyRecord | None:
+        changes = check_changes(changes)
+        key_hash = self._by_id.get(key_id)
+        if key_hash is None:
+            return None
+        record = self._by_hash[key_hash] = replace(self._by_hash[key_hash], **changes)
+        return record
 
     async def aclose(self) -> None:
         return None

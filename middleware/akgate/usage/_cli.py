@@ -175,26 +175,44 @@ def _fail(command: str, message: str) -> int:
     return 1
 
 
+def _rpm(text: str) -> int | None:
+    if text.lower() in ("none", "off", "-"):
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("--rpm must be >= 1 (or 'none')")
+    return value
+
+
 def _cmd_update(args: argparse.Namespace) -> int:
     from akgate.auth._cli import open_key_store
+    from akgate.auth._keys import KeyRecord
     from akgate.auth._stores import KeyStoreUnavailable
 
-    async def exists() -> bool:
-        store = open_key_store(args.db, args.redis)
+    async def update_key() -> KeyRecord | None:
+        # The requests-per-minute limit lives on the key record (the auth layer enforces it
+        # without the spend layer); the budgets and tpm live in the usage store.
+        store = open_key_store(args.db, args.redis, create=False)
         try:
-            return any(r.key_id == args.key_id for r in await store.list_keys())
+            if hasattr(args, "rpm"):
+                return await store.update(args.key_id, rate_limit_rpm=args.rpm)
+            return next((r for r in await store.list_keys() if r.key_id == args.key_id), None)
         finally:
             await store.aclose()
 
     try:
-        if not anyio.run(exists):
+        record = anyio.run(update_key)
+        if record is None:
             return _fail("keys", f"no key with id {args.key_id!r}")
         limits = _set_limits(args, "api_key", args.key_id, args.db)
     except (ValueError, UsageStoreError, KeyStoreUnavailable) as exc:
         return _fail("keys", str(exc))
-    if limits is None:
-        return _fail("keys", "nothing to update: give --budget-*, --budget-soft or --tpm")
-    print(json.dumps({"key_id": args.key_id, **_limits_json(limits)}))
+    if limits is None and not hasattr(args, "rpm"):
+        return _fail("keys", "nothing to update: give --rpm, --budget-*, --budget-soft or --tpm")
+    result: dict[str, Any] = {"key_id": args.key_id, "rate_limit_rpm": record.rate_limit_rpm}
+    if limits is not None:
+        result.update(_limits_json(limits))
+    print(json.dumps(result))
     return 0
 
 
@@ -212,9 +230,20 @@ def _cmd_workspace(args: argparse.Namespace) -> int:
 def add_key_limit_commands(actions: Any, store_options: argparse.ArgumentParser) -> None:
     """``akgate keys update KEY_ID ...`` on the ``keys`` sub-parsers."""
     update = actions.add_parser(
-        "update", parents=[store_options], help="change a key's budgets and tpm"
+        "update",
+        parents=[store_options],
+        help="change a key's limits (rpm, budgets, tpm) without re-issuing it",
+        description="Change a key's limits without re-issuing it. Running gateways apply the "
+        "change within their cache TTL (2 s by default), like a revocation.",
     )
     update.add_argument("key_id", metavar="ID", help="the key id, e.g. ak_live_abcdefgh")
+    update.add_argument(
+        "--rpm",
+        type=_rpm,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="requests per minute ('none' removes the key's own limit)",
+    )
     add_limit_options(update)
     update.set_defaults(handler=_cmd_update)
 

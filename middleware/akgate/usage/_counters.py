@@ -76,18 +76,16 @@ class MemorySpendCounters:
     def __init__(self, *, clock: Callable[[], float] = time.time, max_keys: int = 100_000) -> None:
         self.clock = clock
         self.max_keys = max_keys
-        # key -> [spent, reserved, expires_at]
-        self._counters: dict[str, list[float]] = {}
+        # key -> [spent, reserved, expires_at (whole epoch seconds)], all ints.
+        self._counters: dict[str, list[int]] = {}
 
     def __repr__(self) -> str:
         return f"MemorySpendCounters({len(self._counters)} counters)"
 
-    def _counter(self, slot: Slot) -> list[float]:
-        counter = self._counters.get(slot.key)
-        if counter is None:
-            if len(self._counters) >= self.max_keys:
-                self._prune()
-            counter = self._counters[slot.key] = [0, 0, slot.expires_at]
+    def _new(self, slot: Slot) -> list[int]:
+        if len(self._counters) >= self.max_keys:
+            self._prune()
+        counter = self._counters[slot.key] = [0, 0, math.ceil(slot.expires_at)]
         return counter
 
     def _prune(self) -> None:
@@ -96,27 +94,35 @@ class MemorySpendCounters:
             del self._counters[key]
 
     async def reserve(self, slots: Sequence[Slot]) -> Admission:
-        counters = [self._counter(slot) for slot in slots]
-        used = [(int(c[0]), int(c[1])) for c in counters]
+        table = self._counters
+        counters = []
+        used = []
+        blocked = -1
         for i, slot in enumerate(slots):
-            spent, reserved = used[i]
-            if slot.enforce and spent + reserved >= slot.limit:
-                return Admission(i, used)
-        for slot, counter in zip(slots, counters, strict=True):
-            counter[1] += slot.amount
-        return Admission(-1, used)
+            counter = table.get(slot.key) or self._new(slot)
+            counters.append(counter)
+            spent, reserved = counter[0], counter[1]
+            used.append((spent, reserved))
+            if blocked < 0 and slot.enforce and spent + reserved >= slot.limit:
+                blocked = i
+        if blocked < 0:
+            for slot, counter in zip(slots, counters, strict=True):
+                counter[1] += slot.amount
+        return Admission(blocked, used)
 
     async def settle(self, slots: Sequence[Slot], actual: Sequence[int]) -> None:
+        table = self._counters
         for slot, amount in zip(slots, actual, strict=True):
-            counter = self._counter(slot)
-            counter[1] = max(0, counter[1] - slot.amount)
+            counter = table.get(slot.key) or self._new(slot)
+            left = counter[1] - slot.amount
+            counter[1] = left if left > 0 else 0
             counter[0] += amount
 
     async def read(self, keys: Sequence[str]) -> list[tuple[int, int]]:
         result = []
         for key in keys:
             counter = self._counters.get(key)
-            result.append((0, 0) if counter is None else (int(counter[0]), int(counter[1])))
+            result.append((0, 0) if counter is None else (counter[0], counter[1]))
         return result
 
 

@@ -4,6 +4,7 @@ by one writer thread, so writing never delays a response."""
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import time
 from collections import deque
@@ -12,13 +13,15 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import anyio.to_thread
 
-from ._record import UsageRecord
+from ._record import RECORD_COLUMNS, UsageRecord
 
 __all__ = ["GroupBy", "LedgerBackend", "MemoryLedgerBackend", "UsageLedger", "summarize_records"]
 
 logger = logging.getLogger("akgate.usage")
 
 GroupBy = Literal["key", "model", "day"]
+#: A record's fields as a tuple, in field order (one C call).
+_fields: Final = operator.attrgetter(*RECORD_COLUMNS)
 _MAX_BACKOFF: Final = 5.0
 
 
@@ -137,7 +140,11 @@ class UsageLedger:
         self.dropped = 0
         #: Batches whose write failed (each was retried).
         self.failed_writes = 0
-        self._pending: deque[UsageRecord] = deque()
+        # Queued as plain tuples of the record's fields: the garbage collector stops tracking a
+        # tuple of strings and numbers, so records waiting for the writer cost no collection
+        # time (queued as objects, they made the full stack's collections ~25 us per request
+        # dearer).
+        self._pending: deque[tuple[Any, ...]] = deque()
         self._wake = threading.Event()
         # Held while a batch is taken and written: flush() waits for a write in progress.
         self._write_lock = threading.Lock()
@@ -161,7 +168,7 @@ class UsageLedger:
             except Exception as exc:
                 logger.warning("akgate usage: on_record hook failed (%s)", type(exc).__name__)
         pending = self._pending
-        pending.append(record)
+        pending.append(_fields(record))
         if len(pending) > self.max_pending:
             pending.popleft()
             self.dropped += 1
@@ -200,14 +207,15 @@ class UsageLedger:
     def _write_batch(self) -> bool:
         with self._write_lock:
             pending = self._pending
-            batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
-            if not batch:
+            rows = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+            if not rows:
                 return True
+            batch = [UsageRecord(*row) for row in rows]
             try:
                 self.backend.write(batch)
             except Exception as exc:
                 self.failed_writes += 1
-                pending.extendleft(reversed(batch))
+                pending.extendleft(reversed(rows))
                 logger.warning(
                     "akgate usage: writing %d records failed (%s); will retry",
                     len(batch),

@@ -94,6 +94,10 @@ class MemoryLimitStore:
     async def get_limits(self, scope: LimitScope, scope_id: str) -> Limits | None:
         return self._limits.get((scope, scope_id))
 
+    def peek_limits(self, scope: LimitScope, scope_id: str) -> tuple[bool, Limits | None]:
+        """Always a hit (see :meth:`SQLUsageStore.peek_limits`)."""
+        return True, self._limits.get((scope, scope_id))
+
     async def set_limits(self, scope: LimitScope, scope_id: str, limits: Limits) -> None:
         if scope not in LIMIT_SCOPES:
             raise ValueError(f"unknown limit scope {scope!r}")

@@ -16,7 +16,6 @@ from pydantic_core import from_json
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
-    find_header,
     read_request_json,
     replay_receive,
     scope_with_body,
@@ -59,8 +58,8 @@ logger = logging.getLogger("akgate.usage")
 _BILLED: Final = frozenset({"chat_completions", "responses", "messages"})
 _TPM_WINDOW: Final = 60.0
 _MAX_PLANS: Final = 4096
-#: (scope, period or None for tpm, counter key, limit, enforce, reset)
-_PlanRow = tuple[LimitScope, "Period | None", str, int, bool, float]
+#: Slot lists kept per plan (one per distinct estimate; requests of one client repeat them).
+_MAX_SLOT_SETS: Final = 64
 _ERROR_BODY_CAP: Final = 65536
 _OWN_HEADER_PREFIXES: Final = (
     b"x-budget-",
@@ -86,14 +85,68 @@ def format_usd(units: int) -> str:
     return f"{whole}.{f'{frac:010d}'.rstrip('0').ljust(2, '0')}"
 
 
-@dataclass(slots=True)
+def _usd_bytes(units: int) -> bytes:
+    """:func:`format_usd` as header bytes, uncached (a spend changes with every request)."""
+    whole, frac = divmod(units if units > 0 else 0, USD_UNITS)
+    decimals = (b"%010d" % frac).rstrip(b"0")
+    return b"%d.%s" % (whole, decimals if len(decimals) >= 2 else decimals.ljust(2, b"0"))
+
+
+@dataclass(frozen=True, slots=True)
 class _Check:
-    """One counter of a request: a budget period of a scope, or the key's tpm minute."""
+    """One counter of a key's plan: a budget period of a scope, or the key's tpm minute. The
+    same for every request of the key in that minute (only the reserved amount differs, in the
+    request's :class:`Slot`), so it is built once with its header values."""
 
     scope: LimitScope
     period: Period | None  # None: the tpm minute
-    slot: Slot
+    key: str
+    limit: int
+    enforce: bool
     reset: float
+    #: Whether this row gives its period's ``X-Budget-<Period>-*`` headers (the key's budget of
+    #: a period, else the workspace's) or, for tpm, the token headers.
+    show: bool = True
+    limit_header: tuple[bytes, bytes] = (b"", b"")
+    spend_name: bytes = b""
+    reset_text: bytes = b""
+
+
+def _check(
+    scope: LimitScope,
+    period: Period | None,
+    key: str,
+    limit: int,
+    enforce: bool,
+    reset: float,
+    show: bool,
+) -> _Check:
+    if period is None:
+        return _Check(
+            scope,
+            period,
+            key,
+            limit,
+            enforce,
+            reset,
+            show,
+            (b"x-ratelimit-limit-tokens", str(limit).encode()),
+            b"",
+            _reset_header(reset),
+        )
+    limit_name, spend_name = _BUDGET_HEADERS[period]
+    return _Check(
+        scope,
+        period,
+        key,
+        limit,
+        enforce,
+        reset,
+        show,
+        (limit_name, format_usd(limit).encode()),
+        spend_name,
+        b"",
+    )
 
 
 class _Outcome:
@@ -153,7 +206,14 @@ class SpendControl:
         self.counters: SpendCounters = (
             counters if counters is not None else MemorySpendCounters(clock=clock)
         )
-        self._plans: dict[tuple[str, str, int], tuple[Any, Any, tuple[_PlanRow, ...]]] = {}
+        #: The limit store's synchronous cache lookup, when it has one (``peek_limits``).
+        self._peek_limits: Callable[[LimitScope, str], tuple[bool, Limits | None]] | None = getattr(
+            limits, "peek_limits", None
+        )
+        self._plans: dict[
+            tuple[str, str, int],
+            tuple[Any, Any, tuple[_Check, ...], dict[tuple[int, int], list[Slot]]],
+        ] = {}
         self._prices: dict[str, Price | None] = {}
         # In-process settlement never suspends, so a cancellation cannot cut it: no shield.
         self._shield_settle = not isinstance(self.counters, MemorySpendCounters)
@@ -187,14 +247,18 @@ class SpendControl:
         identity = ctx.identity
         limits: tuple[Limits | None, Limits | None] = (None, None)
         if identity is not None and self.limits is not None:
-            try:
-                limits = await self._limits_of(identity)
-            except Exception as exc:
-                await send_error(send, self._unavailable(ctx, exc))
-                self._record(ctx, endpoint, {}, identity, _failed(503, "service_unavailable"))
-                return
+            cached = self._cached_limits(identity)
+            if cached is not None:
+                limits = cached
+            else:
+                try:
+                    limits = await self._limits_of(identity)
+                except Exception as exc:
+                    await send_error(send, self._unavailable(ctx, exc))
+                    self._record(ctx, endpoint, {}, identity, _failed(503, "service_unavailable"))
+                    return
         payload: dict[str, Any] | None = None
-        if limits != (None, None):
+        if limits[0] is not None or limits[1] is not None:
             # Admission needs the request (model, max tokens); without limits the body is left
             # to the inner layers and the record reads what they parsed.
             try:
@@ -207,6 +271,21 @@ class SpendControl:
                 receive = replay_receive(ctx.body, ctx.raw_receive or receive)
                 scope = scope_with_body(scope, ctx.body)
         await self._serve(scope, receive, send, ctx, endpoint, payload, limits)
+
+    def _cached_limits(self, identity: Identity) -> tuple[Limits | None, Limits | None] | None:
+        """The limits from the store's cache without an ``await`` (the usual path), or None
+        when either is not cached (or the store has no ``peek_limits``)."""
+        peek = self._peek_limits
+        if peek is None:
+            return None
+        key_hit, key_limits = peek("api_key", identity.key_id)
+        ws_hit, ws_limits = peek("workspace", identity.workspace_id)
+        if not (key_hit and ws_hit):
+            return None
+        return (
+            None if key_limits is None or key_limits.empty else key_limits,
+            None if ws_limits is None or ws_limits.empty else ws_limits,
+        )
 
     async def _limits_of(self, identity: Identity) -> tuple[Limits | None, Limits | None]:
         """The key's and the workspace's limits (None where there are none)."""
@@ -245,21 +324,23 @@ class SpendControl:
     ) -> None:
         identity = ctx.identity
         now = self.clock()
-        checks: list[_Check] = []
+        checks: tuple[_Check, ...] = ()
+        slots: list[Slot] = []
         admission: Admission | None = None
         if identity is not None and payload is not None:
-            checks = self._checks(identity, *limits, payload, ctx, now)
+            checks, slot_sets = self._plan(identity, *limits, now)
+            slots = self._slots(checks, slot_sets, payload, ctx)
             try:
-                admission = await self.counters.reserve([c.slot for c in checks])
+                admission = await self.counters.reserve(slots)
             except Exception as exc:
                 await send_error(send, self._unavailable(ctx, exc))
                 self._record(ctx, endpoint, payload, identity, _failed(503, "service_unavailable"))
                 return
         headers: list[tuple[bytes, bytes]] = []
         if admission is not None:
-            headers = _headers(checks, admission, now)
+            headers = _headers(checks, slots, admission)
             if admission.blocked >= 0:
-                error = self._refusal(checks[admission.blocked], identity, now)
+                error = self._refusal(checks[admission.blocked], now)
                 await send_error(send, error, headers=headers)
                 self._record(ctx, endpoint, payload or {}, identity, _failed(429, error.code))
                 return
@@ -271,19 +352,24 @@ class SpendControl:
             kind = message["type"]
             if kind == "http.response.start":
                 outcome.started = True
-                outcome.status = message["status"]
+                status = outcome.status = message["status"]
+                ctype = b""
+                inner = []
+                # One pass: find the content type and, when we add ours, drop the app's copies
+                # of our headers (e.g. copied from an upstream gateway's).
+                for header in message.get("headers", ()):
+                    name = header[0].lower()
+                    if name == b"content-type":
+                        ctype = header[1]
+                    elif headers and name.startswith(_OWN_HEADER_PREFIXES):
+                        continue
+                    inner.append(header)
                 if headers:
-                    # Ours replace any the app set (e.g. copied from an upstream gateway's).
-                    inner = [
-                        h
-                        for h in message.get("headers", ())
-                        if not h[0].lower().startswith(_OWN_HEADER_PREFIXES)
-                    ]
-                    message = {**message, "headers": [*inner, *headers]}
-                ctype = find_header(message.get("headers", ()), b"content-type") or b""
+                    inner += headers
+                    message = {**message, "headers": inner}
                 if b"text/event-stream" in ctype:
                     outcome.tally = StreamTally(endpoint)
-                elif outcome.status >= 400:
+                elif status >= 400:
                     outcome.body = []
             elif kind == "http.response.body":
                 chunk = message.get("body", b"")
@@ -312,22 +398,21 @@ class SpendControl:
             if admission is not None and self._shield_settle:
                 # Shielded: a cancelled request (client gone) is still settled.
                 with anyio.CancelScope(shield=True):
-                    await self._settle(ctx, checks, record)
+                    await self._settle(ctx, checks, slots, record)
             elif admission is not None:
-                await self._settle(ctx, checks, record)
+                await self._settle(ctx, checks, slots, record)
             self._append(record)
 
     # -- admission ----------------------------------------------------------------------------
-    def _checks(
+    def _slots(
         self,
-        identity: Identity,
-        key_limits: Limits | None,
-        ws_limits: Limits | None,
+        checks: tuple[_Check, ...],
+        slot_sets: dict[tuple[int, int], list[Slot]],
         payload: Mapping[str, Any],
         ctx: RequestContext,
-        now: float,
-    ) -> list[_Check]:
-        """This request's counters, each with its share of the admission estimate."""
+    ) -> list[Slot]:
+        """This request's counters, each with its share of the admission estimate (the same
+        list for requests of the same key and estimate in this minute: slots are read-only)."""
         price = self._price(payload)
         default = self.default_max_tokens
         if price is not None and price.max_output_tokens:
@@ -340,28 +425,35 @@ class SpendControl:
                 (input_tokens * price.input + cap * price.output) * USD_UNITS / 1_000_000
             )
         tokens_estimate = input_tokens + cap
-        return [
-            _Check(
-                scope,
-                period,
-                Slot(key, limit, enforce, reset, usd_estimate if period else tokens_estimate),
-                reset,
-            )
-            for scope, period, key, limit, enforce, reset in self._plan(
-                identity, key_limits, ws_limits, now
-            )
-        ]
+        slots = slot_sets.get((usd_estimate, tokens_estimate))
+        if slots is None:
+            slots = [
+                Slot(
+                    c.key,
+                    c.limit,
+                    c.enforce,
+                    c.reset,
+                    tokens_estimate if c.period is None else usd_estimate,
+                )
+                for c in checks
+            ]
+            if len(slot_sets) >= _MAX_SLOT_SETS:
+                slot_sets.clear()
+            slot_sets[usd_estimate, tokens_estimate] = slots
+        return slots
 
     def _plan(
         self, identity: Identity, key_limits: Limits | None, ws_limits: Limits | None, now: float
-    ) -> tuple[_PlanRow, ...]:
-        """The counters of a key for this minute (names, limits, resets), computed once per
-        key, limits and minute: building them costs more than checking them."""
+    ) -> tuple[tuple[_Check, ...], dict[tuple[int, int], list[Slot]]]:
+        """The counters of a key for this minute (names, limits, resets, header values) and its
+        slot lists by estimate, computed once per key, limits and minute: building them costs
+        more than checking them."""
         cache_key = (identity.key_id, identity.workspace_id, int(now // _TPM_WINDOW))
         cached = self._plans.get(cache_key)
         if cached is not None and cached[0] is key_limits and cached[1] is ws_limits:
-            return cached[2]
-        rows: list[_PlanRow] = []
+            return cached[2], cached[3]
+        rows: list[_Check] = []
+        shown: set[Period] = set()
         for scope, limits, owner in (
             ("api_key", key_limits, identity.key_id),
             ("workspace", ws_limits, identity.workspace_id),
@@ -374,18 +466,22 @@ class SpendControl:
                     window = period_window(period, now)
                     key = f"b:{scope}:{owner}:{window.label}"
                     limit = to_units(budget.limit_usd)
-                    rows.append((scope, period, key, limit, budget.enforce, window.reset))  # type: ignore[arg-type]
+                    show = period not in shown
+                    shown.add(period)
+                    rows.append(
+                        _check(scope, period, key, limit, budget.enforce, window.reset, show)  # type: ignore[arg-type]
+                    )
         if key_limits is not None and key_limits.tpm is not None:
             minute = int(now // _TPM_WINDOW)
             reset = (minute + 1) * _TPM_WINDOW
-            rows.append(
-                ("api_key", None, f"t:{identity.key_id}:{minute}", key_limits.tpm, True, reset)
-            )
+            key = f"t:{identity.key_id}:{minute}"
+            rows.append(_check("api_key", None, key, key_limits.tpm, True, reset, True))
         plan = tuple(rows)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()  # a new minute or many keys: start over (bounded)
-        self._plans[cache_key] = (key_limits, ws_limits, plan)
-        return plan
+        slot_sets: dict[tuple[int, int], list[Slot]] = {}
+        self._plans[cache_key] = (key_limits, ws_limits, plan, slot_sets)
+        return plan, slot_sets
 
     def _price(self, payload: Mapping[str, Any]) -> Price | None:
         """The highest prices the request may be routed to (cached per model name)."""
@@ -400,19 +496,19 @@ class SpendControl:
             self._prices[model] = price_of(self.catalog, payload)
         return self._prices[model]
 
-    def _refusal(self, check: _Check, identity: Identity | None, now: float) -> GatewayError:
+    def _refusal(self, check: _Check, now: float) -> GatewayError:
         retry_after = str(max(1, math.ceil(check.reset - now)))
         if check.period is None:
             return GatewayError(
                 "rate_limit_exceeded",
-                f"Token rate limit exceeded: this key allows {check.slot.limit} tokens per minute "
+                f"Token rate limit exceeded: this key allows {check.limit} tokens per minute "
                 f"(tpm). Retry after {retry_after} seconds.",
                 headers={"Retry-After": retry_after},
             )
         who = "API key" if check.scope == "api_key" else "workspace"
         return GatewayError(
             "budget_exhausted",
-            f"The {check.period} budget of this {who} ({format_usd(check.slot.limit)} USD) is "
+            f"The {check.period} budget of this {who} ({format_usd(check.limit)} USD) is "
             f"exhausted; it resets at {iso_timestamp(check.reset)}.",
             # Retrying before the reset cannot succeed: the openai SDK honours this header.
             headers={"Retry-After": retry_after, "X-Should-Retry": "false"},
@@ -430,12 +526,18 @@ class SpendControl:
             headers={"Retry-After": self.unavailable_retry_after},
         )
 
-    async def _settle(self, ctx: RequestContext, checks: list[_Check], record: UsageRecord) -> None:
+    async def _settle(
+        self,
+        ctx: RequestContext,
+        checks: tuple[_Check, ...],
+        slots: list[Slot],
+        record: UsageRecord,
+    ) -> None:
         cost = to_units(record.cost_usd)
         tokens = record.input_tokens + record.output_tokens
         actual = [tokens if c.period is None else cost for c in checks]
         try:
-            await self.counters.settle([c.slot for c in checks], actual)
+            await self.counters.settle(slots, actual)
         except Exception as exc:
             # The reservation expires with its period; the ledger still has the record.
             logger.warning(
@@ -459,38 +561,64 @@ class SpendControl:
         error_code = outcome.error_code
         if outcome.body:
             error_code = _json_error_code(b"".join(outcome.body))
-        disconnected = not outcome.complete or any(
-            a.get("outcome") == "client_disconnected" for a in routing.get("attempts", ())
-        )
-        fields: dict[str, Any] = {}
-        if isinstance(metadata, Mapping):
+        disconnected = not outcome.complete
+        if not disconnected:
+            for attempt in routing.get("attempts", ()):
+                if attempt.get("outcome") == "client_disconnected":
+                    disconnected = True
+                    break
+        if disconnected and error_code is None and outcome.status < 400:
+            error_code = "client_disconnected"
+        status = outcome.status or (499 if disconnected else 500)
+        if not error_code and status >= 400:
+            error_code = f"http_{status}"
+        key_id = workspace_id = ""
+        if identity is not None:
+            key_id, workspace_id = identity.key_id, identity.workspace_id
+        duration_ms = round((time.perf_counter() - t_start) * 1000, 3)
+        model = requested_model(payload)
+        if type(metadata) is dict or isinstance(metadata, Mapping):
+            # The usual case, built without an intermediate dict: it runs on every request.
             cost = metadata.get("cost") or {}
-            fields = {
-                "provider": metadata.get("provider"),
-                "provider_model": metadata.get("provider_model_id"),
-                "cost_usd": cost.get("usd", 0.0),
-                "cache_savings_usd": cost.get("cache_savings_usd", 0.0),
-                "ttft_ms": metadata.get("ttft_ms"),
-                **_tokens(usage),
-            }
-        elif routing.get("route") is not None and usage is not None:
+            input_tokens, output_tokens, cached, reasoning = _token_counts(usage)
+            return UsageRecord(
+                ts=self.clock(),
+                request_id=ctx.request_id,
+                key_id=key_id,
+                workspace_id=workspace_id,
+                endpoint=endpoint,
+                model=model,
+                provider=metadata.get("provider"),
+                provider_model=metadata.get("provider_model_id"),
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cached_tokens=cached,
+                reasoning_tokens=reasoning,
+                cost_usd=cost.get("usd", 0.0),
+                cache_savings_usd=cost.get("cache_savings_usd", 0.0),
+                ttft_ms=metadata.get("ttft_ms"),
+                duration_ms=duration_ms,
+                status=status,
+                error_code=error_code,
+                stream=stream,
+                client_disconnected=disconnected,
+            )
+        fields: dict[str, Any] = {}
+        if routing.get("route") is not None and usage is not None:
             # The provider reported its usage but the client left before the final chunk.
             fields = _from_usage(routing["route"], usage)
         elif routing.get("route") is not None and outcome.tally is not None:
             fields = _estimated(routing["route"], payload, outcome.tally)
-        if disconnected and error_code is None and outcome.status < 400:
-            error_code = "client_disconnected"
-        status = outcome.status or (499 if disconnected else 500)
         return UsageRecord(
             ts=self.clock(),
             request_id=ctx.request_id,
-            key_id=identity.key_id if identity is not None else "",
-            workspace_id=identity.workspace_id if identity is not None else "",
+            key_id=key_id,
+            workspace_id=workspace_id,
             endpoint=endpoint,
-            model=requested_model(payload),
-            duration_ms=round((time.perf_counter() - t_start) * 1000, 3),
+            model=model,
+            duration_ms=duration_ms,
             status=status,
-            error_code=error_code if (error_code or status < 400) else f"http_{status}",
+            error_code=error_code,
             stream=stream,
             client_disconnected=disconnected,
             **fields,
@@ -545,6 +673,7 @@ class SpendControl:
         used = await self.counters.read(keys) if keys else []
         budgets = []
         checks = []
+        shown: set[Period] = set()
         for (scope, period, limits, _), window, (spent, reserved), key in zip(
             entries, windows, used, keys, strict=True
         ):
@@ -560,47 +689,46 @@ class SpendControl:
                     "resets_at": iso_timestamp(window.reset),
                 }
             )
-            slot = Slot(key, to_units(budget.limit_usd), budget.enforce, window.reset, 0)
-            checks.append(_Check(scope, period, slot, window.reset))
+            limit = to_units(budget.limit_usd)
+            checks.append(
+                _check(scope, period, key, limit, budget.enforce, window.reset, period not in shown)
+            )
+            shown.add(period)
         extra: dict[str, Any] = {"budgets": budgets}
         if key_limits is not None and key_limits.tpm is not None:
             extra["tokens_per_minute"] = key_limits.tpm
-        headers = _headers(checks, Admission(-1, used), now) if checks else []
+        slots = [Slot(c.key, c.limit, c.enforce, c.reset, 0) for c in checks]
+        headers = _headers(checks, slots, Admission(-1, used)) if checks else []
         return extra, headers
 
 
 def _headers(
-    checks: Sequence[_Check], admission: Admission, now: float
+    checks: Sequence[_Check], slots: Sequence[Slot], admission: Admission
 ) -> list[tuple[bytes, bytes]]:
     """``X-Budget-*`` (the key's budget per period, else the workspace's) and the tokens
-    ``X-RateLimit-*``."""
+    ``X-RateLimit-*``; the limits' values were formatted with the plan."""
     headers: list[tuple[bytes, bytes]] = []
-    shown: set[str] = set()
     exceeded: _Check | None = None
-    for check, (spent, reserved) in zip(checks, admission.used, strict=True):
-        slot = check.slot
+    admitted = admission.blocked < 0
+    for check, slot, (spent, reserved) in zip(checks, slots, admission.used, strict=True):
         if check.period is None:
-            left = slot.limit - spent - reserved - (slot.amount if admission.blocked < 0 else 0)
-            headers += [
-                (b"x-ratelimit-limit-tokens", str(slot.limit).encode()),
-                (b"x-ratelimit-remaining-tokens", str(max(0, left)).encode()),
-                (b"x-ratelimit-reset-tokens", _reset_header(check.reset)),
-            ]
+            left = check.limit - spent - reserved - (slot.amount if admitted else 0)
+            headers += (
+                check.limit_header,
+                (b"x-ratelimit-remaining-tokens", b"%d" % (left if left > 0 else 0)),
+                (b"x-ratelimit-reset-tokens", check.reset_text),
+            )
             continue
-        if exceeded is None and spent >= slot.limit:
+        if exceeded is None and spent >= check.limit:
             exceeded = check
-        if check.period in shown:
-            continue
-        shown.add(check.period)
-        limit_name, spend_name = _BUDGET_HEADERS[check.period]
-        headers.append((limit_name, format_usd(slot.limit).encode()))
-        headers.append((spend_name, format_usd(spent).encode()))
+        if check.show:
+            headers += (check.limit_header, (check.spend_name, _usd_bytes(spent)))
     if exceeded is not None:
-        headers += [
+        headers += (
             (b"x-budget-exceeded", b"true"),
             (b"x-budget-exceeded-period", str(exceeded.period).encode()),
             (b"x-budget-exceeded-scope", exceeded.scope.encode()),
-        ]
+        )
     return headers
 
 
@@ -616,24 +744,32 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _tokens(usage: Any) -> dict[str, int]:
-    """Token fields of a record from chat (``prompt_tokens``...) or responses usage."""
-    if not isinstance(usage, Mapping):
-        return {}
+def _token_counts(usage: Any) -> tuple[int, int, int, int]:
+    """Input, output, cached and reasoning tokens from chat (``prompt_tokens``...) or
+    responses usage."""
+    if type(usage) is not dict and not isinstance(usage, Mapping):
+        return 0, 0, 0, 0
     chat = "prompt_tokens" in usage or "completion_tokens" in usage
     inp = usage.get("prompt_tokens" if chat else "input_tokens")
     out = usage.get("completion_tokens" if chat else "output_tokens")
     in_details = usage.get("prompt_tokens_details" if chat else "input_tokens_details")
     out_details = usage.get("completion_tokens_details" if chat else "output_tokens_details")
+    return (
+        _int(inp),
+        _int(out),
+        _int(in_details.get("cached_tokens")) if isinstance(in_details, Mapping) else 0,
+        _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
+    )
+
+
+def _tokens(usage: Any) -> dict[str, int]:
+    """Token fields of a record from chat or responses usage."""
+    inp, out, cached, reasoning = _token_counts(usage)
     return {
-        "input_tokens": _int(inp),
-        "output_tokens": _int(out),
-        "cached_tokens": _int(in_details.get("cached_tokens"))
-        if isinstance(in_details, Mapping)
-        else 0,
-        "reasoning_tokens": _int(out_details.get("reasoning_tokens"))
-        if isinstance(out_details, Mapping)
-        else 0,
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cached_tokens": cached,
+        "reasoning_tokens": reasoning,
     }
 
 

@@ -7,6 +7,7 @@ thread or from a worker thread (``anyio.to_thread``), never on the event loop.
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,10 @@ _SUMMARY_COLUMNS: Final = (
     "reasoning_tokens",
     "cost_usd",
 )
+
+
+#: A record's column values in one C call (the writer thread turns every record into a row).
+_record_row: Final = operator.attrgetter(*RECORD_COLUMNS)
 
 
 class UsageStoreError(Exception):
@@ -137,7 +142,7 @@ class SQLUsageStore:
 
     # -- LedgerBackend ------------------------------------------------------------------------
     def write(self, records: Sequence[UsageRecord]) -> None:
-        rows = [tuple(getattr(r, c) for c in RECORD_COLUMNS) for r in records]
+        rows = list(map(_record_row, records))
 
         def insert(cursor: Any) -> None:
             cursor.executemany(self._insert, rows)
@@ -230,6 +235,11 @@ class SQLUsageStore:
             lambda conn: self._transaction(conn, lambda cursor: cursor.execute(sql, values))
         )
         self._cache.discard(f"{scope}:{scope_id}")
+
+    def peek_limits(self, scope: LimitScope, scope_id: str) -> tuple[bool, Limits | None]:
+        """``(True, limits)`` when they are cached and fresh, else ``(False, None)``: the spend
+        layer's way to skip an ``await`` on the usual path."""
+        return self._cache.get(f"{scope}:{scope_id}")
 
     async def get_limits(self, scope: LimitScope, scope_id: str) -> Limits | None:
         cache_key = f"{scope}:{scope_id}"
