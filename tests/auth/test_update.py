@@ -22,8 +22,8 @@ from akgate.auth import (
     RedisKeyStore,
     SQLiteKeyStore,
     create_key,
-    hash_key,
 )
+from akgate.auth._keys import hash_key
 from akgate.cli import main
 from tests.support.servers import RedisServer
 
