@@ -56,6 +56,7 @@ logger = logging.getLogger("akgate")
 
 #: Catalog keys that describe the model rather than the app's offering of it.
 _MODEL_KEYS = frozenset({"aliases", "display_name", "created"})
+_APP_CAPABILITIES: Mapping[str, bool] = {"vision": True, "files": True}
 
 ModelsOption = Iterable[str] | Mapping[str, Mapping[str, Any]]
 CatalogOption = Catalog | Mapping[str, Any] | str | os.PathLike[str] | None
@@ -82,7 +83,14 @@ def _app_models(models: ModelsOption, provider: str, *, responses: bool) -> list
     items = models.items() if isinstance(models, Mapping) else ((m, {}) for m in models)
     entries = []
     for model_id, options in items:
-        offering: dict[str, Any] = {"name": provider, "input_price": 0.0, "output_price": 0.0}
+        offering: dict[str, Any] = {
+            "name": provider,
+            "input_price": 0.0,
+            "output_price": 0.0,
+            # The gateway cannot know what the app reads: images and files go through, and the
+            # app answers them. Give ``capabilities`` to have the gateway refuse them up front.
+            "capabilities": _APP_CAPABILITIES,
+        }
         if not responses:
             offering["endpoints"] = ["chat_completions"]
         offering.update({k: v for k, v in options.items() if k not in _MODEL_KEYS})
