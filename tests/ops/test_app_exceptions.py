@@ -1,5 +1,5 @@
 """The user's chat route raising: one ERROR record with the traceback, scrubbed, with the request
-id, on /v1/chat/completions and /v1/responses alike."""
+id, on /v1/chat/completions, /v1/responses and /v1/messages alike."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from fastapi import FastAPI
 import akgate
 from akgate._applog import scrub
 from akgate.auth._keys import generate_key
+from tests.messages.checks import check_error
 
 SECRET = "sk-proj-abcdefghijklmnop"
 LEAKY_URL = "https://user:hunter2@upstream.example/v1?api_key=zzzsecret"
+
+
+MESSAGES = {"model": "mine", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
 
 
 def failing_app() -> FastAPI:
@@ -34,6 +38,8 @@ def failing_app() -> FastAPI:
         ("/v1/chat/completions", {"model": "mine", "messages": [{"role": "user", "content": "x"}]}),
         ("/v1/responses", {"model": "mine", "input": "x"}),
         ("/v1/responses", {"model": "mine", "input": "x", "stream": True}),
+        ("/v1/messages", {**MESSAGES, "stream": False}),
+        ("/v1/messages", {**MESSAGES, "stream": True}),
     ],
 )
 async def test_user_exception_is_logged_once_at_error_with_traceback(
@@ -60,6 +66,10 @@ async def test_user_exception_is_logged_once_at_error_with_traceback(
     assert errors[0].exc_info is None  # formatted (and scrubbed) here, not by a handler
     for secret in (SECRET, "hunter2", "zzzsecret", key):
         assert secret not in caplog.text
+    if path == "/v1/messages":  # the route raised before its first chunk: a real HTTP error
+        assert response.status_code == 502
+        check_error(response.json(), "api_error")  # Anthropic's envelope, none of the text
+        assert "crashed" not in response.text
 
 
 def test_scrub_redacts_each_credential_shape() -> None:

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 import anyio
 from pydantic_core import from_json
 
+from akgate._applog import log_app_exception
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
@@ -226,8 +227,10 @@ class _Bridge:
                 tg.start_soon(self.pinger, interval)
             try:
                 await self.adapter.app(scope, replay_receive(body, after_body), self.inner_send)
-            except Exception:
-                logger.exception("inner app failed while serving %s", self.adapter.path)
+            except Exception as exc:
+                log_app_exception(
+                    logger, f"the inner app ({self.adapter.chat_path})", exc, self.ctx.request_id
+                )
                 await self.inner_failed()
             else:
                 await self.inner_returned()
