@@ -1,4 +1,6 @@
-"""A valid request just under the body cap whose answer echoes it is served, never a 502."""
+"""A valid request just under the body cap whose answer echoes it is served, never a 502.
+
+On /v1/responses, /v1/messages and from an upstream alike."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import pytest
 
 from akgate._asgi import DEFAULT_MAX_BODY_SIZE
 from akgate._serve import ServeConfig, build_app
+from akgate._types import Receive, Scope, Send
 from akgate.auth import MemoryKeyStore, ensure_demo_key
+from akgate.messages import MessagesAdapter
 from akgate.providers import UpstreamProvider
 from tests.support.raw import call_raw
 
@@ -48,3 +52,45 @@ async def test_upstream_answer_echoing_the_request_is_not_cut(echoes: int) -> No
     )
     assert response.status == 200, response.body
     assert len(response.body) == len(body) * echoes + 200
+
+
+async def test_messages_answer_echoing_a_request_just_under_the_cap_is_served() -> None:
+    """A chat route that repeats its prompt: the held answer is over 32 MiB, the request is not."""
+
+    async def echo_chat(scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        prompt = json.loads(body)["messages"][-1]["content"]
+        answer = {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": prompt},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+        data = json.dumps(answer).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    head = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": ""}]}
+    filler = DEFAULT_MAX_BODY_SIZE - len(json.dumps(head)) - 48
+    head["messages"][0]["content"] = "y" * filler
+    body = json.dumps(head).encode()
+    assert DEFAULT_MAX_BODY_SIZE - 100 < len(body) <= DEFAULT_MAX_BODY_SIZE
+    headers = [("content-type", "application/json")]
+    app = MessagesAdapter(echo_chat)
+    response = await call_raw(app, "POST", "/v1/messages", headers=headers, body=body)
+    assert response.status == 200, response.body[:300]
+    assert len(response.json()["content"][0]["text"]) == filler
+    assert len(response.body) > DEFAULT_MAX_BODY_SIZE  # over the old fixed 32 MiB answer cap

@@ -25,6 +25,7 @@ from akgate._asgi import (
     find_header,
     read_request_json,
     replay_receive,
+    response_cap,
     route_path,
     send_json,
 )
@@ -185,6 +186,8 @@ class _Bridge:
         self.mode: Literal["head", "json", "sse", "done"] = "head"
         self.chunks: list[bytes] = []
         self.size = 0
+        #: The inner JSON answer cap (set with the inner request, see ``response_cap``).
+        self.cap = MAX_INNER_RESPONSE_SIZE
         self.parser: SSEParser | None = None
         self.translator: MessagesStreamTranslator | None = None
         #: True once our own http.response.start went out.
@@ -202,6 +205,7 @@ class _Bridge:
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
+        self.cap = response_cap(MAX_INNER_RESPONSE_SIZE, len(body))
         child = self.ctx.child(self.chat, body, "chat_completions")
         scope = _inner_scope(self.scope, body, self.adapter.chat_path, child)
 
@@ -274,10 +278,9 @@ class _Bridge:
                 chunk = message.get("body", b"")
                 if chunk:
                     self.size += len(chunk)
-                    if self.size > MAX_INNER_RESPONSE_SIZE:
+                    if self.size > self.cap:
                         await self.too_large(
-                            f"The inner app's response is larger than "
-                            f"{MAX_INNER_RESPONSE_SIZE} bytes."
+                            f"The inner app's response is larger than {self.cap} bytes."
                         )
                         return
                     self.chunks.append(chunk)
