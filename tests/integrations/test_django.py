@@ -19,6 +19,11 @@ from .django_setup import setup_django
 setup_django()
 
 CHAT = {"model": "django-echo", "messages": [{"role": "user", "content": "hi"}]}
+MESSAGE: dict[str, Any] = {
+    "model": "django-echo",
+    "max_tokens": 50,
+    "messages": [{"role": "user", "content": "Hello"}],
+}
 
 
 @pytest.fixture
@@ -165,6 +170,52 @@ def test_responses_over_django_under_uvicorn_log_no_orphaned_task(
         assert sdk.responses.create(model="django-echo", input="Hello").output_text
         events = list(sdk.responses.create(model="django-echo", input="Hello", stream=True))
         assert events[-1].type == "response.completed"
+        gc.collect()
+    gc.collect()
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+async def test_messages_over_django_leave_no_orphaned_task_exception(
+    application: PrefixDispatcher, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same on /v1/messages: once the inner answer is complete, a client disconnect must
+    not cancel Django's handler while it collects its disconnect listener."""
+    import gc
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    async with client(application, key) as http:
+        for stream in (False, True):
+            payload = {**MESSAGE, "stream": stream}
+            response = await http.post("/v1/messages", json=payload)
+            assert response.status_code == 200
+            assert "message_stop" in response.text if stream else response.json()["content"]
+    gc.collect()  # an orphaned task reports its exception when it is collected
+    await asyncio.sleep(0)
+    orphaned = [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert not orphaned, orphaned[0].getMessage()
+
+
+@pytest.mark.server
+def test_messages_over_django_under_uvicorn_log_no_orphaned_task(
+    application: PrefixDispatcher, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same over a real server, with the anthropic SDK: no asyncio error record at all."""
+    import gc
+
+    import anthropic
+
+    from tests.support.servers import run_uvicorn
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with (
+        run_uvicorn(application, lifespan="on") as base,
+        anthropic.Anthropic(api_key=key, base_url=base, max_retries=0) as sdk,
+    ):
+        message = sdk.messages.create(**MESSAGE)
+        assert message.content[0].type == "text"
+        assert message.content[0].text == "Django says: Hello"
+        with sdk.messages.stream(**MESSAGE) as stream:
+            assert stream.get_final_message().stop_reason == "end_turn"
         gc.collect()
     gc.collect()
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
