@@ -40,6 +40,7 @@ def test_subpackages_declare_all() -> None:
         "stack",
         "ops",
         "store",
+        "usage",
         "asgi",
     ):
         module = importlib.import_module(f"akgate.{name}")
@@ -81,6 +82,17 @@ DEPRECATED_INTERNALS = {
         "compute_cost": "_cost",
         "split_suffix": "_strategies",
     },
+    "akgate.usage": {
+        "PERIODS": "_periods",
+        "SCHEMA_VERSION": "_sqlite",
+        "default_usage_path": "_sqlite",
+        "format_usd": "_middleware",
+        "period_window": "_periods",
+    },
+    "akgate.store": {
+        "REASONING_KEYS_ENV": "_reasoning:KEYS_ENV",
+        "default_responses_path": "_sqlite",
+    },
 }
 
 
@@ -91,10 +103,20 @@ DEPRECATED_INTERNALS = {
 def test_internals_leave_all_but_still_import_with_a_warning(package: str, name: str) -> None:
     module = importlib.import_module(package)
     assert name not in module.__all__
-    private = importlib.import_module(f"{package}.{DEPRECATED_INTERNALS[package][name]}")
+    source, _, private_name = DEPRECATED_INTERNALS[package][name].partition(":")
+    private = importlib.import_module(f"{package}.{source}")
     with pytest.warns(DeprecationWarning, match=f"{package}.{name} is deprecated"):
         value = getattr(module, name)
-    assert value is getattr(private, name)
+    assert value is getattr(private, private_name or name)
+
+
+def test_types_that_public_functions_return_stay_public() -> None:
+    import akgate.usage
+
+    # open_usage_store returns it; it is the base of both SQL usage stores.
+    assert "SQLUsageStore" in akgate.usage.__all__
+    assert issubclass(akgate.usage.SQLiteUsageStore, akgate.usage.SQLUsageStore)
+    assert issubclass(akgate.usage.PostgresUsageStore, akgate.usage.SQLUsageStore)
 
 
 def test_a_missing_name_is_still_an_attribute_error() -> None:

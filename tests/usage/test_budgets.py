@@ -10,7 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
-from akgate.usage import Limits, format_usd
+from akgate.usage import Limits
+from akgate.usage._middleware import format_usd
 from tests.usage.conftest import CHAT, CHAT_COST, NOON, Stack
 
 MIDNIGHT = 1_773_273_600.0  # 2026-03-12 00:00:00 UTC

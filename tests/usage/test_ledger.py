@@ -20,7 +20,6 @@ from httpx_sse import connect_sse
 from akgate import Catalog, DemoModel, gateway
 from akgate.auth import MemoryKeyStore, new_key_record
 from akgate.usage import (
-    SCHEMA_VERSION,
     Limits,
     MemoryLedgerBackend,
     SQLiteUsageStore,
@@ -28,7 +27,7 @@ from akgate.usage import (
     UsageRecord,
     UsageStoreError,
 )
-from akgate.usage._sqlite import MIGRATIONS, migrate
+from akgate.usage._sqlite import MIGRATIONS, SCHEMA_VERSION, migrate
 from tests.support.servers import run_uvicorn
 from tests.usage.conftest import CHAT, CHAT_COST, Stack
 

@@ -12,7 +12,6 @@ from akgate import Catalog, DemoModel, gateway
 from akgate.auth import MemoryKeyStore, new_key_record
 from akgate.cli import main
 from akgate.usage import (
-    SCHEMA_VERSION,
     Budget,
     Limits,
     MemoryLedgerBackend,
@@ -20,6 +19,7 @@ from akgate.usage import (
     UsageStoreError,
 )
 from akgate.usage._postgres import PG_MIGRATIONS, pg_migrate
+from akgate.usage._sqlite import SCHEMA_VERSION
 from tests.support.postgres import PostgresServer, require_postgres
 from tests.usage.conftest import CHAT
 from tests.usage.test_ledger import _record

@@ -7,7 +7,8 @@ import anyio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from akgate.usage import MemorySpendCounters, Slot, period_window
+from akgate.usage import MemorySpendCounters, Slot
+from akgate.usage._periods import period_window
 
 LIMIT = 1_000
 

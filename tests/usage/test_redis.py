@@ -13,7 +13,8 @@ import anyio
 import pytest
 
 from akgate.auth import new_key_record
-from akgate.usage import Limits, RedisSpendCounters, Slot, period_window
+from akgate.usage import Limits, RedisSpendCounters, Slot
+from akgate.usage._periods import period_window
 from tests.support.servers import RedisServer
 from tests.usage.conftest import CHAT, NOON, Stack
 from tests.usage.test_budgets import admission_estimate, counter_spend, stream_body

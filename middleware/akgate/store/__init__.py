@@ -8,6 +8,8 @@ URL. See ``docs/stateful-responses.md``.
 
 from __future__ import annotations
 
+from akgate._deprecated import deprecated_names as _deprecated_names
+
 from ._base import (
     DEFAULT_MAX_RECORD_SIZE,
     DEFAULT_TTL,
@@ -19,15 +21,13 @@ from ._base import (
 from ._memory import MemoryResponseStore
 from ._middleware import StatefulResponses
 from ._open import open_response_store
-from ._reasoning import KEYS_ENV as REASONING_KEYS_ENV
 from ._reasoning import ReasoningKeyRing
 from ._redis import RedisResponseStore
-from ._sqlite import SQLiteResponseStore, default_responses_path
+from ._sqlite import SQLiteResponseStore
 
 __all__ = [
     "DEFAULT_MAX_RECORD_SIZE",
     "DEFAULT_TTL",
-    "REASONING_KEYS_ENV",
     "MemoryResponseStore",
     "ReasoningKeyRing",
     "RedisResponseStore",
@@ -37,6 +37,19 @@ __all__ = [
     "SQLiteResponseStore",
     "StatefulResponses",
     "StoredResponse",
-    "default_responses_path",
     "open_response_store",
 ]
+
+
+# Internals that were listed here before: still importable from this package, with a warning.
+__getattr__ = _deprecated_names(
+    __name__,
+    instead="it is internal to akgate.store",
+    moved={
+        "REASONING_KEYS_ENV": (
+            "._reasoning:KEYS_ENV",
+            "the variable is AKGATE_REASONING_KEYS (ReasoningKeyRing.from_env reads it)",
+        ),
+        "default_responses_path": ("._sqlite", "SQLiteResponseStore() without a path uses it"),
+    },
+)

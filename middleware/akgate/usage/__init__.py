@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from akgate._deprecated import deprecated_names as _deprecated_names
+
 from ._counters import (
     Admission,
     MemorySpendCounters,
@@ -11,17 +13,15 @@ from ._counters import (
 )
 from ._ledger import GroupBy, LedgerBackend, MemoryLedgerBackend, UsageLedger
 from ._limits import Budget, Limits, LimitScope, LimitStore, MemoryLimitStore
-from ._middleware import SpendControl, format_usd
+from ._middleware import SpendControl
 from ._open import open_usage_store
-from ._periods import PERIODS, Period, period_window
+from ._periods import Period
 from ._postgres import PostgresUsageStore
 from ._record import UsageRecord
-from ._sqlite import SCHEMA_VERSION, SQLiteUsageStore, default_usage_path
+from ._sqlite import SQLiteUsageStore
 from ._sqlstore import SQLUsageStore, UsageStoreError
 
 __all__ = [
-    "PERIODS",
-    "SCHEMA_VERSION",
     "Admission",
     "Budget",
     "GroupBy",
@@ -43,8 +43,20 @@ __all__ = [
     "UsageLedger",
     "UsageRecord",
     "UsageStoreError",
-    "default_usage_path",
-    "format_usd",
     "open_usage_store",
-    "period_window",
 ]
+
+
+# Internals that were listed here before: still importable from this package, with a warning.
+# SQLUsageStore stays public: open_usage_store returns it, the base of both SQL stores.
+__getattr__ = _deprecated_names(
+    __name__,
+    instead="it is internal to akgate.usage",
+    moved={
+        "PERIODS": ("._periods", "the periods are the values of akgate.usage.Period"),
+        "SCHEMA_VERSION": "._sqlite",
+        "default_usage_path": ("._sqlite", "SQLiteUsageStore() without a path uses it"),
+        "format_usd": "._middleware",
+        "period_window": "._periods",
+    },
+)
