@@ -71,3 +71,30 @@ def test_a_period_contains_its_instant_and_ends_where_the_next_begins(
     assert following.start == window.reset
     assert following.label != window.label
     assert 86_400 <= window.reset - window.start <= 31 * 86_400
+
+
+@given(
+    st.binary(max_size=300)
+    | st.lists(
+        st.sampled_from(
+            [b'"content":"', b'"delta":"', b'"text":"', b'\\"', b"\\\\", b'"', b"a", b"\\", b"\n"]
+        )
+    ).map(b"".join)
+)
+def test_the_stream_tally_counts_what_the_plain_json_string_pattern_counts(chunk: bytes) -> None:
+    """The unrolled pattern of ``StreamTally`` is the plain one, only cheaper."""
+    import re
+
+    from akgate.usage._estimate import StreamTally
+
+    plain = rb'((?:[^"\\]|\\.)*)"'
+    fields = {
+        "chat": rb'"(?:content|reasoning_content|reasoning|arguments)":"',
+        "responses": rb'"delta":"',
+        "messages": rb'"(?:text|thinking|partial_json)":"',
+    }
+    for endpoint, field in fields.items():
+        tally = StreamTally(endpoint)
+        tally.feed(chunk)
+        expected = sum(len(m.group(1)) for m in re.finditer(field + plain, chunk))
+        assert tally.chars == expected

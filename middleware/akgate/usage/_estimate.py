@@ -22,13 +22,16 @@ __all__ = [
 
 #: Characters per token for estimates (the usual rule of thumb for English text and code).
 CHARS_PER_TOKEN: Final = 4
+#: A JSON string's body, as the "unrolled loop" (runs of plain bytes between escapes): it matches
+#: what ``(?:[^"\\]|\\.)*`` does at half the cost per chunk, and every streamed chunk is scanned.
+_JSON_STRING: Final = rb'([^"\\]*(?:\\.[^"\\]*)*)"'
 #: Text fields of streamed chat deltas (``content``, ``reasoning_content``, tool arguments).
 _CHAT_TEXT: Final = re.compile(
-    rb'"(?:content|reasoning_content|reasoning|arguments)":"((?:[^"\\]|\\.)*)"'
+    rb'"(?:content|reasoning_content|reasoning|arguments)":"' + _JSON_STRING
 )
-_RESPONSES_TEXT: Final = re.compile(rb'"delta":"((?:[^"\\]|\\.)*)"')
+_RESPONSES_TEXT: Final = re.compile(rb'"delta":"' + _JSON_STRING)
 #: Anthropic Messages deltas: ``text_delta``, ``thinking_delta``, ``input_json_delta``.
-_MESSAGES_TEXT: Final = re.compile(rb'"(?:text|thinking|partial_json)":"((?:[^"\\]|\\.)*)"')
+_MESSAGES_TEXT: Final = re.compile(rb'"(?:text|thinking|partial_json)":"' + _JSON_STRING)
 
 
 class Price(NamedTuple):
