@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, cast
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
@@ -56,6 +56,7 @@ logger = logging.getLogger("akgate")
 
 #: Catalog keys that describe the model rather than the app's offering of it.
 _MODEL_KEYS = frozenset({"aliases", "display_name", "created"})
+_APP_CAPABILITIES: Mapping[str, bool] = {"vision": True, "files": True}
 
 ModelsOption = Iterable[str] | Mapping[str, Mapping[str, Any]]
 CatalogOption = Catalog | Mapping[str, Any] | str | os.PathLike[str] | None
@@ -69,9 +70,15 @@ def _key_store(keys: KeyStore | Iterable[str] | None, redis_url: str | None) -> 
         )
     if keys is None:
         return RedisKeyStore(redis_url) if redis_url else default_store()
-    if isinstance(keys, KeyStore):
-        return keys
-    return MemoryKeyStore.from_keys(list(keys))
+    if _is_key_store(keys):
+        return cast(KeyStore, keys)
+    return MemoryKeyStore.from_keys(list(cast("Iterable[str]", keys)))
+
+
+def _is_key_store(keys: object) -> bool:
+    """A store is anything with ``lookup``, the one method the layer calls: a team's own store
+    written before the protocol grew ``update`` keeps working (only the CLI needs the rest)."""
+    return callable(getattr(keys, "lookup", None))
 
 
 def _app_models(models: ModelsOption, provider: str, *, responses: bool) -> list[dict[str, Any]]:
@@ -82,7 +89,14 @@ def _app_models(models: ModelsOption, provider: str, *, responses: bool) -> list
     items = models.items() if isinstance(models, Mapping) else ((m, {}) for m in models)
     entries = []
     for model_id, options in items:
-        offering: dict[str, Any] = {"name": provider, "input_price": 0.0, "output_price": 0.0}
+        offering: dict[str, Any] = {
+            "name": provider,
+            "input_price": 0.0,
+            "output_price": 0.0,
+            # The gateway cannot know what the app reads: images and files go through, and the
+            # app answers them. Give ``capabilities`` to have the gateway refuse them up front.
+            "capabilities": _APP_CAPABILITIES,
+        }
         if not responses:
             offering["endpoints"] = ["chat_completions"]
         offering.update({k: v for k, v in options.items() if k not in _MODEL_KEYS})
@@ -254,7 +268,7 @@ def gateway(app: ASGIApp, **options: Unpack[GatewayOptions]) -> ASGIApp:
     owned: list[_Closable] = []  # what this call creates, closed at lifespan shutdown
     if o["auth"]:
         store = _key_store(keys, redis_url)
-        if not isinstance(keys, KeyStore):
+        if not _is_key_store(keys):
             owned.append(store)
     elif keys is not None:
         raise ValueError("keys given but auth=False")

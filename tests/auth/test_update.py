@@ -22,8 +22,8 @@ from akgate.auth import (
     RedisKeyStore,
     SQLiteKeyStore,
     create_key,
-    hash_key,
 )
+from akgate.auth._keys import hash_key
 from akgate.cli import main
 from tests.support.servers import RedisServer
 
@@ -224,3 +224,27 @@ async def test_redis_update_and_revoke_at_once_keep_both(redis_server: RedisServ
     finally:
         await one.aclose()
         await two.aclose()
+
+
+async def test_a_store_of_your_own_with_only_lookup_still_serves() -> None:
+    """A team's store written before ``update`` existed keeps working with ``gateway(keys=...)``."""
+    import httpx
+
+    from akgate import gateway
+    from akgate.auth._keys import generate_key
+
+    key = generate_key("test")[0]
+    record = await MemoryKeyStore.from_keys([key]).lookup(hash_key(key))
+
+    class LookupOnly:
+        async def lookup(self, key_hash: str) -> Any:
+            return record if key_hash == hash_key(key) else None
+
+    app = gateway(inner_app, keys=LookupOnly(), models=["m"], demo=False)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        ok = await client.post("/v1/chat/completions", json=body, headers=bearer(key))
+        refused = await client.post("/v1/chat/completions", json=body, headers=bearer("ak_test_x"))
+    assert ok.status_code == 200, ok.text
+    assert refused.status_code == 401

@@ -18,7 +18,7 @@ from akgate.adapter._options import AdapterOptions
 from akgate.adapter._request import to_chat_request
 
 from .conftest import ChatApp, over_app, served
-from .files import REPORT, REPORT_TITLE, data_url, pdf
+from .files import REPORT, REPORT_TITLE, data_url, pdf, png
 
 ASK_TITLE = "Read the attached file and answer with its title only."
 
@@ -162,9 +162,26 @@ async def test_the_chat_app_gets_a_chat_file_part() -> None:
     ]
 
 
+async def test_the_wrapped_apps_models_get_images_and_files_unless_the_catalog_says_no() -> None:
+    """The gateway cannot know what the app reads, so it lets the app answer (an upstream too)."""
+    app = ChatApp()
+    image = {"type": "image_url", "image_url": {"url": data_url(png(2, 2), "image/png")}}
+    part = {"type": "file", "file": {"file_data": data_url(REPORT), "filename": "a.pdf"}}
+    chat = {"model": "m", "messages": [{"role": "user", "content": [image, part]}]}
+    async with over_app(app) as client:
+        r = await client.post("/v1/chat/completions", json=chat)
+    assert r.status_code == 200, r.text
+    assert app.bodies[-1]["messages"][0]["content"] == [image, part]
+    no_images = {"m": {"capabilities": {"vision": False}}}
+    async with over_app(app, models=no_images) as client:
+        r = await client.post("/v1/chat/completions", json=chat)
+    assert_error(r, 400, "vision_not_supported", "messages")
+
+
 async def test_a_model_that_cannot_read_files_is_a_clear_400() -> None:
     app = ChatApp()
-    async with over_app(app, inline_files=True) as client:
+    no_files = {"m": {"capabilities": {"files": False}}}
+    async with over_app(app, models=no_files, inline_files=True) as client:
         r = await client.post("/v1/responses", json={"model": "m", "input": file_input()})
         assert_error(r, 400, "unsupported_modalities", "input")
         part = {"type": "file", "file": {"file_data": data_url(REPORT), "filename": "a.pdf"}}
@@ -228,7 +245,8 @@ async def test_a_messages_pdf_is_read_by_the_demo_and_refused_by_a_model_without
         r = await client.post("/v1/messages", json=body, headers=headers)
     assert r.status_code == 200, r.text
     assert r.json()["content"][0]["text"] == "Field Notes"
-    async with over_app(ChatApp()) as client:
+    no_files = {"m": {"capabilities": {"files": False}}}
+    async with over_app(ChatApp(), models=no_files) as client:
         r = await client.post("/v1/messages", json={**body, "model": "m"}, headers=headers)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["type"] == "invalid_request_error"

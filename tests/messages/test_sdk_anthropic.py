@@ -199,7 +199,7 @@ async def test_image_reaches_the_chat_app_as_an_image_url_part() -> None:
     key = generate_key("test")[0]
     models = {
         "seeing": {"model_id": "demo", "capabilities": {"vision": True}},
-        "blind": {"model_id": "demo"},
+        "blind": {"model_id": "demo", "capabilities": {"vision": False}},
     }
     app = gateway(vision_app, keys=[key], models=models, demo=False)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t")
