@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, Literal
 
 from ._asgi import route_path, scope_with_path
@@ -270,6 +271,12 @@ def resolve(scope: Scope, route_path: str) -> Resolution | None:
     ``route_path`` is ``scope["path"]`` below ``root_path``; ``scope["raw_path"]`` is checked for
     escapes that a layer reading it would interpret differently.
     """
+    exact = _EXACT.get(route_path)
+    if exact is not None:
+        # A row's own path (the common case): what the checks below would find, built once.
+        raw = scope.get("raw_path")
+        if raw is None or b"%" not in raw:
+            return exact
     if _FAST_OK.match(route_path) is None or "/./" in route_path or route_path.endswith("/."):
         return _resolve_slow(scope, route_path)
     lower = route_path.lower()
@@ -279,6 +286,12 @@ def resolve(scope: Scope, route_path: str) -> Resolution | None:
     if raw is not None and b"%" in raw and _DANGEROUS_ESCAPES.search(raw) is not None:
         return _refuse(route_path)
     return _lookup(route_path)
+
+
+#: The resolution of each row's exact path, for the fast path of :func:`resolve`.
+_EXACT: Final[Mapping[str, Resolution]] = {
+    path: Resolution(path, spec, MappingProxyType({})) for path, spec in _BY_PATH.items()
+}
 
 
 def _resolve_slow(scope: Scope, route_path: str) -> Resolution | None:

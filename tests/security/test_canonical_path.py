@@ -191,3 +191,30 @@ async def test_require_identity_keeps_the_key_off_unauthenticated_requests() -> 
     )
     assert response.status == 401
     assert requests == []
+
+
+@pytest.mark.parametrize("raw", [None, "same", "escaped"])
+def test_exact_row_paths_resolve_as_the_full_checks_do(
+    raw: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The precomputed answer for a row's own path is what the full checks find, and a raw
+    path with an escape still goes through them (an encoded slash is refused)."""
+    from akgate import _endpoints
+
+    for path in _endpoints._EXACT:
+        raw_path = {None: None, "same": path.encode(), "escaped": path.encode() + b"%2f"}[raw]
+        scope = {} if raw_path is None else {"raw_path": raw_path}
+        fast = _endpoints.resolve(scope, path)
+        monkeypatch.setattr(_endpoints, "_EXACT", {})
+        full = _endpoints.resolve(scope, path)
+        monkeypatch.undo()
+        assert fast is not None
+        assert full is not None
+        assert (fast.path, fast.spec, dict(fast.params), fast.rewrite, fast.refused) == (
+            full.path,
+            full.spec,
+            dict(full.params),
+            full.rewrite,
+            full.refused,
+        )
+        assert fast.refused is (raw == "escaped")

@@ -8,7 +8,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final, Literal
 
 import anyio
@@ -388,29 +387,14 @@ class Routing:
             )
 
             app = self._apps[(route.provider.name, plan.endpoint)]
-            # A child span per attempt when the request is traced (akgate.ops.Tracing).
-            traced = TRACER_STATE_KEY in ctx.state
-            span_scope: AbstractContextManager[dict[str, Any]] = (
-                attempt_span(ctx, route.provider.name, route.provider_model_id)
-                if traced
-                else nullcontext({})
-            )
-            with span_scope as span:
-                if cancel is None:
-                    try:
-                        await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
-                    except Exception as exc:
-                        attempt.exc = exc
-                else:
-                    with cancel:
-                        try:
-                            await app(
-                                attempt_scope, replay_receive(body, attempt.relay), attempt.send
-                            )
-                        except Exception as exc:
-                            attempt.exc = exc
-                if traced:
+            # A child span per attempt when the request is traced (akgate.ops.Tracing); an
+            # untraced attempt enters no context manager at all.
+            if TRACER_STATE_KEY in ctx.state:
+                with attempt_span(ctx, route.provider.name, route.provider_model_id) as span:
+                    await _call_provider(app, attempt_scope, body, attempt, cancel)
                     span["outcome"] = attempt_outcome(attempt, cancel)
+            else:
+                await _call_provider(app, attempt_scope, body, attempt, cancel)
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
             if attempt.exc is not None:
@@ -464,3 +448,21 @@ class Routing:
                 )
             except Exception as exc:  # advisory
                 logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
+
+
+async def _call_provider(
+    app: ASGIApp, scope: Scope, body: bytes, attempt: Attempt, cancel: anyio.CancelScope | None
+) -> None:
+    """One provider call, in ``cancel`` when there is one; an exception is kept on the
+    attempt (the provider app raising is a failed attempt, logged by the caller)."""
+    if cancel is None:
+        try:
+            await app(scope, replay_receive(body, attempt.relay), attempt.send)
+        except Exception as exc:
+            attempt.exc = exc
+        return
+    with cancel:
+        try:
+            await app(scope, replay_receive(body, attempt.relay), attempt.send)
+        except Exception as exc:
+            attempt.exc = exc
