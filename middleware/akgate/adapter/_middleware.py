@@ -363,24 +363,12 @@ class _Bridge:
             await self.inner_error_response(body)
             return
         try:
-            chat = _parse_object(body)
-        except ValueError:
-            await self.error(
-                GatewayError(
-                    "upstream_error", "The inner app answered with a body that is not JSON."
-                )
-            )
+            chat = _chat_completion(body)
+        except GatewayError as exc:
+            await self.error(exc)
             return
-        if isinstance(chat.get("error"), dict):
+        if chat is None:
             await self.inner_error_response(body, status=502)
-            return
-        if not isinstance(chat.get("choices"), list):
-            await self.error(
-                GatewayError(
-                    "upstream_error",
-                    "The inner app answered with something that is not a chat completion.",
-                )
-            )
             return
         if self.stream:
             # The inner app ignored stream: true; the client still gets the events it asked for.
@@ -627,3 +615,21 @@ def _parse_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
+
+
+def _chat_completion(body: bytes) -> dict[str, Any] | None:
+    """The inner app's 2xx JSON body as a chat completion, or None when it is an error envelope
+    (answered as the endpoint's error); GatewayError when it is neither."""
+    try:
+        chat = _parse_object(body)
+    except ValueError:
+        raise GatewayError(
+            "upstream_error", "The inner app answered with a body that is not JSON."
+        ) from None
+    if isinstance(chat.get("error"), dict):
+        return None
+    if not isinstance(chat.get("choices"), list):
+        raise GatewayError(
+            "upstream_error", "The inner app answered with something that is not a chat completion."
+        )
+    return chat

@@ -15,7 +15,6 @@ import time
 from typing import Any, Final, Literal
 
 import anyio
-from pydantic_core import from_json
 
 from akgate._applog import log_app_exception
 from akgate._asgi import (
@@ -33,9 +32,11 @@ from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate._watch import run_watched
 from akgate.adapter._middleware import (
+    _chat_completion,
     _error_status,
     _forwarded_headers,
     _inner_scope,
+    _parse_object,
     _synthetic_chunk,
 )
 from akgate.context import RequestContext, request_context
@@ -340,24 +341,12 @@ class _Bridge:
             await self.inner_error_response(body)
             return
         try:
-            chat = _parse_object(body)
-        except ValueError:
-            await self.error(
-                GatewayError(
-                    "upstream_error", "The inner app answered with a body that is not JSON."
-                )
-            )
+            chat = _chat_completion(body)
+        except GatewayError as exc:
+            await self.error(exc)
             return
-        if isinstance(chat.get("error"), dict):
+        if chat is None:
             await self.inner_error_response(body, status=502)
-            return
-        if not isinstance(chat.get("choices"), list):
-            await self.error(
-                GatewayError(
-                    "upstream_error",
-                    "The inner app answered with something that is not a chat completion.",
-                )
-            )
             return
         if self.counting:
             usage = chat.get("usage")
@@ -587,10 +576,3 @@ class _Bridge:
         translator = self.translator
         assert translator is not None
         await self.end(translator.fail(502, "The upstream failed mid-stream."))
-
-
-def _parse_object(body: bytes) -> dict[str, Any]:
-    value = from_json(body) if body else None
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
