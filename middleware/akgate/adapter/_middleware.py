@@ -560,27 +560,13 @@ class _Bridge:
     async def inner_returned(self) -> None:
         if self.mode == "done":
             return
-        if self.mode == "head":
-            await self.error(
-                GatewayError("upstream_error", "The inner app returned without sending a response.")
-            )
-        elif self.mode == "json":
-            await self.error(
-                GatewayError(
-                    "upstream_error",
-                    "The inner app returned before its response body was complete.",
-                )
-            )
-        elif not self.started:
-            await self.error(
-                GatewayError(
-                    "upstream_error", "The inner app's stream ended before its first chunk."
-                )
-            )
-        else:
-            translator = self.translator
-            assert translator is not None
-            await self.end(translator.finish())
+        incomplete = _incomplete_answer(self.mode, self.started)
+        if incomplete is not None:
+            await self.error(incomplete)
+            return
+        translator = self.translator
+        assert translator is not None
+        await self.end(translator.finish())
 
     async def inner_failed(self, exc: Exception) -> None:
         if self.mode == "done":
@@ -615,6 +601,22 @@ def _parse_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
+
+
+def _incomplete_answer(mode: str, started: bool) -> GatewayError | None:
+    """The error for an inner app that returned before its answer was complete, or None when
+    its stream was under way (the translator finishes it)."""
+    if mode == "head":
+        return GatewayError("upstream_error", "The inner app returned without sending a response.")
+    if mode == "json":
+        return GatewayError(
+            "upstream_error", "The inner app returned before its response body was complete."
+        )
+    if not started:
+        return GatewayError(
+            "upstream_error", "The inner app's stream ended before its first chunk."
+        )
+    return None
 
 
 def _chat_completion(body: bytes) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from akgate.adapter._middleware import (
     _chat_completion,
     _error_status,
     _forwarded_headers,
+    _incomplete_answer,
     _inner_scope,
     _parse_object,
     _synthetic_chunk,
@@ -545,27 +546,13 @@ class _Bridge:
     async def inner_returned(self) -> None:
         if self.mode == "done":
             return
-        if self.mode == "head":
-            await self.error(
-                GatewayError("upstream_error", "The inner app returned without sending a response.")
-            )
-        elif self.mode == "json":
-            await self.error(
-                GatewayError(
-                    "upstream_error",
-                    "The inner app returned before its response body was complete.",
-                )
-            )
-        elif not self.started:
-            await self.error(
-                GatewayError(
-                    "upstream_error", "The inner app's stream ended before its first chunk."
-                )
-            )
-        else:
-            translator = self.translator
-            assert translator is not None
-            await self.end(translator.finish())
+        incomplete = _incomplete_answer(self.mode, self.started)
+        if incomplete is not None:
+            await self.error(incomplete)
+            return
+        translator = self.translator
+        assert translator is not None
+        await self.end(translator.finish())
 
     async def inner_failed(self) -> None:
         if self.mode == "done":
