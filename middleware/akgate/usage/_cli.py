@@ -18,7 +18,7 @@ from ._limits import Limits, LimitScope
 from ._open import open_usage_store as open_store
 from ._periods import PERIODS
 from ._sqlite import default_usage_path
-from ._sqlstore import SQLUsageStore, UsageStoreError
+from ._sqlstore import SUMMARY_COLUMNS, SQLUsageStore, UsageStoreError
 
 __all__ = [
     "add_key_limit_commands",
@@ -259,16 +259,7 @@ def _cmd_usage(args: argparse.Namespace) -> int:
             store.close()
     except (ValueError, UsageStoreError) as exc:
         return _fail("usage", str(exc))
-    columns = (
-        "group",
-        "requests",
-        "errors",
-        "input_tokens",
-        "output_tokens",
-        "cached_tokens",
-        "reasoning_tokens",
-        "cost_usd",
-    )
+    columns = SUMMARY_COLUMNS
     if args.json:
         print(json.dumps({"since": since, "until": until, "by": args.by, "rows": rows}))
         return 0

@@ -22,11 +22,11 @@ from ._limits import Budget, Limits, LimitScope
 from ._periods import PERIODS, Period
 from ._record import RECORD_COLUMNS, UsageRecord
 
-__all__ = ["SQLUsageStore", "UsageStoreError"]
+__all__ = ["SUMMARY_COLUMNS", "SQLUsageStore", "UsageStoreError"]
 
 T = TypeVar("T")
 _BOOL_COLUMNS: Final = frozenset({"stream", "client_disconnected", "estimated"})
-_SUMMARY_COLUMNS: Final = (
+SUMMARY_COLUMNS: Final = (
     "group",
     "requests",
     "errors",
@@ -163,7 +163,7 @@ class SQLUsageStore:
             rows = conn.execute(sql, (since, end)).fetchall()
             return [
                 {
-                    **dict(zip(_SUMMARY_COLUMNS, row, strict=True)),
+                    **dict(zip(SUMMARY_COLUMNS, row, strict=True)),
                     "requests": int(row[1]),
                     "errors": int(row[2]),
                     "input_tokens": int(row[3]),
