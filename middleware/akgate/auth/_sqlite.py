@@ -16,6 +16,8 @@ from typing import Any, Final, TypeVar
 
 import anyio.to_thread
 
+from akgate._sqlite import connect
+
 from ._cache import TTLCache
 from ._keys import KeyRecord
 from ._stores import KeyStoreUnavailable, check_changes
@@ -160,16 +162,13 @@ class SQLiteKeyStore:
         if not exists:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         uri = self.path.absolute().as_uri() + ("?mode=rwc" if not exists else "?mode=rw")
-        conn = sqlite3.connect(
-            uri, timeout=self.timeout, check_same_thread=False, isolation_level=None, uri=True
+        conn = connect(
+            uri,
+            timeout=self.timeout,
+            pragmas=("journal_mode = WAL",),
+            setup=lambda conn: conn.execute(_SCHEMA),
+            uri=True,
         )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
         self._file_id = self._file_identity()
         self._opened_once = True
         self._conn = conn

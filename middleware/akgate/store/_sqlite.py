@@ -17,6 +17,8 @@ from typing import Any, Final, TypeVar
 import anyio.to_thread
 from pydantic_core import from_json, to_json
 
+from akgate._sqlite import connect
+
 from ._base import (
     DEFAULT_MAX_RECORD_SIZE,
     DEFAULT_TTL,
@@ -45,6 +47,11 @@ _SCHEMA: Final = (
         PRIMARY KEY (response_id, seq))""",
     "CREATE TABLE IF NOT EXISTS response_cancels (response_id TEXT PRIMARY KEY)",
 )
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA:
+        conn.execute(statement)
 
 
 #: The store's thread ends after this long without a call (a new one starts with the next call),
@@ -150,20 +157,14 @@ class SQLiteResponseStore:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
+            # WAL + NORMAL: a commit survives a process crash; only power loss may lose the
+            # last transactions. The store's hot path is one commit per stored turn.
+            conn = connect(
+                self.path,
+                timeout=self.timeout,
+                pragmas=("journal_mode = WAL", "synchronous = NORMAL"),
+                setup=_create_schema,
             )
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                # WAL + NORMAL: a commit survives a process crash; only power loss may lose
-                # the last transactions. The store's hot path is one commit per stored turn.
-                conn.execute("PRAGMA synchronous = NORMAL")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-            except BaseException:
-                conn.close()
-                raise
             self._conn = conn
             self._opened.append(conn)
         return self._conn
@@ -255,16 +256,9 @@ class SQLiteResponseStore:
     def _open_loop_connection(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         """Runs in the store's thread (``conn`` has made the file and its schema)."""
         if self._loop_conn is None:
-            loop_conn = sqlite3.connect(
-                self.path, timeout=0, check_same_thread=False, isolation_level=None
+            loop_conn = connect(
+                self.path, timeout=0, pragmas=("synchronous = NORMAL", "wal_autocheckpoint = 0")
             )
-            try:
-                loop_conn.execute("PRAGMA busy_timeout = 0")
-                loop_conn.execute("PRAGMA synchronous = NORMAL")
-                loop_conn.execute("PRAGMA wal_autocheckpoint = 0")
-            except BaseException:
-                loop_conn.close()
-                raise
             self._opened.append(loop_conn)
             self._loop_conn = loop_conn
         return self._loop_conn

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from akgate._sqlite import connect
 from akgate.auth._sqlite import HOME_ENV
 
 from ._sqlstore import SQLUsageStore, apply_migrations
@@ -115,18 +116,12 @@ class SQLiteUsageStore(SQLUsageStore):
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
+        return connect(
+            self.path,
+            timeout=self.timeout,
+            pragmas=("journal_mode = WAL", "synchronous = NORMAL"),
+            setup=migrate,
         )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     def _transaction(self, conn: Any, work: Callable[[Any], T]) -> T:
         conn.execute("BEGIN")
