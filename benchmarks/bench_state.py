@@ -123,6 +123,7 @@ async def warm_up(app: Any, payloads: dict[str, bytes], n: int) -> None:
         scope = make_scope("/v1/responses", payload)
         for _ in range(max(n // 10, 5)):
             await call_once(app, scope, payload)
+            await asyncio.sleep(0)
 
 
 async def one_round(app: Any, payloads: dict[str, bytes], n: int) -> dict[str, tuple[float, float]]:
@@ -133,6 +134,9 @@ async def one_round(app: Any, payloads: dict[str, bytes], n: int) -> dict[str, t
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         for _ in range(n):
             await call_once(app, scope, payload)
+            # The loop runs between requests, as a server's does: tasks a request cancelled
+            # finish here instead of piling up for the garbage collector.
+            await asyncio.sleep(0)
         result[key] = ((time.perf_counter() - t0) / n * 1e6, (cpu_seconds() - cpu0) / n * 1e6)
     return result
 
