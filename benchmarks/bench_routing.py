@@ -115,6 +115,7 @@ async def run(app: Any, body: bytes, n: int) -> float:
     start = time.process_time()
     for _ in range(n):
         await app(dict(scope), Parked(body), noop_send)
+        await asyncio.sleep(0)  # the loop runs between requests, as a server's does
     return (time.process_time() - start) / n * 1e6
 
 

@@ -9,14 +9,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
-import anyio
-
 from akgate._asgi import find_header, response_cap
 from akgate._types import Message, Receive, Send
 from akgate.context import Endpoint, RequestContext
 from akgate.errors import GatewayError, send_error
 from akgate.sse import MAX_EVENT_SIZE
 
+from ._cancel import CallScope
 from ._cost import compute_cost, token_counts
 from ._metadata import (
     ChatStreamRewriter,
@@ -112,7 +111,7 @@ class Attempt:
         t0: float,
         warnings: list[dict[str, str]],
         deadline: float,
-        cancel: anyio.CancelScope | None,
+        cancel: CallScope | None,
         request_size: int,
     ) -> None:
         """``route``: the provider and model tried; ``plan``: the request's plan;
@@ -120,7 +119,7 @@ class Attempt:
         ``client_send`` / ``raw_receive``: the client's channel (``raw_receive`` is the receive
         after the body); ``clock``/``t0``: the routing clock and the request's start on it;
         ``warnings``: this attempt's own warnings, adopted when it reaches the client;
-        ``deadline``: the request's deadline (``anyio`` time, ``inf`` for none), which replaces
+        ``deadline``: the request's deadline (event loop time, ``inf`` for none), which replaces
         the per-attempt timeout once the first byte is out; ``cancel``: the scope the provider
         call runs in (``None``: not cancellable); ``request_size``: the attempt's request body
         size, which raises the JSON answer cap (an answer may echo its request)."""
@@ -240,8 +239,8 @@ class Attempt:
             status = message["status"]
             if 200 <= status < 300:
                 ctype = find_header(message.get("headers", ()), b"content-type") or b""
-                sse = b"text/event-stream" in ctype
-                if not sse and (self.plan.stream or b"json" not in ctype):
+                sse = ctype.find(b"text/event-stream") >= 0
+                if not sse and (self.plan.stream or ctype.find(b"json") < 0):
                     # 200 text/plain, or JSON for a stream: not what was asked for, so a failed
                     # attempt before the first byte (the next provider is tried).
                     self._reject()
@@ -272,7 +271,7 @@ class Attempt:
         while it is incomplete, or when the stream is refused (not SSE of JSON)."""
         self.buffer.append(body)
         self.size += len(body)
-        if more and b"\n" not in body and b"\r" not in body:
+        if more and body.find(b"\n") < 0 and body.find(b"\r") < 0:
             # No blank line can have completed: don't rescan (a trickled event stays linear).
             if self.size > MAX_EVENT_SIZE:
                 self._reject()
@@ -320,9 +319,10 @@ class Attempt:
         self.committed = True
         self.t_first = self.clock()
         self._adopt_warnings()
-        if self.cancel is not None:
+        cancel = self.cancel
+        if cancel is not None and cancel.deadline != self.deadline:
             # The per-attempt timeout covers the wait for the first byte; the deadline remains.
-            self.cancel.deadline = self.deadline
+            cancel.deadline = self.deadline
         await self._to_client({**start, "headers": headers})
 
     def _adopt_warnings(self) -> None:
@@ -473,7 +473,7 @@ _REWRITERS: Final[
 }
 
 
-def attempt_outcome(attempt: Attempt, cancel: anyio.CancelScope | None) -> str:
+def attempt_outcome(attempt: Attempt, cancel: CallScope | None) -> str:
     if attempt.disconnected:
         return "client_disconnected"
     if cancel is not None and cancel.cancelled_caught:

@@ -73,7 +73,7 @@ def inject_json(body: bytes, finalize: Finalize) -> bytes | None:
 
 def _split_event(raw: bytes) -> tuple[str | None, str | None]:
     """``(event name, data)`` of one ``\\n``-delimited event block."""
-    if raw.startswith(b"data: ") and b"\n" not in raw:  # the usual one-line event
+    if raw.startswith(b"data: ") and raw.find(b"\n") < 0:  # the usual one-line event
         return None, raw[6:].decode("utf-8", "replace")
     event: str | None = None
     data: list[str] = []
@@ -111,7 +111,9 @@ class _StreamRewriter:
         """Bytes to forward for this upstream chunk (complete events only)."""
         if self.overflowed:
             return b""
-        if self._parser is None and b"\r" in chunk:
+        # (``bytes.find`` rather than ``in``: ``in`` first tries the operand as an int and
+        # clears the TypeError, which costs more than the search on a short chunk.)
+        if self._parser is None and chunk.find(b"\r") >= 0:
             self._parser = SSEParser(max_event_size=self.max_event_size)
             chunk = bytes(self._pending) + chunk
             self._pending = bytearray()
@@ -197,7 +199,11 @@ class _StreamRewriter:
         return b"".join(out)
 
     def _needs_look(self, complete: bytes) -> bool:
-        return any(m in complete for m in self._markers)
+        # A plain loop: any() over a generator costs more than the searches on a short chunk.
+        for marker in self._markers:  # noqa: SIM110
+            if complete.find(marker) >= 0:
+                return True
+        return False
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         raise NotImplementedError
@@ -249,15 +255,11 @@ class ChatStreamRewriter(_StreamRewriter):
         self._usage_chunk: dict[str, Any] | None = None
 
     def _needs_look(self, complete: bytes) -> bool:
-        if self._first is None and b"data:" in complete:
+        if self._first is None and complete.find(b"data:") >= 0:
             self._first = complete  # not a keep-alive comment: it has the head fields
-        if b"[DONE]" in complete or b'"error"' in complete:
+        if complete.find(b"[DONE]") >= 0 or complete.find(b'"error"') >= 0:
             return True
-        count = complete.count(b'"usage"')
-        # OpenAI-style streams repeat "usage":null on every chunk: only a real usage matters.
-        return count > 0 and count > (
-            complete.count(b'"usage":null') + complete.count(b'"usage": null')
-        )
+        return has_real_usage(complete)
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         if data is None or self.done:
@@ -326,6 +328,20 @@ class ChatStreamRewriter(_StreamRewriter):
         return b"data: " + to_json({"error": payload}) + b"\n\n" + _DONE
 
 
+def has_real_usage(data: bytes) -> bool:
+    """Whether ``data`` holds a ``"usage"`` key that is not ``null``: OpenAI-style streams
+    repeat ``"usage":null`` on every chunk, and only a real usage needs the chunk parsed.
+    (One search per occurrence, where counting the key and both spellings of its null took
+    three passes over every chunk.)"""
+    at = data.find(b'"usage"')
+    while at >= 0:
+        after = at + 7
+        if not (data.startswith(b":null", after) or data.startswith(b": null", after)):
+            return True
+        at = data.find(b'"usage"', after)
+    return False
+
+
 def _head(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: obj[k] for k in ("id", "object", "created", "model") if k in obj}
 
@@ -363,7 +379,7 @@ class ResponsesStreamRewriter(_StreamRewriter):
 
     def feed(self, chunk: bytes) -> bytes:
         out = super().feed(chunk)
-        if b'"sequence_number"' in out:  # not just a keep-alive comment
+        if out.find(b'"sequence_number"') >= 0:  # not just a keep-alive comment
             self._sent = out
         return out
 

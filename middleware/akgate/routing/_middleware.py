@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
-import anyio
-
 from akgate._applog import log_app_exception
 from akgate._asgi import (
     DEFAULT_MAX_BODY_SIZE,
@@ -30,6 +28,7 @@ from akgate.errors import GatewayError, send_error
 from akgate.ops._tracing import TRACER_STATE_KEY, attempt_span
 
 from ._attempt import Attempt, Plan, attempt_outcome
+from ._cancel import CallScope, current_time, open_scope
 from ._catalog import Catalog
 from ._models_api import ModelDirectory
 from ._providers import Provider
@@ -322,7 +321,7 @@ class Routing:
         timeout_ms = routing.get("timeout_ms") or self.timeout_ms
         # Clock reads and cancel scopes cost microseconds: only pay for them when needed.
         timed = bool(deadline_ms or timeout_ms)
-        deadline = anyio.current_time() + deadline_ms / 1000 if deadline_ms else math.inf
+        deadline = current_time() + deadline_ms / 1000 if deadline_ms else math.inf
         raw_receive = ctx.raw_receive or receive
         attempts: list[dict[str, Any]] = []
         ctx.state["routing"] = {"strategy": plan.strategy, "attempts": attempts}
@@ -337,7 +336,7 @@ class Routing:
                 "headers": [h for h in scope.get("headers", ()) if h[0] not in _CLIENT_KEY_HEADERS],
             }
         for route in plan.routes:
-            now = anyio.current_time() if timed else 0.0
+            now = current_time() if timed else 0.0
             if now >= deadline:
                 last_error = GatewayError(
                     "upstream_timeout", "The request deadline (deadline_ms) was exceeded."
@@ -367,10 +366,10 @@ class Routing:
             attempt_scope[SCOPE_KEY] = child
             # Streams always get a cancel scope (a client disconnect stops the provider); plain
             # JSON calls only with a timeout, else the provider's own disconnect watch applies.
-            cancel: anyio.CancelScope | None = None
+            cancel: CallScope | None = None
             if timed or plan.stream:
-                cancel = anyio.CancelScope(
-                    deadline=min(now + timeout_ms / 1000, deadline) if timeout_ms else deadline
+                cancel = open_scope(
+                    min(now + timeout_ms / 1000, deadline) if timeout_ms else deadline
                 )
             attempt = Attempt(
                 route=route,
@@ -451,7 +450,7 @@ class Routing:
 
 
 async def _call_provider(
-    app: ASGIApp, scope: Scope, body: bytes, attempt: Attempt, cancel: anyio.CancelScope | None
+    app: ASGIApp, scope: Scope, body: bytes, attempt: Attempt, cancel: CallScope | None
 ) -> None:
     """One provider call, in ``cancel`` when there is one; an exception is kept on the
     attempt (the provider app raising is a failed attempt, logged by the caller)."""
