@@ -55,9 +55,11 @@ MAX_JSON_RESPONSE_SIZE: Final = 32 * 1024 * 1024
 Mode = Literal["pending", "sse", "json", "client_error", "raw", "fail", "too_large", "bad"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Plan:
-    """What the plan step decided for one request: the routes to try, in order, and how."""
+    """What the plan step decided for one request: the routes to try, in order, and how.
+    (Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, a
+    microsecond per request; nothing writes to a plan once made.)"""
 
     endpoint: Endpoint
     payload: dict[str, Any]
@@ -332,15 +334,8 @@ class Attempt:
     async def _send_json(self) -> None:
         start = self.start
         assert start is not None
-
-        def commit(usage: Any) -> dict[str, Any]:
-            # Only once the body parsed: the attempt's warnings belong in its metadata.
-            self.committed = True
-            self.t_first = self.clock()
-            self._adopt_warnings()
-            return self.finalize(usage)
-
-        body = inject_json(b"".join(self.buffer), commit)
+        buffer = self.buffer
+        body = inject_json(buffer[0] if len(buffer) == 1 else b"".join(buffer), self._commit_json)
         self.buffer = []
         if body is None:
             # Not a JSON object (e.g. a body cut short): a failed attempt, never a 200 with it.
@@ -348,8 +343,24 @@ class Attempt:
             return
         headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        await self._to_client({**start, "headers": headers})
-        await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
+        # (``_to_client`` written out: one coroutine less per message.)
+        client_send = self.client_send
+        try:
+            await client_send({**start, "headers": headers})
+        except OSError:
+            self._client_gone()
+        try:
+            await client_send({"type": "http.response.body", "body": body, "more_body": False})
+        except OSError:
+            self._client_gone()
+
+    def _commit_json(self, usage: Any) -> dict[str, Any]:
+        """``inject_json``'s finalize: only once the body parsed, as the attempt's warnings
+        belong in its metadata."""
+        self.committed = True
+        self.t_first = self.clock()
+        self._adopt_warnings()
+        return self.finalize(usage)
 
     async def _send_client_error(self) -> None:
         """A provider's 4xx: as it came when it is the endpoint's valid envelope, else ours."""
@@ -382,9 +393,10 @@ class Attempt:
         tokens = token_counts(usage)
         if tokens is not None:
             metadata["cost"] = compute_cost(tokens, route.offering)
+            state = self.ctx.state["routing"]
             # For the operations layers (access log, metrics, traces): the provider's counts.
-            self.ctx.state["routing"]["tokens"] = (tokens.input, tokens.output)
-            self.ctx.state["routing"]["usage"] = usage  # the ledger's token counts
+            state["tokens"] = (tokens.input, tokens.output)
+            state["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
             metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)

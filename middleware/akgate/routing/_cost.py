@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from ._catalog import Offering
 
@@ -16,17 +16,23 @@ class TokenCounts(NamedTuple):
     cached: int
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def token_counts(usage: Any) -> TokenCounts | None:
     """Read chat (``prompt_tokens``...), responses or Anthropic (``input_tokens``...) usage."""
-    if not isinstance(usage, Mapping):
+    # (``type(...) is dict`` first: an isinstance check against the Mapping ABC costs more
+    # than the rest of this function, and parsed JSON is made of dicts.)
+    if type(usage) is not dict and not isinstance(usage, Mapping):
         return None
     if "prompt_tokens" in usage or "completion_tokens" in usage:
         details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, Mapping) else 0
+        cached = details.get("cached_tokens") if _is_mapping(details) else 0
         return TokenCounts(
             _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), _int(cached)
         )
@@ -41,7 +47,7 @@ def token_counts(usage: Any) -> TokenCounts | None:
         )
     if "input_tokens" in usage or "output_tokens" in usage:
         details = usage.get("input_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, Mapping) else 0
+        cached = details.get("cached_tokens") if _is_mapping(details) else 0
         return TokenCounts(
             _int(usage.get("input_tokens")), _int(usage.get("output_tokens")), _int(cached)
         )
@@ -50,17 +56,20 @@ def token_counts(usage: Any) -> TokenCounts | None:
 
 def compute_cost(tokens: TokenCounts, provider: Offering) -> dict[str, Any]:
     """``routing_metadata.cost``: ``usd`` always, cache savings only when they are > 0."""
-    cached = min(tokens.cached, tokens.input)
-    cached_price = (
-        provider.input_price if provider.cached_input_price is None else provider.cached_input_price
-    )
+    inp, out, cached = tokens
+    if cached > inp:
+        cached = inp
+    input_price = provider.input_price
+    cached_price = provider.cached_input_price
+    if cached_price is None:
+        cached_price = input_price
     usd = (
-        (tokens.input - cached) * provider.input_price
-        + cached * cached_price
-        + tokens.output * provider.output_price
+        (inp - cached) * input_price + cached * cached_price + out * provider.output_price
     ) / 1_000_000
     cost: dict[str, Any] = {"usd": round(usd, 10)}
-    savings = cached * (provider.input_price - cached_price) / 1_000_000
+    if not cached:
+        return cost  # no cached tokens, no savings
+    savings = cached * (input_price - cached_price) / 1_000_000
     if savings > 0:
         cost["cache_savings_usd"] = round(savings, 10)
         percent = round(savings / (usd + savings) * 100)

@@ -24,7 +24,7 @@ from akgate._faults import fault_payload, responses_error_event
 from akgate.errors import anthropic_error_type, error_payload, status_for
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
-from ._stream_check import has_bad_block
+from ._stream_check import BAD_AFTER_BLANK, BLOCK_STARTS
 
 __all__ = [
     "ChatStreamRewriter",
@@ -64,7 +64,7 @@ def inject_json(body: bytes, finalize: Finalize) -> bytes | None:
         return None
     metadata = finalize(obj.get("usage"))
     end = body.rfind(b"}")
-    if obj and b'"routing_metadata"' not in body and not body[end + 1 :].strip():
+    if obj and body.find(b'"routing_metadata"') < 0 and not body[end + 1 :].strip():
         # Splice before the closing brace instead of re-serialising the whole body.
         return body[:end] + b',"routing_metadata":' + to_json(metadata) + b"}"
     obj["routing_metadata"] = metadata
@@ -171,7 +171,10 @@ class _StreamRewriter:
     def _events(self, complete: bytes) -> bytes:
         if self.overflowed:
             return b""
-        if has_bad_block(complete):
+        # (``_stream_check.has_bad_block``, written out: this runs for every chunk.)
+        if (complete and not complete.startswith(BLOCK_STARTS)) or BAD_AFTER_BLANK.search(
+            complete
+        ) is not None:
             # Text that is not SSE mid-stream: end with an error event, and stop the provider
             # the way an oversized event does.
             tail = (
@@ -247,9 +250,10 @@ class ChatStreamRewriter(_StreamRewriter):
         self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
     ) -> None:
         super().__init__(finalize, provider, max_event_size=max_event_size)
-        self._head: dict[str, Any] | None = None
-        #: The first event block, parsed for id/created/model only if a final chunk must be
-        #: synthesised (the provider sent no usage chunk of its own).
+        #: The first chunk object parsed: its id/created/model head a final chunk that must be
+        #: synthesised (the provider sent no usage chunk of its own). Read only then.
+        self._head_source: dict[str, Any] | None = None
+        #: The first event block, parsed for the head if no chunk was parsed at all.
         self._first: bytes | None = None
         self._usage: Any = None
         self._usage_chunk: dict[str, Any] | None = None
@@ -259,7 +263,16 @@ class ChatStreamRewriter(_StreamRewriter):
             self._first = complete  # not a keep-alive comment: it has the head fields
         if complete.find(b"[DONE]") >= 0 or complete.find(b'"error"') >= 0:
             return True
-        return has_real_usage(complete)
+        # OpenAI-style streams repeat "usage":null on every chunk: only a real usage matters.
+        # (One search per occurrence of the key, where counting it and both spellings of its
+        # null took three passes over every chunk.)
+        at = complete.find(b'"usage"')
+        while at >= 0:
+            after = at + 7
+            if not (complete.startswith(b":null", after) or complete.startswith(b": null", after)):
+                return True
+            at = complete.find(b'"usage"', after)
+        return False
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         if data is None or self.done:
@@ -272,15 +285,15 @@ class ChatStreamRewriter(_StreamRewriter):
             return self._forward(event, data, raw)
         if not isinstance(obj, dict):
             return self._forward(event, data, raw)
-        if self._head is None:
-            self._head = _head(obj)
+        if self._head_source is None:
+            self._head_source = obj  # (its head fields are never rewritten)
         if obj.get("error"):
             self.failed = True
             # Whatever vocabulary the provider speaks, the client gets a registry code.
             obj["error"] = fault_payload(obj["error"], provider=self.provider)
             return encode_event(to_json(obj), event)
         usage = obj.get("usage")
-        if isinstance(usage, Mapping):
+        if usage is not None and (type(usage) is dict or isinstance(usage, Mapping)):
             self._usage = usage
             if not obj.get("choices"):
                 self._usage_chunk = obj  # becomes the final chunk, with routing_metadata
@@ -300,7 +313,9 @@ class ChatStreamRewriter(_StreamRewriter):
         return b"data: " + to_json(final) + b"\n\n" + _DONE
 
     def _first_head(self) -> dict[str, Any]:
-        if self._head is None and self._first is not None:
+        if self._head_source is not None:
+            return _head(self._head_source)
+        if self._first is not None:
             for raw in self._first.split(b"\n\n"):
                 _, data = _split_event(raw)
                 try:
@@ -308,9 +323,8 @@ class ChatStreamRewriter(_StreamRewriter):
                 except ValueError:
                     continue
                 if isinstance(obj, dict):
-                    self._head = _head(obj)
-                    break
-        return self._head or {}
+                    return _head(obj)
+        return {}
 
     def _close(self) -> bytes:
         if self.done:
@@ -326,20 +340,6 @@ class ChatStreamRewriter(_StreamRewriter):
         self.done = True
         payload = error_payload(code, message, provider=self.provider)
         return b"data: " + to_json({"error": payload}) + b"\n\n" + _DONE
-
-
-def has_real_usage(data: bytes) -> bool:
-    """Whether ``data`` holds a ``"usage"`` key that is not ``null``: OpenAI-style streams
-    repeat ``"usage":null`` on every chunk, and only a real usage needs the chunk parsed.
-    (One search per occurrence, where counting the key and both spellings of its null took
-    three passes over every chunk.)"""
-    at = data.find(b'"usage"')
-    while at >= 0:
-        after = at + 7
-        if not (data.startswith(b":null", after) or data.startswith(b": null", after)):
-            return True
-        at = data.find(b'"usage"', after)
-    return False
 
 
 def _head(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from akgate._asgi import (
     dumps,
     read_request_json,
     replay_receive,
-    scope_with_body,
 )
 from akgate._endpoints import gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
@@ -55,6 +54,10 @@ _PUBLIC: Final = frozenset({"directory.models", "registry.models", "registry.pro
 _NO_OPTIONS: Final[Mapping[str, Any]] = {}
 #: Request headers that carry the client's akgate key.
 _CLIENT_KEY_HEADERS: Final = frozenset({b"authorization", b"x-api-key"})
+#: Request headers a provider never gets: the body is rewritten (its length is set anew) ...
+_DROPPED: Final = frozenset({b"content-length", b"transfer-encoding"})
+#: ... and, once the auth layer consumed it, the client's key.
+_DROPPED_WITH_KEY: Final = _DROPPED | _CLIENT_KEY_HEADERS
 
 
 class Routing:
@@ -215,26 +218,38 @@ class Routing:
         gateway = read_gateway(payload, validated=ctx.validated)
         routing: Mapping[str, Any] = gateway.get("routing") or _NO_OPTIONS
         names = gateway.get("models")
-        if names:
+        model = None if names else payload.get("model")
+        catalog_model = self.catalog.get(model) if type(model) is str else None
+        if catalog_model is not None:
+            # The usual request: one model, named by its id or an alias.
+            groups, suffix_strategy = [self._routes[catalog_model.id]], None
+        elif names:
             groups, suffix_strategy = self._candidates(names, listed=True)
         else:
-            groups, suffix_strategy = self._candidates((payload.get("model"),), listed=False)
-        weights = routing.get("weights")
-        if weights:
-            strategy = "custom"
-            triple = (
-                float(weights.get("cost") or 0),
-                float(weights.get("ttft") or 0),
-                float(weights.get("throughput") or 0),
-            )
-        else:
-            strategy = routing.get("optimize") or suffix_strategy or self.default_optimize
-            triple = STRATEGY_WEIGHTS.get(strategy, STRATEGY_WEIGHTS[self.default_optimize])
+            groups, suffix_strategy = self._candidates((model,), listed=False)
         if routing:
+            weights = routing.get("weights")
+            if weights:
+                strategy = "custom"
+                triple = (
+                    float(weights.get("cost") or 0),
+                    float(weights.get("ttft") or 0),
+                    float(weights.get("throughput") or 0),
+                )
+            else:
+                strategy = routing.get("optimize") or suffix_strategy or self.default_optimize
+                triple = STRATEGY_WEIGHTS.get(strategy, STRATEGY_WEIGHTS[self.default_optimize])
             self._warn_unknown_providers(routing, ctx)
-        several = len(groups) > 1 or len(groups[0]) > 1
+        else:
+            strategy = suffix_strategy or self.default_optimize
+            triple = STRATEGY_WEIGHTS.get(strategy, STRATEGY_WEIGHTS[self.default_optimize])
         perf = {}
-        if several or "max_ttft_ms" in routing or "min_throughput_tps" in routing:
+        if (
+            len(groups) > 1
+            or len(groups[0]) > 1
+            or "max_ttft_ms" in routing
+            or "min_throughput_tps" in routing
+        ):
             try:
                 perf = dict(await self.stats.snapshot([r.key for g in groups for r in g]))
             except Exception as exc:  # stats are advisory
@@ -252,7 +267,9 @@ class Routing:
             and identity is not None
             and identity.environment == "test",
         )
-        if routing.get("allow_fallbacks") is False:
+        if not routing:
+            routes = routes[: 1 + self.max_fallback_attempts]
+        elif routing.get("allow_fallbacks") is False:
             routes = routes[:1]
         else:
             fallbacks = routing.get("max_fallback_attempts")
@@ -328,13 +345,9 @@ class Routing:
         last_error: GatewayError | None = None
         timed_out_providers: list[str] = []
         known = self._known
-        if ctx.identity is not None:
-            # The akgate key was checked and consumed by the auth layer: providers (the wrapped
-            # app included) see the identity in the scope, never the client's secret.
-            scope = {
-                **scope,
-                "headers": [h for h in scope.get("headers", ()) if h[0] not in _CLIENT_KEY_HEADERS],
-            }
+        # The akgate key was checked and consumed by the auth layer: providers (the wrapped app
+        # included) see the identity in the scope, never the client's secret.
+        dropped = _DROPPED_WITH_KEY if ctx.identity is not None else _DROPPED
         for route in plan.routes:
             now = current_time() if timed else 0.0
             if now >= deadline:
@@ -361,9 +374,9 @@ class Routing:
                     }
                 )
             body = dumps(body_obj)
-            child = ctx.child(body_obj, body, plan.endpoint)
-            attempt_scope = scope_with_body(scope, body)
-            attempt_scope[SCOPE_KEY] = child
+            attempt_scope = _provider_scope(
+                scope, body, ctx.child(body_obj, body, plan.endpoint), dropped
+            )
             # Streams always get a cancel scope (a client disconnect stops the provider); plain
             # JSON calls only with a timeout, else the provider's own disconnect watch applies.
             cancel: CallScope | None = None
@@ -439,14 +452,32 @@ class Routing:
             if attempt.mode == "sse" and attempt.t_first is not None:
                 ttft = (attempt.t_first - attempt.t_start) * 1000
             try:
-                await self.stats.record(
-                    attempt.route.provider.name,
-                    attempt.route.model.id,
-                    ttft_ms=ttft,
-                    tps=attempt.tps,
-                )
+                if type(self.stats) is InMemoryStats:  # its record() only calls add()
+                    self.stats.add(
+                        attempt.route.provider.name,
+                        attempt.route.model.id,
+                        ttft_ms=ttft,
+                        tps=attempt.tps,
+                    )
+                else:
+                    await self.stats.record(
+                        attempt.route.provider.name,
+                        attempt.route.model.id,
+                        ttft_ms=ttft,
+                        tps=attempt.tps,
+                    )
             except Exception as exc:  # advisory
                 logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
+
+
+def _provider_scope(
+    scope: Scope, body: bytes, child: RequestContext, dropped: frozenset[bytes]
+) -> Scope:
+    """One attempt's scope: the client's, with ``body``'s length and the attempt's context
+    (``scope_with_body`` and a key-stripping copy in one pass and one copy)."""
+    headers = [h for h in scope.get("headers", ()) if h[0] not in dropped]
+    headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    return {**scope, "headers": headers, SCOPE_KEY: child}
 
 
 async def _call_provider(

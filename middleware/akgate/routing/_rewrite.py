@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -28,6 +29,8 @@ __all__ = ["DOCUMENTED_EXTENSION_PROVIDERS", "provider_payload", "read_gateway",
 def read_gateway(payload: Mapping[str, Any], *, validated: bool) -> Mapping[str, Any]:
     """The ``gateway`` object as a mapping; validated here unless a validation layer did."""
     raw = payload.get("gateway")
+    if raw is None and validated:
+        return _NO_GATEWAY  # the usual request: nothing to read
     if not validated:
         if raw is not None:
             try:
@@ -36,7 +39,7 @@ def read_gateway(payload: Mapping[str, Any], *, validated: bool) -> Mapping[str,
                 # The validation layer's mapping, so both layers answer a bad field alike.
                 raise error_from_validation(exc, loc_prefix=("gateway",)) from None
         model = payload.get("model")
-        models = raw.get("models") if isinstance(raw, Mapping) else None
+        models = raw.get("models") if raw is not None and isinstance(raw, Mapping) else None
         if model is not None and models is not None:
             raise GatewayError(
                 "invalid_parameter_value",
@@ -53,7 +56,11 @@ def read_gateway(payload: Mapping[str, Any], *, validated: bool) -> Mapping[str,
             raise GatewayError(
                 "invalid_parameter_value", "'model' must be a non-empty string.", "model"
             )
-    return raw if isinstance(raw, Mapping) else {}
+    return raw if raw is not None and isinstance(raw, Mapping) else _NO_GATEWAY
+
+
+#: The ``gateway`` of a request without one (read-only: routing never writes to it).
+_NO_GATEWAY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 def strip_extension(
@@ -86,14 +93,17 @@ def provider_payload(
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The body for ``route``'s provider and the warnings that apply if it serves."""
     warnings: list[dict[str, str]] = []
-    body = {k: v for k, v in payload.items() if k != "gateway" and k != "extensions"}
+    # A copy without the gateway's own fields (dict() and two pops keep the key order of a
+    # filtering comprehension, for a fraction of its cost).
+    body = dict(payload)
+    body.pop("gateway", None)
+    extensions = body.pop("extensions", None)
     body["model"] = route.provider_model_id
     if endpoint == "responses" and "responses" in route.provider.endpoints:
         # The caller's own bookkeeping never reaches a provider (a chat-only provider's adapter
         # keeps it out of the chat body itself, and may store it with the response).
         body.pop("client_metadata", None)
-    extensions = payload.get("extensions")
-    if isinstance(extensions, Mapping):
+    if extensions is not None and isinstance(extensions, Mapping):
         name = route.provider.name
         for key, value in extensions.items():
             if key == name:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from akgate.context import Endpoint
 from akgate.errors import GatewayError
@@ -109,13 +109,15 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
         vision, files = "image_url" in parts, "file" in parts
     else:
         text = payload.get("text")
-        fmt = text.get("format") if isinstance(text, Mapping) else None
+        fmt = text.get("format") if text is not None and _is_mapping(text) else None
         reasoning = payload.get("reasoning")
-        effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
+        effort = (
+            reasoning.get("effort") if reasoning is not None and _is_mapping(reasoning) else None
+        )
         parts = _part_types(payload.get("input"))
         vision, files = "input_image" in parts, "input_file" in parts
     structured = None
-    if isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema"):
+    if fmt is not None and _is_mapping(fmt) and fmt.get("type") in ("json_object", "json_schema"):
         structured = fmt["type"]
     tools = bool(payload.get("tools"))
     return Needs(
@@ -171,7 +173,7 @@ def _part_types(items: Any) -> set[str]:
     if not isinstance(items, list):
         return found
     for item in items:
-        if not isinstance(item, Mapping):
+        if not _is_mapping(item):
             continue
         parts = item.get("content")
         if not isinstance(parts, list):
@@ -179,11 +181,17 @@ def _part_types(items: Any) -> set[str]:
             if not isinstance(parts, list):
                 continue
         for part in parts:
-            if isinstance(part, Mapping):
+            if _is_mapping(part):
                 kind = part.get("type")
                 if isinstance(kind, str):
                     found.add(kind)
     return found
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, with parsed JSON's dicts answered without the ABC check
+    (which costs a third of a microsecond, per message of a long conversation)."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _has_part(items: Any, key: str, part_type: str) -> bool:
