@@ -1,0 +1,127 @@
+"""The operations layers' cheap paths give what the plain rules give: the access log's
+per-turn flush, its cached timestamps, and the no-SDK tracing check."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from akgate.ops._stack import _TurnFlushingHandler, _UTCFormatter
+from akgate.ops._tracing import _untraced_check
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+        self.flushed: list[str] = []
+
+    def flush(self) -> None:
+        self.flushes += 1
+        self.flushed.append(self.getvalue())
+
+
+def record(message: str, created: float | None = None) -> logging.LogRecord:
+    entry = logging.LogRecord("akgate.access", logging.INFO, __file__, 1, message, None, None)
+    if created is not None:
+        entry.created = created
+    return entry
+
+
+async def test_lines_of_one_loop_turn_are_flushed_once_at_its_end() -> None:
+    stream = CountingStream()
+    handler = _TurnFlushingHandler(stream)
+    for n in range(3):
+        handler.handle(record(f"line {n}"))
+    assert stream.flushes == 0  # not yet: the turn is not over
+    assert stream.getvalue() == "line 0\nline 1\nline 2\n"
+    await asyncio.sleep(0)
+    assert stream.flushes == 1
+    handler.handle(record("line 3"))
+    await asyncio.sleep(0)
+    assert stream.flushes == 2
+    assert stream.flushed[-1].endswith("line 3\n")
+
+
+def test_outside_an_event_loop_every_line_is_flushed_at_once() -> None:
+    stream = CountingStream()
+    handler = _TurnFlushingHandler(stream)
+    handler.handle(record("a"))
+    handler.handle(record("b"))
+    assert stream.flushes == 2
+
+
+async def test_closing_the_handler_flushes_what_is_pending() -> None:
+    stream = CountingStream()
+    handler = _TurnFlushingHandler(stream)
+    handler.handle(record("last"))
+    handler.close()
+    assert stream.flushes >= 1
+    assert stream.flushed[0] == "last\n"
+
+
+@given(created=st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_cached_timestamps_are_those_of_a_plain_utc_formatter(created: float) -> None:
+    utc = "%Y-%m-%dT%H:%M:%SZ"
+    plain = logging.Formatter("%(asctime)s %(message)s", datefmt=utc)
+    plain.converter = time.gmtime
+    cached = _UTCFormatter("%(asctime)s %(message)s", datefmt=utc)
+    for stamp in (created, created + 0.5, created + 1):  # a cached second and the next
+        assert cached.format(record("x", stamp)) == plain.format(record("x", stamp))
+
+
+@pytest.mark.parametrize("installed", [None, "sdk", "no-op"])
+def test_the_untraced_check_agrees_with_the_api(
+    installed: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OTEL_PYTHON_TRACER_PROVIDER", raising=False)
+    check = _untraced_check(None)  # made before the provider is set: it is read per call
+    provider = {None: None, "sdk": TracerProvider(), "no-op": trace.NoOpTracerProvider()}
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider[installed])
+    no_ops = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+    assert check() is isinstance(trace.get_tracer_provider(), no_ops)
+    assert check() is (installed != "sdk")
+
+
+def test_a_provider_named_in_the_environment_is_asked_from_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "sdk_tracer_provider")
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    calls: list[int] = []
+
+    def provider() -> trace.TracerProvider:
+        calls.append(1)
+        return trace.NoOpTracerProvider()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", provider)
+    check = _untraced_check(None)
+    assert check() is True
+    assert calls == [1]  # the API's own look-up, which loads the named provider
+
+
+def test_a_loop_that_ended_before_its_flush_does_not_hold_later_lines() -> None:
+    stream = CountingStream()
+    handler = _TurnFlushingHandler(stream)
+
+    async def log_and_leave() -> None:
+        handler.handle(record("in the loop"))
+
+    asyncio.run(log_and_leave())  # the loop may close before its scheduled flush runs
+    before = stream.flushes
+
+    async def log_again() -> None:
+        handler.handle(record("in the next loop"))
+        await asyncio.sleep(0)
+
+    asyncio.run(log_again())
+    assert stream.flushes > before
+    assert stream.flushed[-1].endswith("in the next loop\n")
