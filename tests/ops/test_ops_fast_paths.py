@@ -7,6 +7,7 @@ import asyncio
 import io
 import logging
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from akgate.ops import AccessLog
 from akgate.ops._stack import _TurnFlushingHandler, _UTCFormatter
 from akgate.ops._tracing import _untraced_check
 
@@ -125,3 +127,51 @@ def test_a_loop_that_ended_before_its_flush_does_not_hold_later_lines() -> None:
     asyncio.run(log_again())
     assert stream.flushes > before
     assert stream.flushed[-1].endswith("in the next loop\n")
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _answer(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _one_request(app: Any) -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "query_string": b""}
+    await app(scope, receive, send)
+
+
+async def test_the_access_record_is_the_one_logger_info_would_make() -> None:
+    logger = logging.getLogger("akgate.test.access.fast")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    collect = Collect()
+    logger.addHandler(collect)
+    try:
+        await _one_request(AccessLog(_answer, logger=logger))
+        (entry,) = collect.records
+        assert entry.levelno == logging.INFO
+        assert entry.name == logger.name
+        assert entry.funcName == "_log"
+        assert entry.pathname.endswith("_accesslog.py")
+        assert entry.getMessage().split(" ")[1:4] == ["GET", "/x", "204"]
+        assert entry.request_id == entry.akgate["request_id"]  # type: ignore[attr-defined]
+        logger.disabled = True  # what logger.info() honours, so does the layer
+        await _one_request(AccessLog(_answer, logger=logger))
+        assert len(collect.records) == 1
+    finally:
+        logger.removeHandler(collect)
+        logger.disabled = False
