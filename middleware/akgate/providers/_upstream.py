@@ -1,6 +1,7 @@
 """``UpstreamProvider``: forward the gateway's endpoints to an OpenAI-compatible server.
 
-The HTTP client is aiohttp when installed (``akgate[server]``), else httpx
+The HTTP client is akgate's own HTTP/1.1 client for direct upstreams (``_upstream_h1.py``, with
+httptools from ``akgate[server]``), aiohttp for proxied ones, else httpx
 (``providers/_upstream_http.py`` says why and how they differ).
 
 Only endpoints of the endpoint table (``akgate._endpoints``) marked for upstream forwarding

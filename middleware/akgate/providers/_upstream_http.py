@@ -1,11 +1,13 @@
-"""The HTTP client under ``UpstreamProvider``: aiohttp when installed, httpx otherwise.
+"""The HTTP clients under ``UpstreamProvider``: akgate's own, aiohttp, httpx.
 
-Both backends offer the same small surface (send one request, iterate the body, close), raise
-the same two exceptions, never keep cookies, and leave first-byte and idle-between-chunks timeouts
-to the caller (``_Exchange`` keeps them as its cancel scope's deadline). aiohttp is the default:
-it costs ~5x less CPU per proxied request than httpx (the table in ``docs/design.md``). httpx
-stays for a caller-supplied ``httpx.AsyncClient`` (HTTP/2, custom transports) and for loops other
-than asyncio.
+All offer the same small surface (send one request, iterate the body, close), raise the same two
+exceptions, never keep cookies, and leave first-byte and idle-between-chunks timeouts to the
+caller (``_Exchange`` keeps them as its cancel scope's deadline). A direct upstream on asyncio
+goes through akgate's own HTTP/1.1 client (``_upstream_h1.py``, when httptools is installed):
+it costs about half of aiohttp's CPU per proxied request, which costs ~5x less than httpx (the
+table in ``docs/design.md``). aiohttp serves proxied upstreams (CONNECT) and URLs with
+credentials; httpx a caller-supplied ``httpx.AsyncClient`` (HTTP/2, custom transports), loops
+other than asyncio, and installs without aiohttp.
 """
 
 from __future__ import annotations
