@@ -361,3 +361,30 @@ def test_any_split_of_an_answer_reads_the_same_body(
     status, read, closed = asyncio.run(_exchange_in_pieces(answer, cuts))
     assert (status, read) == (200, body)
     assert not closed  # read to its end: the connection goes back to the pool
+
+
+async def test_bytes_on_an_idle_connection_retire_it() -> None:
+    connections: list[int] = []
+
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(whole(CHAT))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"HTTP/1.1 200 OK\r\n")  # unasked: this connection is not to be trusted
+        await writer.drain()
+        await reader.read()  # until the client closes it
+
+    async with serving(chatty) as base:
+        provider = UpstreamProvider(base)
+        try:
+            first = await post(provider, URL, HELLO)
+            await asyncio.sleep(0.2)
+            second = await post(provider, URL, HELLO)
+        finally:
+            await provider.aclose()
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert len(connections) == 2

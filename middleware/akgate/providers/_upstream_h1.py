@@ -76,6 +76,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.head is None or self.complete:  # bytes nothing asked for: a broken connection
+            self.close()
+            return
         try:
             self.parser.feed_data(data)
         except Exception as exc:  # httptools' parser errors: a malformed answer
@@ -149,9 +152,9 @@ class _Connection(asyncio.Protocol):
             self.pool._lost(self)
 
     async def exchange(self, head: bytes, body: bytes) -> _H1Response:
-        loop = self.pool.loop
-        self.head = loop.create_future()
-        assert self.transport is not None
+        if self.closed or self.transport is None:
+            raise UpstreamError("ServerDisconnectedError")
+        self.head = self.pool.loop.create_future()
         if body:
             self.transport.writelines((head, body))
         else:
@@ -300,11 +303,15 @@ class H1Pool:
                     return connection
         self._open += 1
         try:
-            return await self._connect(origin)
+            connection = await self._connect(origin)
+            if connection.closed:  # lost before it was ours to count
+                raise UpstreamError("ServerDisconnectedError")
         except BaseException:
             self._open -= 1
             self._wake_one()
             raise
+        self._origin[connection] = origin
+        return connection
 
     async def _connect(self, origin: tuple[str, str, int]) -> _Connection:
         scheme, host, port = origin
@@ -329,7 +336,6 @@ class H1Pool:
             raise UpstreamTimeout("ConnectTimeout") from None
         except OSError as exc:  # refused, DNS, TLS (ssl.SSLError is an OSError)
             raise UpstreamError(type(exc).__name__) from None
-        self._origin[connection] = origin
         return connection
 
     def _release(self, connection: _Connection) -> None:
