@@ -1,10 +1,8 @@
-"""The operations layers' cheap paths give what the plain rules give: the access log's
-per-turn flush, its cached timestamps, and the no-SDK tracing check."""
+"""The operations layers' cheap paths give what the plain rules give: the access log's record
+and cached timestamps, and the no-SDK tracing check."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 import time
 from typing import Any
@@ -16,19 +14,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from akgate.ops import AccessLog
-from akgate.ops._stack import _TurnFlushingHandler, _UTCFormatter
+from akgate.ops._stack import _UTCFormatter
 from akgate.ops._tracing import _untraced_check
-
-
-class CountingStream(io.StringIO):
-    def __init__(self) -> None:
-        super().__init__()
-        self.flushes = 0
-        self.flushed: list[str] = []
-
-    def flush(self) -> None:
-        self.flushes += 1
-        self.flushed.append(self.getvalue())
 
 
 def record(message: str, created: float | None = None) -> logging.LogRecord:
@@ -36,38 +23,6 @@ def record(message: str, created: float | None = None) -> logging.LogRecord:
     if created is not None:
         entry.created = created
     return entry
-
-
-async def test_lines_of_one_loop_turn_are_flushed_once_at_its_end() -> None:
-    stream = CountingStream()
-    handler = _TurnFlushingHandler(stream)
-    for n in range(3):
-        handler.handle(record(f"line {n}"))
-    assert stream.flushes == 0  # not yet: the turn is not over
-    assert stream.getvalue() == "line 0\nline 1\nline 2\n"
-    await asyncio.sleep(0)
-    assert stream.flushes == 1
-    handler.handle(record("line 3"))
-    await asyncio.sleep(0)
-    assert stream.flushes == 2
-    assert stream.flushed[-1].endswith("line 3\n")
-
-
-def test_outside_an_event_loop_every_line_is_flushed_at_once() -> None:
-    stream = CountingStream()
-    handler = _TurnFlushingHandler(stream)
-    handler.handle(record("a"))
-    handler.handle(record("b"))
-    assert stream.flushes == 2
-
-
-async def test_closing_the_handler_flushes_what_is_pending() -> None:
-    stream = CountingStream()
-    handler = _TurnFlushingHandler(stream)
-    handler.handle(record("last"))
-    handler.close()
-    assert stream.flushes >= 1
-    assert stream.flushed[0] == "last\n"
 
 
 @given(created=st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
@@ -108,25 +63,6 @@ def test_a_provider_named_in_the_environment_is_asked_from_the_api(
     check = _untraced_check(None)
     assert check() is True
     assert calls == [1]  # the API's own look-up, which loads the named provider
-
-
-def test_a_loop_that_ended_before_its_flush_does_not_hold_later_lines() -> None:
-    stream = CountingStream()
-    handler = _TurnFlushingHandler(stream)
-
-    async def log_and_leave() -> None:
-        handler.handle(record("in the loop"))
-
-    asyncio.run(log_and_leave())  # the loop may close before its scheduled flush runs
-    before = stream.flushes
-
-    async def log_again() -> None:
-        handler.handle(record("in the next loop"))
-        await asyncio.sleep(0)
-
-    asyncio.run(log_again())
-    assert stream.flushes > before
-    assert stream.flushed[-1].endswith("in the next loop\n")
 
 
 class Collect(logging.Handler):

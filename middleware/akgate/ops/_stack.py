@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -89,44 +88,6 @@ class _UTCFormatter(logging.Formatter):
         return self._stamp
 
 
-class _TurnFlushingHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler that, on a thread running an event loop, flushes once per loop turn.
-
-    The lines of the requests that finish in one turn of the loop leave in one write instead of
-    one each (a system call per access line was the log's largest cost under load); they are
-    written at the end of that turn, before the loop waits for anything. Elsewhere (threads,
-    start-up, shutdown) every record is flushed at once, as by ``logging.StreamHandler``.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        #: The loop a flush is scheduled on (None: nothing pending).
-        self._scheduled_on: asyncio.AbstractEventLoop | None = None
-
-    def flush(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            super().flush()
-            return
-        scheduled = self._scheduled_on
-        if scheduled is loop:
-            return  # this turn's flush is pending
-        if scheduled is not None and not scheduled.is_closed():
-            super().flush()  # another loop holds the pending flush: write this line now
-            return
-        self._scheduled_on = loop
-        loop.call_soon(self._flush_now)
-
-    def _flush_now(self) -> None:
-        self._scheduled_on = None
-        super().flush()
-
-    def close(self) -> None:
-        super().flush()
-        super().close()
-
-
 def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
     """Send ``akgate`` records (WARNING and up) to stderr and the access log to stdout, each with
     the request id (idempotent: an earlier configuration by this function is replaced)."""
@@ -146,7 +107,7 @@ def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
         logger = logging.getLogger(name)
         for handler in [h for h in logger.handlers if getattr(h, "_akgate", False)]:
             logger.removeHandler(handler)
-        handler = _TurnFlushingHandler(stream)
+        handler = logging.StreamHandler(stream)
         handler._akgate = True  # type: ignore[attr-defined]
         handler.addFilter(request_id)
         handler.setFormatter(fmt)
