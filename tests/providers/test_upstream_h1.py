@@ -7,9 +7,11 @@ import asyncio
 import gzip
 import itertools
 import json
+import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -388,3 +390,76 @@ async def test_bytes_on_an_idle_connection_retire_it() -> None:
             await provider.aclose()
     assert (first.status_code, second.status_code) == (200, 200)
     assert len(connections) == 2
+
+
+# --- TLS -----------------------------------------------------------------------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key), signed by itself."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "akgate test upstream")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_an_https_upstream_is_verified(
+    trusted: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    upstream = RawUpstream(lambda n: whole(CHAT))
+    if trusted:  # the system store plus this certificate, as an operator would set it up
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0, ssl=context)
+    base = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    provider = UpstreamProvider(base)
+    try:
+        response = await post(provider, URL, HELLO)
+        own_client = provider.client._h1 is not None
+    finally:
+        await provider.aclose()
+        server.close()
+        await server.wait_closed()
+    assert own_client
+    if trusted:
+        assert response.status_code == 200
+        assert response.content == CHAT
+    else:  # a certificate nobody vouches for: refused before a byte of the request leaves
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_error"
+        assert upstream.requests == []
