@@ -463,3 +463,59 @@ async def test_an_https_upstream_is_verified(
         assert response.status_code == 502
         assert response.json()["error"]["code"] == "upstream_error"
         assert upstream.requests == []
+
+
+# --- the exchange's deadline ---------------------------------------------------------------
+
+
+class _Scope:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.moves = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "deadline" and "deadline" in self.__dict__:
+            self.__dict__["moves"] += 1
+        self.__dict__[name] = value
+
+
+@given(
+    first_byte=st.floats(min_value=0.1, max_value=200),
+    idle=st.floats(min_value=0.1, max_value=200),
+    gaps=st.lists(st.floats(min_value=0, max_value=30), min_size=1, max_size=30),
+)
+def test_after_any_data_a_stall_is_cut_between_0_9_and_1_idle_limit(
+    first_byte: float, idle: float, gaps: list[float]
+) -> None:
+    from akgate.providers._upstream import _Exchange
+
+    provider = UpstreamProvider(
+        "http://127.0.0.1:9/v1", first_byte_timeout=first_byte, idle_timeout=idle
+    )
+    now = [1000.0]
+    exchange = _Exchange(provider, None, None, "chat", "req_1")  # type: ignore[arg-type]
+    exchange.clock = lambda: now[0]
+    scope = _Scope(now[0] + first_byte)
+    exchange.deadline = scope.deadline
+    exchange.scope = scope  # type: ignore[assignment]
+    for gap in gaps:
+        now[0] += gap
+        if now[0] >= scope.deadline:
+            break  # the exchange was cut before this data
+        exchange._progress()
+        assert now[0] + 0.9 * idle - 1e-9 <= scope.deadline <= now[0] + idle + 1e-9
+        assert exchange.deadline == scope.deadline
+
+
+def test_a_quick_answer_does_not_move_the_deadline() -> None:
+    from akgate.providers._upstream import _Exchange
+
+    provider = UpstreamProvider("http://127.0.0.1:9/v1", read_timeout=120)
+    exchange = _Exchange(provider, None, None, "chat", "req_1")  # type: ignore[arg-type]
+    exchange.clock = lambda: 1000.001  # the answer's bytes, a millisecond after the start
+    scope = _Scope(1000.0 + 120)
+    exchange.deadline = scope.deadline
+    exchange.scope = scope  # type: ignore[assignment]
+    exchange._progress()
+    exchange._progress()
+    assert scope.moves == 0  # no timer rescheduled: 120 s from the start is within the rule
