@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import anyio
 
@@ -62,31 +61,13 @@ class RequestBodyTimeout:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
-        started = False
-        # One cancel scope per request (not one per receive: each costs microseconds), lifted
-        # as soon as the body is complete or the response has started. Under asyncio its
-        # deadline is a plain loop timer: cheaper to arm and to lift than a scope deadline.
-        with anyio.CancelScope() as bound:
-            lift = _arm(bound, self.timeout)
-
-            async def timed_receive() -> Message:
-                message = await receive()
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    lift()
-                return message
-
-            async def tracking_send(message: Message) -> None:
-                nonlocal started
-                if not started and message["type"] == "http.response.start":
-                    started = True
-                    lift()
-                await send(message)
-
-            try:
-                await self.app(scope, timed_receive, tracking_send)
-            finally:
-                lift()  # a timer left armed would cancel the scope after it has exited
-        if bound.cancelled_caught and not started:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another event loop (trio): an anyio cancel scope
+            timed_out = await self._in_cancel_scope(scope, receive, send)
+        else:
+            timed_out = await self._with_loop_timer(loop, scope, receive, send)
+        if timed_out:
             logger.info(
                 "request %s: body not complete within %s s; answered 408",
                 ctx.request_id,
@@ -101,19 +82,105 @@ class RequestBodyTimeout:
                 ),
             )
 
+    async def _with_loop_timer(
+        self, loop: asyncio.AbstractEventLoop, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
+        """asyncio: one loop timer per request that cancels the request's task if the body is
+        still unread when it fires (as ``asyncio.timeout`` does, and undone the same way);
+        whether the request timed out. An anyio cancel scope's enter and exit cost several
+        microseconds of CPU per request (``docs/benchmarks.md``, "The whole default stack")."""
+        # Any: ``uncancel`` and ``cancelling`` are Python 3.11+ (``_CAN_UNCANCEL``).
+        task: Any = asyncio.current_task()
+        if task is None or not _CAN_UNCANCEL:  # pragma: no cover - no task, or Python 3.10
+            return await self._in_cancel_scope(scope, receive, send)
+        watch = _Watch(task, task.cancelling())
+        handle = loop.call_later(self.timeout, watch.fire)
+        watch.handle = handle
 
-def _arm(bound: anyio.CancelScope, timeout: float) -> Callable[[], None]:
-    """Cancel ``bound`` in ``timeout`` seconds; returns what lifts that (safe to call twice)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # another event loop (trio): the scope's own deadline
-        bound.deadline = anyio.current_time() + timeout
+        async def timed_receive() -> Message:
+            message = await receive()
+            if not watch.lifted and (
+                message["type"] != "http.request" or not message.get("more_body", False)
+            ):
+                watch.lift()
+            return message
 
-        def lift() -> None:
-            bound.deadline = math.inf
+        async def tracking_send(message: Message) -> None:
+            if not watch.started and message["type"] == "http.response.start":
+                watch.started = True
+                watch.lift()
+            await send(message)
 
-        return lift
-    return loop.call_later(timeout, bound.cancel).cancel
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except asyncio.CancelledError:
+            # Ours only when our timer cancelled the task and nobody else did as well.
+            if not watch.fired or task.uncancel() > watch.cancelling:
+                raise
+            return not watch.started
+        finally:
+            handle.cancel()  # a timer left armed would cancel the task after this request
+        if watch.fired:  # the inner app swallowed our cancellation: undo it all the same
+            task.uncancel()
+        return False
+
+    async def _in_cancel_scope(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Any event loop: the layers inside run in an anyio cancel scope with a deadline that
+        is lifted as soon as the body is complete or the response has started."""
+        started = False
+        with anyio.CancelScope() as bound:
+            bound.deadline = anyio.current_time() + self.timeout
+
+            def lift() -> None:
+                bound.deadline = math.inf
+
+            async def timed_receive() -> Message:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    lift()
+                return message
+
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                if not started and message["type"] == "http.response.start":
+                    started = True
+                    lift()
+                await send(message)
+
+            await self.app(scope, timed_receive, tracking_send)
+        return bound.cancelled_caught and not started
+
+
+#: ``Task.uncancel`` (Python 3.11+) lets a cancellation of ours be told from anyone else's.
+_CAN_UNCANCEL: Final = hasattr(asyncio.Task, "uncancel")
+
+
+class _Watch:
+    """The state of one timed request under asyncio, read by its timer."""
+
+    __slots__ = ("cancelling", "fired", "handle", "lifted", "started", "task")
+
+    def __init__(self, task: Any, cancelling: int) -> None:
+        self.task = task  # an asyncio.Task with ``cancelling`` (Python 3.11+)
+        #: Cancellations requested before the request began (``uncancel`` returns to it when
+        #: ours is the only one since).
+        self.cancelling = cancelling
+        self.handle: asyncio.TimerHandle | None = None
+        self.lifted = False  # the body is complete or the response has started
+        self.started = False  # the response has started
+        self.fired = False  # the timer cancelled the task
+
+    def lift(self) -> None:
+        self.lifted = True
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            handle.cancel()
+
+    def fire(self) -> None:
+        if self.lifted:
+            return
+        self.fired = True
+        self.task.cancel()
 
 
 def _has_body(scope: Scope) -> bool:
