@@ -134,5 +134,6 @@ async def test_the_task_is_left_uncancelled_after_a_timeout() -> None:
     layer = RequestBodyTimeout(reading_app, timeout=0.05)
     assert (await run(layer, [b"{"], True))[0]["status"] == 408
     task = asyncio.current_task()
-    assert task is not None and task.cancelling() == 0
+    assert task is not None
+    assert task.cancelling() == 0
     await asyncio.sleep(0.01)
