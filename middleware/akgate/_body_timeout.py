@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from typing import Any, Final
 
 import anyio
@@ -48,6 +49,7 @@ class RequestBodyTimeout:
             raise ValueError("timeout must be > 0")
         self.app = app
         self.timeout = timeout
+        self._deadlines: _Deadlines | None = None  # under asyncio: on the loop last seen
 
     def __repr__(self) -> str:
         return f"RequestBodyTimeout({self.app!r}, timeout={self.timeout})"
@@ -85,17 +87,20 @@ class RequestBodyTimeout:
     async def _with_loop_timer(
         self, loop: asyncio.AbstractEventLoop, scope: Scope, receive: Receive, send: Send
     ) -> bool:
-        """asyncio: one loop timer per request that cancels the request's task if the body is
-        still unread when it fires (as ``asyncio.timeout`` does, and undone the same way);
-        whether the request timed out. An anyio cancel scope's enter and exit cost several
-        microseconds of CPU per request (``docs/benchmarks.md``, "The whole default stack")."""
+        """asyncio: the request's task is cancelled if its body is still unread at its deadline
+        (as ``asyncio.timeout`` does, and undone the same way); whether the request timed out.
+
+        An anyio cancel scope's enter and exit cost several microseconds of CPU per request,
+        and so does a loop timer armed and cancelled per request; the deadlines of one layer on
+        one loop share one timer instead (:class:`_Deadlines`)."""
         # Any: ``uncancel`` and ``cancelling`` are Python 3.11+ (``_CAN_UNCANCEL``).
         task: Any = asyncio.current_task()
         if task is None or not _CAN_UNCANCEL:  # pragma: no cover - no task, or Python 3.10
             return await self._in_cancel_scope(scope, receive, send)
-        watch = _Watch(task, task.cancelling())
-        handle = loop.call_later(self.timeout, watch.fire)
-        watch.handle = handle
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = _Deadlines(loop, self.timeout)
+        watch = deadlines.add(task)
 
         async def timed_receive() -> Message:
             message = await receive()
@@ -114,12 +119,16 @@ class RequestBodyTimeout:
         try:
             await self.app(scope, timed_receive, tracking_send)
         except asyncio.CancelledError:
-            # Ours only when our timer cancelled the task and nobody else did as well.
-            if not watch.fired or task.uncancel() > watch.cancelling:
-                raise
-            return not watch.started
+            # Ours only when our deadline cancelled the task and nobody else did as well.
+            if watch.fired and task.uncancel() <= watch.cancelling:
+                return not watch.started
+            raise
+        except BaseException:
+            if watch.fired:  # the inner app turned our cancellation into an error
+                task.uncancel()
+            raise
         finally:
-            handle.cancel()  # a timer left armed would cancel the task after this request
+            watch.lift()  # a deadline left pending would cancel the task after this request
         if watch.fired:  # the inner app swallowed our cancellation: undo it all the same
             task.uncancel()
         return False
@@ -156,31 +165,77 @@ _CAN_UNCANCEL: Final = hasattr(asyncio.Task, "uncancel")
 
 
 class _Watch:
-    """The state of one timed request under asyncio, read by its timer."""
+    """One timed request under asyncio: lifted once its body is complete or its response has
+    started, fired (its task cancelled) if its deadline comes first."""
 
-    __slots__ = ("cancelling", "fired", "handle", "lifted", "started", "task")
+    __slots__ = ("cancelling", "deadline", "deadlines", "fired", "lifted", "started", "task")
 
-    def __init__(self, task: Any, cancelling: int) -> None:
+    def __init__(self, task: Any, deadline: float, deadlines: _Deadlines) -> None:
         self.task = task  # an asyncio.Task with ``cancelling`` (Python 3.11+)
         #: Cancellations requested before the request began (``uncancel`` returns to it when
         #: ours is the only one since).
-        self.cancelling = cancelling
-        self.handle: asyncio.TimerHandle | None = None
-        self.lifted = False  # the body is complete or the response has started
+        self.cancelling: int = task.cancelling()
+        self.deadline = deadline
+        self.deadlines = deadlines
+        self.lifted = False  # no longer timed (body complete, response started, or fired)
         self.started = False  # the response has started
-        self.fired = False  # the timer cancelled the task
+        self.fired = False  # the deadline cancelled the task
 
     def lift(self) -> None:
-        self.lifted = True
-        handle, self.handle = self.handle, None
-        if handle is not None:
-            handle.cancel()
+        if not self.lifted:
+            self.lifted = True
+            self.task = None  # a finished request's task is not kept alive by its entry
+            self.deadlines.live -= 1
 
     def fire(self) -> None:
-        if self.lifted:
-            return
+        task = self.task
+        self.lift()
         self.fired = True
-        self.task.cancel()
+        task.cancel()
+
+
+class _Deadlines:
+    """The timed requests of one layer on one event loop, oldest first, under one loop timer.
+
+    Every request gets the same timeout, so deadlines come in the order requests arrive: a
+    deque, with the timer armed for the oldest pending one. A lifted request stays in the deque
+    until the timer passes it or the deque is compacted (when over half of it is lifted), so
+    memory stays within twice the requests still reading their body.
+    """
+
+    __slots__ = ("handle", "live", "loop", "pending", "timeout")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.pending: deque[_Watch] = deque()
+        #: Entries of ``pending`` not lifted yet.
+        self.live = 0
+        self.handle: asyncio.TimerHandle | None = None
+
+    def add(self, task: Any) -> _Watch:
+        watch = _Watch(task, self.loop.time() + self.timeout, self)
+        pending = self.pending
+        if len(pending) > 2 * self.live + 32:
+            pending = self.pending = deque(w for w in pending if not w.lifted)
+        pending.append(watch)
+        self.live += 1
+        if self.handle is None:
+            self.handle = self.loop.call_at(watch.deadline, self._expire)
+        return watch
+
+    def _expire(self) -> None:
+        self.handle = None
+        now = self.loop.time()
+        pending = self.pending
+        while pending:
+            watch = pending[0]
+            if not watch.lifted:
+                if watch.deadline > now:
+                    self.handle = self.loop.call_at(watch.deadline, self._expire)
+                    return
+                watch.fire()
+            pending.popleft()
 
 
 def _has_body(scope: Scope) -> bool:

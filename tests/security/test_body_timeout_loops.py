@@ -137,3 +137,45 @@ async def test_the_task_is_left_uncancelled_after_a_timeout() -> None:
     assert task is not None
     assert task.cancelling() == 0
     await asyncio.sleep(0.01)
+
+
+async def test_many_requests_share_one_timer_and_only_the_slow_ones_time_out() -> None:
+    # Interleaved requests, some of which never finish their body: exactly those get a 408,
+    # each about when its own deadline comes, and the finished ones are not kept around.
+    layer = RequestBodyTimeout(reading_app, timeout=0.2)
+    loop = asyncio.get_running_loop()
+    slow = {i for i in range(60) if i % 7 == 3}
+    finished: dict[int, tuple[int, float]] = {}
+
+    async def one(i: int) -> None:
+        await asyncio.sleep(i * 0.005)
+        started = loop.time()
+        sent = await run(layer, [b"{"] if i in slow else [b"{", b"}"], i in slow)
+        finished[i] = (sent[0]["status"], loop.time() - started)
+
+    await asyncio.gather(*(one(i) for i in range(60)))
+    assert {i for i, (status, _) in finished.items() if status == 408} == slow
+    assert all(status == 200 for i, (status, _) in finished.items() if i not in slow)
+    assert all(0.2 <= finished[i][1] < 0.35 for i in slow)  # each at its own deadline
+    deadlines = layer._deadlines
+    assert deadlines is not None
+    assert deadlines.live == 0
+    assert len(deadlines.pending) <= 32  # compacted: finished requests are dropped
+
+
+async def test_an_error_raised_instead_of_the_timeout_leaves_the_task_uncancelled() -> None:
+    # An inner app that turns the cancellation into an error: the error goes on, and the
+    # request's task carries no cancellation of the layer's afterwards.
+    async def converting(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await receive()
+            await receive()
+        except asyncio.CancelledError:
+            raise RuntimeError("gave up") from None
+
+    layer = RequestBodyTimeout(converting, timeout=0.05)
+    with pytest.raises(RuntimeError, match="gave up"):
+        await run(layer, [b"{"], True)
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
