@@ -21,7 +21,7 @@ from typing import Any, Final
 import anyio
 
 from ._asgi import route_path
-from ._endpoints import resolve
+from ._endpoints import remember_resolution, resolve
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .context import request_context
 from .errors import GatewayError, send_error
@@ -55,14 +55,15 @@ class RequestBodyTimeout:
         return f"RequestBodyTimeout({self.app!r}, timeout={self.timeout})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or not _has_body(scope)
-            or resolve(scope, route_path(scope)) is None
-        ):
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        resolution = resolve(scope, route_path(scope))
+        if resolution is None:
             await self.app(scope, receive, send)
             return
         scope, send, ctx = request_context(scope, send)
+        remember_resolution(scope, resolution)  # the layers inside need not resolve it again
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another event loop (trio): an anyio cancel scope

@@ -179,3 +179,41 @@ async def test_an_error_raised_instead_of_the_timeout_leaves_the_task_uncancelle
     task = asyncio.current_task()
     assert task is not None
     assert task.cancelling() == 0
+
+
+async def test_the_path_is_resolved_once_for_the_layers_inside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from akgate import _body_timeout, _endpoints
+    from akgate._endpoints import gateway_scope
+
+    calls: list[str] = []
+    real = _endpoints.resolve
+
+    def counting(scope: Scope, path: str) -> Any:
+        calls.append(path)
+        return real(scope, path)
+
+    monkeypatch.setattr(_endpoints, "resolve", counting)
+    monkeypatch.setattr(_body_timeout, "resolve", counting)
+    seen: list[Any] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(gateway_scope(scope))  # what auth and validation ask
+        await reading_app(scope, receive, send)
+
+    for path, resolutions in [("/v1/chat/completions", 1), ("/v1/chat/completions/", 2)]:
+        calls.clear()
+        seen.clear()
+        scope = {**SCOPE, "path": path, "raw_path": path.encode()}
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await RequestBodyTimeout(inner, timeout=1)(scope, receiving([b"{}"], hang=False), send)
+        assert len(calls) == resolutions, path  # a trailing slash: rewritten inside, as before
+        inner_scope, resolution = seen[0]
+        assert inner_scope["path"] == "/v1/chat/completions"
+        assert resolution.spec.name == "chat_completions"
+        assert sent[0]["status"] == 200
