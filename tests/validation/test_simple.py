@@ -54,6 +54,20 @@ MESSAGES = st.one_of(
 MODELS = st.one_of(*[st.sampled_from(["demo", "gpt-4o"])] * 3, VALUES)
 
 
+#: Responses input items: mostly plain text messages (``type`` optional), some of any shape.
+INPUT_ITEM = st.one_of(
+    PLAIN_MESSAGE,
+    PLAIN_MESSAGE.map(lambda m: {"type": "message", **m}),
+    MESSAGE,
+    MESSAGE.map(lambda m: {"type": "message", **m}),
+    st.fixed_dictionaries({"type": VALUES | st.sampled_from(["function_call", "x"])}).map(
+        lambda t: {**t, "role": "user", "content": "hi"}
+    ),
+    VALUES,
+)
+INPUT_ITEMS = st.lists(INPUT_ITEM, max_size=3)
+
+
 @st.composite
 def near_simple(
     draw: st.DrawFn, keys: list[str], required: str, value: st.SearchStrategy[Any]
@@ -103,7 +117,13 @@ def test_chat_fast_path_matches_the_model(payload: dict[str, Any]) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(near_simple(RESPONSES_KEYS, "input", st.one_of(*[st.text(max_size=5)] * 3, VALUES)))
+@given(
+    near_simple(
+        RESPONSES_KEYS,
+        "input",
+        st.one_of(*[st.text(max_size=5)] * 2, INPUT_ITEMS, INPUT_ITEMS, VALUES),
+    )
+)
 def test_responses_fast_path_matches_the_model(payload: dict[str, Any]) -> None:
     if is_simple_responses(payload):
         ResponsesRequest.model_validate(payload)
@@ -188,3 +208,9 @@ def test_every_option_at_every_boundary(
             message = {"role": role, "content": content}
             check_same("chat_completions", {**base, "messages": [message]})
             check_same("chat_completions", {**base, "messages": [message, {**message, "x": 1}]})
+            for kind in [None, "message", "function_call", "", 1]:
+                item = message if kind is None else {"type": kind, **message}
+                plain = {"model": "demo", "input": [item]}
+                check_same("responses", plain)
+                check_same("responses", {**plain, "input": [item, {**item, "id": "m"}]})
+    check_same("responses", {"model": "demo", "input": []})

@@ -1,11 +1,12 @@
 """The plain requests most traffic sends, recognized without running the pydantic model.
 
-A chat request of text messages, or a Responses request with a string ``input``, and a few plain
-scalar options: checked here with the same rules the models apply (strict types, the documented
-ranges), in about a tenth of the model's time. Anything else (another field, a content part
-list, a tool, ``gateway``, a value out of range or of another type) returns ``False`` and gets
-the model, which then names the problem. So this check may only say yes where the model says
-yes; ``tests/validation/test_simple.py`` holds it to that with hypothesis.
+A chat request of text messages, or a Responses request whose ``input`` is a string or a list of
+text messages, with a few plain scalar options: checked here with the same rules the models
+apply (strict types, the documented ranges), in a fraction of the model's time. Anything else
+(another field, a content part list, a tool, ``gateway``, a value out of range or of another
+type) returns ``False`` and gets the model, which then names the problem. So this check may only
+say yes where the model says yes; ``tests/validation/test_simple.py`` holds it to that with
+hypothesis and at every boundary.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ _RESPONSES_OPTIONS: Final[dict[str, Callable[[Any], bool]]] = {
 #: Roles whose message is ``{"role", "content": <string>}`` at its plainest.
 _TEXT_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
 _MESSAGE_KEYS: Final = frozenset({"role", "content"})
+#: A Responses input message may name its type.
+_TYPED_MESSAGE_KEYS: Final = frozenset({"type", "role", "content"})
 
 
 def _model(payload: dict[str, Any]) -> bool:
@@ -99,8 +102,19 @@ def is_simple_chat(payload: dict[str, Any]) -> bool:
 
 def is_simple_responses(payload: dict[str, Any]) -> bool:
     """True when ``payload`` is a plain Responses request the model accepts as it is."""
-    return (
-        type(payload.get("input")) is str
-        and _model(payload)
-        and _options(payload, "input", _RESPONSES_OPTIONS)
-    )
+    items = payload.get("input")
+    if type(items) is list:
+        if not items:
+            return False
+        for item in items:
+            if type(item) is not dict or type(item.get("content")) is not str:
+                return False
+            keys = item.keys()
+            if keys != _MESSAGE_KEYS and (keys != _TYPED_MESSAGE_KEYS or item["type"] != "message"):
+                return False
+            role = item["role"]
+            if type(role) is not str or role not in _TEXT_ROLES:
+                return False
+    elif type(items) is not str:
+        return False
+    return _model(payload) and _options(payload, "input", _RESPONSES_OPTIONS)
