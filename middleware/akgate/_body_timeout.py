@@ -163,6 +163,9 @@ class RequestBodyTimeout:
 
 #: ``Task.uncancel`` (Python 3.11+) lets a cancellation of ours be told from anyone else's.
 _CAN_UNCANCEL: Final = hasattr(asyncio.Task, "uncancel")
+#: A loop may run a timer a little before its time (within its clock's resolution; uvloop's is a
+#: millisecond): a deadline that close counts as come, rather than re-arming the timer in a spin.
+_EARLY: Final = 0.001
 
 
 class _Watch:
@@ -232,7 +235,7 @@ class _Deadlines:
         while pending:
             watch = pending[0]
             if not watch.lifted:
-                if watch.deadline > now:
+                if watch.deadline > now + _EARLY:
                     self.handle = self.loop.call_at(watch.deadline, self._expire)
                     return
                 watch.fire()

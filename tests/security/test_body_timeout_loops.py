@@ -59,14 +59,18 @@ async def run(layer: Any, chunks: list[bytes], hang: bool) -> list[Message]:
     return sent
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
 def test_the_same_answers_on_every_event_loop(backend: str) -> None:
     layer = RequestBodyTimeout(reading_app, timeout=0.1)
+    options: dict[str, Any] = {}
+    if backend == "uvloop":
+        pytest.importorskip("uvloop")
+        backend, options = "asyncio", {"use_uvloop": True}
 
     async def both() -> tuple[list[Message], list[Message]]:
         return await run(layer, [b"{"], True), await run(layer, [b"{", b"}"], False)
 
-    timed_out, complete = anyio.run(both, backend=backend)
+    timed_out, complete = anyio.run(both, backend=backend, backend_options=options)
     assert timed_out[0]["status"] == 408
     assert dict(timed_out[0]["headers"])[b"connection"] == b"close"
     assert b"request_timeout" in timed_out[1]["body"]
