@@ -5,8 +5,8 @@ Under asyncio (Python 3.11+) it is a small native scope: cancelling it cancels t
 task once (``Task.cancel``) and the scope's exit takes that cancellation back
 (``Task.uncancel``), as ``asyncio.timeout`` does. An ``anyio.CancelScope`` costs several
 microseconds per stream in bookkeeping (the backend lookup, its scope tree, its timer) that a
-provider call that is never cancelled does not need (docs/benchmarks.md, "Routing's fixed cost
-per stream"). It keeps anyio's rules where they matter:
+provider call that is never cancelled does not need (docs/benchmarks.md, "Routing's own
+costs"). It keeps anyio's rules where they matter:
 
 * a cancellation from outside (an outer scope, the server) is never swallowed;
 * an anyio scope with ``shield=True`` inside the provider call (a connection pool closing a
