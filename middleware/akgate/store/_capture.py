@@ -35,6 +35,11 @@ LIFECYCLE_EVENTS: Final = TERMINAL_EVENTS | {
     "response.queued",
 }
 _INPUT_PARAM: Final = re.compile(r"^input\[(\d+)\](.*)$", re.S)
+#: A chunk without a lifecycle event's name (as its ``event:`` line or its JSON ``type``) and
+#: without a ``\u`` escape (that could spell one in the JSON) holds no event the capture patches.
+_LIFECYCLE_NAME: Final = re.compile(
+    rb"response\.(?:created|in_progress|queued|completed|failed|incomplete)|\\u"
+)
 #: A JSON answer is held whole to be patched: a larger one passes through unpatched.
 MAX_JSON_ANSWER: Final = 32 * 1024 * 1024
 
@@ -90,6 +95,7 @@ class ResponseCapture:
 
     __slots__ = (
         "chunks",
+        "clean",
         "final",
         "mode",
         "on_event",
@@ -115,6 +121,8 @@ class ResponseCapture:
         self.size = 0
         self.parser: SSEParser | None = None
         self.pending = False
+        #: The parser holds nothing: every chunk so far ended with a blank line (``\n\n``).
+        self.clean = True
         #: The terminal Response object, once seen.
         self.final: dict[str, Any] | None = None
 
@@ -204,6 +212,20 @@ class ResponseCapture:
     async def _sse(self, chunk: bytes, more_body: bool) -> None:
         parser = self.parser
         assert parser is not None
+        if (
+            self.clean
+            and chunk.endswith(b"\n\n")
+            and self.on_event is None
+            and len(chunk) <= parser.max_event_size
+            and _LIFECYCLE_NAME.search(chunk) is None
+            and (self.turn.seal is None or b"response.output_item.done" not in chunk)
+        ):
+            # The hot path (text deltas): whole events, none to patch, no event log to feed.
+            # The parser would only split them to find that out; they go out as they came.
+            await self.send({"type": "http.response.body", "body": chunk, "more_body": more_body})
+            return
+        if chunk:
+            self.clean = chunk.endswith(b"\n\n")
         whole_before = not self.pending
         try:
             events = parser.feed(chunk) if chunk else []

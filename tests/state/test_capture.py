@@ -1,0 +1,142 @@
+"""``ResponseCapture`` on a stream: chunks with no event to patch go out unread, exactly as the
+full read would have sent them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic_core import to_json
+
+from akgate.sse import SSEParser
+from akgate.store import _capture
+from akgate.store._capture import ResponseCapture, Turn
+
+START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/event-stream")],
+}
+
+
+def turn() -> Turn:
+    return Turn(
+        id="resp_turn",
+        workspace="",
+        store=True,
+        background=False,
+        stream=True,
+        previous_response_id=None,
+    )
+
+
+def lifecycle(kind: str, seq: int) -> dict[str, Any]:
+    status = "completed" if kind == "response.completed" else "in_progress"
+    return {
+        "type": kind,
+        "sequence_number": seq,
+        "response": {"id": "resp_inner", "object": "response", "status": status, "output": []},
+    }
+
+
+def frame(event: dict[str, Any], named: bool) -> bytes:
+    head = b"event: " + event["type"].encode() + b"\n" if named else b""
+    return head + b"data: " + to_json(event) + b"\n\n"
+
+
+async def run(chunks: list[bytes]) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    sent: list[Any] = []
+    saved: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def save(response: dict[str, Any], encoded: bytes) -> bytes:
+        saved.append(response)
+        return encoded
+
+    capture = ResponseCapture(turn(), send, save)
+    await capture(START)
+    for i, chunk in enumerate(chunks):
+        more = i < len(chunks) - 1
+        await capture({"type": "http.response.body", "body": chunk, "more_body": more})
+    return sent, saved, capture.final
+
+
+texts = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["response.completed", "response.created", "\u00e9t\u00e9", "a\\u0062"]),
+)
+
+
+@st.composite
+def streams(draw: Any) -> list[bytes]:
+    named = draw(st.booleans())
+    events = [lifecycle("response.created", 0), lifecycle("response.in_progress", 1)]
+    for text in draw(st.lists(texts, max_size=8)):
+        events.append({"type": "response.output_text.delta", "delta": text, "logprobs": []})
+    events.append(lifecycle("response.completed", len(events)))
+    frames = [frame(e, named) for e in events]
+    raw = b"".join(frames)
+    if draw(st.booleans()):  # cut between events, as the adapter sends them
+        ends = [sum(map(len, frames[: i + 1])) for i in range(len(frames) - 1)]
+        cuts = sorted(set(draw(st.lists(st.sampled_from(ends), max_size=12))))
+    else:
+        cuts = sorted(set(draw(st.lists(st.integers(1, max(len(raw) - 1, 1)), max_size=12))))
+    return [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True) if raw[a:b]]
+
+
+@settings(max_examples=150)
+@given(chunks=streams())
+def test_unread_chunks_go_out_as_the_full_read_sends_them(chunks: list[bytes]) -> None:
+    fast = anyio.run(run, chunks)
+    original = _capture._LIFECYCLE_NAME
+    _capture._LIFECYCLE_NAME = re.compile(b"")  # matches every chunk: the full read
+    try:
+        slow = anyio.run(run, chunks)
+    finally:
+        _capture._LIFECYCLE_NAME = original
+    assert fast == slow
+    assert fast[2] is not None
+    assert fast[2]["id"] == "resp_turn"
+
+
+class NoParse(SSEParser):
+    def feed(self, chunk: bytes) -> list[Any]:
+        raise AssertionError(f"parsed {chunk!r}")
+
+
+async def test_a_delta_chunk_is_not_parsed() -> None:
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def save(response: dict[str, Any], encoded: bytes) -> bytes:
+        return encoded
+
+    capture = ResponseCapture(turn(), send, save)
+    await capture(START)
+    await capture(
+        {
+            "type": "http.response.body",
+            "body": frame(lifecycle("response.created", 0), True),
+            "more_body": True,
+        }
+    )
+    capture.parser = NoParse()
+    delta = {"type": "response.output_text.delta", "delta": "hi", "sequence_number": 1}
+    chunk = frame(delta, True) + frame({**delta, "sequence_number": 2}, False)
+    await capture({"type": "http.response.body", "body": chunk, "more_body": True})
+    assert sent[-1]["body"] == chunk
+    for unsafe in (
+        frame({**delta, "delta": "response.completed"}, True),  # could be a lifecycle event
+        frame({**delta, "delta": "\\u0041"}, True),  # an escape could spell one
+        frame(delta, True)[:-1],  # ends inside an event
+    ):
+        with pytest.raises(AssertionError, match="parsed"):
+            await capture({"type": "http.response.body", "body": unsafe, "more_body": True})
