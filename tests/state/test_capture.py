@@ -140,3 +140,94 @@ async def test_a_delta_chunk_is_not_parsed() -> None:
     ):
         with pytest.raises(AssertionError, match="parsed"):
             await capture({"type": "http.response.body", "body": unsafe, "more_body": True})
+
+
+def _chat_app(content: str) -> Any:
+    from akgate._asgi import read_body, send_json
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await read_body(scope, receive)
+        await send_json(
+            send,
+            200,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+            },
+        )
+
+    return app
+
+
+async def _turn(app: Any, **fields: Any) -> Any:
+    from tests.adapter.scripted import call
+
+    return await call(app, {"model": "m", "input": "hi", **fields})
+
+
+async def test_a_json_turn_is_stored_without_reading_the_answer_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under ``ResponsesAdapter(store=...)`` the adapter patches its Response object with the
+    turn's id and flags and hands it over: the capture neither parses nor encodes it again."""
+    from akgate.adapter import ResponsesAdapter
+    from akgate.store import MemoryResponseStore
+
+    store = MemoryResponseStore()
+    app = ResponsesAdapter(_chat_app("one"), store=store)
+
+    def no_json(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the capture read the answer back")
+
+    monkeypatch.setattr(_capture, "from_json", no_json)
+    monkeypatch.setattr(_capture, "to_json", no_json)
+    first = await _turn(app)
+    assert first.status == 200
+    body = first.json
+    assert body["store"] is True
+    assert body["previous_response_id"] is None
+    assert int(first.headers[b"content-length"]) == len(first.body)
+    stored = await store.load("", body["id"])
+    assert stored is not None
+    assert stored.response == body
+    second = (await _turn(app, previous_response_id=body["id"])).json
+    assert second["previous_response_id"] == body["id"]
+    assert second["id"] != body["id"]
+    assert second["id"].startswith("resp_")
+
+
+async def test_a_rewritten_answer_is_read_back_and_patched() -> None:
+    """A layer between the adapter and the store that changes the body: the capture reads the
+    body it received, not the adapter's object."""
+    from akgate.adapter import ResponsesAdapter
+    from akgate.store import MemoryResponseStore, StatefulResponses
+
+    adapter = ResponsesAdapter(_chat_app("two"))
+
+    async def rewriting(scope: Any, receive: Any, send: Any) -> None:
+        async def rewrite(message: Any) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": message["body"][:-1] + b',"extra":1}'}
+            elif message["type"] == "http.response.start":
+                message = {**message, "headers": [(b"content-type", b"application/json")]}
+            await send(message)
+
+        await adapter(scope, receive, rewrite)
+
+    store = MemoryResponseStore()
+    app = StatefulResponses(rewriting, store=store)
+    result = await _turn(app)
+    body = result.json
+    assert body["extra"] == 1
+    assert body["store"] is True
+    stored = await store.load("", body["id"])
+    assert stored is not None
+    assert stored.response == body

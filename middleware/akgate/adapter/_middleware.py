@@ -35,6 +35,7 @@ from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_envelope, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
+from ._answer import ANSWER_SLOT, AnswerSlot
 from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
 from ._response import chat_to_response
@@ -386,6 +387,18 @@ class _Bridge:
         )
         self.mode = "done"
         self.started = True
+        await self.send_response(response)
+
+    async def send_response(self, response: dict[str, Any]) -> None:
+        """The final Response object as the JSON answer (patched for, and left in, a stateful
+        layer's slot when there is one: see ``_answer``)."""
+        slot = self.ctx.state.get(ANSWER_SLOT)
+        if isinstance(slot, AnswerSlot):
+            slot.patch(response)
+            body = dumps(response)
+            slot.fill(response, body)
+            await send_json(self.send, 200, body, headers=_forwarded_headers(self.headers))
+            return
         await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
 
     async def inner_error_response(self, body: bytes, status: int | None = None) -> None:
@@ -553,7 +566,7 @@ class _Bridge:
                 GatewayError(error["code"], error["message"], error["param"], type_=error["type"]),
             )
             return
-        await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
+        await self.send_response(response)
 
     # --- the inner app returned or raised -------------------------------------------------
 
