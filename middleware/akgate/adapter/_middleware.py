@@ -267,6 +267,8 @@ class _Bridge:
         self.inner_released = anyio.Event()
         #: True once the inner app sent its last body message.
         self.inner_complete = False
+        #: Every inner chunk so far ended with a blank line: the SSE parser holds nothing.
+        self.framed = True
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
@@ -440,6 +442,26 @@ class _Bridge:
         parser, translator = self.parser, self.translator
         assert parser is not None
         assert translator is not None
+        if self.framed and self.started and more_body:
+            data = _lone_data_event(chunk, parser.max_event_size)
+            if data is not None:
+                # The hot path: one ``data:`` line and its blank line on a committed stream,
+                # with nothing held by the parser: its payload is read without the parser.
+                try:
+                    parsed = translator.parse(data)
+                except UpstreamStreamError:
+                    pass  # not JSON (or not UTF-8): the parser's reading decides, as always
+                else:
+                    events_out = translator.translate(parsed)
+                    if translator.finished:
+                        await self.end(events_out)
+                    elif events_out and self.stream:
+                        await self.send(
+                            {"type": "http.response.body", "body": events_out, "more_body": True}
+                        )
+                    return
+        if chunk:
+            self.framed = chunk.endswith(b"\n\n")
         try:
             events = parser.feed(chunk) if chunk else ()
         except SSEEventTooLarge:
@@ -592,6 +614,20 @@ class _Bridge:
         # Logged above and not re-raised: the client gets error + response.failed, and an outer
         # layer (routing) still sees a complete, well-formed response.
         await self.end(translator.fail("upstream_error", "The upstream failed mid-stream."))
+
+
+def _lone_data_event(chunk: bytes, max_size: int) -> bytes | None:
+    """The payload of ``chunk`` when it is exactly one ``data: ...`` line and a blank line
+    (how chat streams send each chunk), else None."""
+    if (
+        chunk.startswith(b"data: ")
+        and chunk.endswith(b"\n\n")
+        and chunk.find(b"\n") == len(chunk) - 2
+        and b"\r" not in chunk
+        and len(chunk) <= max_size
+    ):
+        return chunk[6:-2]
+    return None
 
 
 def _error_status(error: Any) -> int:
