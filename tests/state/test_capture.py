@@ -231,3 +231,57 @@ async def test_a_rewritten_answer_is_read_back_and_patched() -> None:
     stored = await store.load("", body["id"])
     assert stored is not None
     assert stored.response == body
+
+
+async def test_the_full_stack_stores_a_json_turn_without_parsing_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gateway(): routing adds routing_metadata to the adapter's own object and leaves both in
+    the answer slot; neither routing nor the store's capture parses the Response again."""
+    from akgate.routing import _metadata
+    from akgate.store import MemoryResponseStore
+    from tests.state.conftest import ChatEcho, keys, sdk, stack
+
+    parsed: list[bytes] = []
+    from_json = _metadata.from_json
+
+    def spy(data: Any, *args: Any, **kwargs: Any) -> Any:
+        if b'"object":"response"' in (data if isinstance(data, bytes) else data.encode()):
+            parsed.append(data)
+        return from_json(data, *args, **kwargs)
+
+    def no_json(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the capture read the answer back")
+
+    monkeypatch.setattr(_metadata, "from_json", spy)
+    monkeypatch.setattr(_capture, "from_json", no_json)
+    monkeypatch.setattr(_capture, "to_json", no_json)
+    store = MemoryResponseStore()
+    key, _ = keys()
+    client = sdk(stack(ChatEcho(), store, key), key)
+    first = await client.responses.create(model="echo", input="one")
+    second = await client.responses.create(model="echo", input="two", previous_response_id=first.id)
+    assert second.output_text == "echo: two"
+    assert second.previous_response_id == first.id
+    assert parsed == []
+    stored = await store.load("ws_a", second.id)
+    assert stored is not None
+    assert stored.response["id"] == second.id
+    assert stored.response["routing_metadata"]["provider"]
+    assert stored.response["output_text"] == "echo: two"
+    await client.close()
+
+
+def test_inject_json_into_a_known_object_gives_the_same_bytes() -> None:
+    from pydantic_core import from_json
+
+    from akgate.routing._metadata import inject_json
+
+    for body in (b'{"object":"response","usage":{"total_tokens":3}}', b'{"a":1} \n', b"{}"):
+        metadata = {"provider": "p"}
+        parsed = from_json(body)
+        plain = inject_json(body, lambda usage: metadata)
+        known = inject_json(body, lambda usage: metadata, parsed)
+        assert known == plain
+        assert known is not None
+        assert from_json(known) == parsed

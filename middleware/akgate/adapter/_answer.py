@@ -1,12 +1,15 @@
-"""The adapter's JSON answer, handed to a stateful layer outside it without a parse.
+"""The adapter's JSON answer, handed to the layers outside it without a parse.
 
-``StatefulResponses`` gives every turn its own id and flags, then stores the Response object.
-Read from the bytes the adapter sent, that costs a parse and a second encoding per turn. When the
-turn needs nothing but :meth:`~akgate.store._capture.Turn.patch`, the stateful layer leaves an
-:class:`AnswerSlot` in the request's shared ``ctx.state``: the adapter applies the patch before
-encoding, and leaves the object and its bytes in the slot. The stateful layer uses them only when
-the body it receives *is* those bytes (the same object): a layer in between that rewrote the body
-(routing adds ``routing_metadata``) makes it read the body as before.
+Routing adds ``routing_metadata`` to the Response object, and ``StatefulResponses`` gives every
+turn its own id and flags, then stores it. Read from the bytes the adapter sent, each costs a
+parse (and the stateful layer a second encoding). Instead the adapter leaves the object and its
+bytes in an :class:`AnswerSlot` in the request's shared ``ctx.state``; a layer uses the object
+only when the body it receives *is* those bytes (the same object), and when it sends a body of
+its own it leaves that body and the object changed alike (routing does). A layer in between that
+rewrote the body otherwise makes the next one read the body, as before.
+
+When the turn needs nothing but :meth:`~akgate.store._capture.Turn.patch`, the stateful layer
+puts the slot there first, with the patch: the adapter applies it before encoding.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class AnswerSlot:
 
     __slots__ = ("body", "patch", "response")
 
-    def __init__(self, patch: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, patch: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.patch = patch
         self.response: dict[str, Any] | None = None
         self.body: bytes | None = None

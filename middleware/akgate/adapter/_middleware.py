@@ -392,16 +392,16 @@ class _Bridge:
         await self.send_response(response)
 
     async def send_response(self, response: dict[str, Any]) -> None:
-        """The final Response object as the JSON answer (patched for, and left in, a stateful
-        layer's slot when there is one: see ``_answer``)."""
+        """The final Response object as the JSON answer, left with its bytes in the request's
+        answer slot (patched first for a stateful layer's turn: see ``_answer``)."""
         slot = self.ctx.state.get(ANSWER_SLOT)
-        if isinstance(slot, AnswerSlot):
+        if slot is None:
+            slot = self.ctx.state[ANSWER_SLOT] = AnswerSlot()
+        elif slot.patch is not None:
             slot.patch(response)
-            body = dumps(response)
-            slot.fill(response, body)
-            await send_json(self.send, 200, body, headers=_forwarded_headers(self.headers))
-            return
-        await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
+        body = dumps(response)
+        slot.fill(response, body)
+        await send_json(self.send, 200, body, headers=_forwarded_headers(self.headers))
 
     async def inner_error_response(self, body: bytes, status: int | None = None) -> None:
         """A non-2xx inner answer: its envelope passes through, anything else is wrapped."""

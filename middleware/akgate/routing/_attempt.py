@@ -13,6 +13,7 @@ import anyio
 
 from akgate._asgi import find_header, response_cap
 from akgate._types import Message, Receive, Send
+from akgate.adapter._answer import ANSWER_SLOT
 from akgate.context import Endpoint, RequestContext
 from akgate.errors import GatewayError, send_error
 from akgate.sse import MAX_EVENT_SIZE
@@ -340,8 +341,16 @@ class Attempt:
             self._adopt_warnings()
             return self.finalize(usage)
 
-        body = inject_json(b"".join(self.buffer), commit)
+        buffered = b"".join(self.buffer)
         self.buffer = []
+        # The adapter's Response object when these are its bytes (akgate.adapter._answer).
+        slot = self.ctx.state.get(ANSWER_SLOT)
+        if slot is not None and buffered is slot.body:
+            body = inject_json(buffered, commit, slot.response)
+            if body is not None:
+                slot.fill(slot.response, body)
+        else:
+            body = inject_json(buffered, commit)
         if body is None:
             # Not a JSON object (e.g. a body cut short): a failed attempt, never a 200 with it.
             self.finished = False
