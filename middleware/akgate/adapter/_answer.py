@@ -37,3 +37,8 @@ class AnswerSlot:
     def fill(self, response: dict[str, Any], body: bytes) -> None:
         self.response = response
         self.body = body
+
+    def clear(self) -> None:
+        """Once the body went out: a layer outside reads it as it arrives, or not at all."""
+        self.response = None
+        self.body = None

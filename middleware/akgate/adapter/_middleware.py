@@ -401,7 +401,12 @@ class _Bridge:
             slot.patch(response)
         body = dumps(response)
         slot.fill(response, body)
-        await send_json(self.send, 200, body, headers=_forwarded_headers(self.headers))
+        try:
+            await send_json(self.send, 200, body, headers=_forwarded_headers(self.headers))
+        finally:
+            # The layers outside took what they needed while the body went out; held here, the
+            # object would live on with the request's context, as work for the garbage collector.
+            slot.clear()
 
     async def inner_error_response(self, body: bytes, status: int | None = None) -> None:
         """A non-2xx inner answer: its envelope passes through, anything else is wrapped."""
