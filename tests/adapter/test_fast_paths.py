@@ -114,3 +114,40 @@ async def test_text_deltas_are_encoded_around_their_text(monkeypatch: pytest.Mon
     result = await call(ResponsesAdapter(stream_app([*chunks, chunk({}, "stop"), "[DONE]"])), REQ)
     assert result.body.count(b"event: response.output_text.delta\n") == 10
     assert "response.output_text.delta" not in emitted
+
+
+async def test_the_answer_slot_is_emptied_once_the_body_went_out() -> None:
+    """The layers outside read the adapter's object as the body passes them; the slot does not
+    keep it alive for as long as the request's context lives."""
+    from akgate.adapter._answer import ANSWER_SLOT
+    from akgate.context import SCOPE_KEY, RequestContext
+    from tests.support.asgi import http_scope
+
+    from .scripted import completion, json_app
+
+    seen: list[Any] = []
+    ctx = RequestContext()
+    adapter = ResponsesAdapter(json_app(completion({"content": "hi"})))
+
+    async def outer_send(message: Any) -> None:
+        slot = ctx.state.get(ANSWER_SLOT)
+        if message["type"] == "http.response.body":
+            seen.append((slot.body is message["body"], slot.response["output_text"]))
+
+    body = json.dumps({"model": "m", "input": "hi"}).encode()
+    scope = {**http_scope("/v1/responses"), SCOPE_KEY: ctx}
+    sent = False
+
+    async def receive() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    await adapter(scope, receive, outer_send)
+    assert seen == [(True, "hi")]
+    slot = ctx.state[ANSWER_SLOT]
+    assert slot.response is None
+    assert slot.body is None
