@@ -285,3 +285,33 @@ def test_inject_json_into_a_known_object_gives_the_same_bytes() -> None:
         assert known == plain
         assert known is not None
         assert from_json(known) == parsed
+
+
+async def test_the_turns_slot_leaves_the_context_with_the_request() -> None:
+    from akgate.adapter import ResponsesAdapter
+    from akgate.adapter._answer import ANSWER_SLOT
+    from akgate.context import SCOPE_KEY, RequestContext
+    from akgate.store import MemoryResponseStore, StatefulResponses
+    from tests.support.asgi import http_scope
+
+    ctx = RequestContext()
+    app = StatefulResponses(ResponsesAdapter(_chat_app("three")), store=MemoryResponseStore())
+    body = b'{"model": "m", "input": "hi"}'
+    sent: list[Any] = []
+    given = False
+
+    async def receive() -> Any:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app({**http_scope("/v1/responses"), SCOPE_KEY: ctx}, receive, send)
+    assert sent[0]["status"] == 200
+    assert b'"store":true' in sent[-1]["body"]
+    assert ANSWER_SLOT not in ctx.state

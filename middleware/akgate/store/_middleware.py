@@ -196,7 +196,11 @@ class StatefulResponses:
             lambda response, encoded: self.save_final(turn, response, encoded),
             answer=answer,
         )
-        await self.app(inner_scope, replay_receive(body, ctx.raw_receive or receive), capture)
+        try:
+            await self.app(inner_scope, replay_receive(body, ctx.raw_receive or receive), capture)
+        finally:
+            if answer is not None:
+                child.state.pop(ANSWER_SLOT, None)  # its turn need not outlive the request
 
     async def plan(
         self, payload: dict[str, Any], ctx: RequestContext
