@@ -110,10 +110,20 @@ async def read_body(
             raise GatewayError(
                 "invalid_request", "The Content-Length header is not a number."
             ) from None
+    message = await receive()
+    body = message.get("body", b"")
+    if (
+        message["type"] == "http.request"
+        and not message.get("more_body", False)
+        and type(body) is bytes
+    ):
+        # The whole body in one message (what servers send for small bodies): as it came.
+        if len(body) > max_size:
+            raise payload_too_large(max_size)
+        return body
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] != "http.request":
             # http.disconnect (or anything unexpected): the body will never be complete.
             raise ClientDisconnected
@@ -125,6 +135,7 @@ async def read_body(
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+        message = await receive()
 
 
 async def read_request_json(
@@ -215,14 +226,32 @@ def replay_receive(body: bytes, receive: Receive) -> Receive:
 
 def scope_with_body(scope: Scope, body: bytes, *, path: str | None = None) -> Scope:
     """A copy of ``scope`` whose ``Content-Length`` matches ``body`` (and path, if given)."""
-    headers = [
-        (k, v)
-        for k, v in scope.get("headers", ())
-        if k not in (b"content-length", b"transfer-encoding")
-    ]
-    headers.append((b"content-length", str(len(body)).encode("latin-1")))
-    new_scope = {**scope, "headers": headers}
+    length = str(len(body)).encode("latin-1")
+    headers = scope.get("headers", ())
+    if _announces(headers, length):
+        # The common case (a body forwarded as it came): the headers already say it; the copy
+        # shares them, as every layer's copy of the server's scope does.
+        new_scope = {**scope}
+    else:
+        rewritten = [
+            (k, v) for k, v in headers if k not in (b"content-length", b"transfer-encoding")
+        ]
+        rewritten.append((b"content-length", length))
+        new_scope = {**scope, "headers": rewritten}
     return new_scope if path is None else scope_with_path(new_scope, path)
+
+
+def _announces(headers: Iterable[tuple[bytes, bytes]], length: bytes) -> bool:
+    """Whether ``headers`` hold one ``Content-Length: length`` and no ``Transfer-Encoding``."""
+    found = False
+    for name, value in headers:
+        if name == b"content-length":
+            if found or value != length:
+                return False
+            found = True
+        elif name == b"transfer-encoding":
+            return False
+    return found
 
 
 def scope_with_path(scope: Scope, path: str) -> Scope:

@@ -44,6 +44,7 @@ __all__ = [
     "canonical_path",
     "gateway_scope",
     "not_allowed",
+    "remember_resolution",
     "resolve",
     "send_refused",
 ]
@@ -365,6 +366,15 @@ def gateway_scope(scope: Scope) -> tuple[Scope, Resolution | None]:
     if ctx is not None:
         ctx.route = (scope["path"], resolution)
     return scope, resolution
+
+
+def remember_resolution(scope: Scope, resolution: Resolution) -> None:
+    """Cache ``resolution`` (``resolve`` of ``scope``'s own path) for :func:`gateway_scope`,
+    for a layer that resolved the path before the request had a context. A resolution that
+    rewrites the path is left for :func:`gateway_scope` to apply."""
+    ctx = get_context(scope)
+    if ctx is not None and ctx.route is None and not resolution.rewrite:
+        ctx.route = (scope["path"], resolution)
 
 
 async def send_refused(scope: Scope, send: Send, resolution: Resolution) -> None:

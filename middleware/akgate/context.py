@@ -195,7 +195,8 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
     root_path: str = scope.get("root_path", "")
     if root_path and path.startswith(root_path) and path != root_path:
         path = path[len(root_path) :]
-    ctx.error_format = error_format_for(path)
+    if path.startswith(ANTHROPIC_PATH_PREFIX):
+        ctx.error_format = error_format_for(path)
     # An incoming X-Request-ID is honoured when it is short and printable, as a proxy would.
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
@@ -205,14 +206,20 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
     _ERROR_FORMAT.set((ctx.error_format, ctx.request_id))
     new_scope = {**scope, SCOPE_KEY: ctx}
     _current_request_id.set(ctx.request_id)
-    request_id = ctx.request_id.encode()
+    return new_scope, _with_request_id(send, ctx.request_id.encode()), ctx
+
+
+def _with_request_id(send: Send, request_id: bytes) -> Send:
+    """``send`` adding ``X-Request-ID: request_id`` to the response (unless the app set one)."""
 
     async def send_with_request_id(message: Any) -> None:
         if message["type"] == "http.response.start":
-            headers = list(message.get("headers", ()))
-            if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                headers.append((b"x-request-id", request_id))
-            message = {**message, "headers": headers}
+            headers = message.get("headers", ())
+            for name, _ in headers:
+                if name.lower() == b"x-request-id":
+                    break
+            else:
+                message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
         await send(message)
 
-    return new_scope, send_with_request_id, ctx
+    return send_with_request_id

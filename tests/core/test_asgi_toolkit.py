@@ -270,6 +270,43 @@ async def test_request_context_created_once_and_request_id_header_added() -> Non
     assert ctx.request_id.startswith("req_")
 
 
+async def test_request_id_header_is_added_once_and_the_apps_message_is_not_changed() -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    _, wrapped_send, ctx = request_context(http_scope(), send)
+    headers = [(b"content-type", b"application/json")]
+    start = {"type": "http.response.start", "status": 200, "headers": headers}
+    await wrapped_send(start)
+    assert sent[0]["headers"] == [*headers, (b"x-request-id", ctx.request_id.encode())]
+    assert start["headers"] is headers
+    assert headers == [(b"content-type", b"application/json")]
+    # An id the app set (in any letter case) stays the only one.
+    own = {"type": "http.response.start", "status": 200, "headers": [(b"X-Request-ID", b"up-1")]}
+    await wrapped_send(own)
+    assert sent[1]["headers"] == [(b"X-Request-ID", b"up-1")]
+    await wrapped_send({"type": "http.response.body", "body": b"x"})
+    assert sent[2] == {"type": "http.response.body", "body": b"x"}
+
+
+def test_the_anthropic_paths_get_their_error_envelope() -> None:
+    async def send(message: Message) -> None:  # pragma: no cover
+        pass
+
+    for path, expected in [
+        ("/v1/messages", "anthropic"),
+        ("/v1/messages/count_tokens", "anthropic"),
+        ("/v1/messagesx", "auriko"),
+        ("/v1/chat/completions", "auriko"),
+    ]:
+        scope = {**http_scope(), "path": path, "root_path": ""}
+        assert request_context(scope, send)[2].error_format == expected, path
+    mounted = {**http_scope(), "path": "/api/v1/messages", "root_path": "/api"}
+    assert request_context(mounted, send)[2].error_format == "anthropic"
+
+
 def test_incoming_request_id_is_honoured_when_sane() -> None:
     async def send(message: Message) -> None:  # pragma: no cover
         pass

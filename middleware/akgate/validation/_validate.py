@@ -19,6 +19,7 @@ from akgate.schemas.responses_request import INLINE_FILES, ResponsesRequest
 
 from ._extensions import WarnFn, sanitize_extensions
 from ._from_pydantic import error_from_validation
+from ._simple import is_simple_chat, is_simple_responses
 
 __all__ = [
     "CHAT_FIELDS",
@@ -52,6 +53,8 @@ _ENDPOINTS: Final[dict[str, tuple[type[BaseModel], frozenset[str], str]]] = {
     "chat_completions": (ChatCompletionRequest, CHAT_FIELDS, "/v1/chat/completions"),
     "responses": (ResponsesRequest, RESPONSES_FIELDS, "/v1/responses"),
 }
+#: The plain requests that need neither the model nor a normalization (``_simple``).
+_SIMPLE: Final = {"chat_completions": is_simple_chat, "responses": is_simple_responses}
 
 
 def _known_only(
@@ -146,6 +149,8 @@ def validate_payload(
     """
     if not isinstance(cast(object, payload), dict):
         raise GatewayError("invalid_request", "The request body must be a JSON object.")
+    if _SIMPLE[endpoint](payload):
+        return False  # valid as it is, and nothing in it to normalize
     model, known, where = _ENDPOINTS[endpoint]
     checked = _known_only(payload, known, where, unknown_fields, warn)
     _model_xor_gateway(payload)
