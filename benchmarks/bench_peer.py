@@ -44,6 +44,16 @@ ROOT = HERE.parent
 MODEL = "m"
 STREAM_CHUNKS = 20
 DEMO_MODEL = "demo"
+#: ``akgate serve`` options that turn off what the bare demo app does not do at all (metrics,
+#: tracing, health paths, the response store); auth, validation, routing, the adapters, the spend
+#: ledger and the access log stay (``--no-access-log`` would hand the line to uvicorn instead).
+LEAN_OPTIONS = (
+    "--no-metrics",
+    "--no-tracing",
+    "--no-health",
+    "--responses-store",
+    "off",
+)
 SCENARIOS: dict[str, tuple[str, dict[str, Any], int]] = {
     # name: (path, body, concurrency); "demo ..." scenarios run against the demo systems
     "chat JSON c=1": (
@@ -334,7 +344,12 @@ def _start_demo(code: Path) -> System:
 
 
 def _start_akgate(
-    upstream: int | None, home: str, *, code: Path = ROOT / "middleware", label: str = ""
+    upstream: int | None,
+    home: str,
+    *,
+    code: Path = ROOT / "middleware",
+    label: str = "",
+    options: tuple[str, ...] = (),
 ) -> System:
     """``python -m akgate serve`` over the upstream, or over the demo model (``upstream=None``,
     no pause between its tokens), with the akgate package found in ``code``."""
@@ -348,7 +363,7 @@ def _start_akgate(
         backend = ["--upstream", f"http://127.0.0.1:{upstream}/v1", "--model", MODEL]
     with banner.open("wb") as out:  # a file, not a pipe: the server never blocks on it
         process = subprocess.Popen(
-            [sys.executable, "-m", "akgate", "serve", "--port", str(port), *backend],
+            [sys.executable, "-m", "akgate", "serve", "--port", str(port), *backend, *options],
             stdout=out,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -437,6 +452,12 @@ def main() -> None:
         "middleware/): before/after rows measured in the same run",
     )
     parser.add_argument("--quick", action="store_true", help="chat JSON c=1 only (and its demo)")
+    parser.add_argument(
+        "--lean-demo",
+        action="store_true",
+        help="also run akgate serve over the demo without the operations layers and the "
+        "response store (" + " ".join(LEAN_OPTIONS) + "): the layers' share of the gap",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     scenarios = ["chat JSON c=1", "demo chat JSON c=1"] if args.quick else list(SCENARIOS)
@@ -467,6 +488,9 @@ def main() -> None:
                 if baseline is not None:
                     systems.append(_start_akgate(None, home(), code=baseline, label=", before"))
                 systems.append(_start_akgate(None, home()))
+                if args.lean_demo:
+                    lean = _start_akgate(None, home(), label=", lean", options=LEAN_OPTIONS)
+                    systems.append(lean)
             results: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for _ in range(args.rounds):
                 for scenario in scenarios:

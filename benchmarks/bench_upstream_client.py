@@ -12,7 +12,8 @@ the upstream's own work is not in it. Variants:
 - ``httpx (before)``: an ``httpx.AsyncClient`` with the options UpstreamProvider used to create
   (20 keep-alive connections of 100), passed as ``client=``;
 - ``httpx tuned``: the same with every connection kept alive (``max_keepalive_connections=100``);
-- ``aiohttp``: the provider's default client when aiohttp is installed.
+- ``aiohttp``: the provider's client for proxied upstreams (its default before the next one);
+- ``akgate h1``: the provider's default client for direct connections (httptools installed).
 """
 
 from __future__ import annotations
@@ -54,8 +55,14 @@ def _variants(base: str) -> dict[str, Callable[[], UpstreamProvider]]:
     return {
         "httpx (before)": lambda: UpstreamProvider(base, client=httpx_client(20)),
         "httpx tuned": lambda: UpstreamProvider(base, client=httpx_client(100)),
-        "aiohttp": lambda: UpstreamProvider(base),
+        "aiohttp": lambda: _without_h1(UpstreamProvider(base)),
+        "akgate h1": lambda: UpstreamProvider(base),
     }
+
+
+def _without_h1(provider: UpstreamProvider) -> UpstreamProvider:
+    provider.client._h1_unusable = True  # as for a proxied upstream: aiohttp
+    return provider
 
 
 async def _one(app: UpstreamProvider, body: bytes) -> None:

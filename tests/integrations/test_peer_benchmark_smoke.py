@@ -29,17 +29,21 @@ def run(script: str, *args: str) -> str:
 
 @pytest.mark.server
 def test_peer_benchmark_measures_akgate_serve_against_the_bare_upstream() -> None:
-    out = run("bench_peer.py", "--quick", "--duration", "0.3", "--rounds", "1", "--no-litellm")
+    out = run(
+        "bench_peer.py",
+        *("--quick", "--duration", "0.3", "--rounds", "1", "--no-litellm", "--lean-demo"),
+    )
     assert "| bare upstream | " in out
     assert "| akgate serve | " in out
     # The embedded-demo scenario: akgate serve over its demo model against the bare demo app.
     assert "| bare demo app | " in out
     assert "| akgate serve (demo) | " in out
+    assert "| akgate serve (demo), lean | " in out  # without metrics, tracing, health, store
     assert "gateway CPU ms/req" in out
     assert "not measured" in out
 
 
 def test_upstream_client_benchmark_covers_every_client() -> None:
     out = run("bench_upstream_client.py", "--requests", "32", "--rounds", "1")
-    for client in ("httpx (before)", "httpx tuned", "aiohttp"):
+    for client in ("httpx (before)", "httpx tuned", "aiohttp", "akgate h1"):
         assert f"| {client} | " in out

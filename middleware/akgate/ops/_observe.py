@@ -58,6 +58,8 @@ class Observation:
 
     __slots__ = (
         "_error_body",
+        "_metadata",
+        "_routing",
         "_stream_listeners",
         "ctx",
         "ended",
@@ -82,6 +84,9 @@ class Observation:
         self.error_code: str | None = None
         self._error_body: bytearray | None = None
         self._stream_listeners: list[Callable[[], None]] = []
+        #: What routing recorded, read once finish() ran (the layers report it several times).
+        self._routing: dict[str, Any] | None = None
+        self._metadata: dict[str, Any] | None = None
 
     def on_stream_start(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` when the answer turns out to be an event stream."""
@@ -125,6 +130,9 @@ class Observation:
         if self._error_body:
             self.error_code = _error_code(bytes(self._error_body))
         self._error_body = None
+        # The request is over: what routing recorded no longer changes.
+        self._routing = self._read_routing()
+        self._metadata = self._read_metadata()
 
     # -- what auth and routing recorded ----------------------------------------------------
     @property
@@ -144,11 +152,19 @@ class Observation:
 
     @property
     def routing(self) -> dict[str, Any]:
-        value = self.ctx.state.get("routing")
-        return value if isinstance(value, dict) else {}
+        routing = self._routing
+        return routing if routing is not None else self._read_routing()
 
     @property
     def metadata(self) -> dict[str, Any]:
+        metadata = self._metadata
+        return metadata if metadata is not None else self._read_metadata()
+
+    def _read_routing(self) -> dict[str, Any]:
+        value = self.ctx.state.get("routing")
+        return value if isinstance(value, dict) else {}
+
+    def _read_metadata(self) -> dict[str, Any]:
         value = self.routing.get("metadata")
         return value if isinstance(value, dict) else {}
 

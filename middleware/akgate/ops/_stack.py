@@ -70,16 +70,33 @@ class _JSONFormatter(logging.Formatter):
         return json.dumps(data, separators=(",", ":"))
 
 
+class _UTCFormatter(logging.Formatter):
+    """UTC timestamps to the second, formatted once per second (every access line asks)."""
+
+    def __init__(self, fmt: str, datefmt: str) -> None:
+        super().__init__(fmt, datefmt=datefmt)
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            stamp = time.strftime(
+                datefmt or self.datefmt or "%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)
+            )
+            self._second, self._stamp = second, stamp
+        return self._stamp
+
+
 def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
     """Send ``akgate`` records (WARNING and up) to stderr and the access log to stdout, each with
     the request id (idempotent: an earlier configuration by this function is replaced)."""
     request_id = RequestIdFilter()
     utc = "%Y-%m-%dT%H:%M:%SZ"
-    text = logging.Formatter(
+    text = _UTCFormatter(
         "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s", datefmt=utc
     )
-    access_text = logging.Formatter("%(asctime)s %(message)s", datefmt=utc)
-    text.converter = access_text.converter = time.gmtime
+    access_text = _UTCFormatter("%(asctime)s %(message)s", datefmt=utc)
     formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else text
     access_formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else access_text
     # The access line already says what each request got: other records from WARNING up.

@@ -8,6 +8,7 @@ next to nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ _FINISH_REASON: Final = re.compile(rb'"(?:finish_reason|stop_reason)"\s*:\s*"([a
 _STATUS: Final = re.compile(rb'"status"\s*:\s*"(completed|incomplete|failed|cancelled)"')
 _MAX_REASONS: Final = 8
 _MAX_SCAN: Final = 1 << 20
+#: Names the tracer provider to load when none is set in code (the API reads it lazily).
+_PROVIDER_ENV: Final = "OTEL_PYTHON_TRACER_PROVIDER"
 
 
 def _tracer(tracer_provider: Any) -> Any:
@@ -80,6 +83,11 @@ def _untraced_check(tracer_provider: Any) -> Callable[[], bool]:
         fixed = isinstance(tracer_provider, no_ops)
         return lambda: fixed
     get_provider = trace.get_tracer_provider
+    if hasattr(trace, "_TRACER_PROVIDER") and _PROVIDER_ENV not in os.environ:
+        # The API's global, read directly: get_tracer_provider() looks the environment up on
+        # every call while no provider is set (~3 µs per request). ``None`` means what it
+        # returns then: the proxy provider, whose spans do not record.
+        return lambda: trace._TRACER_PROVIDER is None or isinstance(trace._TRACER_PROVIDER, no_ops)
     return lambda: isinstance(get_provider(), no_ops)
 
 

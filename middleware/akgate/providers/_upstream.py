@@ -1,6 +1,7 @@
 """``UpstreamProvider``: forward the gateway's endpoints to an OpenAI-compatible server.
 
-The HTTP client is aiohttp when installed (``akgate[server]``), else httpx
+The HTTP client is akgate's own HTTP/1.1 client for direct upstreams (``_upstream_h1.py``, with
+httptools from ``akgate[server]``), aiohttp for proxied ones, else httpx
 (``providers/_upstream_http.py`` says why and how they differ).
 
 Only endpoints of the endpoint table (``akgate._endpoints``) marked for upstream forwarding
@@ -337,7 +338,7 @@ class _Exchange:
         self.first_byte = False  # the upstream's response headers arrived
         self.scope: anyio.CancelScope | None = None  # the exchange; its deadline is the next limit
         self.total_deadline = math.inf
-        self.extended_at = 0.0  # when the deadline was last moved on
+        self.deadline = math.inf  # the scope's deadline, as last set
         #: anyio's clock; under asyncio the loop's own (the same time, without a look-up).
         self.clock: Callable[[], float] = anyio.current_time
 
@@ -374,7 +375,9 @@ class _Exchange:
             now = self.clock()
             if self.provider.total_timeout is not None:
                 self.total_deadline = now + self.provider.total_timeout
-            total.deadline = min(self.total_deadline, now + self.provider.first_byte_timeout)
+            total.deadline = self.deadline = min(
+                self.total_deadline, now + self.provider.first_byte_timeout
+            )
             self.scope = total
             if self.disconnected:  # the watcher saw the client go before the scope existed
                 total.cancel()
@@ -439,15 +442,17 @@ class _Exchange:
     def _progress(self) -> None:
         """Data arrived: move the exchange's deadline to the idle limit from now.
 
-        Moved at most every tenth of the idle limit, so a fast stream does not reschedule a
-        timer per chunk; a stall is therefore cut between 0.9x and 1x ``idle_timeout`` after
-        the last data.
+        Moved on only when that gains more than a tenth of the idle limit (moved in at once),
+        so a fast stream does not reschedule a timer per chunk, nor a quick answer when the
+        first-byte and idle limits are the same; a stall is therefore cut between 0.9x and 1x
+        ``idle_timeout`` after the last data.
         """
-        now = self.clock()
-        idle = self.provider.idle_timeout
-        if self.scope is not None and now - self.extended_at > idle / 10:
-            self.extended_at = now
-            self.scope.deadline = min(self.total_deadline, now + idle)
+        target = min(self.total_deadline, self.clock() + self.provider.idle_timeout)
+        current = self.deadline
+        if self.scope is not None and (
+            target < current or target - current > self.provider.idle_timeout / 10
+        ):
+            self.deadline = self.scope.deadline = target
 
     def _timeout(self, detail: str) -> GatewayError:
         name = self.provider.name

@@ -1,11 +1,13 @@
-"""The HTTP client under ``UpstreamProvider``: aiohttp when installed, httpx otherwise.
+"""The HTTP clients under ``UpstreamProvider``: akgate's own, aiohttp, httpx.
 
-Both backends offer the same small surface (send one request, iterate the body, close), raise
-the same two exceptions, never keep cookies, and leave first-byte and idle-between-chunks timeouts
-to the caller (``_Exchange`` keeps them as its cancel scope's deadline). aiohttp is the default:
-it costs ~5x less CPU per proxied request than httpx (the table in ``docs/design.md``). httpx
-stays for a caller-supplied ``httpx.AsyncClient`` (HTTP/2, custom transports) and for loops other
-than asyncio.
+All offer the same small surface (send one request, iterate the body, close), raise the same two
+exceptions, never keep cookies, and leave first-byte and idle-between-chunks timeouts to the
+caller (``_Exchange`` keeps them as its cancel scope's deadline). A direct upstream on asyncio
+goes through akgate's own HTTP/1.1 client (``_upstream_h1.py``, when httptools is installed):
+it costs about half of aiohttp's CPU per proxied request, which costs ~5x less than httpx (the
+table in ``docs/design.md``). aiohttp serves proxied upstreams (CONNECT) and URLs with
+credentials; httpx a caller-supplied ``httpx.AsyncClient`` (HTTP/2, custom transports), loops
+other than asyncio, and installs without aiohttp.
 """
 
 from __future__ import annotations
@@ -91,17 +93,26 @@ class UpstreamClient:
         self._owns_httpx = client is None
         self._session: Any = None  # aiohttp.ClientSession, bound to the loop that created it
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._h1: Any = None  # _upstream_h1.H1Pool, bound to the loop that created it
+        self._h1_unusable = False  # decided once: no httptools, a proxy, or URL credentials
         #: Set by aclose() of a client this provider owns (a caller's client stays open).
         self.is_closed = False
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         if self._owns_httpx:
+            h1 = self._h1_pool(request.url)
+            if h1 is not None:
+                response: UpstreamResponse = await h1.send(request)
+                return response
             session = self._aiohttp_session()
             if session is not None:
                 return await _aiohttp_send(session, request, self.options.proxy)
         return await _httpx_send(self._httpx(), request)
 
     async def aclose(self) -> None:
+        h1, self._h1 = self._h1, None
+        if h1 is not None:
+            await h1.aclose()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -109,6 +120,24 @@ class UpstreamClient:
             self.is_closed = True
             if self.httpx_client is not None:
                 await self.httpx_client.aclose()
+
+    def _h1_pool(self, url: str) -> Any:
+        """akgate's own HTTP/1.1 pool, for direct connections on asyncio (else ``None``)."""
+        loop = _running_loop()
+        h1 = self._h1
+        if h1 is not None and h1.loop is loop:
+            return h1
+        if loop is None or self._h1_unusable:
+            return None
+        from akgate.providers import _upstream_h1
+
+        # CONNECT through a proxy, and credentials in the URL: aiohttp or httpx speak them.
+        credentials = "@" in url.partition("://")[2].partition("/")[0]
+        if self.options.proxy is not None or credentials or not _upstream_h1.available():
+            self._h1_unusable = True
+            return None
+        self._h1 = _upstream_h1.H1Pool(self.options, loop)
+        return self._h1
 
     def _aiohttp_session(self) -> Any:
         try:
@@ -164,6 +193,13 @@ class UpstreamClient:
                 trust_env=False,
             )
         return self.httpx_client
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # trio and other loops: httpx (over anyio) works everywhere
+        return None
 
 
 def no_cookies() -> httpx.Cookies:
