@@ -9,6 +9,7 @@ For each backend (memory, SQLite, Redis) it measures, in one run:
 * ``store: false`` (the store is not touched) against ``store: true`` (one record saved per
   turn): the added latency and process CPU per stored turn (CPU from ``/proc/self/stat``, so the
   SQLite worker threads count);
+* the same for a streamed turn (20 text deltas: the capture's per-chunk cost is in there);
 * a turn with ``previous_response_id`` at the end of a chain of 1, 5, 10 and 20 turns, against a
   plain stored turn: chain resolution, which should grow linearly with the chain;
 * the store round trips per request (Redis commands, pipelines counted once).
@@ -45,7 +46,7 @@ sys.path.insert(
     str(Path(__file__).resolve().parents[1] / "middleware"),
 )
 
-from _harness import call_once, json_app, make_scope
+from _harness import call_once, json_app, make_scope, stream_app
 
 from akgate import __file__ as akgate_file
 from akgate.adapter import ResponsesAdapter
@@ -76,7 +77,53 @@ CHAT = json.dumps(
 ).encode()
 
 
-chat_app = json_app(CHAT)
+#: A streamed answer: the role, 20 text deltas, the finish reason, the usage, [DONE].
+FRAMES = [
+    b"data: "
+    + json.dumps(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+    ).encode()
+    + b"\n\n"
+    for delta, finish, extra in [
+        ({"role": "assistant", "content": ""}, None, {}),
+        *[({"content": f"word{i} "}, None, {}) for i in range(20)],
+        ({}, "stop", {}),
+    ]
+] + [
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"choices":[],"usage":{"prompt_tokens":20,"completion_tokens":20,"total_tokens":40}}\n\n',
+    b"data: [DONE]\n\n",
+]
+
+json_answer = json_app(CHAT)
+stream_answer = stream_app(FRAMES)
+
+
+async def chat_app(scope: Any, receive: Any, send: Any) -> None:
+    """The JSON answer, or the streamed one when the chat request asks for a stream."""
+    body = (await receive()).get("body", b"")
+    app = stream_answer if b'"stream":true' in body else json_answer
+    await app(scope, replay(body, receive), send)
+
+
+def replay(body: bytes, receive: Any) -> Any:
+    sent = False
+
+    async def again() -> Any:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
 
 
 def cpu_seconds() -> float:
@@ -181,16 +228,21 @@ async def setup(store: ResponseStore) -> tuple[Any, dict[str, bytes]]:
     app = ResponsesAdapter(chat_app, store=store)
     heads = {length: await build_chain(app, length) for length in CHAINS}
     variants = {"off": body(store=False), "on": body()}
+    variants.update(stream_off=body(store=False, stream=True), stream_on=body(stream=True))
     variants.update({f"chain{k}": body(previous_response_id=h) for k, h in heads.items()})
     return app, variants
 
 
 def report(name: str, result: dict[str, tuple[float, float]]) -> list[str]:
     off, on = result["off"], result["on"]
+    s_off, s_on = result["stream_off"], result["stream_on"]
     return [
         f"{name:7} store:false {off[0]:7.1f} us ({off[1]:6.1f} CPU)   store:true {on[0]:7.1f} us "
         f"({on[1]:6.1f} CPU)   added per stored turn {on[0] - off[0]:6.1f} us "
         f"({on[1] - off[1]:6.1f} CPU)   ratio {on[0] / off[0]:.2f}x",
+        f"{'':7} streamed ({len(FRAMES)} chunks): store:false {s_off[0]:7.1f} us "
+        f"({s_off[1]:6.1f} CPU)   store:true {s_on[0]:7.1f} us ({s_on[1]:6.1f} CPU)   "
+        f"added per stored turn {s_on[0] - s_off[0]:6.1f} us ({s_on[1] - s_off[1]:6.1f} CPU)",
         f"{'':7} chain resolution, added to a stored turn: "
         + "   ".join(
             f"{k} turns {result[f'chain{k}'][0] - on[0]:6.1f} us "

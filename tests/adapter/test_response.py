@@ -239,3 +239,15 @@ async def test_inner_2xx_error_body_is_not_a_success() -> None:
     app = json_app({"error": {"message": "boom", "type": "api_error", "code": "x"}})
     result = await call(ResponsesAdapter(app), REQ)
     assert result.status == 502
+
+
+async def test_output_item_ids_grow_with_time() -> None:
+    """Ids start with the time, as the store's own ids do: a response store appends each turn's
+    output items at the end of its item index instead of on a random page."""
+    ids = []
+    for _ in range(20):
+        body = (await answer(completion({"content": "Hello"}))).json
+        ids.append(body["output"][0]["id"])
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 20
+    assert all(len(i) == len("msg_") + 32 for i in ids)

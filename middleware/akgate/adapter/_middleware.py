@@ -35,6 +35,7 @@ from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_envelope, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
 
+from ._answer import ANSWER_SLOT, AnswerSlot
 from ._options import AdapterOptions, HostedTools, ReasoningEvents, ReasoningInput
 from ._request import to_chat_request
 from ._response import chat_to_response
@@ -266,6 +267,8 @@ class _Bridge:
         self.inner_released = anyio.Event()
         #: True once the inner app sent its last body message.
         self.inner_complete = False
+        #: Every inner chunk so far ended with a blank line: the SSE parser holds nothing.
+        self.framed = True
 
     async def run(self, raw_receive: Receive) -> None:
         body = dumps(self.chat)
@@ -386,7 +389,24 @@ class _Bridge:
         )
         self.mode = "done"
         self.started = True
-        await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
+        await self.send_response(response)
+
+    async def send_response(self, response: dict[str, Any]) -> None:
+        """The final Response object as the JSON answer, left with its bytes in the request's
+        answer slot (patched first for a stateful layer's turn: see ``_answer``)."""
+        slot = self.ctx.state.get(ANSWER_SLOT)
+        if slot is None:
+            slot = self.ctx.state[ANSWER_SLOT] = AnswerSlot()
+        elif slot.patch is not None:
+            slot.patch(response)
+        body = dumps(response)
+        slot.fill(response, body)
+        try:
+            await send_json(self.send, 200, body, headers=_forwarded_headers(self.headers))
+        finally:
+            # The layers outside took what they needed while the body went out; held here, the
+            # object would live on with the request's context, as work for the garbage collector.
+            slot.clear()
 
     async def inner_error_response(self, body: bytes, status: int | None = None) -> None:
         """A non-2xx inner answer: its envelope passes through, anything else is wrapped."""
@@ -427,6 +447,26 @@ class _Bridge:
         parser, translator = self.parser, self.translator
         assert parser is not None
         assert translator is not None
+        if self.framed and self.started and more_body:
+            data = _lone_data_event(chunk, parser.max_event_size)
+            if data is not None:
+                # The hot path: one ``data:`` line and its blank line on a committed stream,
+                # with nothing held by the parser: its payload is read without the parser.
+                try:
+                    parsed = translator.parse(data)
+                except UpstreamStreamError:
+                    pass  # not JSON (or not UTF-8): the parser's reading decides, as always
+                else:
+                    events_out = translator.translate(parsed)
+                    if translator.finished:
+                        await self.end(events_out)
+                    elif events_out and self.stream:
+                        await self.send(
+                            {"type": "http.response.body", "body": events_out, "more_body": True}
+                        )
+                    return
+        if chunk:
+            self.framed = chunk.endswith(b"\n\n")
         try:
             events = parser.feed(chunk) if chunk else ()
         except SSEEventTooLarge:
@@ -553,7 +593,7 @@ class _Bridge:
                 GatewayError(error["code"], error["message"], error["param"], type_=error["type"]),
             )
             return
-        await send_json(self.send, 200, response, headers=_forwarded_headers(self.headers))
+        await self.send_response(response)
 
     # --- the inner app returned or raised -------------------------------------------------
 
@@ -579,6 +619,20 @@ class _Bridge:
         # Logged above and not re-raised: the client gets error + response.failed, and an outer
         # layer (routing) still sees a complete, well-formed response.
         await self.end(translator.fail("upstream_error", "The upstream failed mid-stream."))
+
+
+def _lone_data_event(chunk: bytes, max_size: int) -> bytes | None:
+    """The payload of ``chunk`` when it is exactly one ``data: ...`` line and a blank line
+    (how chat streams send each chunk), else None."""
+    if (
+        chunk.startswith(b"data: ")
+        and chunk.endswith(b"\n\n")
+        and chunk.find(b"\n") == len(chunk) - 2
+        and b"\r" not in chunk
+        and len(chunk) <= max_size
+    ):
+        return chunk[6:-2]
+    return None
 
 
 def _error_status(error: Any) -> int:

@@ -27,8 +27,21 @@ _INCOMPLETE: Final = {"length": "max_output_tokens", "content_filter": "content_
 
 
 def new_id(prefix: str) -> str:
-    """``prefix`` + 32 hex digits (``resp_``, ``msg_``, ``fc_``, ``rs_``)."""
-    return prefix + os.urandom(16).hex()
+    """``prefix`` + 32 hex digits (``resp_``, ``msg_``, ``fc_``, ``rs_``): the time in
+    microseconds, then 72 random bits.
+
+    A response store indexes every output item by id: ids that grow with time are appended at
+    the end of that index, where a random id would touch another page per stored turn
+    (``docs/benchmarks.md``). OpenAI's ids start with their time too; the random part keeps them
+    unguessable.
+    """
+    global _last_micros
+    # Two ids in the same microsecond still sort in the order they were made.
+    micros = _last_micros = max(time.time_ns() // 1000, _last_micros + 1)
+    return f"{prefix}{micros:014x}{os.urandom(9).hex()}"
+
+
+_last_micros = 0
 
 
 def response_skeleton(request: dict[str, Any], response_id: str, created_at: int) -> dict[str, Any]:

@@ -35,6 +35,12 @@ DONE: Final = "[DONE]"
 _DONE_LINE: Final = b"data: [DONE]\n\n"
 _NO_LOGPROBS: Final[list[dict[str, Any]]] = []
 _PLAIN_TEXT_KEYS: Final = frozenset({"content", "role"})
+#: A text delta without logprobs is encoded from its parts (``_text_delta``); the tests turn
+#: this off to compare with the event encoded whole.
+_FAST_TEXT_DELTAS = True
+_TEXT_DELTA_HEAD: Final = (
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":'
+)
 
 
 class UpstreamStreamError(Exception):
@@ -82,6 +88,7 @@ class StreamTranslator:
         "_buf",
         "_call",
         "_calls",
+        "_delta_head",
         "_finish_reason",
         "_items",
         "_logprobs",
@@ -123,6 +130,8 @@ class StreamTranslator:
         self._msg: dict[str, Any] | None = None
         self._rs: dict[str, Any] | None = None
         self._part: dict[str, Any] | None = None
+        #: ``(part, bytes)``: the text delta event of ``part`` up to its ``delta`` value.
+        self._delta_head: tuple[dict[str, Any], bytes] | None = None
         self._buf: list[str] = []
         self._logprobs: list[dict[str, Any]] = []
         self._call: _Call | None = None
@@ -159,8 +168,8 @@ class StreamTranslator:
         return self.response is not None
 
     @staticmethod
-    def parse(data: str) -> dict[str, Any] | None:
-        """One inner ``data:`` payload as a chunk; ``None`` for ``[DONE]``."""
+    def parse(data: str | bytes) -> dict[str, Any] | None:
+        """One inner ``data:`` payload as a chunk; ``None`` for ``[DONE]`` (as ``str``)."""
         if data == DONE:
             return None
         try:
@@ -415,6 +424,32 @@ class StreamTranslator:
                     if isinstance(lp, dict):
                         self._logprobs.append(full_logprob(lp))
                         delta_logprobs.append(_strip_logprob(lp))
+        if delta_logprobs is _NO_LOGPROBS and _FAST_TEXT_DELTAS:
+            # The hot path: the event's bytes around the text are the same for every delta of
+            # the part (its item, indexes and empty logprobs), so only the text is encoded.
+            head = self._delta_head
+            if head is None or head[0] is not self._part:
+                assert self._part is not None
+                head = self._delta_head = (
+                    self._part,
+                    _TEXT_DELTA_HEAD
+                    + to_json(msg["id"])
+                    + b',"output_index":'
+                    + str(len(self._items) - 1).encode()
+                    + b',"content_index":'
+                    + str(len(msg["content"]) - 1).encode()
+                    + b',"delta":',
+                )
+            seq = self._seq
+            self._seq = seq + 1
+            self._out.append(
+                head[1]
+                + to_json(text)
+                + b',"logprobs":[],"sequence_number":'
+                + str(seq).encode()
+                + b"}\n\n"
+            )
+            return
         self._emit(
             {
                 "type": "response.output_text.delta",

@@ -11,6 +11,7 @@ from typing import Any, Final, Literal
 
 from akgate._asgi import find_header, response_cap
 from akgate._types import Message, Receive, Send
+from akgate.adapter._answer import ANSWER_SLOT
 from akgate.context import Endpoint, RequestContext
 from akgate.errors import GatewayError, send_error
 from akgate.sse import MAX_EVENT_SIZE
@@ -335,8 +336,16 @@ class Attempt:
         start = self.start
         assert start is not None
         buffer = self.buffer
-        body = inject_json(buffer[0] if len(buffer) == 1 else b"".join(buffer), self._commit_json)
+        buffered = buffer[0] if len(buffer) == 1 else b"".join(buffer)
         self.buffer = []
+        # The adapter's Response object when these are its bytes (akgate.adapter._answer).
+        slot = self.ctx.state.get(ANSWER_SLOT)
+        if slot is not None and buffered is slot.body:
+            body = inject_json(buffered, self._commit_json, slot.response)
+            if body is not None:
+                slot.fill(slot.response, body)
+        else:
+            body = inject_json(buffered, self._commit_json)
         if body is None:
             # Not a JSON object (e.g. a body cut short): a failed attempt, never a 200 with it.
             self.finished = False

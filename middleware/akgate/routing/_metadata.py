@@ -54,10 +54,14 @@ def merge_warnings(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
-def inject_json(body: bytes, finalize: Finalize) -> bytes | None:
-    """Add ``routing_metadata`` to a chat completion or a Response object (``None``: not JSON)."""
+def inject_json(
+    body: bytes, finalize: Finalize, parsed: dict[str, Any] | None = None
+) -> bytes | None:
+    """Add ``routing_metadata`` to a chat completion or a Response object (``None``: not JSON).
+
+    ``parsed``: ``body`` already parsed (it gets ``routing_metadata`` too)."""
     try:
-        obj = from_json(body)
+        obj = from_json(body) if parsed is None else parsed
     except ValueError:
         return None
     if not isinstance(obj, dict):
@@ -66,6 +70,8 @@ def inject_json(body: bytes, finalize: Finalize) -> bytes | None:
     end = body.rfind(b"}")
     if obj and body.find(b'"routing_metadata"') < 0 and not body[end + 1 :].strip():
         # Splice before the closing brace instead of re-serialising the whole body.
+        if parsed is not None:
+            parsed["routing_metadata"] = metadata
         return body[:end] + b',"routing_metadata":' + to_json(metadata) + b"}"
     obj["routing_metadata"] = metadata
     return to_json(obj)

@@ -22,6 +22,7 @@ from pydantic_core import from_json, to_json
 
 from akgate._asgi import find_header
 from akgate._types import Message, Send
+from akgate.adapter._answer import AnswerSlot
 from akgate.sse import SSEEventTooLarge, SSEParser, encode_event
 
 __all__ = ["LIFECYCLE_EVENTS", "TERMINAL_EVENTS", "ResponseCapture", "Turn"]
@@ -35,6 +36,11 @@ LIFECYCLE_EVENTS: Final = TERMINAL_EVENTS | {
     "response.queued",
 }
 _INPUT_PARAM: Final = re.compile(r"^input\[(\d+)\](.*)$", re.S)
+#: A chunk without a lifecycle event's name (as its ``event:`` line or its JSON ``type``) and
+#: without a ``\u`` escape (that could spell one in the JSON) holds no event the capture patches.
+_LIFECYCLE_NAME: Final = re.compile(
+    rb"response\.(?:created|in_progress|queued|completed|failed|incomplete)|\\u"
+)
 #: A JSON answer is held whole to be patched: a larger one passes through unpatched.
 MAX_JSON_ANSWER: Final = 32 * 1024 * 1024
 
@@ -89,7 +95,9 @@ class ResponseCapture:
     """The inner app's ``send`` for one turn (see the module docstring)."""
 
     __slots__ = (
+        "answer",
         "chunks",
+        "clean",
         "final",
         "mode",
         "on_event",
@@ -103,9 +111,17 @@ class ResponseCapture:
     )
 
     def __init__(
-        self, turn: Turn, send: Send, save: TerminalSaver, on_event: EventSink | None = None
+        self,
+        turn: Turn,
+        send: Send,
+        save: TerminalSaver,
+        on_event: EventSink | None = None,
+        *,
+        answer: AnswerSlot | None = None,
     ) -> None:
         self.turn = turn
+        #: The adapter's answer, patched with ``turn.patch`` (``akgate.adapter._answer``).
+        self.answer = answer
         self.send = send
         self.save = save
         self.on_event = on_event
@@ -115,6 +131,8 @@ class ResponseCapture:
         self.size = 0
         self.parser: SSEParser | None = None
         self.pending = False
+        #: The parser holds nothing: every chunk so far ended with a blank line (``\n\n``).
+        self.clean = True
         #: The terminal Response object, once seen.
         self.final: dict[str, Any] | None = None
 
@@ -164,10 +182,24 @@ class ResponseCapture:
             return
         if message.get("more_body", False):
             return
-        body = b"".join(self.chunks)
-        self.chunks = []
+        chunks, self.chunks = self.chunks, []
         start = self.start
         assert start is not None
+        answer = self.answer
+        if (
+            answer is not None
+            and answer.response is not None
+            and self.mode == "json"
+            and len(chunks) == 1
+            and chunks[0] is answer.body
+        ):
+            # The adapter's own bytes, of an object it already patched: nothing to read back.
+            self.final = answer.response
+            body = await self.save(answer.response, chunks[0])
+            await self.send(_with_length(start, body))
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        body = b"".join(chunks)
         try:
             response = from_json(body)
         except ValueError:
@@ -204,6 +236,20 @@ class ResponseCapture:
     async def _sse(self, chunk: bytes, more_body: bool) -> None:
         parser = self.parser
         assert parser is not None
+        if (
+            self.clean
+            and chunk.endswith(b"\n\n")
+            and self.on_event is None
+            and len(chunk) <= parser.max_event_size
+            and _LIFECYCLE_NAME.search(chunk) is None
+            and (self.turn.seal is None or b"response.output_item.done" not in chunk)
+        ):
+            # The hot path (text deltas): whole events, none to patch, no event log to feed.
+            # The parser would only split them to find that out; they go out as they came.
+            await self.send({"type": "http.response.body", "body": chunk, "more_body": more_body})
+            return
+        if chunk:
+            self.clean = chunk.endswith(b"\n\n")
         whole_before = not self.pending
         try:
             events = parser.feed(chunk) if chunk else []

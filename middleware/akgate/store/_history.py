@@ -9,11 +9,10 @@ inward.
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Sequence
 from typing import Any, Final
 
+from akgate.adapter._response import new_id
 from akgate.errors import GatewayError
 
 from ._base import ResponseStore, StoredResponse
@@ -35,20 +34,9 @@ _ID_PREFIX: Final = {
 _TEXT_PARTS: Final = frozenset({"input_text", "output_text", "text", "summary_text"})
 
 
-def new_stored_id(prefix: str) -> str:
-    """``prefix`` + 32 hex digits: the time in microseconds, then 72 random bits.
-
-    Ids that grow with time are appended at the end of the store's id indexes, where a random id
-    would touch another index page per turn (``docs/benchmarks.md``). OpenAI's ids start with
-    their time too; the random part keeps them unguessable.
-    """
-    global _last_micros
-    # Two ids in the same microsecond still sort in the order they were made.
-    micros = _last_micros = max(time.time_ns() // 1000, _last_micros + 1)
-    return f"{prefix}{micros:014x}{os.urandom(9).hex()}"
-
-
-_last_micros = 0
+#: ``prefix`` + 32 hex digits that start with the time: the adapter's output item ids and the
+#: store's own ids (responses, input items, conversations) are made alike, in one order.
+new_stored_id = new_id
 
 
 def not_found_previous(response_id: str, message: str | None = None) -> GatewayError:

@@ -30,6 +30,7 @@ from akgate._asgi import (
 from akgate._endpoints import gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Receive, Scope, Send
+from akgate.adapter._answer import ANSWER_SLOT, AnswerSlot
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 
@@ -179,10 +180,27 @@ class StatefulResponses:
         if turn.background:
             await self.runs.start(turn, inner_scope, child, payload, receive, send)
             return
+        answer = None
+        if (
+            not turn.stream
+            and turn.seal is None
+            and not turn.input_transformations
+            and turn.conversation_id is None
+        ):
+            # A turn that needs only its id and flags: the adapter patches and hands over its
+            # answer (``akgate.adapter._answer``).
+            answer = child.state[ANSWER_SLOT] = AnswerSlot(turn.patch)
         capture = ResponseCapture(
-            turn, send, lambda response, encoded: self.save_final(turn, response, encoded)
+            turn,
+            send,
+            lambda response, encoded: self.save_final(turn, response, encoded),
+            answer=answer,
         )
-        await self.app(inner_scope, replay_receive(body, ctx.raw_receive or receive), capture)
+        try:
+            await self.app(inner_scope, replay_receive(body, ctx.raw_receive or receive), capture)
+        finally:
+            if answer is not None:
+                child.state.pop(ANSWER_SLOT, None)  # its turn need not outlive the request
 
     async def plan(
         self, payload: dict[str, Any], ctx: RequestContext
