@@ -233,6 +233,7 @@ async def timed_requests(
     start = time.perf_counter()
     for _ in range(n):
         await app(scope, Parked(body), send)
+        await _yield()
     elapsed = time.perf_counter() - start
     if any(code != status for code in statuses):
         raise RuntimeError(f"unexpected statuses {set(statuses)}")

@@ -52,11 +52,13 @@ async def measure(app: object, stream: bool, key: str, n: int, rounds: int) -> t
         raise SystemExit(f"status {result.status}: {result.body[:200]!r}")
     for _ in range(max(n // 10, 20)):
         await app(dict(scope), Parked(body), noop_send)  # type: ignore[operator]
+        await asyncio.sleep(0)  # the loop runs between requests, as a server's does
     best_wall, best_cpu = float("inf"), float("inf")
     for _ in range(rounds):
         cpu0, t0 = _cpu_seconds(), time.perf_counter()
         for _ in range(n):
             await app(dict(scope), Parked(body), noop_send)  # type: ignore[operator]
+            await asyncio.sleep(0)
         best_wall = min(best_wall, (time.perf_counter() - t0) / n)
         best_cpu = min(best_cpu, (_cpu_seconds() - cpu0) / n)
     return best_wall * 1e6, best_cpu * 1e6
