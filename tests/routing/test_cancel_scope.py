@@ -219,6 +219,25 @@ def test_trio_gets_an_anyio_scope_and_routing_times_out_there(make: Any) -> None
     anyio.run(main, backend="trio")
 
 
+async def test_an_anyio_without_the_expected_task_state_gets_anyio_scopes(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import-time check found an anyio whose private task state is laid out otherwise:
+    routing then uses ``anyio.CancelScope`` on asyncio too, and still times out and falls back."""
+    monkeypatch.setattr("akgate.routing._cancel._TASK_STATES", None)
+    assert isinstance(open_scope(), anyio.CancelScope)
+    app, providers = make(cheap="hang")
+    async with client(app) as c:
+        body = {
+            "model": "alpha",
+            "messages": [{"role": "user", "content": "hi"}],
+            "gateway": {"routing": {"timeout_ms": 50}},
+        }
+        r = await c.post("/v1/chat/completions", json=body)
+    assert r.json()["routing_metadata"]["provider"] == "pricey"
+    assert providers["cheap"].cancelled
+
+
 def test_trio_client_disconnect_cancels_the_provider(make: Any) -> None:
     async def main() -> None:
         app, providers = make(cheap="wait_disconnect")
