@@ -352,16 +352,8 @@ class Attempt:
             return
         headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        # (``_to_client`` written out: one coroutine less per message.)
-        client_send = self.client_send
-        try:
-            await client_send({**start, "headers": headers})
-        except OSError:
-            self._client_gone()
-        try:
-            await client_send({"type": "http.response.body", "body": body, "more_body": False})
-        except OSError:
-            self._client_gone()
+        await self._to_client({**start, "headers": headers})
+        await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
 
     def _commit_json(self, usage: Any) -> dict[str, Any]:
         """``inject_json``'s finalize: only once the body parsed, as the attempt's warnings

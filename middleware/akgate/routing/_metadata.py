@@ -24,7 +24,7 @@ from akgate._faults import fault_payload, responses_error_event
 from akgate.errors import anthropic_error_type, error_payload, status_for
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
-from ._stream_check import BAD_AFTER_BLANK, BLOCK_STARTS
+from ._stream_check import has_bad_block
 
 __all__ = [
     "ChatStreamRewriter",
@@ -177,10 +177,7 @@ class _StreamRewriter:
     def _events(self, complete: bytes) -> bytes:
         if self.overflowed:
             return b""
-        # (``_stream_check.has_bad_block``, written out: this runs for every chunk.)
-        if (complete and not complete.startswith(BLOCK_STARTS)) or BAD_AFTER_BLANK.search(
-            complete
-        ) is not None:
+        if has_bad_block(complete):
             # Text that is not SSE mid-stream: end with an error event, and stop the provider
             # the way an oversized event does.
             tail = (

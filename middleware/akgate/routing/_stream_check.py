@@ -15,24 +15,24 @@ from pydantic_core import from_json
 
 from akgate.sse import MAX_EVENT_SIZE
 
-__all__ = ["BAD_AFTER_BLANK", "BLOCK_STARTS", "FirstEvent", "first_event", "has_bad_block"]
+__all__ = ["FirstEvent", "first_event", "has_bad_block"]
 
 FirstEvent = Literal["more", "ok", "bad"]
 
 _FIELDS: Final = (b"data", b"event", b"id", b"retry")
 #: What an event block starts with: a field, a comment, or another line break.
-BLOCK_STARTS: Final = (b"data:", b"event:", b"id:", b"retry:", b":", b"\n")
+_BLOCK_STARTS: Final = (b"data:", b"event:", b"id:", b"retry:", b":", b"\n")
 #: A block after a blank line that starts otherwise: text that is not SSE. The pattern opens
 #: with its literal, so the search skips ahead to each blank line (``(?:\A|\n\n)`` tried every
 #: position: ~60 µs for a 20-event Responses stream, now ~2).
-BAD_AFTER_BLANK: Final = re.compile(rb"\n\n(?!data:|event:|id:|retry:|:|\n|\Z)")
+_BAD_AFTER_BLANK: Final = re.compile(rb"\n\n(?!data:|event:|id:|retry:|:|\n|\Z)")
 
 
 def has_bad_block(complete: bytes) -> bool:
     """Whether ``complete`` (whole ``\\n``-framed events) holds a block that is not SSE."""
-    if complete and not complete.startswith(BLOCK_STARTS):
+    if complete and not complete.startswith(_BLOCK_STARTS):
         return True
-    return BAD_AFTER_BLANK.search(complete) is not None
+    return _BAD_AFTER_BLANK.search(complete) is not None
 
 
 def first_event(held: bytes, *, max_size: int = MAX_EVENT_SIZE) -> FirstEvent:
