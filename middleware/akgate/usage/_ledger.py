@@ -152,6 +152,12 @@ class UsageLedger:
         self._thread_lock = threading.Lock()
         self._closing = False
         self._stop = threading.Event()
+        # A SQL backend takes the queued tuples as its rows: no record built per row in this
+        # thread, which holds the GIL the event loop needs while it converts.
+        rows_writer = getattr(backend, "ledger_rows_writer", None)
+        self._write_rows: Callable[[Sequence[tuple[Any, ...]]], None] | None = (
+            rows_writer() if callable(rows_writer) else None
+        )
 
     def __repr__(self) -> str:
         return f"UsageLedger({self.backend!r}, pending={len(self._pending)})"
@@ -207,18 +213,21 @@ class UsageLedger:
     def _write_batch(self) -> bool:
         with self._write_lock:
             pending = self._pending
-            rows = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+            take = pending.popleft
+            rows = [take() for _ in range(min(self.batch_size, len(pending)))]
             if not rows:
                 return True
-            batch = [UsageRecord(*row) for row in rows]
             try:
-                self.backend.write(batch)
+                if self._write_rows is not None:
+                    self._write_rows(rows)
+                else:
+                    self.backend.write([UsageRecord(*row) for row in rows])
             except Exception as exc:
                 self.failed_writes += 1
                 pending.extendleft(reversed(rows))
                 logger.warning(
                     "akgate usage: writing %d records failed (%s); will retry",
-                    len(batch),
+                    len(rows),
                     type(exc).__name__,
                 )
                 return False
