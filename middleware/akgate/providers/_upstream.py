@@ -54,6 +54,7 @@ from akgate._query import scrub_query
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, anthropic_error_type, send_error
+from akgate.providers._stream_end import MARKERS, StreamEnd
 from akgate.providers._upstream_http import (
     ClientOptions,
     UpstreamClient,
@@ -64,7 +65,7 @@ from akgate.providers._upstream_http import (
     env_proxy,
 )
 from akgate.routing._cancel import CallScope, open_scope
-from akgate.sse import SSEEventTooLarge, SSEParser
+from akgate.sse import SSEEventTooLarge
 
 __all__ = ["UpstreamProvider"]
 
@@ -562,7 +563,8 @@ class _Exchange:
     async def _forward_stream(self, response: UpstreamResponse) -> None:
         await self._start(response.status, self._headers(response, keep_encoding=False))
         self.streaming = True
-        parser = SSEParser()
+        # Only the events that may end the stream are parsed (see _stream_end.py).
+        parser = StreamEnd(MARKERS[self.sse_kind])
         async for chunk in response.chunks():  # decoded, should the upstream compress anyway
             self._progress()
             if not chunk:

@@ -1,0 +1,78 @@
+"""What the upstream exchange reads of a stream it forwards: the events that may end it.
+
+The exchange needs only the events that can end a stream or mark it failed (``[DONE]``, an error,
+a terminal Responses or Messages event) and the bound on an event's size. Parsing every event of
+every chunk to find them costs ~1 µs per chunk (decoding, splitting, an event object each); the
+bytes of a run of whole events that holds none of those events' markers can be passed over
+unparsed, as no event in it could have ended the stream (each marker is ASCII: it is in an
+event's bytes whenever it is in its decoded text).
+
+:class:`StreamEnd` yields what ``SSEParser.feed`` yields of the events with a marker, and raises
+``SSEEventTooLarge`` on the same chunk as the parser would. Whole events are those up to the last
+``\\n\\n`` of what arrived; a stream that uses CR line ends is handed to an ``SSEParser`` for the
+rest of it, as is an event that outgrows the size bound in bytes (then its characters may too).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from akgate.sse import MAX_EVENT_SIZE, SSEEvent, SSEParser
+
+__all__ = ["MARKERS", "StreamEnd"]
+
+#: Per stream kind of the exchange: bytes that every event able to end the stream contains.
+MARKERS: Final[dict[str, tuple[bytes, ...]]] = {
+    "chat": (b"[DONE]", b'{"error"'),
+    "responses": (
+        b"[DONE]",
+        b"response.completed",
+        b"response.incomplete",
+        b"response.failed",
+        b"error",
+    ),
+    "messages": (b"[DONE]", b"message_stop", b"error"),
+}
+
+
+class StreamEnd:
+    """Feed it the stream's chunks; it returns the events that may end the stream."""
+
+    __slots__ = ("_markers", "_max", "_parser", "_rest")
+
+    def __init__(self, markers: tuple[bytes, ...], *, max_event_size: int = MAX_EVENT_SIZE) -> None:
+        self._markers = markers
+        self._max = max_event_size
+        #: Bytes after the last whole event (the start of the next one).
+        self._rest = b""
+        #: The parser that reads the stream from the hand-off on (``None``: not handed off).
+        self._parser: SSEParser | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        parser = self._parser
+        if parser is not None:
+            return parser.feed(chunk)
+        data = self._rest + chunk if self._rest else chunk
+        if b"\r" in chunk:
+            return self._hand_off(data)
+        end = data.rfind(b"\n\n") + 2
+        if end == 1:  # no event ended in this chunk
+            self._rest = data
+            if len(data) > self._max:
+                return self._hand_off(data)
+            return []
+        whole = data[:end]
+        rest = self._rest = data[end:]
+        events: list[SSEEvent] = []
+        if len(whole) > self._max or any(marker in whole for marker in self._markers):
+            # A fresh parser reads whole events as the stream's own would: at a blank line it
+            # holds no event, no partial line and no undecoded byte.
+            events = SSEParser(max_event_size=self._max).feed(whole)
+        if len(rest) > self._max:
+            events += self._hand_off(rest)
+        return events
+
+    def _hand_off(self, data: bytes) -> list[SSEEvent]:
+        self._rest = b""
+        parser = self._parser = SSEParser(max_event_size=self._max)
+        return parser.feed(data)
