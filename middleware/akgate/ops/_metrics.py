@@ -139,6 +139,11 @@ class PrometheusMetrics:
         #: Labelled children by (metric, labels): prometheus-client validates the labels and
         #: takes a lock on every ``labels()`` call; the label sets are bounded (see above).
         self._children: dict[tuple[Any, ...], Any] = {}
+        #: What every answer records, bound per (endpoint, model, provider, status): the
+        #: request counter's ``inc`` and the duration's ``observe`` in one look-up.
+        self._answers: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        #: The input and output token counters' ``inc`` per (model, provider).
+        self._usage: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._exposition = prom.generate_latest
         self._content_type = prom.CONTENT_TYPE_LATEST.encode()
         self._prom = prom
@@ -188,15 +193,29 @@ class PrometheusMetrics:
         provider = obs.provider or "-"
         model = model or "-"
         child = self._child
-        child(self.requests, endpoint, model, provider, str(obs.status)).inc()
-        child(self.duration, endpoint, model, provider).observe(obs.duration)
+        status = obs.status
+        answer = self._answers.get((endpoint, model, provider, status))
+        if answer is None:
+            answer = self._answers[(endpoint, model, provider, status)] = (
+                child(self.requests, endpoint, model, provider, str(status)).inc,
+                child(self.duration, endpoint, model, provider).observe,
+            )
+        count, observe_duration = answer
+        count()
+        observe_duration(obs.duration)
         ttft = obs.ttft
         if ttft is not None:
             child(self.ttft, endpoint, model, provider).observe(ttft)
         tokens = obs.tokens
         if tokens is not None:
-            child(self.tokens, model, provider, "input").inc(tokens[0])
-            child(self.tokens, model, provider, "output").inc(tokens[1])
+            usage = self._usage.get((model, provider))
+            if usage is None:
+                usage = self._usage[(model, provider)] = (
+                    child(self.tokens, model, provider, "input").inc,
+                    child(self.tokens, model, provider, "output").inc,
+                )
+            usage[0](tokens[0])
+            usage[1](tokens[1])
         cost = obs.cost
         if cost:
             child(self.cost, model, provider).inc(cost)
