@@ -154,7 +154,7 @@ class UsageLedger:
         self._stop = threading.Event()
         # A SQL backend takes the queued tuples as its rows: no record built per row in this
         # thread, which holds the GIL the event loop needs while it converts.
-        rows_writer = getattr(backend, "ledger_rows_writer", None)
+        rows_writer = getattr(backend, "_rows_writer", None)
         self._write_rows: Callable[[Sequence[tuple[Any, ...]]], None] | None = (
             rows_writer() if callable(rows_writer) else None
         )

@@ -145,7 +145,7 @@ class SQLUsageStore:
         self.write_rows(list(map(_record_row, records)))
 
     def write_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Store rows of column values (:data:`~akgate.usage.RECORD_COLUMNS` order) in one
+        """Store rows of column values (in the order of ``UsageRecord``'s fields) in one
         transaction: what :meth:`write` does with the records' fields."""
 
         def insert(cursor: Any) -> None:
@@ -153,7 +153,7 @@ class SQLUsageStore:
 
         self._locked(lambda conn: self._transaction(conn, insert))
 
-    def ledger_rows_writer(self) -> Callable[[Sequence[tuple[Any, ...]]], None] | None:
+    def _rows_writer(self) -> Callable[[Sequence[tuple[Any, ...]]], None] | None:
         """What the ledger's writer thread hands its queued rows to, skipping the records
         (:meth:`write_rows`); ``None`` when :meth:`write` is overridden (a subclass, a
         patched instance), whose ``write`` then gets every batch."""
