@@ -109,3 +109,33 @@ def test_an_endless_event_is_cut_as_the_parser_cuts_it() -> None:
     watch.feed(b"data: " + b"a" * 50)
     with pytest.raises(SSEEventTooLarge):
         watch.feed(b"a" * 60)
+
+
+def test_of_a_chunk_with_many_events_only_the_marked_ones_are_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fed: list[bytes] = []
+    real = SSEParser.feed
+
+    def spy(self: SSEParser, chunk: bytes) -> Any:
+        fed.append(chunk)
+        return real(self, chunk)
+
+    monkeypatch.setattr(SSEParser, "feed", spy)
+    delta = b'data: {"choices":[{"index":0,"delta":{"content":"tok"}}]}\n\n'
+    ended = StreamEnd(MARKERS["chat"]).feed(delta * 20 + b"data: [DONE]\n\n")
+    assert [event.data for event in ended] == ["[DONE]"]
+    assert fed == [b"data: [DONE]\n\n"]
+
+
+def test_every_marked_event_of_a_chunk_is_read() -> None:
+    # The first "error" is a field of the created event; the error event comes after it.
+    chunk = (
+        b'event: response.created\ndata: {"type":"response.created","response":{"error":null}}'
+        b'\n\nevent: response.output_text.delta\ndata: {"type":"response.output_text.delta"}\n\n'
+        b'event: error\ndata: {"type":"error","message":"x"}\n\n'
+    )
+    state = _observer("responses")
+    for event in StreamEnd(MARKERS["responses"]).feed(chunk):
+        _Exchange._observe(state, event.event, event.data)  # type: ignore[arg-type]
+    assert state.terminated

@@ -5,7 +5,8 @@ a terminal Responses or Messages event) and the bound on an event's size. Parsin
 every chunk to find them costs ~1 µs per chunk (decoding, splitting, an event object each); the
 bytes of a run of whole events that holds none of those events' markers can be passed over
 unparsed, as no event in it could have ended the stream (each marker is ASCII: it is in an
-event's bytes whenever it is in its decoded text).
+event's bytes whenever it is in its decoded text); of a run that holds a marker, only the events
+that hold one are parsed.
 
 :class:`StreamEnd` yields what ``SSEParser.feed`` yields of the events with a marker, and raises
 ``SSEEventTooLarge`` on the same chunk as the parser would. Whole events are those up to the last
@@ -63,14 +64,36 @@ class StreamEnd:
             return []
         whole = data[:end]
         rest = self._rest = data[end:]
-        events: list[SSEEvent] = []
-        if len(whole) > self._max or any(marker in whole for marker in self._markers):
-            # A fresh parser reads whole events as the stream's own would: at a blank line it
-            # holds no event, no partial line and no undecoded byte.
+        # A fresh parser reads whole events as the stream's own would: after a blank line it
+        # holds no event, no partial line and no undecoded byte.
+        if len(whole) > self._max:  # an event in it may be too large: all of it is read
             events = SSEParser(max_event_size=self._max).feed(whole)
+        else:
+            marked = self._marked(whole)
+            events = SSEParser(max_event_size=self._max).feed(marked) if marked else []
         if len(rest) > self._max:
             events += self._hand_off(rest)
         return events
+
+    def _marked(self, whole: bytes) -> bytes:
+        """The events of ``whole`` (whole events) that hold a marker, in stream order."""
+        spans: set[tuple[int, int]] = set()
+        for marker in self._markers:
+            at = whole.find(marker)
+            while at != -1:
+                # A marker holds no line end: its event runs from the blank line before it to
+                # the one after it (``whole`` ends with one).
+                start = whole.rfind(b"\n\n", 0, at)
+                start = 0 if start < 0 else start + 2
+                end = whole.find(b"\n\n", at) + 2
+                spans.add((start, end))
+                at = whole.find(marker, end)
+        if not spans:
+            return b""
+        if len(spans) == 1:
+            start, end = spans.pop()
+            return whole[start:end]
+        return b"".join(whole[start:end] for start, end in sorted(spans))
 
     def _hand_off(self, data: bytes) -> list[SSEEvent]:
         self._rest = b""
