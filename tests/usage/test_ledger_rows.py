@@ -175,3 +175,18 @@ def test_rows_path_stores_what_the_records_path_stores(records: list[UsageRecord
         assert fast.records() == slow.records() == records
         assert [_record_row(r) for r in fast.records()] == [_record_row(r) for r in records]
         slow.close()
+
+
+def test_a_replaced_backend_gets_the_next_batches(tmp_path: Path) -> None:
+    first = SQLiteUsageStore(tmp_path / "first.sqlite3")
+    ledger = UsageLedger(first, flush_interval=0)
+    ledger.append(_record(1))
+    assert ledger.flush_sync()
+    second = SQLiteUsageStore(tmp_path / "second.sqlite3")
+    ledger.backend = second
+    ledger.append(_record(2))
+    assert ledger.flush_sync()
+    assert first.records() == [_record(1)]
+    assert second.records() == [_record(2)]
+    ledger.close()
+    first.close()

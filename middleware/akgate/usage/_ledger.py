@@ -152,12 +152,6 @@ class UsageLedger:
         self._thread_lock = threading.Lock()
         self._closing = False
         self._stop = threading.Event()
-        # A SQL backend takes the queued tuples as its rows: no record built per row in this
-        # thread, which holds the GIL the event loop needs while it converts.
-        rows_writer = getattr(backend, "_rows_writer", None)
-        self._write_rows: Callable[[Sequence[tuple[Any, ...]]], None] | None = (
-            rows_writer() if callable(rows_writer) else None
-        )
 
     def __repr__(self) -> str:
         return f"UsageLedger({self.backend!r}, pending={len(self._pending)})"
@@ -218,10 +212,16 @@ class UsageLedger:
             if not rows:
                 return True
             try:
-                if self._write_rows is not None:
-                    self._write_rows(rows)
+                # A SQL backend takes the queued tuples as its rows: no record built per row in
+                # this thread, which holds the GIL the event loop needs while it converts. Asked
+                # per batch: the backend may be replaced, or its write() patched.
+                backend = self.backend
+                rows_writer = getattr(backend, "_rows_writer", None)
+                write_rows = rows_writer() if callable(rows_writer) else None
+                if write_rows is not None:
+                    write_rows(rows)
                 else:
-                    self.backend.write([UsageRecord(*row) for row in rows])
+                    backend.write([UsageRecord(*row) for row in rows])
             except Exception as exc:
                 self.failed_writes += 1
                 pending.extendleft(reversed(rows))
