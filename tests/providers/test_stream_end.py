@@ -139,3 +139,20 @@ def test_every_marked_event_of_a_chunk_is_read() -> None:
     for event in StreamEnd(MARKERS["responses"]).feed(chunk):
         _Exchange._observe(state, event.event, event.data)  # type: ignore[arg-type]
     assert state.terminated
+
+
+def test_an_event_in_many_small_chunks_is_kept_in_place() -> None:
+    watch = StreamEnd(MARKERS["chat"])
+    watch.feed(b"data: ")
+    kept = watch._rest
+    for _ in range(200):
+        assert watch.feed(b"x" * 50) == []
+    assert watch._rest is kept  # appended to, not copied per chunk
+    assert len(kept) == 6 + 200 * 50
+    assert watch.feed(b"\n\n") == []
+
+
+def test_an_event_end_split_between_two_chunks_is_seen() -> None:
+    watch = StreamEnd(MARKERS["chat"])
+    assert watch.feed(b"data: [DONE]\n") == []
+    assert [event.data for event in watch.feed(b"\ndata: x")] == ["[DONE]"]

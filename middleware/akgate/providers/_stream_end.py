@@ -45,7 +45,7 @@ class StreamEnd:
         self._markers = markers
         self._max = max_event_size
         #: Bytes after the last whole event (the start of the next one).
-        self._rest = b""
+        self._rest = bytearray()
         #: The parser that reads the stream from the hand-off on (``None``: not handed off).
         self._parser: SSEParser | None = None
 
@@ -53,17 +53,21 @@ class StreamEnd:
         parser = self._parser
         if parser is not None:
             return parser.feed(chunk)
-        data = self._rest + chunk if self._rest else chunk
+        pending = self._rest
         if b"\r" in chunk:
-            return self._hand_off(data)
-        end = data.rfind(b"\n\n") + 2
-        if end == 1:  # no event ended in this chunk
-            self._rest = data
-            if len(data) > self._max:
-                return self._hand_off(data)
+            return self._hand_off(pending + chunk)
+        if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and pending[-1:] == b"\n"):
+            # No event ended in this chunk: kept for the next (appended in place, so an event
+            # that arrives in many small chunks costs no copy per chunk).
+            pending += chunk
+            if len(pending) > self._max:
+                return self._hand_off(pending)
             return []
+        data = bytes(pending) + chunk if pending else chunk
+        end = data.rfind(b"\n\n") + 2
         whole = data[:end]
-        rest = self._rest = data[end:]
+        rest = data[end:]
+        self._rest = bytearray(rest)
         # A fresh parser reads whole events as the stream's own would: after a blank line it
         # holds no event, no partial line and no undecoded byte.
         if len(whole) > self._max:  # an event in it may be too large: all of it is read
@@ -95,7 +99,7 @@ class StreamEnd:
             return whole[start:end]
         return b"".join(whole[start:end] for start, end in sorted(spans))
 
-    def _hand_off(self, data: bytes) -> list[SSEEvent]:
-        self._rest = b""
+    def _hand_off(self, data: bytes | bytearray) -> list[SSEEvent]:
+        self._rest = bytearray()
         parser = self._parser = SSEParser(max_event_size=self._max)
-        return parser.feed(data)
+        return parser.feed(bytes(data))
