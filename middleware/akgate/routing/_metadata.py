@@ -161,6 +161,16 @@ class _StreamRewriter:
                 return self._events(complete) + self._overflow()
         return self._events(complete)
 
+    def feed_event(self, chunk: bytes, obj: dict[str, Any]) -> bytes:
+        """``feed`` for a chunk that is exactly one ``data: <JSON object>`` event with its blank
+        line, already parsed as ``obj`` (``_stream_check.single_json_event``): the same bytes
+        out, without checking the framing or parsing the event again."""
+        if self.overflowed or self.done or self._parser is not None or self._pending:
+            return self.feed(chunk)
+        if not self._needs_look(chunk):
+            return chunk
+        return self._object(None, obj, None, chunk)
+
     def _overflow(self) -> bytes:
         """End the stream: the provider sent an event larger than ``max_event_size``."""
         self._pending = bytearray()
@@ -212,6 +222,13 @@ class _StreamRewriter:
         return False
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        raise NotImplementedError
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
+        """An event whose data is the JSON object ``obj`` (``raw``: its block as it came, or
+        ``None`` when it came through the exact parser, which gave ``data``)."""
         raise NotImplementedError
 
     @staticmethod
@@ -288,6 +305,11 @@ class ChatStreamRewriter(_StreamRewriter):
             return self._forward(event, data, raw)
         if not isinstance(obj, dict):
             return self._forward(event, data, raw)
+        return self._object(event, obj, data, raw)
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
         if self._head_source is None:
             self._head_source = obj  # (its head fields are never rewritten)
         if obj.get("error"):
@@ -386,6 +408,12 @@ class ResponsesStreamRewriter(_StreamRewriter):
             self._sent = out
         return out
 
+    def feed_event(self, chunk: bytes, obj: dict[str, Any]) -> bytes:
+        out = super().feed_event(chunk, obj)
+        if out.find(b'"sequence_number"') >= 0:
+            self._sent = out
+        return out
+
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         if data is None or data == "[DONE]":
             return self._forward(event, data, raw)
@@ -393,7 +421,14 @@ class ResponsesStreamRewriter(_StreamRewriter):
             obj = from_json(data)
         except ValueError:
             return self._forward(event, data, raw)
-        kind = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(obj, dict):
+            return self._forward(event, data, raw)
+        return self._object(event, obj, data, raw)
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
+        kind = obj.get("type")
         if kind in _TERMINAL_OK and isinstance(obj.get("response"), dict):
             response = obj["response"]
             response["routing_metadata"] = self.finalize(response.get("usage"))
@@ -411,7 +446,8 @@ class ResponsesStreamRewriter(_StreamRewriter):
                 return encode_event(to_json(obj), event)
         elif kind == "error":
             self.failed = True
-            nested = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+            error = obj.get("error")
+            nested: dict[str, Any] = error if isinstance(error, dict) else {}
             # The flat fields win; the nested object fills in (its `type` is the error's type).
             flat = {k: v for k, v in obj.items() if k not in ("type", "error") and v is not None}
             payload = fault_payload({**nested, **flat}, provider=self.provider)
@@ -493,7 +529,14 @@ class MessagesStreamRewriter(_StreamRewriter):
             obj = from_json(data)
         except ValueError:
             return self._forward(event, data, raw)
-        kind = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(obj, dict):
+            return self._forward(event, data, raw)
+        return self._object(event, obj, data, raw)
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
+        kind = obj.get("type")
         if kind == "message_start":
             message = obj.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
