@@ -39,6 +39,7 @@ __all__ = [
 Finalize = Callable[[Any], dict[str, Any]]
 
 _DONE: Final = b"data: [DONE]\n\n"
+_BLANK_DONE: Final = b"\n\n" + _DONE
 
 
 def merge_warnings(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -200,16 +201,18 @@ class _StreamRewriter:
         if not self._needs_look(complete):
             return complete
         out = self._batch = []
+        needs_look = self._needs_look
         try:
             for raw in complete.split(b"\n\n"):
                 if not raw or raw == b"\n":
                     continue
-                block = raw + b"\n\n"
-                if self._needs_look(block):
+                # (No marker holds a line break: searching the block without its blank line
+                # finds what searching it with one does.)
+                if needs_look(raw):
                     event, text = _split_event(raw)
-                    out.append(self._event(event, text, block))
+                    out.append(self._event(event, text, raw + b"\n\n"))
                 else:
-                    out.append(block)
+                    out.append(raw + b"\n\n")
         finally:
             self._batch = []
         return b"".join(out)
@@ -335,7 +338,7 @@ class ChatStreamRewriter(_StreamRewriter):
         final["choices"] = []
         final["usage"] = self._usage
         final["routing_metadata"] = self.finalize(self._usage)
-        return b"data: " + to_json(final) + b"\n\n" + _DONE
+        return b"".join((b"data: ", to_json(final), _BLANK_DONE))
 
     def _first_head(self) -> dict[str, Any]:
         if self._head_source is not None:
