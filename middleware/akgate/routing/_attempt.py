@@ -327,7 +327,8 @@ class Attempt:
             headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
         self.committed = True
         self.t_first = self.clock()
-        self._adopt_warnings()
+        if self.warnings:
+            self._adopt_warnings()
         cancel = self.cancel
         if cancel is not None and cancel.deadline != self.deadline:
             # The per-attempt timeout covers the wait for the first byte; the deadline remains.
