@@ -42,6 +42,7 @@ from ._response import chat_to_response
 from ._stream import StreamTranslator, UpstreamStreamError
 
 if TYPE_CHECKING:
+    from akgate.routing._cancel import CallScope
     from akgate.store import ResponseStore, StatefulResponses
 
 __all__ = ["ResponsesAdapter"]
@@ -283,7 +284,7 @@ class _Bridge:
             await self.inner_released.wait()
             return {"type": "http.disconnect"}
 
-        async def watch(inner: anyio.CancelScope) -> None:
+        async def watch(inner: CallScope) -> None:
             try:
                 while (await raw_receive())["type"] != "http.disconnect":
                     pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
@@ -49,6 +49,9 @@ from ._options import CountTokens, HostedTools, MessagesOptions, ReasoningInput,
 from ._request import MessagesRequest, to_chat_request
 from ._response import chat_to_message
 from ._stream import PING, MessagesStreamTranslator, UpstreamStreamError
+
+if TYPE_CHECKING:
+    from akgate.routing._cancel import CallScope
 
 __all__ = ["MessagesAdapter"]
 
@@ -218,7 +221,7 @@ class _Bridge:
 
         watching = False
 
-        async def watch(inner: anyio.CancelScope) -> None:
+        async def watch(inner: CallScope) -> None:
             nonlocal watching
             watching = True
             try:
