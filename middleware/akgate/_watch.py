@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 if TYPE_CHECKING:
     from .routing._cancel import CallScope
 
-__all__ = ["run_watched"]
+__all__ = ["Release", "run_watched"]
 
 #: ``akgate.routing._cancel.open_scope``, imported on first use (the routing package imports
 #: the adapters, which import this module).
@@ -55,3 +56,31 @@ async def run_watched(
             await call()
         finally:
             task.cancel()
+
+
+class Release:
+    """A one-way flag others can wait for: an ``anyio.Event`` made only when someone waits
+    before it is set. Creating an ``anyio.Event`` looks up the running backend (~3 µs of CPU);
+    most requests set the flag without anyone waiting on it."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: anyio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._set:
+            await anyio.lowlevel.checkpoint()  # as anyio.Event.wait on a set event
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()

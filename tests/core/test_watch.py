@@ -12,9 +12,10 @@ import asyncio
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from akgate._watch import run_watched
+from akgate._watch import Release, run_watched
 
 
 def watcher_after(delay: float, log: list[str]) -> Any:
@@ -47,7 +48,7 @@ def test_the_watcher_cancels_the_call_and_the_cancellation_stays_inside(backend:
         with anyio.fail_after(3):
             await run_watched(lambda: slow_call(log), watcher_after(0.01, log))
         log.append("returned")
-        await anyio.sleep(0)  # still cancellable: nothing of the watcher's cancellation is left
+        await anyio.lowlevel.checkpoint()  # nothing of the watcher's cancellation is left
 
     anyio.run(main, backend=backend)
     assert log == ["watcher cancels", "call cancelled", "returned"]
@@ -95,3 +96,38 @@ async def test_asyncio_enters_no_anyio_cancel_scope(monkeypatch: pytest.MonkeyPa
     await run_watched(lambda: slow_call(log), watcher_after(0.01, log))
     assert log == ["watcher cancels", "call cancelled"]
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_release_wakes_its_waiters_and_lets_later_ones_through(backend: str) -> None:
+    async def main() -> list[str]:
+        release = Release()
+        log: list[str] = []
+
+        async def waiter(name: str) -> None:
+            await release.wait()
+            log.append(name)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(waiter, "early")
+            await anyio.sleep(0.01)
+            assert log == []
+            assert not release.is_set()
+            release.set()
+        await waiter("late")  # already set: returns at once (after a checkpoint)
+        return log
+
+    assert anyio.run(main, backend=backend) == ["early", "late"]
+
+
+async def test_a_release_set_before_anyone_waits_makes_no_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_event() -> Any:
+        raise AssertionError("an anyio.Event was made")
+
+    monkeypatch.setattr(anyio, "Event", no_event)
+    release = Release()
+    release.set()
+    await release.wait()
+    assert release.is_set()

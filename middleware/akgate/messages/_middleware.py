@@ -30,7 +30,7 @@ from akgate._asgi import (
 )
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
-from akgate._watch import run_watched
+from akgate._watch import Release, run_watched
 from akgate.adapter._middleware import (
     _chat_completion,
     _error_status,
@@ -204,7 +204,7 @@ class _Bridge:
         #: Set once the stream is committed or the request is over; ``ended`` once it is over.
         self.wake = anyio.Event()
         self.ended = anyio.Event()
-        self.inner_released = anyio.Event()
+        self.inner_released = Release()
 
     def new_translator(self) -> MessagesStreamTranslator:
         return MessagesStreamTranslator(self.request, input_estimate=estimate_tokens(self.chat))
