@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import gc
 import inspect
@@ -317,9 +318,21 @@ def _uvicorn_options(config: ServeConfig) -> dict[str, Any]:
         "limit_concurrency": config.limit_concurrency,
         "timeout_keep_alive": config.timeout_keep_alive,
         "loop": config.loop,
-        "http": config.http,
+        "http": _http_protocol(config.http),
         "access_log": not config.access_log,  # akgate's structured line replaces uvicorn's
     }
+
+
+def _http_protocol(http: str) -> type[asyncio.Protocol] | str:
+    """uvicorn's httptools protocol sending each response's head and body in one system call;
+    uvicorn's own choice when httptools is not installed (or ``--http h11``)."""
+    if http not in ("auto", "httptools"):
+        return http
+    try:
+        from akgate._serve_protocol import CoalescingHttpToolsProtocol
+    except ImportError:
+        return http
+    return CoalescingHttpToolsProtocol
 
 
 def _serve_workers(
