@@ -184,13 +184,28 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"The request body must be a JSON object, not {type(value).__name__}.",
         )
     # A literal like 1e400 is valid JSON that overflows to inf; it could not be forwarded as JSON.
-    # The byte scan is cheap, so the tree is walked only when an exponent that large appears.
-    if _HUGE_EXPONENT.search(body) is not None and _has_infinity(value):
+    # The byte scans are cheap, so the tree is walked only when an exponent that large appears.
+    if _may_have_huge_exponent(body) and _has_infinity(value):
         raise GatewayError("invalid_request", "A number in the request body is out of range.")
     return value
 
 
 _HUGE_EXPONENT: Final = re.compile(rb"[eE][+]?0*[1-9]\d{2}")
+#: Every digit to ``0`` and ``E`` to ``e`` (and ``+`` deleted): an exponent of three digits or
+#: more becomes ``e000`` (see :func:`_may_have_huge_exponent`).
+_DIGITS_AND_E: Final = bytes.maketrans(b"123456789E", b"000000000e")
+
+
+def _may_have_huge_exponent(body: bytes) -> bool:
+    """Whether ``_HUGE_EXPONENT`` matches in ``body``. Searching with the expression costs
+    ~15-40 ns a byte (its first class, ``[eE]``, matches all through text); every match is an
+    ``e``/``E``, an optional ``+`` and three digits, which is ``e000`` in a translated copy
+    (digits to ``0``, ``E`` to ``e``, ``+`` deleted: deleting only ever joins more text into a
+    candidate), found in a few nanoseconds a byte. The expression only runs where it is found.
+    """
+    if b"e000" not in body.translate(_DIGITS_AND_E, b"+"):
+        return False
+    return _HUGE_EXPONENT.search(body) is not None
 
 
 def _has_infinity(value: Any) -> bool:

@@ -23,7 +23,7 @@ import anyio
 from ._asgi import route_path
 from ._endpoints import remember_resolution, resolve
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .context import request_context
+from .context import get_context, request_context
 from .errors import GatewayError, send_error
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "RequestBodyTimeout"]
@@ -62,14 +62,32 @@ class RequestBodyTimeout:
         if resolution is None:
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
-        remember_resolution(scope, resolution)  # the layers inside need not resolve it again
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another event loop (trio): an anyio cancel scope
+            loop = None
+        # Any: ``uncancel`` and ``cancelling`` are Python 3.11+ (``_CAN_UNCANCEL``).
+        task: Any = None
+        if loop is not None and _CAN_UNCANCEL:
+            task = asyncio.current_task(loop)
+        if loop is None or task is None:  # not asyncio, no task (or Python 3.10)
+            scope, send, ctx = request_context(scope, send)
+            remember_resolution(scope, resolution)
             timed_out = await self._in_cancel_scope(scope, receive, send)
         else:
-            timed_out = await self._with_loop_timer(loop, scope, receive, send)
+            deadlines = self._deadlines
+            if deadlines is None or deadlines.loop is not loop:
+                deadlines = self._deadlines = _Deadlines(loop, self.timeout)
+            watch = deadlines.add(task)
+            if get_context(scope) is None:
+                # Ours to create: the context's own send wrapper reports the response start.
+                scope, send, ctx = request_context(scope, send, watch.response_started)
+                inner_send = send
+            else:
+                scope, send, ctx = request_context(scope, send)
+                inner_send = _tracking_send(send, watch)
+            remember_resolution(scope, resolution)  # the layers inside need not resolve it again
+            timed_out = await self._with_loop_timer(task, watch, scope, receive, inner_send)
         if timed_out:
             logger.info(
                 "request %s: body not complete within %s s; answered 408",
@@ -86,22 +104,15 @@ class RequestBodyTimeout:
             )
 
     async def _with_loop_timer(
-        self, loop: asyncio.AbstractEventLoop, scope: Scope, receive: Receive, send: Send
+        self, task: Any, watch: _Watch, scope: Scope, receive: Receive, send: Send
     ) -> bool:
         """asyncio: the request's task is cancelled if its body is still unread at its deadline
         (as ``asyncio.timeout`` does, and undone the same way); whether the request timed out.
+        ``send`` reports the response start to ``watch``.
 
         An anyio cancel scope's enter and exit cost several microseconds of CPU per request,
         and so does a loop timer armed and cancelled per request; the deadlines of one layer on
         one loop share one timer instead (:class:`_Deadlines`)."""
-        # Any: ``uncancel`` and ``cancelling`` are Python 3.11+ (``_CAN_UNCANCEL``).
-        task: Any = asyncio.current_task()
-        if task is None or not _CAN_UNCANCEL:  # pragma: no cover - no task, or Python 3.10
-            return await self._in_cancel_scope(scope, receive, send)
-        deadlines = self._deadlines
-        if deadlines is None or deadlines.loop is not loop:
-            deadlines = self._deadlines = _Deadlines(loop, self.timeout)
-        watch = deadlines.add(task)
 
         async def timed_receive() -> Message:
             message = await receive()
@@ -111,14 +122,8 @@ class RequestBodyTimeout:
                 watch.lift()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            if not watch.started and message["type"] == "http.response.start":
-                watch.started = True
-                watch.lift()
-            await send(message)
-
         try:
-            await self.app(scope, timed_receive, tracking_send)
+            await self.app(scope, timed_receive, send)
         except asyncio.CancelledError:
             # Ours only when our deadline cancelled the task and nobody else did as well.
             if watch.fired and task.uncancel() <= watch.cancelling:
@@ -185,6 +190,11 @@ class _Watch:
         self.started = False  # the response has started
         self.fired = False  # the deadline cancelled the task
 
+    def response_started(self) -> None:
+        if not self.started:
+            self.started = True
+            self.lift()
+
     def lift(self) -> None:
         if not self.lifted:
             self.lifted = True
@@ -196,6 +206,17 @@ class _Watch:
         self.lift()
         self.fired = True
         task.cancel()
+
+
+def _tracking_send(send: Send, watch: _Watch) -> Send:
+    """``send`` reporting the response start to ``watch`` (when the context was not ours)."""
+
+    async def tracking_send(message: Message) -> None:
+        if not watch.started and message["type"] == "http.response.start":
+            watch.response_started()
+        await send(message)
+
+    return tracking_send
 
 
 class _Deadlines:

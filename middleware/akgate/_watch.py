@@ -2,27 +2,39 @@
 
 Under asyncio the watcher is a bare task, cancelled once the call is over: an anyio task group,
 its task and its cancellation cost ~40 µs of CPU per request (``docs/benchmarks.md``, "The whole
-default stack"); the call runs in a plain cancel scope the watcher cancels. Under other event
-loops (trio) the watcher runs in a task group.
+default stack"); the call runs in a cancel scope the watcher cancels, asyncio's own (the
+request task's ``cancel``/``uncancel``, see ``akgate.routing._cancel``) rather than an
+``anyio.CancelScope``, whose bookkeeping costs several microseconds per request. Under other
+event loops (trio) the watcher runs in a task group.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
-__all__ = ["run_watched"]
+if TYPE_CHECKING:
+    from .routing._cancel import CallScope
+
+__all__ = ["Release", "run_watched"]
+
+#: ``akgate.routing._cancel.open_scope``, imported on first use (the routing package imports
+#: the adapters, which import this module).
+_open_scope: Callable[[], CallScope] | None = None
 
 
 async def run_watched(
     call: Callable[[], Awaitable[None]],
-    watcher: Callable[[anyio.CancelScope], Coroutine[Any, Any, None]],
+    watcher: Callable[[Any], Coroutine[Any, Any, None]],
 ) -> None:
     """Await ``call()`` while ``watcher(scope)`` runs; the watcher may cancel ``scope`` (the
-    call's). The watcher is stopped when the call returns or raises."""
+    call's: its one method the watcher may use is ``cancel()``; Any, because watchers written
+    for an ``anyio.CancelScope`` take this one too). The watcher is stopped when the call
+    returns or raises."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # another event loop (trio)
@@ -33,9 +45,42 @@ async def run_watched(
             finally:
                 group.cancel_scope.cancel()
         return
-    with anyio.CancelScope() as scope:
+    global _open_scope
+    if _open_scope is None:
+        from .routing._cancel import open_scope
+
+        _open_scope = open_scope
+    with _open_scope() as scope:
         task: asyncio.Task[None] = loop.create_task(watcher(scope))
         try:
             await call()
         finally:
             task.cancel()
+
+
+class Release:
+    """A one-way flag others can wait for: an ``anyio.Event`` made only when someone waits
+    before it is set. Creating an ``anyio.Event`` looks up the running backend (~3 µs of CPU);
+    most requests set the flag without anyone waiting on it."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: anyio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._set:
+            await anyio.lowlevel.checkpoint()  # as anyio.Event.wait on a set event
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -177,12 +178,18 @@ def get_context(scope: Scope) -> RequestContext | None:
     return ctx if isinstance(ctx, RequestContext) else None
 
 
-def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestContext]:
+def request_context(
+    scope: Scope, send: Send, on_start: Callable[[], None] | None = None
+) -> tuple[Scope, Send, RequestContext]:
     """Return ``(scope, send, ctx)``, creating the context if no outer layer did.
 
     The layer that creates the context owns the ``X-Request-ID`` response header: its ``send`` is
     wrapped to add it (unless the inner app already set one). The scope is copied, never mutated,
     except that credentials are removed from its query string (:func:`akgate._query.scrub_query`).
+
+    ``on_start`` (only used when the context is created here) is called as the response starts,
+    from that same wrapper: a layer that must see the start does so without a ``send`` wrapper
+    of its own (each wrapper costs a coroutine per message).
     """
     ctx = get_context(scope)
     if ctx is not None:
@@ -206,14 +213,19 @@ def request_context(scope: Scope, send: Send) -> tuple[Scope, Send, RequestConte
     _ERROR_FORMAT.set((ctx.error_format, ctx.request_id))
     new_scope = {**scope, SCOPE_KEY: ctx}
     _current_request_id.set(ctx.request_id)
-    return new_scope, _with_request_id(send, ctx.request_id.encode()), ctx
+    return new_scope, _with_request_id(send, ctx.request_id.encode(), on_start), ctx
 
 
-def _with_request_id(send: Send, request_id: bytes) -> Send:
-    """``send`` adding ``X-Request-ID: request_id`` to the response (unless the app set one)."""
+def _with_request_id(
+    send: Send, request_id: bytes, on_start: Callable[[], None] | None = None
+) -> Send:
+    """``send`` adding ``X-Request-ID: request_id`` to the response (unless the app set one),
+    calling ``on_start`` first on the response start."""
 
     async def send_with_request_id(message: Any) -> None:
         if message["type"] == "http.response.start":
+            if on_start is not None:
+                on_start()
             headers = message.get("headers", ())
             for name, _ in headers:
                 if name.lower() == b"x-request-id":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-import anyio
 from pydantic_core import from_json
 
 from akgate._applog import log_app_exception
@@ -30,7 +29,7 @@ from akgate._asgi import (
 from akgate._endpoints import gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
-from akgate._watch import run_watched
+from akgate._watch import Release, run_watched
 from akgate.context import SCOPE_KEY, RequestContext, request_context
 from akgate.errors import ERROR_CODES, GatewayError, send_envelope, send_error
 from akgate.sse import SSEEventTooLarge, SSEParser
@@ -42,6 +41,7 @@ from ._response import chat_to_response
 from ._stream import StreamTranslator, UpstreamStreamError
 
 if TYPE_CHECKING:
+    from akgate.routing._cancel import CallScope
     from akgate.store import ResponseStore, StatefulResponses
 
 __all__ = ["ResponsesAdapter"]
@@ -264,7 +264,7 @@ class _Bridge:
         self.started = False
         #: Set when the client leaves or the inner response is complete: the inner app's
         #: receive() then answers http.disconnect, as a server's would (see ``run``).
-        self.inner_released = anyio.Event()
+        self.inner_released = Release()
         #: True once the inner app sent its last body message.
         self.inner_complete = False
         #: Every inner chunk so far ended with a blank line: the SSE parser holds nothing.
@@ -283,7 +283,7 @@ class _Bridge:
             await self.inner_released.wait()
             return {"type": "http.disconnect"}
 
-        async def watch(inner: anyio.CancelScope) -> None:
+        async def watch(inner: CallScope) -> None:
             try:
                 while (await raw_receive())["type"] != "http.disconnect":
                     pass

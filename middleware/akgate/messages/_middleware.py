@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
@@ -30,7 +30,7 @@ from akgate._asgi import (
 )
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
-from akgate._watch import run_watched
+from akgate._watch import Release, run_watched
 from akgate.adapter._middleware import (
     _chat_completion,
     _error_status,
@@ -49,6 +49,9 @@ from ._options import CountTokens, HostedTools, MessagesOptions, ReasoningInput,
 from ._request import MessagesRequest, to_chat_request
 from ._response import chat_to_message
 from ._stream import PING, MessagesStreamTranslator, UpstreamStreamError
+
+if TYPE_CHECKING:
+    from akgate.routing._cancel import CallScope
 
 __all__ = ["MessagesAdapter"]
 
@@ -201,7 +204,7 @@ class _Bridge:
         #: Set once the stream is committed or the request is over; ``ended`` once it is over.
         self.wake = anyio.Event()
         self.ended = anyio.Event()
-        self.inner_released = anyio.Event()
+        self.inner_released = Release()
 
     def new_translator(self) -> MessagesStreamTranslator:
         return MessagesStreamTranslator(self.request, input_estimate=estimate_tokens(self.chat))
@@ -218,7 +221,7 @@ class _Bridge:
 
         watching = False
 
-        async def watch(inner: anyio.CancelScope) -> None:
+        async def watch(inner: CallScope) -> None:
             nonlocal watching
             watching = True
             try:

@@ -27,7 +27,7 @@ from ._metadata import (
 )
 from ._provider_errors import client_error, provider_message, upstream_fault
 from ._strategies import Needs, Route
-from ._stream_check import first_event
+from ._stream_check import first_event, single_json_event
 
 __all__ = ["MAX_JSON_RESPONSE_SIZE", "Attempt", "Mode", "Plan", "attempt_outcome"]
 
@@ -182,9 +182,15 @@ class Attempt:
             if mode == "sse":
                 rewriter = self.rewriter
                 assert rewriter is not None
-                if not self.committed:
-                    if not body and more:
-                        return  # nothing yet: keep the start held
+                if self.committed:
+                    out = rewriter.feed(body) if body else b""
+                elif not body and more:
+                    return  # nothing yet: keep the start held
+                elif (first := single_json_event(body) if not self.buffer else None) is not None:
+                    # The usual first chunk, one whole JSON event: checked and parsed once.
+                    await self._commit(stream=True)
+                    out = rewriter.feed_event(body, first)
+                else:
                     held = self._hold_first_event(body, more)
                     if held is None:
                         return  # the first event is incomplete, or the stream was refused
@@ -192,7 +198,7 @@ class Attempt:
                     if held is not body:
                         body = held
                         message = {"type": kind, "body": body, "more_body": more}
-                out = rewriter.feed(body) if body else b""
+                    out = rewriter.feed(body) if body else b""
                 if not more:
                     out += rewriter.close()
                     self.finished = True
@@ -321,7 +327,8 @@ class Attempt:
             headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
         self.committed = True
         self.t_first = self.clock()
-        self._adopt_warnings()
+        if self.warnings:
+            self._adopt_warnings()
         cancel = self.cancel
         if cancel is not None and cancel.deadline != self.deadline:
             # The per-attempt timeout covers the wait for the first byte; the deadline remains.

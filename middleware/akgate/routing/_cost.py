@@ -16,6 +16,9 @@ class TokenCounts(NamedTuple):
     cached: int
 
 
+_new_counts = tuple.__new__
+
+
 def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
@@ -31,10 +34,19 @@ def token_counts(usage: Any) -> TokenCounts | None:
     if type(usage) is not dict and not isinstance(usage, Mapping):
         return None
     if "prompt_tokens" in usage or "completion_tokens" in usage:
+        # (The usual chat usage, once per request: plain ints are taken as they are, and the
+        # tuple is made without NamedTuple's Python-level __new__.)
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens")
         details = usage.get("prompt_tokens_details")
         cached = details.get("cached_tokens") if _is_mapping(details) else 0
-        return TokenCounts(
-            _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), _int(cached)
+        return _new_counts(
+            TokenCounts,
+            (
+                prompt if type(prompt) is int and prompt > 0 else _int(prompt),
+                completion if type(completion) is int and completion > 0 else _int(completion),
+                _int(cached),
+            ),
         )
     if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
         # Anthropic usage: input_tokens excludes the cached and cache-write tokens.

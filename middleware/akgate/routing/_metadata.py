@@ -39,6 +39,7 @@ __all__ = [
 Finalize = Callable[[Any], dict[str, Any]]
 
 _DONE: Final = b"data: [DONE]\n\n"
+_BLANK_DONE: Final = b"\n\n" + _DONE
 
 
 def merge_warnings(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -161,6 +162,16 @@ class _StreamRewriter:
                 return self._events(complete) + self._overflow()
         return self._events(complete)
 
+    def feed_event(self, chunk: bytes, obj: dict[str, Any]) -> bytes:
+        """``feed`` for a chunk that is exactly one ``data: <JSON object>`` event with its blank
+        line, already parsed as ``obj`` (``_stream_check.single_json_event``): the same bytes
+        out, without checking the framing or parsing the event again."""
+        if self.overflowed or self.done or self._parser is not None or self._pending:
+            return self.feed(chunk)
+        if not self._needs_look(chunk):
+            return chunk
+        return self._object(None, obj, None, chunk)
+
     def _overflow(self) -> bytes:
         """End the stream: the provider sent an event larger than ``max_event_size``."""
         self._pending = bytearray()
@@ -190,16 +201,18 @@ class _StreamRewriter:
         if not self._needs_look(complete):
             return complete
         out = self._batch = []
+        needs_look = self._needs_look
         try:
             for raw in complete.split(b"\n\n"):
                 if not raw or raw == b"\n":
                     continue
-                block = raw + b"\n\n"
-                if self._needs_look(block):
+                # (No marker holds a line break: searching the block without its blank line
+                # finds what searching it with one does.)
+                if needs_look(raw):
                     event, text = _split_event(raw)
-                    out.append(self._event(event, text, block))
+                    out.append(self._event(event, text, raw + b"\n\n"))
                 else:
-                    out.append(block)
+                    out.append(raw + b"\n\n")
         finally:
             self._batch = []
         return b"".join(out)
@@ -212,6 +225,13 @@ class _StreamRewriter:
         return False
 
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
+        raise NotImplementedError
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
+        """An event whose data is the JSON object ``obj`` (``raw``: its block as it came, or
+        ``None`` when it came through the exact parser, which gave ``data``)."""
         raise NotImplementedError
 
     @staticmethod
@@ -288,6 +308,11 @@ class ChatStreamRewriter(_StreamRewriter):
             return self._forward(event, data, raw)
         if not isinstance(obj, dict):
             return self._forward(event, data, raw)
+        return self._object(event, obj, data, raw)
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
         if self._head_source is None:
             self._head_source = obj  # (its head fields are never rewritten)
         if obj.get("error"):
@@ -313,7 +338,7 @@ class ChatStreamRewriter(_StreamRewriter):
         final["choices"] = []
         final["usage"] = self._usage
         final["routing_metadata"] = self.finalize(self._usage)
-        return b"data: " + to_json(final) + b"\n\n" + _DONE
+        return b"".join((b"data: ", to_json(final), _BLANK_DONE))
 
     def _first_head(self) -> dict[str, Any]:
         if self._head_source is not None:
@@ -386,6 +411,12 @@ class ResponsesStreamRewriter(_StreamRewriter):
             self._sent = out
         return out
 
+    def feed_event(self, chunk: bytes, obj: dict[str, Any]) -> bytes:
+        out = super().feed_event(chunk, obj)
+        if out.find(b'"sequence_number"') >= 0:
+            self._sent = out
+        return out
+
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         if data is None or data == "[DONE]":
             return self._forward(event, data, raw)
@@ -393,7 +424,14 @@ class ResponsesStreamRewriter(_StreamRewriter):
             obj = from_json(data)
         except ValueError:
             return self._forward(event, data, raw)
-        kind = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(obj, dict):
+            return self._forward(event, data, raw)
+        return self._object(event, obj, data, raw)
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
+        kind = obj.get("type")
         if kind in _TERMINAL_OK and isinstance(obj.get("response"), dict):
             response = obj["response"]
             response["routing_metadata"] = self.finalize(response.get("usage"))
@@ -411,7 +449,8 @@ class ResponsesStreamRewriter(_StreamRewriter):
                 return encode_event(to_json(obj), event)
         elif kind == "error":
             self.failed = True
-            nested = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+            error = obj.get("error")
+            nested: dict[str, Any] = error if isinstance(error, dict) else {}
             # The flat fields win; the nested object fills in (its `type` is the error's type).
             flat = {k: v for k, v in obj.items() if k not in ("type", "error") and v is not None}
             payload = fault_payload({**nested, **flat}, provider=self.provider)
@@ -493,7 +532,14 @@ class MessagesStreamRewriter(_StreamRewriter):
             obj = from_json(data)
         except ValueError:
             return self._forward(event, data, raw)
-        kind = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(obj, dict):
+            return self._forward(event, data, raw)
+        return self._object(event, obj, data, raw)
+
+    def _object(
+        self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
+    ) -> bytes:
+        kind = obj.get("type")
         if kind == "message_start":
             message = obj.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None

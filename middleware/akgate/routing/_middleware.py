@@ -37,6 +37,7 @@ from ._rewrite import provider_payload, read_gateway
 from ._stats import InMemoryStats, RoutingStats
 from ._strategies import (
     STRATEGY_WEIGHTS,
+    Needs,
     Route,
     rank_routes,
     read_needs,
@@ -156,6 +157,14 @@ class Routing:
             messages_options=self.messages_options,
         )
         self._routes = build_routes(self.catalog, self.providers, self._apps)
+        #: ``(model id, endpoint)`` -> the model's only route, where ranking has nothing to
+        #: decide: it serves the endpoint and needs no premium opt-in (see ``_plan``).
+        self._only_route: dict[tuple[str, str], Route] = {
+            (model_id, endpoint): routes[0]
+            for model_id, routes in self._routes.items()
+            if len(routes) == 1 and not routes[0].offering.premium
+            for endpoint in routes[0].endpoints
+        }
         self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None
         self._public = (
             PublicDirectory(
@@ -220,6 +229,42 @@ class Routing:
         names = gateway.get("models")
         model = None if names else payload.get("model")
         catalog_model = self.catalog.get(model) if type(model) is str else None
+        needs = read_needs(payload, endpoint)
+        if catalog_model is not None and not routing and _ranks_nothing(needs):
+            # The usual request: one model, no routing options, nothing that filters routes.
+            # When the model has one route that serves the endpoint, ranking keeps it.
+            only = self._only_route.get((catalog_model.id, endpoint))
+            identity = ctx.identity
+            if only is not None and not (
+                self.test_keys_use_test_providers
+                and identity is not None
+                and identity.environment == "test"
+            ):
+                return Plan(
+                    endpoint=endpoint,
+                    payload=payload,
+                    routes=[only],
+                    routing=routing,
+                    stream=payload.get("stream") is True,
+                    strategy=self.default_optimize,
+                    needs=needs,
+                )
+        return await self._ranked_plan(
+            payload, ctx, endpoint, routing, names, model, catalog_model, needs
+        )
+
+    async def _ranked_plan(
+        self,
+        payload: dict[str, Any],
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        routing: Mapping[str, Any],
+        names: Any,
+        model: Any,
+        catalog_model: Any,
+        needs: Needs,
+    ) -> Plan:
+        """The general plan: candidates filtered and ranked (``rank_routes``)."""
         if catalog_model is not None:
             # The usual request: one model, named by its id or an alias.
             groups, suffix_strategy = [self._routes[catalog_model.id]], None
@@ -255,7 +300,6 @@ class Routing:
             except Exception as exc:  # stats are advisory
                 logger.warning("akgate routing stats unavailable (%s)", type(exc).__name__)
         identity = ctx.identity
-        needs = read_needs(payload, endpoint)
         routes = rank_routes(
             groups,
             endpoint,
@@ -468,6 +512,11 @@ class Routing:
                     )
             except Exception as exc:  # advisory
                 logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
+
+
+def _ranks_nothing(needs: Needs) -> bool:
+    """Whether ``needs`` leaves every route of a model in (``rank_routes``' own shortcut)."""
+    return not (needs.tools or needs.vision or needs.files or needs.structured or needs.effort)
 
 
 def _provider_scope(

@@ -99,6 +99,10 @@ class Needs:
     params: tuple[str, ...] = ()
 
 
+#: The needs of a request that needs nothing in particular (shared: nothing writes to a Needs).
+NO_NEEDS: Final = Needs()
+
+
 def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     if endpoint == "messages":
         return _messages_needs(payload)
@@ -120,6 +124,10 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     if fmt is not None and _is_mapping(fmt) and fmt.get("type") in ("json_object", "json_schema"):
         structured = fmt["type"]
     tools = bool(payload.get("tools"))
+    # Iterate the (few) request keys rather than the 15 checked parameters.
+    params = tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None])
+    if not (tools or vision or files or structured or params or isinstance(effort, str)):
+        return NO_NEEDS  # the usual plain request (what the general rule builds for it)
     return Needs(
         tools=tools,
         tool_choice_required=tools and payload.get("tool_choice") == "required",
@@ -127,8 +135,7 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
         files=files,
         structured=structured,
         effort=effort if isinstance(effort, str) else None,
-        # Iterate the (few) request keys rather than the 15 checked parameters.
-        params=tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None]),
+        params=params,
     )
 
 

@@ -9,13 +9,13 @@ and every later chunk cheaply after it (a bad one ends the stream with an error 
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic_core import from_json
 
 from akgate.sse import MAX_EVENT_SIZE
 
-__all__ = ["FirstEvent", "first_event", "has_bad_block"]
+__all__ = ["FirstEvent", "first_event", "has_bad_block", "single_json_event"]
 
 FirstEvent = Literal["more", "ok", "bad"]
 
@@ -61,6 +61,23 @@ def first_event(held: bytes, *, max_size: int = MAX_EVENT_SIZE) -> FirstEvent:
             continue  # a comment (keep-alive) or an event without data
         return _payload_state(b"\n".join(data))
     return "bad" if len(blocks[-1]) > max_size else "more"
+
+
+def single_json_event(chunk: bytes) -> dict[str, Any] | None:
+    """The parsed object when ``chunk`` is exactly one ``data: <JSON object>`` line and its
+    blank line (the usual first chunk of a stream), else ``None``. Such a chunk is a complete
+    first event that ``first_event`` answers ``"ok"`` for and that ``has_bad_block`` never
+    flags, and the caller keeps the object: the stream rewriter need not parse it again."""
+    if not chunk.startswith(b"data: "):
+        return None
+    end = chunk.find(b"\n")
+    if end + 2 != len(chunk) or chunk[end + 1] != 10 or chunk.find(b"\r", 0, end) >= 0:
+        return None
+    try:
+        value = from_json(chunk[6:end])
+    except ValueError:
+        return None
+    return value if type(value) is dict else None
 
 
 def _payload_state(payload: bytes) -> FirstEvent:
