@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import weakref
 from types import TracebackType
 from typing import Any, Protocol, cast
 
@@ -67,7 +68,8 @@ def _anyio_task_states() -> Any:
     state_slots = getattr(getattr(backend, "TaskState", None), "__slots__", ())
     if (
         states is None
-        or not hasattr(states, "get")
+        or not isinstance(states, weakref.WeakKeyDictionary)
+        or type(getattr(states, "data", None)) is not dict
         or "_shield" not in scope_slots
         or "_parent_scope" not in scope_slots
         or "cancel_scope" not in state_slots
@@ -78,6 +80,10 @@ def _anyio_task_states() -> Any:
 
 _TASK_STATES: Any = _anyio_task_states() if sys.version_info >= (3, 11) else None
 _current_task = asyncio.current_task
+#: ``_TASK_STATES.get(task)`` is ``_task_states_get(_weak_ref(task))``: the weak dictionary's
+#: own dict, read without its Python-level ``get`` (once per stream).
+_task_states_get: Any = _TASK_STATES.data.get if _TASK_STATES is not None else None
+_weak_ref = weakref.ref
 
 
 class TaskScope:
@@ -112,13 +118,15 @@ class TaskScope:
         self.cancelled_caught = False
 
     def __enter__(self) -> TaskScope:
-        task = _current_task()
+        # (The scope's own loop: without it, current_task() looks the running loop up again,
+        # which costs a system call (getpid) on Python 3.11.)
+        task = _current_task(self._loop)
         if task is None or self._active or self._task is not None:
             raise RuntimeError("a TaskScope is entered once, in a task")
         self._task = task
         # (Task.cancelling/uncancel are Python 3.11+: the scope is only built there.)
         self._cancelling = cast(Any, task).cancelling()
-        state = _TASK_STATES.get(task)
+        state = _task_states_get(_weak_ref(task))
         self._anyio_scope = state.cancel_scope if state is not None else None
         self._active = True
         if self._cancel_called:

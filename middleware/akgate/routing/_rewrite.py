@@ -147,10 +147,14 @@ def provider_payload(
     if stream and endpoint == "chat_completions":
         # include_usage is forced: the final chunk carries usage and routing_metadata.
         options = body.get("stream_options")
-        body["stream_options"] = {
-            **(options if isinstance(options, Mapping) else {}),
-            "include_usage": True,
-        }
+        # (``None`` and parsed dicts answered first: the Mapping ABC check of ``None``, the
+        # usual value, costs a third of a microsecond.)
+        kept: Mapping[str, Any] = (
+            options
+            if options is not None and (type(options) is dict or isinstance(options, Mapping))
+            else {}
+        )
+        body["stream_options"] = {**kept, "include_usage": True}
     return body, warnings
 
 
