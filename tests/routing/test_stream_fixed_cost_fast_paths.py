@@ -137,3 +137,75 @@ async def test_scope_entry_in_a_task_anyio_never_saw() -> None:
     entered_task, anyio_scope = await task
     assert entered_task is task
     assert anyio_scope is None
+
+
+_PIECES = [
+    b'data: {"id":"c","choices":[{"delta":{"content":"a"}}],"usage":null}\n\n',
+    b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\n',
+    b'data: {"error":{"message":"boom"}}\n\n',
+    b"data: [DONE]\n\n",
+    b": keep-alive\n\n",
+    b"event: x\ndata: 1\n\n",
+    b"not sse\n\n",
+    b"\n\n",
+    b"\n",
+    b"data: {}\r\n\r\n",
+    b"id: 7\n\n",
+    b"retry: 5\n\n",
+    b"data: half",
+]
+
+
+def _rewrite(chunks: list[bytes]) -> tuple[list[bytes], bytes, bool, bool, bool]:
+    from akgate.routing._metadata import ChatStreamRewriter
+
+    rewriter = ChatStreamRewriter(lambda usage: {"usage": usage}, "app")
+    out = [rewriter.feed(chunk) for chunk in chunks]
+    return out, rewriter.close(), rewriter.done, rewriter.failed, rewriter.overflowed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=8),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+    st.booleans(),
+)
+def test_one_event_chunks_rewrite_as_the_general_framing_does(
+    pieces: list[bytes], cuts: list[int], whole_events: bool
+) -> None:
+    """Chunks of one event each (the fast path) or cut anywhere: the same bytes out as with the
+    fast path turned off."""
+    import akgate.routing._metadata as metadata
+
+    if whole_events:
+        chunks = pieces
+    else:
+        stream = b"".join(pieces)
+        points = sorted({min(c, len(stream)) for c in cuts})
+        chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    fast = _rewrite(chunks)
+    saved = metadata.BLOCK_STARTS
+    metadata.BLOCK_STARTS = ()  # type: ignore[misc]  # startswith(()) is never true
+    try:
+        general = _rewrite(chunks)
+    finally:
+        metadata.BLOCK_STARTS = saved  # type: ignore[misc]
+    assert fast == general
+
+
+def test_a_one_event_chunk_skips_the_blank_line_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    import akgate.routing._metadata as metadata
+
+    def no_search(complete: bytes) -> bool:
+        raise AssertionError("has_bad_block searched a one-event chunk")
+
+    rewriter = metadata.ChatStreamRewriter(lambda usage: {}, "app")
+    monkeypatch.setattr(metadata, "has_bad_block", no_search)
+    chunk = _PIECES[0]
+    assert rewriter.feed(chunk) is chunk
+    assert rewriter.feed(b"id: 7\n\n") == b"id: 7\n\n"
+    monkeypatch.undo()
+    # Not SSE, as one event: still the malformed-stream error (through the general check).
+    out = rewriter.feed(b"not sse\n\n")
+    assert b"upstream_error" in out
+    assert rewriter.overflowed

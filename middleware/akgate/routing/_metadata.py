@@ -24,7 +24,7 @@ from akgate._faults import fault_payload, responses_error_event
 from akgate.errors import anthropic_error_type, error_payload, status_for
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
 
-from ._stream_check import has_bad_block
+from ._stream_check import BLOCK_STARTS, has_bad_block
 
 __all__ = [
     "ChatStreamRewriter",
@@ -146,7 +146,13 @@ class _StreamRewriter:
             self._pending = bytearray()
         else:
             data = chunk
-            cut = data.rfind(b"\n\n")
+            cut = data.find(b"\n\n")
+            if cut >= 0 and cut + 2 == len(data) and data.startswith(BLOCK_STARTS):
+                # One event, its blank line ending the chunk (the usual token chunk): that blank
+                # line is its only one, so its start is all the framing check looks at.
+                return self._events(data, True)
+            if cut >= 0:
+                cut = data.rfind(b"\n\n", cut)
             if cut < 0:
                 if len(data) > self.max_event_size:
                     return self._overflow()
@@ -185,10 +191,12 @@ class _StreamRewriter:
         self.overflowed = True
         return tail
 
-    def _events(self, complete: bytes) -> bytes:
+    def _events(self, complete: bytes, framed: bool = False) -> bytes:
+        """Bytes to forward for ``complete`` (whole events; ``framed``: already found to be
+        SSE, see ``feed``)."""
         if self.overflowed:
             return b""
-        if has_bad_block(complete):
+        if not framed and has_bad_block(complete):
             # Text that is not SSE mid-stream: end with an error event, and stop the provider
             # the way an oversized event does.
             tail = (

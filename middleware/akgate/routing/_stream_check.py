@@ -15,13 +15,16 @@ from pydantic_core import from_json
 
 from akgate.sse import MAX_EVENT_SIZE
 
-__all__ = ["FirstEvent", "first_event", "has_bad_block", "single_json_event"]
+__all__ = ["BLOCK_STARTS", "FirstEvent", "first_event", "has_bad_block", "single_json_event"]
 
 FirstEvent = Literal["more", "ok", "bad"]
 
 _FIELDS: Final = (b"data", b"event", b"id", b"retry")
 #: What an event block starts with: a field, a comment, or another line break.
 _BLOCK_STARTS: Final = (b"data:", b"event:", b"id:", b"retry:", b":", b"\n")
+#: (For one event whose only blank line ends it, starting so is all ``has_bad_block`` checks:
+#: its search after a blank line never matches at the end.)
+BLOCK_STARTS: Final = _BLOCK_STARTS
 #: A block after a blank line that starts otherwise: text that is not SSE. The pattern opens
 #: with its literal, so the search skips ahead to each blank line (``(?:\A|\n\n)`` tried every
 #: position: ~60 µs for a 20-event Responses stream, now ~2).
