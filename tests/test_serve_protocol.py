@@ -189,14 +189,15 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextmanager
-def _served() -> Iterator[str]:
-    # The same loop akgate serve picks when uvloop is installed (it is, with the server extra).
-    with run_uvicorn(_app, http=_Counting, loop="auto") as url:
+def _served(loop: str = "auto") -> Iterator[str]:
+    # "auto": the loop akgate serve picks (uvloop, which the server extra installs).
+    with run_uvicorn(_app, http=_Counting, loop=loop) as url:
         yield url
 
 
-def test_a_json_answer_is_one_write_over_uvicorn() -> None:
-    with _served() as url, httpx.Client(base_url=url) as client:
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_a_json_answer_is_one_write_over_uvicorn(loop: str) -> None:
+    with _served(loop) as url, httpx.Client(base_url=url) as client:
         client.post("/", content=b"hi")  # the connection is open: count its answers only
         _WRITES.clear()
         answers = [client.post("/", content=b"x" * n) for n in range(20)]
