@@ -183,9 +183,10 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             "invalid_request",
             f"The request body must be a JSON object, not {type(value).__name__}.",
         )
-    # A literal like 1e400 is valid JSON that overflows to inf; it could not be forwarded as JSON.
-    # The byte scans are cheap, so the tree is walked only when an exponent that large appears.
-    if _may_have_huge_exponent(body) and _has_infinity(value):
+    # A literal like 1e400, or 1 and 400 zeros then ".0", is valid JSON that overflows to inf; it
+    # could not be forwarded as JSON. The byte scans are cheap, so the tree is walked only when
+    # an exponent that large, or a run of digits that long, appears.
+    if _may_overflow(body) and _has_infinity(value):
         raise GatewayError("invalid_request", "A number in the request body is out of range.")
     return value
 
@@ -194,6 +195,16 @@ _HUGE_EXPONENT: Final = re.compile(rb"[eE][+]?0*[1-9]\d{2}")
 #: Every digit to ``0`` and ``E`` to ``e`` (and ``+`` deleted): an exponent of three digits or
 #: more becomes ``e000`` (see :func:`_may_have_huge_exponent`).
 _DIGITS_AND_E: Final = bytes.maketrans(b"123456789E", b"000000000e")
+
+
+#: A float literal with more digits than this before its point overflows (max float ~1.8e308).
+_LONG_DIGIT_RUN: Final = b"0" * 309
+
+
+def _may_overflow(body: bytes) -> bool:
+    """Whether a number in ``body`` may be a float literal too large for a float: a huge
+    exponent (:func:`_may_have_huge_exponent`) or a run of 309 digits or more."""
+    return _LONG_DIGIT_RUN in body.translate(_DIGITS_AND_E) or _may_have_huge_exponent(body)
 
 
 def _may_have_huge_exponent(body: bytes) -> bool:

@@ -96,6 +96,9 @@ def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[st
         (b'{"a": NaN}', "not valid JSON"),
         (b'{"a": [1, {"b": 1e400}]}', "out of range"),
         (b'{"a": -2E+999}', "out of range"),
+        # No exponent at all: 400 digits before the point overflow a float just the same.
+        (b'{"a": {"b": 1' + b"0" * 400 + b".0}}", "out of range"),
+        (b'{"a": -' + b"9" * 309 + b".5}", "out of range"),
         (b"[" * 10_000 + b"]" * 10_000, "nested too deeply"),
         (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "nested too deeply"),
     ],
@@ -106,6 +109,14 @@ async def test_malformed_bodies_get_invalid_request(body: bytes, fragment: str) 
     assert error["type"] == "invalid_request_error"
     assert error["param"] is None
     assert fragment in error["message"]
+
+
+async def test_long_numbers_that_fit_pass() -> None:
+    # A long integer stays an integer; 308 digits before the point still fit in a float.
+    body = b'{"n": 1' + b"0" * 400 + b', "f": 1' + b"0" * 307 + b".0}"
+    response = await post(EchoLayer(), body)
+    assert response.status_code == 200
+    assert response.json()["echo"]["n"] == 10**400
 
 
 async def test_valid_object_passes() -> None:
