@@ -29,12 +29,11 @@ _open_scope: Callable[[], CallScope] | None = None
 
 async def run_watched(
     call: Callable[[], Awaitable[None]],
-    watcher: Callable[[Any], Coroutine[Any, Any, None]],
+    watcher: Callable[[CallScope], Coroutine[Any, Any, None]],
 ) -> None:
     """Await ``call()`` while ``watcher(scope)`` runs; the watcher may cancel ``scope`` (the
-    call's: its one method the watcher may use is ``cancel()``; Any, because watchers written
-    for an ``anyio.CancelScope`` take this one too). The watcher is stopped when the call
-    returns or raises."""
+    call's: asyncio's native scope, or under trio the task group's ``anyio.CancelScope``). The
+    watcher is stopped when the call returns or raises."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # another event loop (trio)

@@ -43,7 +43,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import anyio
@@ -73,6 +73,9 @@ from ._demo_prompt import (
     tool_arguments,
 )
 from ._schema_instance import schema_instance
+
+if TYPE_CHECKING:
+    from akgate.routing._cancel import CallScope
 
 __all__ = [
     "DEMO_MODELS",
@@ -723,7 +726,7 @@ class _Responder:
             # Raised outside the watched call, so the server sees it as is, not in a group.
             raise self.raise_after
 
-    async def _watch_disconnect(self, receive: Receive, scope: anyio.CancelScope) -> None:
+    async def _watch_disconnect(self, receive: Receive, scope: CallScope) -> None:
         # Once the answer is over there is nothing left to watch: return rather than wait to be
         # cancelled (a task cancelled at an await leaves a reference cycle per request, its
         # CancelledError's traceback holding the request's state, for the garbage collector). A
