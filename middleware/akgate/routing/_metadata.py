@@ -235,6 +235,16 @@ class _StreamRewriter:
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         raise NotImplementedError
 
+    def _object_or_forward(self, event: str | None, data: str, raw: bytes | None) -> bytes:
+        """``_object`` for an event whose data is a JSON object; any other event passes on."""
+        try:
+            obj = from_json(data)
+        except ValueError:
+            return self._forward(event, data, raw)
+        if not isinstance(obj, dict):
+            return self._forward(event, data, raw)
+        return self._object(event, obj, data, raw)
+
     def _object(
         self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
     ) -> bytes:
@@ -310,13 +320,7 @@ class ChatStreamRewriter(_StreamRewriter):
             return b"" if self.done else self._forward(event, data, raw)
         if data == "[DONE]":
             return self._finish()
-        try:
-            obj = from_json(data)
-        except ValueError:
-            return self._forward(event, data, raw)
-        if not isinstance(obj, dict):
-            return self._forward(event, data, raw)
-        return self._object(event, obj, data, raw)
+        return self._object_or_forward(event, data, raw)
 
     def _object(
         self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
@@ -428,13 +432,7 @@ class ResponsesStreamRewriter(_StreamRewriter):
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         if data is None or data == "[DONE]":
             return self._forward(event, data, raw)
-        try:
-            obj = from_json(data)
-        except ValueError:
-            return self._forward(event, data, raw)
-        if not isinstance(obj, dict):
-            return self._forward(event, data, raw)
-        return self._object(event, obj, data, raw)
+        return self._object_or_forward(event, data, raw)
 
     def _object(
         self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
@@ -536,13 +534,7 @@ class MessagesStreamRewriter(_StreamRewriter):
     def _event(self, event: str | None, data: str | None, raw: bytes | None) -> bytes:
         if data is None or self.done:
             return b"" if self.done else self._forward(event, data, raw)
-        try:
-            obj = from_json(data)
-        except ValueError:
-            return self._forward(event, data, raw)
-        if not isinstance(obj, dict):
-            return self._forward(event, data, raw)
-        return self._object(event, obj, data, raw)
+        return self._object_or_forward(event, data, raw)
 
     def _object(
         self, event: str | None, obj: dict[str, Any], data: str | None, raw: bytes | None
