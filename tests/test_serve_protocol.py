@@ -17,6 +17,7 @@ pytest.importorskip("httptools")
 
 from akgate._serve import ServeConfig, _uvicorn_options
 from akgate._serve_protocol import CoalescingHttpToolsProtocol, _HeadHoldingTransport
+from tests.support.asgi import read_body
 from tests.support.servers import run_uvicorn
 
 
@@ -164,17 +165,9 @@ class _Counting(CoalescingHttpToolsProtocol):
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+    if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for n in range(3):
