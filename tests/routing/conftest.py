@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -74,3 +76,33 @@ def make() -> Callable[..., tuple[Routing, dict[str, Scripted]]]:
         return build(providers, **options), providers
 
     return factory
+
+
+async def stream_then_disconnect(app: Any, payload: dict[str, Any]) -> None:
+    """Send ``payload`` as a streamed chat request; the client goes away after the first body
+    chunk it receives (the call must then return within 5 s)."""
+    body = json.dumps({**payload, "stream": True}).encode()
+    first_chunk = anyio.Event()
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body}
+        await first_chunk.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            first_chunk.set()
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
+    with anyio.fail_after(5):
+        await app(scope, receive, send)

@@ -5,7 +5,6 @@ result, nothing leaks past the scope), and trio gets an ``anyio.CancelScope``.""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import sys
 from typing import Any
@@ -14,7 +13,7 @@ import anyio
 import pytest
 
 from akgate.routing._cancel import TaskScope, current_time, open_scope
-from tests.routing.conftest import client
+from tests.routing.conftest import client, stream_then_disconnect
 
 pytestmark = pytest.mark.skipif(
     sys.version_info < (3, 11), reason="the native scope needs Task.uncancel (Python 3.11+)"
@@ -201,31 +200,8 @@ async def test_an_exception_from_the_cancelled_call_goes_on() -> None:
     assert _pending_cancellations() == 0
 
 
-def test_trio_gets_an_anyio_scope_and_routing_times_out_there(make: Any) -> None:
-    async def main() -> None:
-        assert isinstance(open_scope(), anyio.CancelScope)
-        assert current_time() > 0
-        app, providers = make(cheap="hang")
-        async with client(app) as c:
-            body = {
-                "model": "alpha",
-                "messages": [{"role": "user", "content": "hi"}],
-                "gateway": {"routing": {"timeout_ms": 50}},
-            }
-            r = await c.post("/v1/chat/completions", json=body)
-        assert r.json()["routing_metadata"]["provider"] == "pricey"
-        assert providers["cheap"].cancelled
-
-    anyio.run(main, backend="trio")
-
-
-async def test_an_anyio_without_the_expected_task_state_gets_anyio_scopes(
-    make: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The import-time check found an anyio whose private task state is laid out otherwise:
-    routing then uses ``anyio.CancelScope`` on asyncio too, and still times out and falls back."""
-    monkeypatch.setattr("akgate.routing._cancel._TASK_STATES", None)
-    assert isinstance(open_scope(), anyio.CancelScope)
+async def _times_out_and_falls_back(make: Any) -> None:
+    """A provider that hangs past the request's routing timeout is cancelled; the next answers."""
     app, providers = make(cheap="hang")
     async with client(app) as c:
         body = {
@@ -238,36 +214,30 @@ async def test_an_anyio_without_the_expected_task_state_gets_anyio_scopes(
     assert providers["cheap"].cancelled
 
 
+def test_trio_gets_an_anyio_scope_and_routing_times_out_there(make: Any) -> None:
+    async def main() -> None:
+        assert isinstance(open_scope(), anyio.CancelScope)
+        assert current_time() > 0
+        await _times_out_and_falls_back(make)
+
+    anyio.run(main, backend="trio")
+
+
+async def test_an_anyio_without_the_expected_task_state_gets_anyio_scopes(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import-time check found an anyio whose private task state is laid out otherwise:
+    routing then uses ``anyio.CancelScope`` on asyncio too, and still times out and falls back."""
+    monkeypatch.setattr("akgate.routing._cancel._TASK_STATES", None)
+    assert isinstance(open_scope(), anyio.CancelScope)
+    await _times_out_and_falls_back(make)
+
+
 def test_trio_client_disconnect_cancels_the_provider(make: Any) -> None:
     async def main() -> None:
         app, providers = make(cheap="wait_disconnect")
-        body = json.dumps(
-            {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-        ).encode()
-        first_chunk = anyio.Event()
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body}
-            await first_chunk.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.body" and message.get("body"):
-                first_chunk.set()
-
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/v1/chat/completions",
-            "headers": [(b"content-type", b"application/json")],
-            "query_string": b"",
-        }
-        with anyio.fail_after(5):
-            await app(scope, receive, send)
+        payload = {"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}
+        await stream_then_disconnect(app, payload)
         assert providers["cheap"].cancelled
 
     anyio.run(main, backend="trio")

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.routing.conftest import client
+from tests.routing.conftest import client, stream_then_disconnect
 
 MSG = [{"role": "user", "content": "hi"}]
 BODY = {"model": "alpha", "messages": MSG}
@@ -215,31 +215,7 @@ async def test_deadline_mid_stream_is_explicit_timeout(make: Any) -> None:
 
 async def test_client_disconnect_cancels_provider(make: Any) -> None:
     app, providers = make(cheap="wait_disconnect")
-    body = json.dumps({**BODY, "stream": True}).encode()
-    first_chunk = anyio.Event()
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body}
-        await first_chunk.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body" and message.get("body"):
-            first_chunk.set()
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/chat/completions",
-        "headers": [(b"content-type", b"application/json")],
-        "query_string": b"",
-    }
-    with anyio.fail_after(5):
-        await app(scope, receive, send)
+    await stream_then_disconnect(app, BODY)
     assert providers["cheap"].cancelled
     assert providers["pricey"].calls == []
 
