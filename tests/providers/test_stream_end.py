@@ -85,16 +85,22 @@ def test_same_flags_and_same_overflow_as_the_parser(
     assert new == old
 
 
-@pytest.mark.parametrize("kind", sorted(MARKERS))
-def test_events_without_a_marker_are_not_parsed(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    fed: list[bytes] = []
+@pytest.fixture
+def fed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What is handed to ``SSEParser.feed`` during the test."""
+    chunks: list[bytes] = []
     real = SSEParser.feed
 
     def spy(self: SSEParser, chunk: bytes) -> Any:
-        fed.append(chunk)
+        chunks.append(chunk)
         return real(self, chunk)
 
     monkeypatch.setattr(SSEParser, "feed", spy)
+    return chunks
+
+
+@pytest.mark.parametrize("kind", sorted(MARKERS))
+def test_events_without_a_marker_are_not_parsed(kind: str, fed: list[bytes]) -> None:
     watch = StreamEnd(MARKERS[kind])
     delta = b'data: {"choices":[{"index":0,"delta":{"content":"tok"}}]}\n\n'
     for _ in range(20):
@@ -111,17 +117,7 @@ def test_an_endless_event_is_cut_as_the_parser_cuts_it() -> None:
         watch.feed(b"a" * 60)
 
 
-def test_of_a_chunk_with_many_events_only_the_marked_ones_are_parsed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    fed: list[bytes] = []
-    real = SSEParser.feed
-
-    def spy(self: SSEParser, chunk: bytes) -> Any:
-        fed.append(chunk)
-        return real(self, chunk)
-
-    monkeypatch.setattr(SSEParser, "feed", spy)
+def test_of_a_chunk_with_many_events_only_the_marked_ones_are_parsed(fed: list[bytes]) -> None:
     delta = b'data: {"choices":[{"index":0,"delta":{"content":"tok"}}]}\n\n'
     ended = StreamEnd(MARKERS["chat"]).feed(delta * 20 + b"data: [DONE]\n\n")
     assert [event.data for event in ended] == ["[DONE]"]
