@@ -8,6 +8,10 @@ from typing import Any
 from akgate._types import ASGIApp, Message
 from tests.support.asgi import drive, http_scope
 
+#: A chat request the demo model answers, as JSON and streamed.
+HELLO = {"model": "demo", "messages": [{"role": "user", "content": "hello there"}]}
+STREAM = {**HELLO, "stream": True}
+
 
 async def call(
     app: ASGIApp,

@@ -11,19 +11,11 @@ import openai
 import pytest
 
 from akgate._types import Receive, Scope, Send
-from akgate.providers import DemoModel, UpstreamProvider
-from tests.providers._harness import call, sse_data
+from akgate.providers import UpstreamProvider
+from tests.providers._harness import HELLO, STREAM, call, sse_data
 from tests.support.servers import free_port, run_uvicorn
 
 URL = "/v1/chat/completions"
-HELLO = {"model": "demo", "messages": [{"role": "user", "content": "hello there"}]}
-STREAM = {**HELLO, "stream": True}
-
-
-@pytest.fixture(scope="module")
-def demo_url() -> Iterator[str]:
-    with run_uvicorn(DemoModel()) as base:
-        yield base + "/v1"
 
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:

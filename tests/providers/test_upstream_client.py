@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from akgate.providers import DemoModel, UpstreamProvider
+from akgate.providers import UpstreamProvider
 from akgate.providers._upstream_http import env_proxy
-from tests.providers._harness import call, sse_data
-from tests.providers.test_upstream import HELLO, STREAM, URL, echo_app, post
+from tests.providers._harness import HELLO, STREAM, call, sse_data
+from tests.providers.test_upstream import URL, echo_app, post
 from tests.support.servers import run_uvicorn
 
 pytestmark = pytest.mark.server
@@ -21,12 +21,6 @@ pytestmark = pytest.mark.server
 def echo_base() -> Iterator[str]:
     with run_uvicorn(echo_app) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def demo_url() -> Iterator[str]:
-    with run_uvicorn(DemoModel()) as base:
-        yield base + "/v1"
 
 
 def echoed_headers(response: httpx.Response) -> dict[str, str]:

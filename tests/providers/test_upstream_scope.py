@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -14,19 +13,10 @@ import pytest
 
 import akgate.providers._upstream as upstream_module
 from akgate._types import Receive, Scope, Send
-from akgate.providers import DemoModel, UpstreamProvider
+from akgate.providers import UpstreamProvider
 from akgate.routing._cancel import TaskScope
-from tests.providers._harness import call, sse_data
+from tests.providers._harness import HELLO, STREAM, call, sse_data
 from tests.support.servers import run_uvicorn
-
-HELLO = {"model": "demo", "messages": [{"role": "user", "content": "hello there"}]}
-STREAM = {**HELLO, "stream": True}
-
-
-@pytest.fixture(scope="module")
-def demo_url() -> Iterator[str]:
-    with run_uvicorn(DemoModel()) as base:
-        yield base + "/v1"
 
 
 @pytest.fixture
