@@ -15,16 +15,7 @@ import pytest
 from akgate import RequestBodyTimeout
 from akgate._types import Message, Receive, Scope, Send
 from akgate.context import get_context, request_context
-
-SCOPE: Scope = {
-    "type": "http",
-    "method": "POST",
-    "path": "/v1/chat/completions",
-    "raw_path": b"/v1/chat/completions",
-    "headers": [(b"content-length", b"1000")],
-    "query_string": b"",
-    "root_path": "",
-}
+from tests.security.test_body_timeout_loops import SCOPE
 
 
 async def never_completes() -> Message:
