@@ -292,26 +292,12 @@ async def test_the_turns_slot_leaves_the_context_with_the_request() -> None:
     from akgate.adapter._answer import ANSWER_SLOT
     from akgate.context import SCOPE_KEY, RequestContext
     from akgate.store import MemoryResponseStore, StatefulResponses
-    from tests.support.asgi import http_scope
+    from tests.support.asgi import drive, http_scope
 
     ctx = RequestContext()
     app = StatefulResponses(ResponsesAdapter(_chat_app("three")), store=MemoryResponseStore())
     body = b'{"model": "m", "input": "hi"}'
-    sent: list[Any] = []
-    given = False
-
-    async def receive() -> Any:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    await app({**http_scope("/v1/responses"), SCOPE_KEY: ctx}, receive, send)
+    sent = await drive(app, {**http_scope("/v1/responses"), SCOPE_KEY: ctx}, body)
     assert sent[0]["status"] == 200
     assert b'"store":true' in sent[-1]["body"]
     assert ANSWER_SLOT not in ctx.state
