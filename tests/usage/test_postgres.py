@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from akgate import Catalog, DemoModel, gateway
 from akgate.auth import MemoryKeyStore, new_key_record
@@ -16,10 +21,13 @@ from akgate.usage import (
     Limits,
     MemoryLedgerBackend,
     PostgresUsageStore,
+    UsageRecord,
     UsageStoreError,
 )
-from akgate.usage._postgres import PG_MIGRATIONS, pg_migrate
+from akgate.usage._postgres import COLUMN_TYPES, PG_MIGRATIONS, pg_migrate
+from akgate.usage._record import RECORD_COLUMNS
 from akgate.usage._sqlite import SCHEMA_VERSION
+from akgate.usage._sqlstore import _record_row
 from tests.support.postgres import PostgresServer, require_postgres
 from tests.usage.conftest import CHAT
 from tests.usage.test_ledger import _record
@@ -129,3 +137,111 @@ def test_cli_against_postgres(url: str, capsys: pytest.CaptureFixture[str], tmp_
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows[0]["requests"] == 4
     assert rows[0]["cost_usd"] == pytest.approx(0.004)
+
+
+# -- the writer's one statement per batch ---------------------------------------------------------
+
+
+@contextmanager
+def protocol_trace(store: PostgresUsageStore) -> Iterator[list[str]]:
+    """The protocol messages the store's connection sends meanwhile (libpq's trace)."""
+    sent: list[str] = []
+    with tempfile.TemporaryFile("w+") as trace:
+        conn = store._locked(lambda conn: conn)
+        conn.pgconn.trace(trace.fileno())
+        try:
+            yield sent
+        finally:
+            conn.pgconn.untrace()
+            trace.seek(0)
+            sent.extend(fields[3] for line in trace if (fields := line.split("\t"))[1:2] == ["F"])
+
+
+def test_a_batch_is_one_statement(url: str) -> None:
+    store = PostgresUsageStore(url)
+    records = [_record(i) for i in range(2500)]
+    try:
+        with protocol_trace(store) as sent:
+            store.write(records)
+        # One statement (autocommit: its own transaction), not BEGIN, 2500 INSERTs, COMMIT.
+        assert sent.count("Execute") + sent.count("Query") == 1
+        assert store.records() == records
+    finally:
+        store.close()
+
+
+def test_column_types_are_the_tables(url: str) -> None:
+    store = PostgresUsageStore(url)
+    try:
+        rows = store._locked(
+            lambda conn: conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'usage_records' AND column_name <> 'id'"
+            ).fetchall()
+        )
+    finally:
+        store.close()
+    assert dict(rows) == COLUMN_TYPES
+    assert list(COLUMN_TYPES) == list(RECORD_COLUMNS)
+
+
+_pg_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
+_pg_ints = st.integers(-(2**63), 2**63 - 1) | st.integers(0, 2**40)
+_pg_records = st.builds(
+    UsageRecord,
+    ts=st.floats(),
+    request_id=_pg_text,
+    key_id=_pg_text,
+    workspace_id=_pg_text,
+    endpoint=_pg_text,
+    model=_pg_text,
+    provider=st.none() | _pg_text,
+    provider_model=st.none() | _pg_text,
+    input_tokens=_pg_ints,
+    output_tokens=_pg_ints,
+    cached_tokens=_pg_ints,
+    reasoning_tokens=_pg_ints,
+    cost_usd=st.floats(),
+    cache_savings_usd=st.floats(allow_nan=False, allow_infinity=False),
+    ttft_ms=st.none() | st.floats(),
+    duration_ms=st.floats(),
+    status=st.integers(-(2**31), 2**31 - 1),
+    error_code=st.none() | _pg_text,
+    stream=st.booleans(),
+    client_disconnected=st.booleans(),
+    estimated=st.booleans(),
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(_pg_records, min_size=1, max_size=10))
+def test_rows_are_exactly_what_executemany_wrote(url: str, records: list[UsageRecord]) -> None:
+    """Unicode, None, NaN and infinities, floats to the last bit, big ints: the one statement
+    stores what one INSERT per row (``executemany``, before) stored, in order."""
+    import psycopg
+
+    columns = ", ".join(RECORD_COLUMNS)
+    select = f"SELECT {columns} FROM usage_records ORDER BY id"
+    row_insert = (
+        f"INSERT INTO usage_records ({columns}) VALUES ({', '.join(['%s'] * len(RECORD_COLUMNS))})"
+    )
+    rows = [_record_row(r) for r in records]
+
+    def stored(conn: Any) -> list[tuple[Any, ...]]:
+        found = conn.execute(select).fetchall()
+        conn.execute("TRUNCATE usage_records RESTART IDENTITY")
+        return [tuple(v.hex() if isinstance(v, float) else v for v in row) for row in found]
+
+    store = PostgresUsageStore(url)
+    try:
+        store.write_rows(rows)
+        after = store._locked(stored)
+        with psycopg.connect(url, autocommit=True) as conn:
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(row_insert, rows)
+            before = stored(conn)
+    finally:
+        store.close()
+    assert after == before

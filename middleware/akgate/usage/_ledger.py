@@ -106,13 +106,15 @@ class MemoryLedgerBackend:
 class UsageLedger:
     """Buffers records and writes them to ``backend`` in batches from one writer thread.
 
-    :meth:`append` costs a deque append (the request path); the writer wakes up once per
-    batch, lets records gather for ``flush_interval`` seconds (less if ``batch_size`` are
-    waiting) and writes up to ``batch_size`` of them per transaction. When the backend fails, the
-    batch goes back to the front of the queue and is retried with backoff; at most
-    ``max_pending`` records wait, beyond which the oldest are dropped and *counted*
-    (:attr:`dropped`, logged at ERROR). :meth:`flush` writes everything appended so far;
-    the spend layer calls it on lifespan shutdown, :meth:`aclose` flushes and stops.
+    :meth:`append` costs a deque append (the request path). The writer sleeps while nothing is
+    queued; the first record wakes it, and from then on it writes once per ``flush_interval``
+    seconds what gathered meanwhile (sooner when ``batch_size`` are waiting), up to
+    ``batch_size`` per transaction. When the backend fails, the batch goes back to the front of
+    the queue and is retried with backoff; at most ``max_pending`` records wait, beyond which
+    the oldest are dropped and *counted* (:attr:`dropped`, logged at ERROR). :meth:`flush`
+    writes everything appended so far; the spend layer calls it on lifespan shutdown,
+    :meth:`aclose` flushes and stops. A process that dies without either loses what is queued:
+    up to ``flush_interval`` seconds of records.
 
     ``on_record`` receives each record on the request path after the response's last byte
     (keep it cheap, e.g. ``queue.put_nowait``); its exceptions are logged and ignored.
@@ -122,9 +124,9 @@ class UsageLedger:
         self,
         backend: LedgerBackend,
         *,
-        batch_size: int = 500,
+        batch_size: int = 10_000,
         max_pending: int = 100_000,
-        flush_interval: float = 0.05,
+        flush_interval: float = 1.0,
         on_record: Callable[[UsageRecord], Any] | None = None,
     ) -> None:
         if batch_size < 1 or max_pending < batch_size:
@@ -145,7 +147,10 @@ class UsageLedger:
         # time (queued as objects, they made the full stack's collections ~25 us per request
         # dearer).
         self._pending: deque[tuple[Any, ...]] = deque()
+        # Set by the first record queued: the writer sleeps on it while nothing is queued.
         self._wake = threading.Event()
+        # Set when batch_size records wait, and by close(): the writer stops gathering.
+        self._full = threading.Event()
         # Held while a batch is taken and written: flush() waits for a write in progress.
         self._write_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -175,9 +180,13 @@ class UsageLedger:
             logger.error("akgate usage: ledger backlog full, a record was dropped")
         if self._thread is None:
             self._start()
-        # One wake-up per batch, not per record: the writer then collects for flush_interval.
-        if len(pending) == 1 or len(pending) == self.batch_size:
+        # One signal per batch, not per record (each costs the loop a lock and the writer a
+        # wake-up): the first record wakes an idle writer, which then gathers for
+        # flush_interval unless a full batch cuts that short.
+        if len(pending) == 1:
             self._wake.set()
+        elif len(pending) == self.batch_size:
+            self._full.set()
 
     def _start(self) -> None:
         with self._thread_lock:
@@ -187,30 +196,48 @@ class UsageLedger:
                 self._thread = thread
 
     def _run(self) -> None:
-        failures = 0
+        # Under load this loop takes the GIL back a few times per flush_interval (the wait,
+        # and each of the backend's few statements): a thread that waits for the GIL while the
+        # event loop is busy is woken by every GIL release of the loop and loses the race each
+        # time, which costs the loop more than the write itself (docs/spend.md).
         while not self._closing:
-            self._wake.wait()
             self._wake.clear()
+            if not self._pending and not self._closing:
+                self._wake.wait()  # idle until the first record
+                continue
             if len(self._pending) < self.batch_size and not self._closing:
-                # Let a batch gather (a thread switch per record would cost every request
-                # more than the write itself); close() and a full batch cut the wait short.
-                self._wake.wait(self.flush_interval)
-                self._wake.clear()
-            while self._pending and not self._closing:
-                if self._write_batch():
-                    failures = 0
-                else:
-                    failures += 1
-                    # Back off, but wake at once for close().
-                    self._stop.wait(min(_MAX_BACKOFF, 0.05 * 2**failures))
+                self._full.wait(self.flush_interval)
+            self._full.clear()
+            self._write_gathered()
 
-    def _write_batch(self) -> bool:
+    def _write_gathered(self) -> None:
+        """Write the records queued now, in batches, retrying a failed batch with backoff;
+        records appended meanwhile wait for the next round (writing until the queue is empty
+        would keep the thread writing a few records at a time under load)."""
+        todo = len(self._pending)
+        failures = 0
+        while todo > 0 and not self._closing:
+            written = self._write_batch(min(todo, self.batch_size))
+            if written is None:
+                failures += 1
+                # Back off, but wake at once for close().
+                self._stop.wait(min(_MAX_BACKOFF, 0.05 * 2**failures))
+            elif written == 0:
+                return  # flush() took them
+            else:
+                todo -= written
+                failures = 0
+
+    def _write_batch(self, most: int | None = None) -> int | None:
+        """Write up to ``most`` (``batch_size``) queued records in one backend call; how many
+        were written, or None when the backend failed (they are queued again, first)."""
         with self._write_lock:
             pending = self._pending
             take = pending.popleft
-            rows = [take() for _ in range(min(self.batch_size, len(pending)))]
+            count = min(self.batch_size if most is None else most, len(pending))
+            rows = [take() for _ in range(count)]
             if not rows:
-                return True
+                return 0
             try:
                 # A SQL backend takes the queued tuples as its rows: no record built per row in
                 # this thread, which holds the GIL the event loop needs while it converts. Asked
@@ -230,13 +257,13 @@ class UsageLedger:
                     len(rows),
                     type(exc).__name__,
                 )
-                return False
-            return True
+                return None
+            return len(rows)
 
     def flush_sync(self) -> bool:
         """Write everything queued so far; False (logged) if the backend refused it."""
         while self._pending:
-            if not self._write_batch():
+            if self._write_batch() is None:
                 logger.error(
                     "akgate usage: %d records could not be written at flush", len(self._pending)
                 )
@@ -256,6 +283,7 @@ class UsageLedger:
             self._closing = True
             thread = self._thread
         self._stop.set()
+        self._full.set()
         self._wake.set()
         if thread is not None:
             thread.join(timeout=10)
@@ -264,6 +292,7 @@ class UsageLedger:
             self._thread = None
             self._closing = False
             self._stop.clear()
+            self._full.clear()
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)

@@ -12,9 +12,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
-from ._sqlstore import SQLUsageStore, apply_migrations
+from ._record import RECORD_COLUMNS
+from ._sqlstore import Row, SQLUsageStore, Statement, apply_migrations, plain_transaction
 
-__all__ = ["PG_MIGRATIONS", "PostgresUsageStore", "is_postgres_url", "pg_migrate"]
+__all__ = [
+    "COLUMN_TYPES",
+    "INSERT_SQL",
+    "PG_MIGRATIONS",
+    "PostgresUsageStore",
+    "is_postgres_url",
+    "pg_migrate",
+]
 
 T = TypeVar("T")
 
@@ -59,6 +67,37 @@ PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (scope, scope_id)
         )""",
     ),
+)
+#: The type of each column of ``usage_records`` (as :data:`PG_MIGRATIONS` creates it), for the
+#: arrays one INSERT unnests.
+COLUMN_TYPES: Final = {
+    "ts": "double precision",
+    "request_id": "text",
+    "key_id": "text",
+    "workspace_id": "text",
+    "endpoint": "text",
+    "model": "text",
+    "provider": "text",
+    "provider_model": "text",
+    "input_tokens": "bigint",
+    "output_tokens": "bigint",
+    "cached_tokens": "bigint",
+    "reasoning_tokens": "bigint",
+    "cost_usd": "double precision",
+    "cache_savings_usd": "double precision",
+    "ttft_ms": "double precision",
+    "duration_ms": "double precision",
+    "status": "integer",
+    "error_code": "text",
+    "stream": "boolean",
+    "client_disconnected": "boolean",
+    "estimated": "boolean",
+}
+#: One INSERT for a whole batch: one array parameter per column, unnested into rows in order.
+INSERT_SQL: Final = (
+    f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"%s::{COLUMN_TYPES[column]}[]" for column in RECORD_COLUMNS)
+    + ")"
 )
 #: Any constant shared by akgate processes: the advisory lock that serializes upgrades.
 _MIGRATION_LOCK: Final = 0x616B67617465
@@ -128,6 +167,11 @@ class PostgresUsageStore(SQLUsageStore):
             raise
         return conn
 
+    def _insert_statements(self, conn: Any, rows: Sequence[Row]) -> list[Statement]:
+        # Columns as lists (psycopg adapts a list, not a tuple, to an array).
+        return [(INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])]
+
+    @plain_transaction
     def _transaction(self, conn: Any, work: Callable[[Any], T]) -> T:
         with conn.transaction(), conn.cursor() as cursor:
             return work(cursor)

@@ -8,6 +8,8 @@ it once); a file newer than this akgate is refused rather than written wrongly.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import sqlite3
 import time
@@ -18,7 +20,8 @@ from typing import Any, Final, TypeVar
 from akgate._sqlite import connect
 from akgate.auth._sqlite import HOME_ENV
 
-from ._sqlstore import SQLUsageStore, apply_migrations
+from ._record import RECORD_COLUMNS
+from ._sqlstore import Row, SQLUsageStore, Statement, apply_migrations, plain_transaction
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteUsageStore", "default_usage_path", "migrate"]
 
@@ -67,6 +70,57 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+#: Rows per INSERT at most: a prepared statement keeps ~3 kB per row of its shape, and at 1024
+#: rows a second's worth of records of a busy process is one to a few statements.
+_MAX_ROWS_PER_STATEMENT: Final = 1024
+#: SQLITE_MAX_VARIABLE_NUMBER's default before SQLite 3.32 (999 parameters per statement), for
+#: a Python without ``Connection.getlimit`` (3.10): the largest count every build accepts.
+_FALLBACK_VARIABLE_LIMIT: Final = 999
+#: ``sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER`` (named in the module from Python 3.11).
+_LIMIT_VARIABLE_NUMBER: Final = 9
+
+
+def rows_per_statement(conn: sqlite3.Connection) -> int:
+    """How many usage rows one INSERT may carry on ``conn`` (its parameter limit, capped)."""
+    getlimit = getattr(conn, "getlimit", None)
+    limit = _FALLBACK_VARIABLE_LIMIT if getlimit is None else int(getlimit(_LIMIT_VARIABLE_NUMBER))
+    # A column per field and row, and the count of real rows (insert_sql).
+    return max(1, min(_MAX_ROWS_PER_STATEMENT, (limit - 1) // len(RECORD_COLUMNS)))
+
+
+def statement_shapes(most: int) -> tuple[int, ...]:
+    """The row counts INSERTs are prepared for: powers of 4 below ``most``, and ``most``. A few
+    fixed shapes keep the connection's statement cache small (each size would be a new prepared
+    statement of up to a few MB), at the price of padding a batch up to 4 times its size."""
+    return (*itertools.takewhile(lambda n: n < most, (4**i for i in itertools.count())), most)
+
+
+@functools.lru_cache(maxsize=64)
+def insert_sql(rows: int) -> str:
+    """An INSERT of up to ``rows`` rows: the rows' parameters, then how many of them are real
+    (``LIMIT ?``: the padding after them is never read)."""
+    one = "(" + ",".join("?" * len(RECORD_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
+        f"SELECT * FROM (VALUES {','.join([one] * rows)}) LIMIT ?"
+    )
+
+
+def insert_statements(rows: Sequence[Row], most: int) -> list[Statement]:
+    """The statements that insert ``rows`` in order, ``most`` rows per statement at most."""
+    shapes = statement_shapes(most)
+    width = len(RECORD_COLUMNS)
+    statements: list[Statement] = []
+    for start in range(0, len(rows), most):
+        chunk = rows[start : start + most]
+        shape = next(n for n in shapes if n >= len(chunk))
+        params = list(itertools.chain.from_iterable(chunk))
+        params.extend(itertools.repeat(None, width * (shape - len(chunk))))
+        params.append(len(chunk))
+        statements.append((insert_sql(shape), params))
+    return statements
 
 
 def default_usage_path() -> Path:
@@ -123,6 +177,10 @@ class SQLiteUsageStore(SQLUsageStore):
             setup=migrate,
         )
 
+    def _insert_statements(self, conn: Any, rows: Sequence[Row]) -> list[Statement]:
+        return insert_statements(rows, rows_per_statement(conn))
+
+    @plain_transaction
     def _transaction(self, conn: Any, work: Callable[[Any], T]) -> T:
         conn.execute("BEGIN")
         try:

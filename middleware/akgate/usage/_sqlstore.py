@@ -22,9 +22,21 @@ from ._limits import Budget, Limits, LimitScope
 from ._periods import PERIODS, Period
 from ._record import RECORD_COLUMNS, UsageRecord
 
-__all__ = ["SUMMARY_COLUMNS", "SQLUsageStore", "UsageStoreError"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "Row",
+    "SQLUsageStore",
+    "Statement",
+    "UsageStoreError",
+    "plain_transaction",
+]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+#: A row of column values, in the order of ``UsageRecord``'s fields.
+Row = tuple[Any, ...]
+#: One SQL statement and its parameters.
+Statement = tuple[str, Sequence[Any]]
 _BOOL_COLUMNS: Final = frozenset({"stream", "client_disconnected", "estimated"})
 SUMMARY_COLUMNS: Final = (
     "group",
@@ -40,6 +52,17 @@ SUMMARY_COLUMNS: Final = (
 
 #: A record's column values in one C call (the writer thread turns every record into a row).
 _record_row: Final = operator.attrgetter(*RECORD_COLUMNS)
+
+
+#: The dialects' own ``_transaction`` methods: BEGIN, the work, COMMIT (ROLLBACK on failure).
+_PLAIN_TRANSACTIONS: Final[set[Callable[..., Any]]] = set()
+
+
+def plain_transaction(method: F) -> F:
+    """Mark a dialect's ``_transaction`` as only bracketing the work with BEGIN/COMMIT, which
+    one statement on an autocommit connection does not need (``SQLUsageStore.write_rows``)."""
+    _PLAIN_TRANSACTIONS.add(method)
+    return method
 
 
 class UsageStoreError(Exception):
@@ -94,11 +117,6 @@ class SQLUsageStore:
         self._conn: Any = None
         self._lock = threading.Lock()
         self._cache: TTLCache[Limits | None] = TTLCache(maxsize=10_000, ttl=cache_ttl, clock=clock)
-        p = self.placeholder
-        self._insert = (
-            f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
-            f"VALUES ({', '.join([p] * len(RECORD_COLUMNS))})"
-        )
 
     # -- what a dialect provides --------------------------------------------------------------
     def _open(self) -> Any:
@@ -109,6 +127,11 @@ class SQLUsageStore:
         raise NotImplementedError
 
     def _transaction(self, conn: Any, work: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _insert_statements(self, conn: Any, rows: Sequence[Row]) -> list[Statement]:
+        """The statements (SQL, parameters) that insert ``rows`` into ``usage_records``, in
+        order: as few as the driver allows, one for a usual batch (see :meth:`write_rows`)."""
         raise NotImplementedError
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -144,14 +167,39 @@ class SQLUsageStore:
     def write(self, records: Sequence[UsageRecord]) -> None:
         self.write_rows(list(map(_record_row, records)))
 
-    def write_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def write_rows(self, rows: Sequence[Row]) -> None:
         """Store rows of column values (in the order of ``UsageRecord``'s fields) in one
-        transaction: what :meth:`write` does with the records' fields."""
+        transaction: what :meth:`write` does with the records' fields.
 
-        def insert(cursor: Any) -> None:
-            cursor.executemany(self._insert, rows)
+        A batch is inserted by a few multi-row statements, not one statement per row
+        (``executemany``): the ledger's writer thread gives up the GIL in every driver call and
+        must win it back from a busy event loop each time, which costs the loop far more than
+        the write itself (``docs/spend.md``, "Off the request path"). A batch that fits in one
+        statement skips BEGIN/COMMIT: the connection is in autocommit mode, where one statement
+        is its own transaction (all rows or none).
+        """
+        if not rows:
+            return
 
-        self._locked(lambda conn: self._transaction(conn, insert))
+        def insert(conn: Any) -> None:
+            statements = self._insert_statements(conn, rows)
+            if len(statements) == 1 and self._plain_transactions():
+                sql, params = statements[0]
+                conn.execute(sql, params)
+                return
+
+            def run(cursor: Any) -> None:
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+
+            self._transaction(conn, run)
+
+        self._locked(insert)
+
+    def _plain_transactions(self) -> bool:
+        """False when ``_transaction`` is not the dialect's own (a subclass or a patched
+        instance wraps it to add statements or checks): it then sees every batch."""
+        return getattr(self._transaction, "__func__", None) in _PLAIN_TRANSACTIONS
 
     def _rows_writer(self) -> Callable[[Sequence[tuple[Any, ...]]], None] | None:
         """What the ledger's writer thread hands its queued rows to, skipping the records
