@@ -581,27 +581,28 @@ class SpendControl:
             # The usual case, built without an intermediate dict: it runs on every request.
             cost = metadata.get("cost") or {}
             input_tokens, output_tokens, cached, reasoning = _token_counts(usage)
+            # Positional, in field order: a third of the cost of 20 keywords (~0.7 µs).
             return UsageRecord(
-                ts=self.clock(),
-                request_id=ctx.request_id,
-                key_id=key_id,
-                workspace_id=workspace_id,
-                endpoint=endpoint,
-                model=model,
-                provider=metadata.get("provider"),
-                provider_model=metadata.get("provider_model_id"),
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cached_tokens=cached,
-                reasoning_tokens=reasoning,
-                cost_usd=cost.get("usd", 0.0),
-                cache_savings_usd=cost.get("cache_savings_usd", 0.0),
-                ttft_ms=metadata.get("ttft_ms"),
-                duration_ms=duration_ms,
-                status=status,
-                error_code=error_code,
-                stream=stream,
-                client_disconnected=disconnected,
+                self.clock(),  # ts
+                ctx.request_id,
+                key_id,
+                workspace_id,
+                endpoint,
+                model,
+                metadata.get("provider"),
+                metadata.get("provider_model_id"),
+                input_tokens,
+                output_tokens,
+                cached,  # cached_tokens
+                reasoning,  # reasoning_tokens
+                cost.get("usd", 0.0),  # cost_usd
+                cost.get("cache_savings_usd", 0.0),
+                metadata.get("ttft_ms"),
+                duration_ms,
+                status,
+                error_code,
+                stream,
+                disconnected,  # client_disconnected
             )
         fields: dict[str, Any] = {}
         if routing.get("route") is not None and usage is not None:
@@ -741,7 +742,19 @@ def _failed(status: int, code: str) -> _Outcome:
 
 
 def _int(value: Any) -> int:
+    """A positive int count, else 0 (a bool is not a count)."""
+    if type(value) is int:  # the usual case, without the isinstance checks
+        return value if value > 0 else 0
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _detail(details: Any, name: str) -> int:
+    """``details[name]`` as a count; 0 when ``details`` is missing or not a mapping."""
+    if details is None:  # the usual case: no isinstance against the Mapping ABC (slow)
+        return 0
+    if type(details) is dict or isinstance(details, Mapping):
+        return _int(details.get(name))
+    return 0
 
 
 def _token_counts(usage: Any) -> tuple[int, int, int, int]:
@@ -749,16 +762,19 @@ def _token_counts(usage: Any) -> tuple[int, int, int, int]:
     responses usage."""
     if type(usage) is not dict and not isinstance(usage, Mapping):
         return 0, 0, 0, 0
-    chat = "prompt_tokens" in usage or "completion_tokens" in usage
-    inp = usage.get("prompt_tokens" if chat else "input_tokens")
-    out = usage.get("completion_tokens" if chat else "output_tokens")
-    in_details = usage.get("prompt_tokens_details" if chat else "input_tokens_details")
-    out_details = usage.get("completion_tokens_details" if chat else "output_tokens_details")
+    get = usage.get
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        return (
+            _int(get("prompt_tokens")),
+            _int(get("completion_tokens")),
+            _detail(get("prompt_tokens_details"), "cached_tokens"),
+            _detail(get("completion_tokens_details"), "reasoning_tokens"),
+        )
     return (
-        _int(inp),
-        _int(out),
-        _int(in_details.get("cached_tokens")) if isinstance(in_details, Mapping) else 0,
-        _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
+        _int(get("input_tokens")),
+        _int(get("output_tokens")),
+        _detail(get("input_tokens_details"), "cached_tokens"),
+        _detail(get("output_tokens_details"), "reasoning_tokens"),
     )
 
 
