@@ -333,3 +333,11 @@ def test_close_does_not_wait_for_the_interval() -> None:
     assert time.monotonic() - started < 5
     assert len(backend.records) == 1
     assert not thread.is_alive()
+
+
+def test_the_default_batch_size_fits_a_small_backlog() -> None:
+    assert UsageLedger(MemoryLedgerBackend()).batch_size == 10_000
+    ledger = UsageLedger(MemoryLedgerBackend(), max_pending=500)  # valid before 10,000 too
+    assert ledger.batch_size == 500
+    with pytest.raises(ValueError, match="batch_size"):
+        UsageLedger(MemoryLedgerBackend(), batch_size=600, max_pending=500)

@@ -23,6 +23,9 @@ GroupBy = Literal["key", "model", "day"]
 #: A record's fields as a tuple, in field order (one C call).
 _fields: Final = operator.attrgetter(*RECORD_COLUMNS)
 _MAX_BACKOFF: Final = 5.0
+#: The default ``batch_size``: above what a busy process appends per ``flush_interval``, so the
+#: writer is not woken before its interval.
+_BATCH_SIZE: Final = 10_000
 
 
 @runtime_checkable
@@ -124,11 +127,14 @@ class UsageLedger:
         self,
         backend: LedgerBackend,
         *,
-        batch_size: int = 10_000,
+        batch_size: int | None = None,
         max_pending: int = 100_000,
         flush_interval: float = 1.0,
         on_record: Callable[[UsageRecord], Any] | None = None,
     ) -> None:
+        if batch_size is None:
+            # A second's worth of records of a busy process, within max_pending.
+            batch_size = min(_BATCH_SIZE, max_pending)
         if batch_size < 1 or max_pending < batch_size:
             raise ValueError("need batch_size >= 1 and max_pending >= batch_size")
         if flush_interval < 0:
