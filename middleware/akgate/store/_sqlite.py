@@ -143,11 +143,11 @@ class SQLiteResponseStore:
 
     A busy database (another worker holding the write lock) never blocks the event loop: a
     turn's insert and the reads by id run on the loop's own connection only when they can go at
-    once (:meth:`_run_on_loop`; the turns saved in one pass of the loop share one transaction,
-    :meth:`save`); every other call, and those that found the database busy, run
-    in order in one thread of the store, fed by a queue (a third of the cost of a thread-pool
-    hop, ``docs/benchmarks.md``). A caller that is cancelled does not undo a call it queued.
-    Expired rows read as not found at once and are deleted by :meth:`prune`
+    once (:meth:`_run_on_loop`; turns saved together share one transaction, and wait in memory
+    while a checkpoint is queued, :meth:`save`); every other call, and those that found the
+    database busy, run in order in one thread of the store, fed by a queue (a third of the cost
+    of a thread-pool hop, ``docs/benchmarks.md``). A caller that is cancelled does not undo a
+    call it queued. Expired rows read as not found at once and are deleted by :meth:`prune`
     (``akgate responses prune``).
     """
 
@@ -181,9 +181,12 @@ class SQLiteResponseStore:
         #: A checkpoint is queued: writes wait until it is done (else a stream of writes from
         #: the loop could keep it from ever completing, and the log would grow).
         self._checkpointing = False
-        #: Turns saved in this pass of the event loop, written together (:meth:`save`).
+        #: Turns held for a shared transaction (:meth:`save`), the loop that holds them, the
+        #: turns saved in this pass of the loop, and whether the previous pass saved several.
         self._batch: list[tuple[_Turn, asyncio.Future[None]]] = []
         self._batch_loop: asyncio.AbstractEventLoop | None = None
+        self._pass_turns = 0
+        self._batching = False
         self._opened: list[sqlite3.Connection] = []
         self._finalizer = weakref.finalize(self, _close_all, self._opened)
 
@@ -358,37 +361,52 @@ class SQLiteResponseStore:
             (record.workspace, record.id, record.expires_at, data),
             [(record.workspace, i["id"], record.id, to_json(i)) for i in record.items()],
         )
-        loop = self._batching_loop()
+        loop = self._own_loop()
         if loop is None:
             await self._run_on_loop(_write_turns([turn]), writes=True)
             return
-        # Group commit: the turns saved in one pass of the event loop share one transaction,
-        # written at the start of the next pass, and each caller returns once it committed.
+        # Group commit. A turn is held in memory, to share one transaction with the others
+        # held, while a checkpoint is queued (until it is done), and when other turns are
+        # saved in the same pass of the loop (written at the start of the next pass): after
+        # the first of this pass, or from the first on when the previous pass saved several.
+        # A lone request's turn is written at once: it waits for no extra pass.
+        hold = self._checkpointing or self._batching or self._pass_turns > 0
+        if self._pass_turns == 0:
+            loop.call_soon(self._next_pass, loop)
+        self._pass_turns += 1
+        if not hold:
+            await self._run_on_loop(_write_turns([turn]), writes=True)
+            return
         future: asyncio.Future[None] = loop.create_future()
-        if not self._batch:
-            loop.call_soon(self._write_batch, loop)
         self._batch.append((turn, future))
-        await future
+        await future  # returns once the turn is committed
 
-    def _batching_loop(self) -> asyncio.AbstractEventLoop | None:
-        """The asyncio loop whose own connection takes this turn, else ``None`` (the connection
-        is not open yet, or another thread's loop owns it: :meth:`_run_on_loop` decides)."""
+    def _own_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running asyncio loop, when this is the thread of the loop's connection; else
+        ``None`` (the connection is not open yet, another thread's loop owns it, or this is
+        trio: :meth:`_run_on_loop` decides)."""
         if self._loop_conn is None or self._loop_thread != threading.get_ident():
             return None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # trio
             return None
+        # Set before the checkpoint flag is read: the thread clears the flag, then reads this
+        # to wake the loop, so a turn held for a checkpoint is always written.
         self._batch_loop = loop
         return loop
 
+    def _next_pass(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._batching = self._pass_turns >= 2
+        self._pass_turns = 0
+        self._write_batch(loop)
+
     def _write_batch(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Write the turns batched since the last pass in one transaction on the loop's
-        connection; when it is busy (or broken) the store's thread writes them (it waits for
-        the lock, retries or reports). While a checkpoint is queued they wait in memory, as
-        they would wait behind it in the queue, without a hop each."""
+        """Write the held turns in one transaction on the loop's connection; when it is busy
+        (or broken) the store's thread writes them (it waits for the lock, retries or
+        reports)."""
         if self._checkpointing:
-            return  # held until the checkpoint is done: the store's thread then calls again
+            return  # another checkpoint: held until it is done (its thread calls again)
         batch, self._batch = self._batch, []
         if not batch:
             return

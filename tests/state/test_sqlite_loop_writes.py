@@ -1,7 +1,8 @@
-"""The SQLite store's group commit: the turns saved in one pass of the event loop share one
-transaction on the loop's connection, each caller returns once its turn is committed (readable
-by any worker), turns saved while a checkpoint is queued wait in memory instead of taking a
-thread hop each, and a store that fails reports every turn of the batch as not stored."""
+"""The SQLite store's writes from the event loop: each turn is committed (readable by any
+worker) when its save returns; the first turn of a pass of the loop is written at once and the
+turns saved after it in that pass share one transaction; turns saved while a checkpoint is
+queued wait for it in memory (one transaction for all of them) instead of taking a thread hop
+each; a store that fails reports every such turn as not stored."""
 
 from __future__ import annotations
 
@@ -39,24 +40,44 @@ def count_hops(store: SQLiteResponseStore) -> list[Any]:
     return calls
 
 
-async def test_turns_saved_together_share_one_commit_readable_by_another_worker(
+async def test_concurrent_turns_are_readable_by_another_worker_once_saved(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "r.sqlite3"
     store = SQLiteResponseStore(path)
     await store.save(record("resp_first", expires=9e9))  # opens the loop's connection
-    commits = count_commits(store._loop_conn)
     hops = count_hops(store)
+    commits = count_commits(store._loop_conn)
     ids = [f"resp_{i}" for i in range(8)]
     await asyncio.gather(*(store.save(record(rid, expires=9e9)) for rid in ids))
-    assert commits == ["COMMIT"]
     assert hops == []
+    assert commits == ["COMMIT", "COMMIT"]  # the first at once, the seven others together
+    more = [f"resp_more_{i}" for i in range(8)]
+    await asyncio.gather(*(store.save(record(rid, expires=9e9)) for rid in more))
+    assert commits == ["COMMIT"] * 3  # after a pass that saved several: all eight together
+    ids += more
     other = SQLiteResponseStore(path)  # another worker's store on the same file
     loaded = await other.load_many("ws", ids)
     assert [r.id if r else None for r in loaded] == ids
     items = await other.find_items("ws", ["in_resp_3", "msg_resp_7"])
     assert set(items) == {"in_resp_3", "msg_resp_7"}  # written with their records
     await other.aclose()
+    await store.aclose()
+
+
+async def test_a_lone_turn_is_committed_without_waiting_for_a_pass(tmp_path: Path) -> None:
+    store = SQLiteResponseStore(tmp_path / "r.sqlite3")
+    await store.save(record("resp_first", expires=9e9))
+    await asyncio.gather(*(store.save(record(f"resp_{i}", expires=9e9)) for i in range(4)))
+    for i in range(3):  # passes that save one turn each end the group commits
+        await store.save(record(f"resp_one_{i}", expires=9e9))
+        await asyncio.sleep(0)
+    commits = count_commits(store._loop_conn)
+    save = store.save(record("resp_lone", expires=9e9))
+    with pytest.raises(StopIteration):
+        save.send(None)  # completes in one step: never suspended
+    assert commits == ["COMMIT"]
+    await asyncio.sleep(0)
     await store.aclose()
 
 
@@ -77,6 +98,7 @@ async def test_turns_saved_during_a_checkpoint_wait_in_memory(
         await store.save(record(f"resp_{i}", expires=9e9))
     assert store._checkpointing
     hops = count_hops(store)
+    commits = count_commits(store._loop_conn)
     saves = [asyncio.ensure_future(store.save(record(f"resp_w{i}", expires=9e9))) for i in range(6)]
     for _ in range(5):
         await asyncio.sleep(0.01)  # the loop runs on
@@ -84,8 +106,10 @@ async def test_turns_saved_during_a_checkpoint_wait_in_memory(
     reader.execute("COMMIT")
     reader.close()
     await asyncio.wait_for(asyncio.gather(*saves), 10)
-    # None of them went to the store's thread (ten turns since: the next checkpoint did).
+    # None of them went to the store's thread (ten turns since: the next checkpoint did),
+    # and they were written together.
     assert hops == [sqlite_store._checkpoint]
+    assert commits == ["COMMIT"]
     loaded = await store.load_many("ws", [f"resp_w{i}" for i in range(6)])
     assert all(r is not None for r in loaded)
     await store.aclose()
