@@ -288,8 +288,9 @@ class SQLiteResponseStore:
 
     def _checkpointed(self, result: Any, error: BaseException | None) -> None:
         """Runs in the store's thread once a checkpoint is done (or failed: the next one
-        retries): the turns held meanwhile are written. The flag is cleared first, so a batch
-        the loop holds after this call's wake-up was written by the loop itself."""
+        retries), and wakes the loop to write the turns held meanwhile. The flag is cleared
+        before the loop is read: a turn held because the loop still saw the flag set is
+        always written by this wake-up."""
         self._checkpointing = False
         loop = self._batch_loop
         if loop is not None:
