@@ -24,6 +24,7 @@ from .errors import GatewayError
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "JSON_ANSWER",
     "ClientDisconnected",
     "answer_lifespan",
     "dumps",
@@ -42,6 +43,13 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
+
+#: The ``RequestContext.state`` key where an in-process app (``DemoModel``) leaves
+#: ``(body, object)`` while it sends a JSON answer: a layer outside that receives that very
+#: ``body`` (the same object) may use the object instead of parsing the bytes again (routing
+#: adds ``routing_metadata`` to it). The Responses adapter's own slot is
+#: ``akgate.adapter._answer``.
+JSON_ANSWER: Final = "akgate.json.answer"
 
 
 class ClientDisconnected(Exception):

@@ -50,6 +50,7 @@ import anyio
 import anyio.lowlevel
 
 from akgate._asgi import (
+    JSON_ANSWER,
     ClientDisconnected,
     answer_lifespan,
     dumps,
@@ -59,7 +60,7 @@ from akgate._asgi import (
 )
 from akgate._types import Message, Receive, Scope, Send
 from akgate._watch import run_watched
-from akgate.context import request_context
+from akgate.context import get_context, request_context
 from akgate.errors import ERROR_CODES, GatewayError, error_payload, send_error
 
 from ._demo_files import answer_about_files, read_file
@@ -235,6 +236,8 @@ class DemoModel:
             # A model server has no websocket endpoint: refuse before accepting (HTTP 403).
             await send({"type": "websocket.close", "code": 1008})
             return
+        # Under an akgate layer, the JSON answer's object is left for it (``_Responder.slot``).
+        outer = get_context(scope) is not None
         scope, send, ctx = request_context(scope, send)
         path = route_path(scope)
         method = scope.get("method", "GET")
@@ -259,6 +262,8 @@ class DemoModel:
         delay = faults.delay if faults.delay is not None else self.token_delay
         request.cached_tokens = self._cached_tokens(request)
         responder = _Responder(request, faults, delay, send)
+        if outer:
+            responder.state = ctx.state
         await responder.run(receive)
 
     def _cached_tokens(self, request: _Request) -> int:
@@ -703,6 +708,9 @@ class _Responder:
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.created = int(time.time())
         self.raise_after: Exception | None = None
+        #: The request context's shared state, when a layer outside may use the answer's
+        #: object (``akgate._asgi.JSON_ANSWER``).
+        self.state: dict[str, Any] | None = None
         #: The answer is over / the disconnect watcher is running.
         self.finished = False
         self.watching = False
@@ -767,7 +775,8 @@ class _Responder:
             return
         if faults.exception:
             raise RuntimeError("demo fault: exception before the response started")
-        body = dumps(self._completion(plan))
+        completion = self._completion(plan)
+        body = dumps(completion)
         if faults.drop:
             await self.send(
                 {
@@ -779,7 +788,17 @@ class _Responder:
             await self.send({"type": "http.response.body", "body": body[: len(body) // 2]})
             await self.send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        await send_json(self.send, 200, body)
+        state = self.state
+        if state is None:
+            await send_json(self.send, 200, body)
+            return
+        # Routing takes the object rather than parsing ``body`` again (when what reaches it is
+        # still this very ``body``); once sent, the state lets go of both.
+        state[JSON_ANSWER] = (body, completion)
+        try:
+            await send_json(self.send, 200, body)
+        finally:
+            state.pop(JSON_ANSWER, None)
 
     def _completion(self, plan: _Plan) -> dict[str, Any]:
         choices = []
