@@ -14,7 +14,8 @@ commit); it is copied to a temporary directory as ``akgate_base`` (its absolute
 Each workload runs ``--requests`` sequential requests per turn (``asyncio.sleep(0)`` after each,
 as in ``_harness.bench``), timed by the process's CPU clock; A and B take turns (order flipped
 every round) for ``--rounds`` rounds. Printed per workload: the median and best µs per request of
-each, and B - A (the median of the per-round differences, so a slow round hits both sides). The
+each, and B - A (the median of the per-round differences, so a slow round hits both sides, and
+their interquartile range). The
 routing stream's fixed cost per stream is also derived per side, from a short and a long stream
 (``bench_routing.py``'s method), with the medians of the per-round values.
 """
@@ -159,13 +160,18 @@ async def main(args: argparse.Namespace) -> None:
                 per_side[side].append(await turn(*sides[side], n))
         results[workload] = per_side
     print(f"python {sys.version.split()[0]}; A = {args.label_a}, B = this checkout")
-    print(f"{'workload':<22}{'A med':>9}{'B med':>9}{'A best':>9}{'B best':>9}{'B-A med':>10}")
+    print(
+        f"{'workload':<22}{'A med':>9}{'B med':>9}{'A best':>9}{'B best':>9}{'B-A med':>10}"
+        f"{'B-A IQR':>18}"
+    )
     for workload, per_side in results.items():
         a, b = per_side["A"], per_side["B"]
-        diff = statistics.median(y - x for x, y in zip(a, b, strict=True))
+        diffs = sorted(y - x for x, y in zip(a, b, strict=True))
+        low, high = diffs[len(diffs) // 4], diffs[(3 * len(diffs)) // 4]
         print(
             f"{workload:<22}{statistics.median(a):>9.2f}{statistics.median(b):>9.2f}"
-            f"{min(a):>9.2f}{min(b):>9.2f}{diff:>+10.2f}"
+            f"{min(a):>9.2f}{min(b):>9.2f}{statistics.median(diffs):>+10.2f}"
+            f"{f'[{low:+.2f}, {high:+.2f}]':>18}"
         )
     if "routing-stream" in results:
         # bench_routing.py's split, per round: routing's added time on a 12- and a 112-message
@@ -194,8 +200,9 @@ if __name__ == "__main__":
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--base", type=Path, help="a directory holding the baseline akgate")
     source.add_argument("--base-ref", help="a git ref of this repository as the baseline")
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=9)
+    # Short turns, many rounds: load that comes and goes on a shared machine hits both sides.
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOADS))
     parser.add_argument("--uvloop", action="store_true")
     args = parser.parse_args()

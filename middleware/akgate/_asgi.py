@@ -211,8 +211,15 @@ _LONG_DIGIT_RUN: Final = b"0" * 309
 
 def _may_overflow(body: bytes) -> bool:
     """Whether a number in ``body`` may be a float literal too large for a float: a huge
-    exponent (:func:`_may_have_huge_exponent`) or a run of 309 digits or more."""
-    return _LONG_DIGIT_RUN in body.translate(_DIGITS_AND_E) or _may_have_huge_exponent(body)
+    exponent (:func:`_may_have_huge_exponent`) or a run of 309 digits or more.
+
+    One translated copy serves both searches: deleting ``+`` only ever joins digits into longer
+    runs, so every run the copy without the deletion has, this one has too (a longer run found
+    only here just makes the caller walk the parsed value, which is exact)."""
+    translated = body.translate(_DIGITS_AND_E, b"+")
+    if _LONG_DIGIT_RUN in translated:
+        return True
+    return b"e000" in translated and _HUGE_EXPONENT.search(body) is not None
 
 
 def _may_have_huge_exponent(body: bytes) -> bool:

@@ -111,3 +111,37 @@ async def test_a_json_answer_sets_up_no_heartbeat_state(monkeypatch: Any) -> Non
     await drive(keepalive.SSEKeepAlive(app_answering(b"text/event-stream")), http_scope(), b"{}")
     assert begun[0] == "begin"
     assert "stop" in begun
+
+
+_number_text = st.text(alphabet="0123456789eE+-. ,[]", max_size=700).map(str.encode)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        _number_text,
+        st.builds(lambda n, tail: b"1" * n + tail, st.integers(300, 320), _number_text),
+    )
+)
+def test_one_translation_finds_what_the_two_found(body: bytes) -> None:
+    import akgate._asgi as asgi
+
+    by_the_rule = asgi._LONG_DIGIT_RUN in body.translate(
+        asgi._DIGITS_AND_E
+    ) or asgi._may_have_huge_exponent(body)
+    # It may only say "maybe" more often (the parsed value is then walked, which is exact).
+    assert asgi._may_overflow(body) >= by_the_rule
+    if b"+" not in body:
+        assert asgi._may_overflow(body) == by_the_rule
+
+
+def test_the_chat_rewriter_sets_every_base_attribute() -> None:
+    # ChatStreamRewriter spells its base's __init__ out: a new base attribute must go there too.
+    from akgate.routing._metadata import ChatStreamRewriter, _StreamRewriter
+
+    def finalize(usage: Any) -> dict[str, Any]:  # pragma: no cover - never called
+        return {}
+
+    base = vars(_StreamRewriter(finalize, "p", max_event_size=7))
+    chat = vars(ChatStreamRewriter(finalize, "p", max_event_size=7))
+    assert {k: chat[k] for k in base} == base

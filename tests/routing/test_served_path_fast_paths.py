@@ -242,3 +242,15 @@ async def test_the_demo_leaves_nothing_in_the_state_after_its_answer() -> None:
     status, _ = await _post(routing, CHAT, akgate=ctx)
     assert status == 200
     assert JSON_ANSWER not in ctx.state
+
+
+_type_names = st.sampled_from([b"content-type", b"Content-Type", b"CONTENT-TYPE", b"x-type"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_type_names, st.sampled_from([b"", b"a/json", b"text/event-stream"]))))
+def test_the_content_type_read_matches_find_header(headers: list[tuple[bytes, bytes]]) -> None:
+    from akgate._asgi import find_header
+    from akgate.routing._attempt import _content_type
+
+    assert _content_type(headers) == (find_header(headers, b"content-type") or b"")

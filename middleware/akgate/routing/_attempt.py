@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
-from akgate._asgi import JSON_ANSWER, find_header, response_cap
+from akgate._asgi import JSON_ANSWER, response_cap
 from akgate._types import Message, Receive, Send
 from akgate.adapter._answer import ANSWER_SLOT
 from akgate.context import Endpoint, RequestContext
@@ -247,7 +247,7 @@ class Attempt:
             self.start = message
             status = message["status"]
             if 200 <= status < 300:
-                ctype = find_header(message.get("headers", ()), b"content-type") or b""
+                ctype = _content_type(message.get("headers", ()))
                 sse = ctype.find(b"text/event-stream") >= 0
                 if not sse and (self.plan.stream or ctype.find(b"json") < 0):
                     # 200 text/plain, or JSON for a stream: not what was asked for, so a failed
@@ -487,6 +487,14 @@ class Attempt:
             else:
                 tail = self.rewriter.abort("upstream_error", "The provider failed mid-stream.")
         await self._to_client({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``find_header(headers, b"content-type") or b""`` (only a 12-byte name is lowered)."""
+    for name, value in headers:
+        if len(name) == 12 and name.lower() == b"content-type":
+            return value or b""
+    return b""
 
 
 def _without_content_length(
