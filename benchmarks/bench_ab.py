@@ -15,7 +15,8 @@ Each workload runs ``--requests`` sequential requests per turn (``asyncio.sleep(
 as in ``_harness.bench``), timed by the process's CPU clock; A and B take turns (order flipped
 every round) for ``--rounds`` rounds. Printed per workload: the median and best µs per request of
 each, and B - A (the median of the per-round differences, so a slow round hits both sides, and
-their interquartile range). The
+their interquartile range); and the 10th percentile of each side's means over batches of 25
+requests (the least disturbed batches: on a busy machine the steadiest figure). The
 routing stream's fixed cost per stream is also derived per side, from a short and a long stream
 (``bench_routing.py``'s method), with the medians of the per-round values.
 """
@@ -132,12 +133,29 @@ WORKLOADS = (
 )
 
 
-async def turn(app: Any, scope: dict[str, Any], body: bytes, n: int) -> float:
-    start = time.process_time()
-    for _ in range(n):
+#: Requests per batch within a turn: the low percentile of the batch means is the figure least
+#: disturbed by other processes (a batch that ran undisturbed shows the code's own cost).
+BATCH = 25
+
+
+async def turn(
+    app: Any, scope: dict[str, Any], body: bytes, n: int, batches: list[float] | None = None
+) -> float:
+    clock = time.process_time
+    start = mark = clock()
+    for i in range(1, n + 1):
         await app(dict(scope), Parked(body), noop_send)
         await asyncio.sleep(0)
-    return (time.process_time() - start) / n * 1e6
+        if batches is not None and i % BATCH == 0:
+            now = clock()
+            batches.append((now - mark) / BATCH * 1e6)
+            mark = now
+    return (clock() - start) / n * 1e6
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -148,30 +166,34 @@ async def main(args: argparse.Namespace) -> None:
     if "routing-stream" in names:  # for the fixed cost per stream
         names += [w for w in _FIXED_PARTS if w not in names]
     results: dict[str, dict[str, list[float]]] = {}
+    low: dict[str, dict[str, float]] = {}
     for workload in names:
         sides = {"A": build(base, workload, key), "B": build(new, workload, key)}
         n = args.requests // (5 if "stream" in workload else 1)
         for app, scope, body in sides.values():
             await turn(app, scope, body, max(50, n // 5))  # warm-up
         per_side: dict[str, list[float]] = {"A": [], "B": []}
+        batches: dict[str, list[float]] = {"A": [], "B": []}
         for round_ in range(args.rounds):
             order = ("A", "B") if round_ % 2 == 0 else ("B", "A")
             for side in order:
-                per_side[side].append(await turn(*sides[side], n))
+                per_side[side].append(await turn(*sides[side], n, batches[side]))
         results[workload] = per_side
+        low[workload] = {side: percentile(batches[side], 0.1) for side in ("A", "B")}
     print(f"python {sys.version.split()[0]}; A = {args.label_a}, B = this checkout")
     print(
-        f"{'workload':<22}{'A med':>9}{'B med':>9}{'A best':>9}{'B best':>9}{'B-A med':>10}"
-        f"{'B-A IQR':>18}"
+        f"{'workload':<22}{'A med':>9}{'B med':>9}{'B-A med':>10}{'B-A IQR':>18}"
+        f"{'A p10':>9}{'B p10':>9}{'B-A p10':>10}"
     )
     for workload, per_side in results.items():
         a, b = per_side["A"], per_side["B"]
         diffs = sorted(y - x for x, y in zip(a, b, strict=True))
-        low, high = diffs[len(diffs) // 4], diffs[(3 * len(diffs)) // 4]
+        q1, q3 = diffs[len(diffs) // 4], diffs[(3 * len(diffs)) // 4]
+        a10, b10 = low[workload]["A"], low[workload]["B"]
         print(
             f"{workload:<22}{statistics.median(a):>9.2f}{statistics.median(b):>9.2f}"
-            f"{min(a):>9.2f}{min(b):>9.2f}{statistics.median(diffs):>+10.2f}"
-            f"{f'[{low:+.2f}, {high:+.2f}]':>18}"
+            f"{statistics.median(diffs):>+10.2f}{f'[{q1:+.2f}, {q3:+.2f}]':>18}"
+            f"{a10:>9.2f}{b10:>9.2f}{b10 - a10:>+10.2f}"
         )
     if "routing-stream" in results:
         # bench_routing.py's split, per round: routing's added time on a 12- and a 112-message
@@ -189,9 +211,14 @@ async def main(args: argparse.Namespace) -> None:
                 slope = ((long_ - bare_long) - (short - bare_short)) / 100
                 slopes.append(slope)
                 fixed.append(short - bare_short - slope * 12)
+            short, long_ = low["routing-stream"][side], low["routing-stream-long"][side]
+            bare_short, bare_long = low["bare-stream"][side], low["bare-stream-long"][side]
+            slope10 = ((long_ - bare_long) - (short - bare_short)) / 100
+            fixed10 = short - bare_short - slope10 * 12
             print(
                 f"routing stream {side}: added per chunk {statistics.median(slopes):.3f} us, "
-                f"fixed per stream {statistics.median(fixed):.2f} us (medians of rounds)"
+                f"fixed per stream {statistics.median(fixed):.2f} us (medians of rounds); "
+                f"from the p10 figures {slope10:.3f} and {fixed10:.2f} us"
             )
 
 
