@@ -254,3 +254,56 @@ def test_the_content_type_read_matches_find_header(headers: list[tuple[bytes, by
     from akgate.routing._attempt import _content_type
 
     assert _content_type(headers) == (find_header(headers, b"content-type") or b"")
+
+
+_counts = st.one_of(
+    st.integers(-3, 10**7), st.booleans(), st.none(), st.floats(0, 10), st.text(max_size=2)
+)
+_usages = st.one_of(
+    st.fixed_dictionaries(
+        {"prompt_tokens": _counts, "completion_tokens": _counts},
+        optional={
+            "total_tokens": _counts,
+            "prompt_tokens_details": st.one_of(
+                st.none(), st.fixed_dictionaries({"cached_tokens": _counts})
+            ),
+        },
+    ),
+    st.fixed_dictionaries({"input_tokens": _counts, "output_tokens": _counts}),
+    st.none(),
+    st.integers(),
+)
+_prices = st.one_of(st.floats(0, 100), st.integers(0, 100).map(float))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_usages, _prices, _prices, st.one_of(st.none(), _prices))
+def test_the_plain_chat_cost_is_what_counting_and_pricing_give(
+    usage: Any, input_price: float, output_price: float, cached_price: float | None
+) -> None:
+    from akgate.routing._catalog import Offering
+    from akgate.routing._cost import compute_cost, plain_chat_cost, token_counts
+
+    offering = Offering(
+        name="p",
+        model_id="m",
+        input_price=input_price,
+        output_price=output_price,
+        cached_input_price=cached_price,
+    )
+    plain = plain_chat_cost(usage, offering)
+    tokens = token_counts(usage)
+    if plain is None:
+        # Only the usual shape is taken: positive ints, no details.
+        assert not (
+            type(usage) is dict
+            and type(usage.get("prompt_tokens")) is int
+            and type(usage.get("completion_tokens")) is int
+            and usage["prompt_tokens"] > 0
+            and usage["completion_tokens"] > 0
+            and usage.get("prompt_tokens_details") is None
+        )
+        return
+    assert tokens is not None
+    assert plain == (tokens.input, tokens.output, compute_cost(tokens, offering))
+    assert repr(plain[2]) == repr(compute_cost(tokens, offering))  # the same floats, exactly

@@ -17,7 +17,7 @@ from akgate.errors import GatewayError, send_error
 from akgate.sse import MAX_EVENT_SIZE
 
 from ._cancel import CallScope
-from ._cost import compute_cost, token_counts
+from ._cost import compute_cost, plain_chat_cost, token_counts
 from ._metadata import (
     ChatStreamRewriter,
     MessagesStreamRewriter,
@@ -403,12 +403,22 @@ class Attempt:
         route = self.route
         now = self.clock()
         metadata: dict[str, Any] = {**route.metadata_head, "routing_strategy": self.plan.strategy}
-        tokens = token_counts(usage)
-        if tokens is not None:
-            metadata["cost"] = compute_cost(tokens, route.offering)
+        output = 0  # output tokens, for the throughput
+        plain = plain_chat_cost(usage, route.offering)  # the usual usage, in one call
+        counted: tuple[int, int] | None = None
+        if plain is not None:
+            prompt, output, metadata["cost"] = plain
+            counted = (prompt, output)
+        else:
+            tokens = token_counts(usage)
+            if tokens is not None:
+                output = tokens.output
+                counted = (tokens.input, output)
+                metadata["cost"] = compute_cost(tokens, route.offering)
+        if counted is not None:
             state = self.ctx.state["routing"]
             # For the operations layers (access log, metrics, traces): the provider's counts.
-            state["tokens"] = (tokens.input, tokens.output)
+            state["tokens"] = counted
             state["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
@@ -416,8 +426,8 @@ class Attempt:
             elapsed = now - t_first
         else:
             elapsed = now - self.t_start
-        if tokens is not None and tokens.output and elapsed > 0:
-            self.tps = tokens.output / elapsed
+        if output and elapsed > 0:
+            self.tps = output / elapsed
             metadata["throughput_tps"] = round(self.tps, 2)
         if self.ctx.warnings:
             metadata["warnings"] = merge_warnings(self.ctx.warnings)
