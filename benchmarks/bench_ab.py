@@ -158,7 +158,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def main(args: argparse.Namespace) -> None:
+async def compare(args: argparse.Namespace) -> None:
     base = importlib.import_module(BASE_NAME)
     new = importlib.import_module("akgate")
     key = importlib.import_module("akgate.auth._keys").generate_key("live")[0]
@@ -179,7 +179,9 @@ async def main(args: argparse.Namespace) -> None:
             for side in order:
                 per_side[side].append(await turn(*sides[side], n, batches[side]))
         results[workload] = per_side
-        low[workload] = {side: percentile(batches[side], 0.1) for side in ("A", "B")}
+        low[workload] = {
+            side: percentile(batches[side] or per_side[side], 0.1) for side in ("A", "B")
+        }
     print(f"python {sys.version.split()[0]}; A = {args.label_a}, B = this checkout")
     print(
         f"{'workload':<22}{'A med':>9}{'B med':>9}{'B-A med':>10}{'B-A IQR':>18}"
@@ -222,7 +224,7 @@ async def main(args: argparse.Namespace) -> None:
             )
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--base", type=Path, help="a directory holding the baseline akgate")
@@ -232,13 +234,19 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOADS))
     parser.add_argument("--uvloop", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="akgate-ab-") as tmp:
         middleware = args.base if args.base else export_ref(args.base_ref, Path(tmp))
         args.label_a = str(args.base) if args.base else args.base_ref
-        install_base(middleware, Path(tmp) / "base")
+        if BASE_NAME not in sys.modules:
+            install_base(middleware, Path(tmp) / "base")
         if args.uvloop:
             import uvloop
 
             uvloop.install()
-        asyncio.run(main(args))
+        asyncio.run(compare(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
