@@ -293,17 +293,25 @@ def test_the_plain_chat_cost_is_what_counting_and_pricing_give(
     )
     plain = plain_chat_cost(usage, offering)
     tokens = token_counts(usage)
-    if plain is None:
-        # Only the usual shape is taken: positive ints, no details.
-        assert not (
-            type(usage) is dict
-            and type(usage.get("prompt_tokens")) is int
-            and type(usage.get("completion_tokens")) is int
-            and usage["prompt_tokens"] > 0
-            and usage["completion_tokens"] > 0
-            and usage.get("prompt_tokens_details") is None
-        )
-        return
+    if plain is not None:
+        assert tokens is not None
+        assert plain == (tokens.input, tokens.output, compute_cost(tokens, offering))
+        assert repr(plain[2]) == repr(compute_cost(tokens, offering))  # the same floats, exactly
+
+
+@pytest.mark.parametrize(
+    "details", [None, {"cached_tokens": 0}, {"cached_tokens": None}, {"cached_tokens": 7}, {}]
+)
+def test_the_usual_chat_usage_takes_the_one_call_path(details: Any) -> None:
+    from akgate.routing._catalog import Offering
+    from akgate.routing._cost import compute_cost, plain_chat_cost, token_counts
+
+    offering = Offering(
+        name="p", model_id="m", input_price=0.5, output_price=1.5, cached_input_price=0.05
+    )
+    usage: dict[str, Any] = {"prompt_tokens": 17, "completion_tokens": 27, "total_tokens": 44}
+    if details is not None:
+        usage["prompt_tokens_details"] = details
+    tokens = token_counts(usage)
     assert tokens is not None
-    assert plain == (tokens.input, tokens.output, compute_cost(tokens, offering))
-    assert repr(plain[2]) == repr(compute_cost(tokens, offering))  # the same floats, exactly
+    assert plain_chat_cost(usage, offering) == (17, 27, compute_cost(tokens, offering))

@@ -91,22 +91,30 @@ def compute_cost(tokens: TokenCounts, provider: Offering) -> dict[str, Any]:
 
 
 def plain_chat_cost(usage: Any, provider: Offering) -> tuple[int, int, dict[str, Any]] | None:
-    """``(input, output, cost)`` of the usual chat usage, ``{"prompt_tokens": n,
-    "completion_tokens": m, ...}`` with positive ints and no ``prompt_tokens_details``:
-    what :func:`token_counts` and :func:`compute_cost` give for it, in one call and without
-    the intermediate tuple (once per routed request). ``None`` for any other usage."""
+    """``(input, output, cost)`` of the usual chat usage (positive int ``prompt_tokens`` and
+    ``completion_tokens``; ``prompt_tokens_details`` absent, null or a dict whose
+    ``cached_tokens`` is an int or null): what :func:`token_counts` and :func:`compute_cost`
+    give for it, in one call and without the intermediate tuple (once per routed request).
+    ``None`` for any other usage."""
     if type(usage) is not dict:
         return None
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
-    if (
-        type(prompt) is not int
-        or type(completion) is not int
-        or prompt <= 0
-        or completion <= 0
-        or usage.get("prompt_tokens_details") is not None
-    ):
+    if type(prompt) is not int or type(completion) is not int or prompt <= 0 or completion <= 0:
         return None
+    details = usage.get("prompt_tokens_details")
+    if details is not None:
+        if type(details) is not dict:
+            return None
+        cached = details.get("cached_tokens")
+        if cached is not None and type(cached) is not int:
+            return None
+        if cached is not None and cached > 0:
+            return (
+                prompt,
+                completion,
+                compute_cost(_new_counts(TokenCounts, (prompt, completion, cached)), provider),
+            )
     input_price = provider.input_price
     cached_price = provider.cached_input_price
     if cached_price is None:
