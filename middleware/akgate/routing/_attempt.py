@@ -202,7 +202,10 @@ class Attempt:
                 if not more:
                     out += rewriter.close()
                     self.finished = True
-                    await self._to_client({"type": kind, "body": out, "more_body": False})
+                    try:  # (``_to_client``, inlined here and below: a coroutine less)
+                        await self.client_send({"type": kind, "body": out, "more_body": False})
+                    except OSError:
+                        self._client_gone()
                 elif out is body:
                     # Unchanged: forward the message itself (the per-chunk path: no extra frame).
                     try:
@@ -333,7 +336,10 @@ class Attempt:
         if cancel is not None and cancel.deadline != self.deadline:
             # The per-attempt timeout covers the wait for the first byte; the deadline remains.
             cancel.deadline = self.deadline
-        await self._to_client({**start, "headers": headers})
+        try:
+            await self.client_send({**start, "headers": headers})
+        except OSError:
+            self._client_gone()
 
     def _adopt_warnings(self) -> None:
         for w in self.warnings:
@@ -364,8 +370,14 @@ class Attempt:
             return
         headers = _without_content_length(start.get("headers", ()), copy=True)
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        await self._to_client({**start, "headers": headers})
-        await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
+        try:
+            await self.client_send({**start, "headers": headers})
+        except OSError:
+            self._client_gone()
+        try:
+            await self.client_send({"type": "http.response.body", "body": body, "more_body": False})
+        except OSError:
+            self._client_gone()
 
     def _commit_json(self, usage: Any) -> dict[str, Any]:
         """``inject_json``'s finalize: only once the body parsed, as the attempt's warnings

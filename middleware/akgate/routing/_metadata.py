@@ -259,6 +259,8 @@ class _StreamRewriter:
 
     def close(self) -> bytes:
         """Bytes to send when the upstream body ended (a final chunk, or an explicit error)."""
+        if not self._pending and self._parser is None and not self.overflowed:
+            return self._close()  # the usual end: nothing held back (what the rest gives)
         tail = b""
         if not self.overflowed and (self._pending.strip() or self._parser is not None):
             # A last event without its blank line: be lenient (in either framing mode; the
