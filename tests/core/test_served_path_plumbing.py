@@ -145,3 +145,18 @@ def test_the_chat_rewriter_sets_every_base_attribute() -> None:
     base = vars(_StreamRewriter(finalize, "p", max_event_size=7))
     chat = vars(ChatStreamRewriter(finalize, "p", max_event_size=7))
     assert {k: chat[k] for k in base} == base
+
+
+async def test_the_timer_stream_sets_every_base_attribute() -> None:
+    # _TimerStream spells its base's __init__ out: a new base attribute must go there too.
+    import asyncio
+
+    from akgate._keepalive import _Stream, _TimerStream
+
+    loop = asyncio.get_running_loop()
+    timer = _TimerStream(_send, 2.0, loop)
+    base = object.__new__(_TimerStream)
+    _Stream.__init__(base, _send, 2.0, loop.time)
+    for name in _Stream.__slots__:
+        if hasattr(base, name):
+            assert getattr(timer, name) == getattr(base, name), name
