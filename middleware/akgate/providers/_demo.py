@@ -238,7 +238,7 @@ class DemoModel:
             # A model server has no websocket endpoint: refuse before accepting (HTTP 403).
             await send({"type": "websocket.close", "code": 1008})
             return
-        # Under an akgate layer, the JSON answer's object is left for it (``_Responder.slot``).
+        # Under an akgate layer, the JSON answer's object is left for it (``_Responder.state``).
         outer = get_context(scope) is not None
         scope, send, ctx = request_context(scope, send)
         path = route_path(scope)
@@ -700,13 +700,14 @@ def _prompt_tokens(request: _Request) -> int:
 
 # Completion ids need to be unique, not secret: a random per-process prefix and a counter, where
 # a fresh token from the OS costs a system call (~2 µs) per answer. A forked worker draws its own
-# prefix, so two processes never count from the same one.
+# prefix, so two processes do not count from the same one.
 _id_prefix = "chatcmpl-" + secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
 
 def _completion_id() -> str:
-    """``chatcmpl-`` and 24 hex digits, unique per process and across processes."""
+    """``chatcmpl-`` and 24 hex digits: unique within a process, and across processes as far as
+    48 random bits go."""
     return f"{_id_prefix}{next(_id_counter) & 0xFFFFFFFFFFFF:012x}"
 
 
