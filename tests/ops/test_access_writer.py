@@ -10,6 +10,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +56,8 @@ def served_logging(log_format: str = "text") -> Iterator[tuple[logging.Logger, A
     for name in ("akgate", "akgate.access"):
         logger = logging.getLogger(name)
         saved[name] = (list(logger.handlers), list(logger.filters), logger.level, logger.propagate)
+        logger.handlers.clear()  # what another test (or a docs snippet) may have added
+        logger.filters.clear()
     configure_logging(log_format)  # type: ignore[arg-type]
     access = logging.getLogger("akgate.access")
     (handler,) = access.handlers
@@ -455,3 +458,36 @@ def test_configuring_again_writes_the_lines_the_old_handler_held() -> None:
         handler._pending.append("held\n")  # as if logged this turn
         configure_logging()
         assert stream.getvalue() == "held\n"
+
+
+def test_lines_from_loops_in_several_threads_are_all_written() -> None:
+    """Apps on several threads, each with its own event loop, share the handler: a line added
+    while another thread writes the pending ones is written too, once."""
+    layer = AccessLog(answer)
+    per_thread = 300
+
+    def serve(name: str) -> None:
+        async def requests() -> None:
+            for n in range(per_thread):
+                layer._log(observation(_simple(f"req_{name}_{n}")))
+                if n % 7 == 0:
+                    await asyncio.sleep(0)
+
+        asyncio.run(requests())
+
+    switch = sys.getswitchinterval()
+    with served_logging() as (_, handler):
+        stream = Stream()
+        handler.setStream(stream)  # type: ignore[arg-type]
+        sys.setswitchinterval(1e-6)
+        try:
+            threads = [threading.Thread(target=serve, args=(str(t),)) for t in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(switch)
+        handler.flush()
+        ids = [line.split(" ")[1] for line in stream.getvalue().splitlines()]
+    assert sorted(ids) == sorted(f"req_{t}_{n}" for t in range(4) for n in range(per_thread))

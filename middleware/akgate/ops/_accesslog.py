@@ -92,11 +92,10 @@ def _text(fields: dict[str, Any]) -> str:
     """``<request id> <method> <path> <status>`` then ``name=value`` for each field that is set
     (``fallbacks`` only when there were some)."""
     parts = [f"{fields['request_id']} {fields['method']} {fields['path']} {fields['status']}"]
-    parts += [
-        f"{name}={value}"
-        for name in _TEXT_FIELDS
-        if (value := fields[name]) is not None and (value != 0 or name != "fallbacks")
-    ]
+    for name in _TEXT_FIELDS:
+        value = fields[name]
+        if value is not None and not (name == "fallbacks" and value == 0):
+            parts.append(f"{name}={value}")
     return " ".join(parts)
 
 

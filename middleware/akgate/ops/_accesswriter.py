@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -55,7 +56,9 @@ class AccessLineHandler(_StreamHandler):
         self._line_formatter = formatter
         self._own_filters: list[object] = [request_id]
         self._logger_name = logger_name
-        self._pending: list[str] = []
+        #: Lines not written yet; a deque, whose append and popleft are atomic: a thread that
+        #: adds one while another writes never loses it.
+        self._pending: deque[str] = deque()
         self._scheduled = False
 
     def writes_directly_for(self, logger: logging.Logger) -> bool:
@@ -105,8 +108,13 @@ class AccessLineHandler(_StreamHandler):
         super().close()
 
     def _write_pending(self, *, flush: bool) -> None:
-        pending, self._pending = self._pending, []
-        text = pending[0] if len(pending) == 1 else "".join(pending)
+        pending = self._pending
+        count = len(pending)
+        if count == 1:
+            text = pending.popleft()
+        else:
+            popleft = pending.popleft
+            text = "".join([popleft() for _ in range(count)])
         stream = self.stream
         try:
             stream.write(text)
