@@ -44,3 +44,17 @@ Requests/sec:   1234.50
         "p99_us": 1.5e6,
         "errors": 0.0,
     }
+
+
+def test_served_stack_benchmark_covers_every_variant(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "bench_served", SCRIPT.with_name("bench_served.py")
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--quick", "--request", "chat JSON"]) == 0
+    table = capsys.readouterr().out
+    for variant in module.VARIANTS:
+        assert f"| {variant} | " in table
