@@ -491,3 +491,28 @@ def test_lines_from_loops_in_several_threads_are_all_written() -> None:
         handler.flush()
         ids = [line.split(" ")[1] for line in stream.getvalue().splitlines()]
     assert sorted(ids) == sorted(f"req_{t}_{n}" for t in range(4) for n in range(per_thread))
+
+
+def test_a_loop_closed_before_its_flush_does_not_hold_up_the_next_loops_lines() -> None:
+    layer = AccessLog(answer)
+    with served_logging() as (_, handler):
+        stream = Stream()
+        handler.setStream(stream)  # type: ignore[arg-type]
+        first = asyncio.new_event_loop()
+
+        async def stopped_early() -> None:
+            layer._log(observation(_simple("req_early")))
+            first.stop()  # closed below with the turn that would write the line not run
+
+        task = first.create_task(stopped_early())
+        first.run_forever()
+        first.close()
+        assert task.done()
+        assert stream.getvalue() == ""
+
+        async def next_request() -> list[str]:
+            layer._log(observation(_simple("req_next")))
+            await asyncio.sleep(0)
+            return [line.split(" ")[1] for line in stream.getvalue().splitlines()]
+
+        assert asyncio.run(next_request()) == ["req_early", "req_next"]

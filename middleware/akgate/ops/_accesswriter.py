@@ -59,7 +59,9 @@ class AccessLineHandler(_StreamHandler):
         #: Lines not written yet; a deque, whose append and popleft are atomic: a thread that
         #: adds one while another writes never loses it.
         self._pending: deque[str] = deque()
-        self._scheduled = False
+        #: The loop whose next turn writes the pending lines (a loop closed before that turn,
+        #: or another thread's loop, is not relied on: its lines go with the next flush).
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
 
     def writes_directly_for(self, logger: logging.Logger) -> bool:
         """Whether an ``INFO`` record of ``logger`` (enabled: the caller checked) would reach this
@@ -80,19 +82,18 @@ class AccessLineHandler(_StreamHandler):
         """Write the line ``message`` logged at ``created``, by the end of this event-loop turn
         (at once outside an asyncio loop)."""
         self._pending.append(self._line_formatter.access_line(message, created) + self.terminator)
-        if self._scheduled:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        self._scheduled = True
-        loop.call_soon(self.flush)
+        if self._flush_loop is not loop:
+            self._flush_loop = loop
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # Handler.__init__ made it
-            self._scheduled = False
+            self._flush_loop = None
             if self._pending:
                 self._write_pending(flush=True)
             else:
