@@ -10,9 +10,10 @@ to :meth:`AccessLineHandler.write_line` instead. Any other configuration (a hand
 level of the user's) goes through ``logging`` as before, and the lines still pending are written
 first, so every line keeps its place.
 
-Pending lines are written at the end of the event-loop turn (``loop.call_soon``: no thread, see
-``docs/design.md``), by ``flush()`` (``logging.shutdown`` calls it at exit) and before any record
-this handler formats itself.
+Pending lines are written at the end of the event-loop turn (``loop.call_soon``; not by a thread:
+a thread waiting for the GIL is woken by each of the loop's GIL releases and sleeps again, which
+costs more than the write it would save), by ``flush()`` (``logging.shutdown`` calls it at exit)
+and before any record this handler formats itself.
 """
 
 from __future__ import annotations
