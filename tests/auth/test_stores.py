@@ -155,6 +155,62 @@ async def test_sqlite_revocation_elsewhere_applies_after_ttl(tmp_path: Path) -> 
     await admin.aclose()
 
 
+async def test_sqlite_concurrent_misses_of_one_key_read_it_once(tmp_path: Path) -> None:
+    """When a hot key's cache entry expires, the requests in flight share one database read
+    (one thread hop), and all get the record."""
+    store = SQLiteKeyStore(tmp_path / "k.db")
+    new = await create_key(store, name="a")
+    key_hash = hash_key(new.key)
+    original = store._run
+    reads = 0
+
+    async def counted(func: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await original(func)
+
+    store._run = counted  # type: ignore[method-assign]
+    records = await gather_lookups(store, [key_hash] * 16 + [hash_key("ak_live_" + "x" * 40)])
+    assert reads == 2  # the key's row, and the unknown key's
+    assert all(r is not None and r.key_id == new.key_id for r in records[:16])
+    assert records[16] is None
+    await store.aclose()
+
+
+async def test_sqlite_a_failed_shared_read_fails_its_waiters_at_once(tmp_path: Path) -> None:
+    """A broken store answers every request that waited for the shared read with the same
+    error (a 503), without a read (and a wait) each; the next lookup reads again."""
+    store = SQLiteKeyStore(tmp_path / "k.db")
+    new = await create_key(store, name="a")
+    original = store._run
+    calls = 0
+
+    async def first_fails(func: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = await original(func)
+        if calls == 1:
+            raise KeyStoreUnavailable("down")
+        return result
+
+    store._run = first_fails  # type: ignore[method-assign]
+    outcomes = await gather_lookups(store, [hash_key(new.key)] * 4, errors=True)
+    assert all(isinstance(o, KeyStoreUnavailable) for o in outcomes)
+    assert calls == 1
+    again = await store.lookup(hash_key(new.key))
+    assert again is not None
+    assert again.key_id == new.key_id
+    await store.aclose()
+
+
+async def gather_lookups(
+    store: SQLiteKeyStore, hashes: list[str], *, errors: bool = False
+) -> list[Any]:
+    import asyncio
+
+    return list(await asyncio.gather(*(store.lookup(h) for h in hashes), return_exceptions=errors))
+
+
 async def test_sqlite_cache_is_bounded(tmp_path: Path) -> None:
     store = SQLiteKeyStore(tmp_path / "k.db", cache_size=3)
     for i in range(10):

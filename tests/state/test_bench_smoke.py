@@ -68,3 +68,19 @@ def test_parts_benchmark_runs() -> None:
         assert _load("bench_state_parts").main(["--n", "3", "--rounds", "1", "--preload", "3"]) == 0
     finally:
         sys.path.remove(str(SCRIPT.parent))
+
+
+def test_store_writes_benchmark_runs_against_a_baseline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both trees (here the same one) take turns over every scenario."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        tree = str(SCRIPT.parents[1] / "middleware")
+        assert _load("bench_store_writes").main(["--quick", "--baseline", tree]) == 0
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    out = capsys.readouterr().out
+    for scenario in ("one request at a time", "ending together", "ending apart"):
+        assert f"{scenario} | baseline |" in out
+        assert f"{scenario} | this tree |" in out

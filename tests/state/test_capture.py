@@ -142,6 +142,49 @@ async def test_a_delta_chunk_is_not_parsed() -> None:
             await capture({"type": "http.response.body", "body": unsafe, "more_body": True})
 
 
+class Fed(SSEParser):
+    """Records what the capture gives the parser."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fed: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        self.fed.append(chunk)
+        return super().feed(chunk)
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_the_terminal_chunk_reads_only_its_lifecycle_event(named: bool) -> None:
+    """The last chunk (the done events and ``response.completed``): the other events go out
+    as they came, unread, and the whole chunk is what the full read sends."""
+    done = {"type": "response.output_text.done", "text": "hi", "sequence_number": 2}
+    item = {"type": "response.output_item.done", "item": {"id": "msg_1"}, "sequence_number": 3}
+    completed = frame(lifecycle("response.completed", 4), named)
+    chunk = frame(done, named) + frame(item, named) + completed
+    sent, saved, final = await run([frame(lifecycle("response.created", 0), named), chunk])
+    assert final is not None
+    assert final["id"] == "resp_turn"
+    assert saved == [final]
+    assert sent[-1]["body"].startswith(frame(done, named) + frame(item, named))
+    assert b'"id":"resp_turn"' in sent[-1]["body"]
+
+    spy = Fed()
+    capture = ResponseCapture(turn(), _ignore, _keep)
+    await capture(START)
+    capture.parser = spy
+    await capture({"type": "http.response.body", "body": chunk, "more_body": False})
+    assert spy.fed == [completed]
+
+
+async def _ignore(message: Any) -> None:
+    return None
+
+
+async def _keep(response: dict[str, Any], encoded: bytes) -> bytes:
+    return encoded
+
+
 def _chat_app(content: str) -> Any:
     from akgate._asgi import read_body, send_json
 

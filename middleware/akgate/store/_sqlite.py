@@ -84,6 +84,38 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
+#: One turn's rows: the record's, and its items'.
+_Turn = tuple[tuple[str, str, float, bytes], list[tuple[str, str, str, bytes]]]
+
+
+def _write_turns(turns: list[_Turn]) -> Callable[[sqlite3.Connection], None]:
+    """One transaction writing ``turns``."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", [row for row, _ in turns]
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO response_items VALUES (?, ?, ?, ?)",
+                [item for _, items in turns for item in items],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    return write
+
+
+def _settle_all(
+    futures: list[asyncio.Future[Any]], result: Any, error: BaseException | None
+) -> None:
+    for future in futures:
+        _settle(future, result, error)
+
+
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return  # the caller was cancelled; the call itself has completed (or failed) anyway
@@ -111,10 +143,11 @@ class SQLiteResponseStore:
 
     A busy database (another worker holding the write lock) never blocks the event loop: a
     turn's insert and the reads by id run on the loop's own connection only when they can go at
-    once (:meth:`_run_on_loop`); every other call, and those that found the database busy, run
-    in order in one thread of the store, fed by a queue (a third of the cost of a thread-pool
-    hop, ``docs/benchmarks.md``). A caller that is cancelled does not undo a call it queued.
-    Expired rows read as not found at once and are deleted by :meth:`prune`
+    once (:meth:`_run_on_loop`; turns saved together share one transaction, and wait in memory
+    while a checkpoint is queued, :meth:`save`); every other call, and those that found the
+    database busy, run in order in one thread of the store, fed by a queue (a third of the cost
+    of a thread-pool hop, ``docs/benchmarks.md``). A caller that is cancelled does not undo a
+    call it queued. Expired rows read as not found at once and are deleted by :meth:`prune`
     (``akgate responses prune``).
     """
 
@@ -145,9 +178,15 @@ class SQLiteResponseStore:
         self._loop_conn: sqlite3.Connection | None = None
         self._loop_thread: int | None = None
         self._loop_commits = 0
-        #: A checkpoint is queued: writes wait behind it in the queue (else a stream of writes
-        #: from the loop could keep it from ever completing, and the log would grow).
+        #: A checkpoint is queued: writes wait until it is done (else a stream of writes from
+        #: the loop could keep it from ever completing, and the log would grow).
         self._checkpointing = False
+        #: Turns held for a shared transaction (:meth:`save`), the loop that holds them, the
+        #: turns saved in this pass of the loop, and whether the previous pass saved several.
+        self._batch: list[tuple[_Turn, asyncio.Future[None]]] = []
+        self._batch_loop: asyncio.AbstractEventLoop | None = None
+        self._pass_turns = 0
+        self._batching = False
         self._opened: list[sqlite3.Connection] = []
         self._finalizer = weakref.finalize(self, _close_all, self._opened)
 
@@ -244,14 +283,21 @@ class SQLiteResponseStore:
             self._reset_loop_connection(busy=_is_busy(exc))
             return await self._run(func)  # the store's thread waits, retries or reports
         if writes:
-            self._loop_commits += 1
-            if self._loop_commits % _CHECKPOINT_EVERY == 0:
-                self._checkpointing = True
-                self._submit(_checkpoint, self._checkpointed)
+            self._count_loop_writes(1)
         return result
 
     def _checkpointed(self, result: Any, error: BaseException | None) -> None:
-        self._checkpointing = False  # a failed checkpoint is retried by the next one
+        """Runs in the store's thread once a checkpoint is done (or failed: the next one
+        retries), and wakes the loop to write the turns held meanwhile. The flag is cleared
+        before the loop is read: a turn held because the loop still saw the flag set is
+        always written by this wake-up."""
+        self._checkpointing = False
+        loop = self._batch_loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._write_batch, loop)
+            except RuntimeError:
+                pass  # the loop has closed
 
     def _open_loop_connection(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         """Runs in the store's thread (``conn`` has made the file and its schema)."""
@@ -312,22 +358,89 @@ class SQLiteResponseStore:
     async def save(self, record: StoredResponse) -> None:
         data = record.to_json()
         check_size(data, self.max_record_size)
-        items = [(record.workspace, i["id"], record.id, to_json(i)) for i in record.items()]
+        turn: _Turn = (
+            (record.workspace, record.id, record.expires_at, data),
+            [(record.workspace, i["id"], record.id, to_json(i)) for i in record.items()],
+        )
+        loop = self._own_loop()
+        if loop is None:
+            await self._run_on_loop(_write_turns([turn]), writes=True)
+            return
+        # Group commit. A turn is held in memory, to share one transaction with the others
+        # held, while a checkpoint is queued (until it is done), and when other turns are
+        # saved in the same pass of the loop (written at the start of the next pass): after
+        # the first of this pass, or from the first on when the previous pass saved several.
+        # A lone request's turn is written at once: it waits for no extra pass.
+        hold = self._checkpointing or self._batching or self._pass_turns > 0
+        if self._pass_turns == 0:
+            loop.call_soon(self._next_pass, loop)
+        self._pass_turns += 1
+        if not hold:
+            await self._run_on_loop(_write_turns([turn]), writes=True)
+            return
+        future: asyncio.Future[None] = loop.create_future()
+        self._batch.append((turn, future))
+        await future  # returns once the turn is committed
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
+    def _own_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running asyncio loop, when this is the thread of the loop's connection; else
+        ``None`` (the connection is not open yet, another thread's loop owns it, or this is
+        trio: :meth:`_run_on_loop` decides)."""
+        if self._loop_conn is None or self._loop_thread != threading.get_ident():
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            return None
+        # Set before the checkpoint flag is read: the thread clears the flag, then reads this
+        # to wake the loop, so a turn held for a checkpoint is always written.
+        self._batch_loop = loop
+        return loop
+
+    def _next_pass(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._batching = self._pass_turns >= 2
+        self._pass_turns = 0
+        self._write_batch(loop)
+
+    def _write_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write the held turns in one transaction on the loop's connection; when it is busy
+        (or broken) the store's thread writes them (it waits for the lock, retries or
+        reports)."""
+        if self._checkpointing:
+            return  # another checkpoint: held until it is done (its thread calls again)
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        write = _write_turns([turn for turn, _ in batch])
+        futures = [future for _, future in batch]
+        conn = self._loop_conn
+        if conn is not None:
             try:
-                conn.execute(
-                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
-                    (record.workspace, record.id, record.expires_at, data),
-                )
-                conn.executemany("INSERT OR REPLACE INTO response_items VALUES (?, ?, ?, ?)", items)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                write(conn)
+            except (sqlite3.Error, OSError) as exc:
+                self._reset_loop_connection(busy=_is_busy(exc))
+            else:
+                for future in futures:
+                    _settle(future, None, None)
+                self._count_loop_writes(len(batch))
+                return
 
-        await self._run_on_loop(write, writes=True)
+        def reply(result: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle_all, futures, result, error)
+            except RuntimeError:
+                pass  # the loop has closed: nobody waits for these writes any more
+
+        self._submit(write, reply)
+
+    def _count_loop_writes(self, turns: int) -> None:
+        """Queue a checkpoint in the store's thread every :data:`_CHECKPOINT_EVERY` turns
+        written from the loop."""
+        before = self._loop_commits
+        self._loop_commits += turns
+        if self._loop_commits // _CHECKPOINT_EVERY != before // _CHECKPOINT_EVERY:
+            self._checkpointing = True
+            self._submit(_checkpoint, self._checkpointed)
 
     async def load(self, workspace: str, response_id: str) -> StoredResponse | None:
         return (await self.load_many(workspace, [response_id]))[0]
@@ -530,6 +643,10 @@ class SQLiteResponseStore:
         return await self._run(remove)
 
     async def aclose(self) -> None:
+        if self._batch:  # its callers get their answer before the store closes
+            if self._checkpointing:
+                await self._run(lambda conn: None)  # the checkpoint it waits for is done
+            self._write_batch(asyncio.get_running_loop())
         if self._loop_thread in (None, threading.get_ident()):
             self._close_loop_connection()  # nothing runs on it now: its calls never await
             self._loop_thread = None
