@@ -24,6 +24,7 @@ from .errors import GatewayError
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "JSON_ANSWER",
     "ClientDisconnected",
     "answer_lifespan",
     "dumps",
@@ -42,6 +43,13 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
+
+#: The ``RequestContext.state`` key where an in-process app (``DemoModel``) leaves
+#: ``(body, object)`` while it sends a JSON answer: a layer outside that receives that very
+#: ``body`` (the same object) may use the object instead of parsing the bytes again (routing
+#: adds ``routing_metadata`` to it). The Responses adapter's own slot is
+#: ``akgate.adapter._answer``.
+JSON_ANSWER: Final = "akgate.json.answer"
 
 
 class ClientDisconnected(Exception):
@@ -203,8 +211,15 @@ _LONG_DIGIT_RUN: Final = b"0" * 309
 
 def _may_overflow(body: bytes) -> bool:
     """Whether a number in ``body`` may be a float literal too large for a float: a huge
-    exponent (:func:`_may_have_huge_exponent`) or a run of 309 digits or more."""
-    return _LONG_DIGIT_RUN in body.translate(_DIGITS_AND_E) or _may_have_huge_exponent(body)
+    exponent (:func:`_may_have_huge_exponent`) or a run of 309 digits or more.
+
+    One translated copy serves both searches: deleting ``+`` only ever joins digits into longer
+    runs, so every run the copy without the deletion has, this one has too (a longer run found
+    only here just makes the caller walk the parsed value, which is exact)."""
+    translated = body.translate(_DIGITS_AND_E, b"+")
+    if _LONG_DIGIT_RUN in translated:
+        return True
+    return b"e000" in translated and _HUGE_EXPONENT.search(body) is not None
 
 
 def _may_have_huge_exponent(body: bytes) -> bool:

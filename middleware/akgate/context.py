@@ -80,15 +80,12 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
 
-#: The id of the request being served, for log records (``akgate.ops.RequestIdFilter``). Set where
-#: the context is created; a server runs each request in its own task, whose context copy ends
-#: with it.
-_current_request_id: ContextVar[str | None] = ContextVar("akgate_request_id", default=None)
-
-
 def current_request_id() -> str | None:
     """The ``X-Request-ID`` of the request this code runs for (None outside one)."""
-    return _current_request_id.get()
+    # For log records (``akgate.ops.RequestIdFilter``): set where the context is created, with
+    # the error envelope; a server runs each request in its own task, whose context copy ends
+    # with it.
+    return _ERROR_FORMAT.get()[1]
 
 
 @dataclass(slots=True)
@@ -147,18 +144,19 @@ class RequestContext:
         ``warnings`` and ``state`` stay shared with this one, so what inner layers record reaches
         ``routing_metadata``. Spelled out rather than ``dataclasses.replace``, which costs over a
         microsecond per call."""
-        return RequestContext(
-            request_id=self.request_id,
-            started=self.started,
-            identity=self.identity,
-            body=body,
-            raw_receive=self.raw_receive,
-            payload=payload,
-            endpoint=endpoint,
-            validated=self.validated,
-            warnings=self.warnings,
-            state=self.state,
-            error_format="anthropic" if endpoint == "messages" else "auriko",
+        return RequestContext(  # (positional: faster to bind than keywords)
+            self.request_id,
+            self.started,
+            self.identity,
+            body,
+            self.raw_receive,
+            payload,
+            endpoint,
+            self.validated,
+            self.warnings,
+            self.state,
+            None,
+            "anthropic" if endpoint == "messages" else "auriko",
         )
 
     def warn(self, type_: str, code: str, message: str) -> None:
@@ -191,29 +189,48 @@ def request_context(
     from that same wrapper: a layer that must see the start does so without a ``send`` wrapper
     of its own (each wrapper costs a coroutine per message).
     """
-    ctx = get_context(scope)
-    if ctx is not None:
+    ctx = scope.get(SCOPE_KEY)
+    if ctx is not None and isinstance(ctx, RequestContext):  # get_context, inlined
         return scope, send, ctx
     # The outermost akgate layer: a key in the URL goes before the server logs it (in place,
     # see akgate._query) and before any layer can forward it.
-    scrub_query(scope)
-    ctx = RequestContext()
+    if scope.get("query_string"):
+        scrub_query(scope)
     path: str = scope.get("path", "")
     root_path: str = scope.get("root_path", "")
     if root_path and path.startswith(root_path) and path != root_path:
         path = path[len(root_path) :]
+    error_format: ErrorFormat = "auriko"
     if path.startswith(ANTHROPIC_PATH_PREFIX):
-        ctx.error_format = error_format_for(path)
+        error_format = error_format_for(path)
     # An incoming X-Request-ID is honoured when it is short and printable, as a proxy would.
+    request_id: str | None = None
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
-                ctx.request_id = value.decode()
+                request_id = value.decode()
             break
-    _ERROR_FORMAT.set((ctx.error_format, ctx.request_id))
+    if request_id is None:
+        request_id = new_request_id()
+    # (Positional: the generated __init__ binds them faster than keywords and default factories.)
+    ctx = RequestContext(
+        request_id,
+        time.perf_counter(),
+        None,
+        None,
+        None,
+        None,
+        None,
+        False,
+        [],
+        {},
+        None,
+        error_format,
+    )
+    # One context variable for both the envelope and the id (``current_request_id``).
+    _ERROR_FORMAT.set((error_format, request_id))
     new_scope = {**scope, SCOPE_KEY: ctx}
-    _current_request_id.set(ctx.request_id)
-    return new_scope, _with_request_id(send, ctx.request_id.encode(), on_start), ctx
+    return new_scope, _with_request_id(send, request_id.encode(), on_start), ctx
 
 
 def _with_request_id(
@@ -228,7 +245,8 @@ def _with_request_id(
                 on_start()
             headers = message.get("headers", ())
             for name, _ in headers:
-                if name.lower() == b"x-request-id":
+                # (Only a 12-byte name is lowered: lowering every name costs more.)
+                if len(name) == 12 and name.lower() == b"x-request-id":
                     break
             else:
                 message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}

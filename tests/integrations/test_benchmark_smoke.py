@@ -58,3 +58,18 @@ def test_served_stack_benchmark_covers_every_variant(capsys: pytest.CaptureFixtu
     table = capsys.readouterr().out
     for variant in module.VARIANTS:
         assert f"| {variant} | " in table
+
+
+def test_same_process_ab_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    # This checkout against itself, tiny counts: every workload builds and runs on both sides.
+    spec = importlib.util.spec_from_file_location("bench_ab", SCRIPT.with_name("bench_ab.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    middleware = SCRIPT.parents[1] / "middleware"
+    assert module.main(["--base", str(middleware), "--requests", "50", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    for workload in module.WORKLOADS:
+        assert workload in out
+    assert "fixed per stream" in out

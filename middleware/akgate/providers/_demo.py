@@ -37,7 +37,9 @@ Faults (constructor ``fault=`` or request header ``x-demo-fault``), comma-separa
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import os
 import re
 import secrets
 import time
@@ -50,6 +52,7 @@ import anyio
 import anyio.lowlevel
 
 from akgate._asgi import (
+    JSON_ANSWER,
     ClientDisconnected,
     answer_lifespan,
     dumps,
@@ -59,7 +62,7 @@ from akgate._asgi import (
 )
 from akgate._types import Message, Receive, Scope, Send
 from akgate._watch import run_watched
-from akgate.context import request_context
+from akgate.context import get_context, request_context
 from akgate.errors import ERROR_CODES, GatewayError, error_payload, send_error
 
 from ._demo_files import answer_about_files, read_file
@@ -235,6 +238,8 @@ class DemoModel:
             # A model server has no websocket endpoint: refuse before accepting (HTTP 403).
             await send({"type": "websocket.close", "code": 1008})
             return
+        # Under an akgate layer, the JSON answer's object is left for it (``_Responder.state``).
+        outer = get_context(scope) is not None
         scope, send, ctx = request_context(scope, send)
         path = route_path(scope)
         method = scope.get("method", "GET")
@@ -259,6 +264,8 @@ class DemoModel:
         delay = faults.delay if faults.delay is not None else self.token_delay
         request.cached_tokens = self._cached_tokens(request)
         responder = _Responder(request, faults, delay, send)
+        if outer:
+            responder.state = ctx.state
         await responder.run(receive)
 
     def _cached_tokens(self, request: _Request) -> int:
@@ -691,6 +698,29 @@ def _prompt_tokens(request: _Request) -> int:
 # Sending.
 
 
+# Completion ids need to be unique, not secret: a random per-process prefix and a counter, where
+# a fresh token from the OS costs a system call (~2 µs) per answer. A forked worker draws its own
+# prefix, so two processes do not count from the same one.
+_id_prefix = "chatcmpl-" + secrets.token_hex(6)
+_id_counter = itertools.count(1)
+
+
+def _completion_id() -> str:
+    """``chatcmpl-`` and 24 hex digits: unique within a process, and across processes as far as
+    48 random bits go."""
+    return f"{_id_prefix}{next(_id_counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix = "chatcmpl-" + secrets.token_hex(6)
+    _id_counter = itertools.count(1)
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows)
+    os.register_at_fork(after_in_child=_new_id_prefix)
+
+
 class _Responder:
     """Sends one answer; watches for the client going away while it does (``run_watched``: a
     bare task under asyncio, not a task group, which cost ~40 µs per request)."""
@@ -700,9 +730,12 @@ class _Responder:
         self.faults = faults
         self.delay = delay
         self.send = send
-        self.id = "chatcmpl-" + secrets.token_hex(12)
+        self.id = _completion_id()
         self.created = int(time.time())
         self.raise_after: Exception | None = None
+        #: The request context's shared state, when a layer outside may use the answer's
+        #: object (``akgate._asgi.JSON_ANSWER``).
+        self.state: dict[str, Any] | None = None
         #: The answer is over / the disconnect watcher is running.
         self.finished = False
         self.watching = False
@@ -767,7 +800,8 @@ class _Responder:
             return
         if faults.exception:
             raise RuntimeError("demo fault: exception before the response started")
-        body = dumps(self._completion(plan))
+        completion = self._completion(plan)
+        body = dumps(completion)
         if faults.drop:
             await self.send(
                 {
@@ -779,7 +813,17 @@ class _Responder:
             await self.send({"type": "http.response.body", "body": body[: len(body) // 2]})
             await self.send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        await send_json(self.send, 200, body)
+        state = self.state
+        if state is None:
+            await send_json(self.send, 200, body)
+            return
+        # Routing takes the object rather than parsing ``body`` again (when what reaches it is
+        # still this very ``body``); once sent, the state lets go of both.
+        state[JSON_ANSWER] = (body, completion)
+        try:
+            await send_json(self.send, 200, body)
+        finally:
+            state.pop(JSON_ANSWER, None)
 
     def _completion(self, plan: _Plan) -> dict[str, Any]:
         choices = []

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
-from akgate._asgi import find_header, response_cap
+from akgate._asgi import JSON_ANSWER, response_cap
 from akgate._types import Message, Receive, Send
 from akgate.adapter._answer import ANSWER_SLOT
 from akgate.context import Endpoint, RequestContext
@@ -17,7 +17,7 @@ from akgate.errors import GatewayError, send_error
 from akgate.sse import MAX_EVENT_SIZE
 
 from ._cancel import CallScope
-from ._cost import compute_cost, token_counts
+from ._cost import compute_cost, plain_chat_cost, token_counts
 from ._metadata import (
     ChatStreamRewriter,
     MessagesStreamRewriter,
@@ -202,7 +202,10 @@ class Attempt:
                 if not more:
                     out += rewriter.close()
                     self.finished = True
-                    await self._to_client({"type": kind, "body": out, "more_body": False})
+                    try:  # (``_to_client``, inlined here and below: a coroutine less)
+                        await self.client_send({"type": kind, "body": out, "more_body": False})
+                    except OSError:
+                        self._client_gone()
                 elif out is body:
                     # Unchanged: forward the message itself (the per-chunk path: no extra frame).
                     try:
@@ -247,7 +250,7 @@ class Attempt:
             self.start = message
             status = message["status"]
             if 200 <= status < 300:
-                ctype = find_header(message.get("headers", ()), b"content-type") or b""
+                ctype = _content_type(message.get("headers", ()))
                 sse = ctype.find(b"text/event-stream") >= 0
                 if not sse and (self.plan.stream or ctype.find(b"json") < 0):
                     # 200 text/plain, or JSON for a stream: not what was asked for, so a failed
@@ -324,7 +327,7 @@ class Attempt:
         assert start is not None
         headers = start.get("headers", ())
         if stream:
-            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers = _without_content_length(headers)
         self.committed = True
         self.t_first = self.clock()
         if self.warnings:
@@ -333,7 +336,10 @@ class Attempt:
         if cancel is not None and cancel.deadline != self.deadline:
             # The per-attempt timeout covers the wait for the first byte; the deadline remains.
             cancel.deadline = self.deadline
-        await self._to_client({**start, "headers": headers})
+        try:
+            await self.client_send({**start, "headers": headers})
+        except OSError:
+            self._client_gone()
 
     def _adopt_warnings(self) -> None:
         for w in self.warnings:
@@ -346,21 +352,32 @@ class Attempt:
         buffered = buffer[0] if len(buffer) == 1 else b"".join(buffer)
         self.buffer = []
         # The adapter's Response object when these are its bytes (akgate.adapter._answer).
-        slot = self.ctx.state.get(ANSWER_SLOT)
+        state = self.ctx.state
+        slot = state.get(ANSWER_SLOT)
+        answer = state.get(JSON_ANSWER)
         if slot is not None and buffered is slot.body:
             body = inject_json(buffered, self._commit_json, slot.response)
             if body is not None:
                 slot.fill(slot.response, body)
+        elif answer is not None and buffered is answer[0] and type(answer[1]) is dict:
+            # An in-process app's own object for these very bytes (akgate._asgi.JSON_ANSWER).
+            body = inject_json(buffered, self._commit_json, answer[1])
         else:
             body = inject_json(buffered, self._commit_json)
         if body is None:
             # Not a JSON object (e.g. a body cut short): a failed attempt, never a 200 with it.
             self.finished = False
             return
-        headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
+        headers = _without_content_length(start.get("headers", ()), copy=True)
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        await self._to_client({**start, "headers": headers})
-        await self._to_client({"type": "http.response.body", "body": body, "more_body": False})
+        try:
+            await self.client_send({**start, "headers": headers})
+        except OSError:
+            self._client_gone()
+        try:
+            await self.client_send({"type": "http.response.body", "body": body, "more_body": False})
+        except OSError:
+            self._client_gone()
 
     def _commit_json(self, usage: Any) -> dict[str, Any]:
         """``inject_json``'s finalize: only once the body parsed, as the attempt's warnings
@@ -398,12 +415,22 @@ class Attempt:
         route = self.route
         now = self.clock()
         metadata: dict[str, Any] = {**route.metadata_head, "routing_strategy": self.plan.strategy}
-        tokens = token_counts(usage)
-        if tokens is not None:
-            metadata["cost"] = compute_cost(tokens, route.offering)
+        output = 0  # output tokens, for the throughput
+        plain = plain_chat_cost(usage, route.offering)  # the usual usage, in one call
+        counted: tuple[int, int] | None = None
+        if plain is not None:
+            prompt, output, metadata["cost"] = plain
+            counted = (prompt, output)
+        else:
+            tokens = token_counts(usage)
+            if tokens is not None:
+                output = tokens.output
+                counted = (tokens.input, output)
+                metadata["cost"] = compute_cost(tokens, route.offering)
+        if counted is not None:
             state = self.ctx.state["routing"]
             # For the operations layers (access log, metrics, traces): the provider's counts.
-            state["tokens"] = (tokens.input, tokens.output)
+            state["tokens"] = counted
             state["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
         if self.mode == "sse":
@@ -411,8 +438,8 @@ class Attempt:
             elapsed = now - t_first
         else:
             elapsed = now - self.t_start
-        if tokens is not None and tokens.output and elapsed > 0:
-            self.tps = tokens.output / elapsed
+        if output and elapsed > 0:
+            self.tps = output / elapsed
             metadata["throughput_tps"] = round(self.tps, 2)
         if self.ctx.warnings:
             metadata["warnings"] = merge_warnings(self.ctx.warnings)
@@ -482,6 +509,29 @@ class Attempt:
             else:
                 tail = self.rewriter.abort("upstream_error", "The provider failed mid-stream.")
         await self._to_client({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``find_header(headers, b"content-type") or b""`` (only a 12-byte name is lowered)."""
+    for name, value in headers:
+        if len(name) == 12 and name.lower() == b"content-type":
+            return value or b""
+    return b""
+
+
+def _without_content_length(
+    headers: Iterable[tuple[bytes, bytes]], *, copy: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` without ``Content-Length`` (any case): the list itself when it has none and
+    ``copy`` is false. (Only a 14-byte name is lowered: lowering every name cost ~0.1 µs a
+    header, and a provider's answer has a dozen.)"""
+    if not copy and type(headers) is list:
+        for name, _ in headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                break
+        else:
+            return headers
+    return [(k, v) for k, v in headers if len(k) != 14 or k.lower() != b"content-length"]
 
 
 _REWRITERS: Final[

@@ -111,11 +111,9 @@ class TaskScope:
         self._cancel_called = False
         #: ``Task.cancel()`` was called for this scope (undone on exit).
         self._delivered = False
-        self._cancelling = 0
-        #: anyio's innermost scope of the task when this one was entered.
-        self._anyio_scope: Any = None
         #: The call ended because this scope cancelled it.
         self.cancelled_caught = False
+        # ``_cancelling`` and ``_anyio_scope`` are set by ``__enter__``, before any use.
 
     def __enter__(self) -> TaskScope:
         # (The scope's own loop: without it, current_task() looks the running loop up again,
@@ -125,9 +123,11 @@ class TaskScope:
             raise RuntimeError("a TaskScope is entered once, in a task")
         self._task = task
         # (Task.cancelling/uncancel are Python 3.11+: the scope is only built there.)
-        self._cancelling = cast(Any, task).cancelling()
+        #: The task's pending cancellations before this scope (``uncancel`` returns to it).
+        self._cancelling: int = cast(Any, task).cancelling()
         state = _task_states_get(_weak_ref(task))
-        self._anyio_scope = state.cancel_scope if state is not None else None
+        #: anyio's innermost scope of the task when this one was entered.
+        self._anyio_scope: Any = state.cancel_scope if state is not None else None
         self._active = True
         if self._cancel_called:
             self._loop.call_soon(self._deliver)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, TypeGuard
 
 from ._catalog import Offering
 
-__all__ = ["TokenCounts", "compute_cost", "token_counts"]
+__all__ = ["TokenCounts", "compute_cost", "plain_chat_cost", "token_counts"]
 
 
 class TokenCounts(NamedTuple):
@@ -88,3 +88,39 @@ def compute_cost(tokens: TokenCounts, provider: Offering) -> dict[str, Any]:
         if percent > 0:
             cost["cache_savings_percent"] = min(100, percent)
     return cost
+
+
+def plain_chat_cost(usage: Any, provider: Offering) -> tuple[int, int, dict[str, Any]] | None:
+    """``(input, output, cost)`` of the usual chat usage (positive int ``prompt_tokens`` and
+    ``completion_tokens``; ``prompt_tokens_details`` absent, null or a dict whose
+    ``cached_tokens`` is an int or null): what :func:`token_counts` and :func:`compute_cost`
+    give for it, in one call and without the intermediate tuple (once per routed request).
+    ``None`` for any other usage."""
+    if type(usage) is not dict:
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    if type(prompt) is not int or type(completion) is not int or prompt <= 0 or completion <= 0:
+        return None
+    details = usage.get("prompt_tokens_details")
+    if details is not None:
+        if type(details) is not dict:
+            return None
+        cached = details.get("cached_tokens")
+        if cached is not None and type(cached) is not int:
+            return None
+        if cached is not None and cached > 0:
+            return (
+                prompt,
+                completion,
+                compute_cost(_new_counts(TokenCounts, (prompt, completion, cached)), provider),
+            )
+    input_price = provider.input_price
+    cached_price = provider.cached_input_price
+    if cached_price is None:
+        cached_price = input_price
+    # compute_cost's own expression with no cached tokens (the same float, bit for bit).
+    usd = ((prompt - 0) * input_price + 0 * cached_price + completion * provider.output_price) / (
+        1_000_000
+    )
+    return prompt, completion, {"usd": round(usd, 10)}

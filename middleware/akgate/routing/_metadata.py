@@ -259,6 +259,8 @@ class _StreamRewriter:
 
     def close(self) -> bytes:
         """Bytes to send when the upstream body ended (a final chunk, or an explicit error)."""
+        if not self._pending and self._parser is None and not self.overflowed:
+            return self._close()  # the usual end: nothing held back (what the rest gives)
         tail = b""
         if not self.overflowed and (self._pending.strip() or self._parser is not None):
             # A last event without its blank line: be lenient (in either framing mode; the
@@ -290,7 +292,16 @@ class ChatStreamRewriter(_StreamRewriter):
     def __init__(
         self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
     ) -> None:
-        super().__init__(finalize, provider, max_event_size=max_event_size)
+        # The base's __init__ spelled out (once per stream: one call less).
+        self.finalize = finalize
+        self.provider = provider
+        self.max_event_size = max_event_size
+        self.done = False
+        self.failed = False
+        self.overflowed = False
+        self._pending = bytearray()
+        self._parser: SSEParser | None = None
+        self._batch: list[bytes] = []
         #: The first chunk object parsed: its id/created/model head a final chunk that must be
         #: synthesised (the provider sent no usage chunk of its own). Read only then.
         self._head_source: dict[str, Any] | None = None
@@ -298,6 +309,9 @@ class ChatStreamRewriter(_StreamRewriter):
         self._first: bytes | None = None
         self._usage: Any = None
         self._usage_chunk: dict[str, Any] | None = None
+        #: The usage chunk's own bytes up to its closing brace, with ``,"routing_metadata":``
+        #: appended, when the final chunk can be made by splicing (``_splice_head``).
+        self._usage_head: bytes | None = None
 
     def _needs_look(self, complete: bytes) -> bool:
         if self._first is None and complete.find(b"data:") >= 0:
@@ -337,6 +351,7 @@ class ChatStreamRewriter(_StreamRewriter):
             self._usage = usage
             if not obj.get("choices"):
                 self._usage_chunk = obj  # becomes the final chunk, with routing_metadata
+                self._usage_head = _splice_head(obj, event, raw)
                 return b""
             obj["usage"] = None  # reported once, on the final chunk
             return encode_event(to_json(obj), event)
@@ -346,7 +361,15 @@ class ChatStreamRewriter(_StreamRewriter):
         self.done = True
         if self.failed:
             return _DONE
-        final = self._usage_chunk or {**self._first_head(), "object": "chat.completion.chunk"}
+        chunk = self._usage_chunk
+        head = self._usage_head
+        if head is not None and chunk is not None and chunk.get("usage") is self._usage:
+            # The usual end: the provider's usage chunk as it came, routing_metadata spliced in
+            # before its closing brace (what re-encoding the chunk with it says, in JSON terms,
+            # for the cost of encoding the metadata alone).
+            metadata = self.finalize(self._usage)
+            return b"".join((head, to_json(metadata), b"}\n\n", _DONE))
+        final = chunk or {**self._first_head(), "object": "chat.completion.chunk"}
         final["choices"] = []
         final["usage"] = self._usage
         final["routing_metadata"] = self.finalize(self._usage)
@@ -380,6 +403,22 @@ class ChatStreamRewriter(_StreamRewriter):
         self.done = True
         payload = error_payload(code, message, provider=self.provider)
         return b"data: " + to_json({"error": payload}) + b"\n\n" + _DONE
+
+
+def _splice_head(obj: dict[str, Any], event: str | None, raw: bytes | None) -> bytes | None:
+    """For a usage chunk ``obj`` that came as the one-line event ``raw``: its JSON text without
+    the closing brace, followed by ``,"routing_metadata":``, when that text plus the metadata
+    and a brace is the final chunk ``_finish`` would encode (``choices`` already ``[]``, no
+    ``routing_metadata`` of its own); else ``None``."""
+    if raw is None or event is not None or "routing_metadata" in obj:
+        return None
+    choices = obj.get("choices")
+    if type(choices) is not list or choices:
+        return None  # missing or null: _finish adds "choices": [], which changes the object
+    text = raw.rstrip()
+    if not text.startswith(b"data: ") or text.find(b"\n") >= 0 or not text.endswith(b"}"):
+        return None
+    return text[:-1] + b',"routing_metadata":'
 
 
 def _head(obj: Mapping[str, Any]) -> dict[str, Any]:

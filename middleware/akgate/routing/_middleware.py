@@ -36,6 +36,7 @@ from ._registry_api import PublicDirectory
 from ._rewrite import provider_payload, read_gateway
 from ._stats import InMemoryStats, RoutingStats
 from ._strategies import (
+    NO_NEEDS,
     STRATEGY_WEIGHTS,
     Needs,
     Route,
@@ -215,7 +216,9 @@ class Routing:
             payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
             if ctx.endpoint is None:
                 ctx.endpoint = endpoint
-            plan = await self._plan(payload, ctx, endpoint)
+            # (The usual plan without a coroutine of its own: see ``_plan``.)
+            found = self._plan_or_ranking(payload, ctx, endpoint)
+            plan = found if isinstance(found, Plan) else await self._ranked_plan(*found)
         except GatewayError as err:
             await send_error(send, err)
             return
@@ -224,13 +227,24 @@ class Routing:
         await self._run(plan, scope, receive, send, ctx, t0)
 
     async def _plan(self, payload: dict[str, Any], ctx: RequestContext, endpoint: Endpoint) -> Plan:
+        found = self._plan_or_ranking(payload, ctx, endpoint)
+        return found if isinstance(found, Plan) else await self._ranked_plan(*found)
+
+    def _plan_or_ranking(
+        self, payload: dict[str, Any], ctx: RequestContext, endpoint: Endpoint
+    ) -> Plan | tuple[Any, ...]:
+        """The usual request's plan, or the arguments of ``_ranked_plan`` for any other."""
         gateway = read_gateway(payload, validated=ctx.validated)
         routing: Mapping[str, Any] = gateway.get("routing") or _NO_OPTIONS
         names = gateway.get("models")
         model = None if names else payload.get("model")
         catalog_model = self.catalog.get(model) if type(model) is str else None
         needs = read_needs(payload, endpoint)
-        if catalog_model is not None and not routing and _ranks_nothing(needs):
+        if (
+            catalog_model is not None
+            and not routing
+            and (needs is NO_NEEDS or _ranks_nothing(needs))
+        ):
             # The usual request: one model, no routing options, nothing that filters routes.
             # When the model has one route that serves the endpoint, ranking keeps it.
             only = self._only_route.get((catalog_model.id, endpoint))
@@ -240,18 +254,16 @@ class Routing:
                 and identity is not None
                 and identity.environment == "test"
             ):
-                return Plan(
-                    endpoint=endpoint,
-                    payload=payload,
-                    routes=[only],
-                    routing=routing,
-                    stream=payload.get("stream") is True,
-                    strategy=self.default_optimize,
-                    needs=needs,
+                return Plan(  # (positional: endpoint, payload, routes, routing, stream ...)
+                    endpoint,
+                    payload,
+                    [only],
+                    routing,
+                    payload.get("stream") is True,
+                    self.default_optimize,
+                    needs,
                 )
-        return await self._ranked_plan(
-            payload, ctx, endpoint, routing, names, model, catalog_model, needs
-        )
+        return (payload, ctx, endpoint, routing, names, model, catalog_model, needs)
 
     async def _ranked_plan(
         self,
@@ -449,8 +461,18 @@ class Routing:
                 with attempt_span(ctx, route.provider.name, route.provider_model_id) as span:
                     await _call_provider(app, attempt_scope, body, attempt, cancel)
                     span["outcome"] = attempt_outcome(attempt, cancel)
+            elif cancel is None:
+                # ``_call_provider``, inlined: a coroutine less per request.
+                try:
+                    await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
+                except Exception as exc:
+                    attempt.exc = exc
             else:
-                await _call_provider(app, attempt_scope, body, attempt, cancel)
+                with cancel:
+                    try:
+                        await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
+                    except Exception as exc:
+                        attempt.exc = exc
             record = {"provider": route.provider.name, "model": route.model.id}
             attempts.append(record)
             if attempt.exc is not None:
@@ -466,7 +488,14 @@ class Routing:
                 return
             timed_out = cancel is not None and cancel.cancelled_caught and not attempt.rejected
             if attempt.committed:
-                await self._complete(attempt, record, send, timed_out)
+                if not attempt.finished:
+                    # Failure after the first byte: never retried; end with an explicit error.
+                    record["outcome"] = "failed_midstream"
+                    await attempt.end_midstream(timed_out)
+                else:
+                    sample = self._complete(attempt, record)
+                    if sample is not None:
+                        await self._record_stats(attempt, *sample)
                 attempt.release()
                 return
             attempt.release()
@@ -478,40 +507,38 @@ class Routing:
             last_error = GatewayError("no_provider_available", "No provider could be tried.")
         await send_error(send, last_error)
 
-    async def _complete(
-        self, attempt: Attempt, record: dict[str, Any], send: Send, timed_out: bool
-    ) -> None:
-        """The attempt reached the client: close the response, record stats."""
-        if not attempt.finished:
-            # Failure after the first byte: never retried; end with an explicit error.
-            record["outcome"] = "failed_midstream"
-            await attempt.end_midstream(timed_out)
-            return
+    def _complete(
+        self, attempt: Attempt, record: dict[str, Any]
+    ) -> tuple[float | None, float | None] | None:
+        """The attempt reached the client and finished: its outcome and metadata, and its stats
+        sample, recorded here for the in-memory stats; ``(ttft_ms, tps)`` to record with
+        ``_record_stats`` for any other (``None``: nothing to record)."""
         rewriter = attempt.rewriter
         failed = rewriter is not None and rewriter.failed
         record["outcome"] = "failed_midstream" if failed else "ok"
-        if attempt.metadata is not None and not failed:
-            attempt.ctx.state["routing"]["metadata"] = attempt.metadata
-            ttft = None
-            if attempt.mode == "sse" and attempt.t_first is not None:
-                ttft = (attempt.t_first - attempt.t_start) * 1000
-            try:
-                if type(self.stats) is InMemoryStats:  # its record() only calls add()
-                    self.stats.add(
-                        attempt.route.provider.name,
-                        attempt.route.model.id,
-                        ttft_ms=ttft,
-                        tps=attempt.tps,
-                    )
-                else:
-                    await self.stats.record(
-                        attempt.route.provider.name,
-                        attempt.route.model.id,
-                        ttft_ms=ttft,
-                        tps=attempt.tps,
-                    )
-            except Exception as exc:  # advisory
-                logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
+        if attempt.metadata is None or failed:
+            return None
+        attempt.ctx.state["routing"]["metadata"] = attempt.metadata
+        ttft = None
+        if attempt.mode == "sse" and attempt.t_first is not None:
+            ttft = (attempt.t_first - attempt.t_start) * 1000
+        if type(self.stats) is not InMemoryStats:
+            return ttft, attempt.tps
+        try:  # its record() only calls add(): no coroutine for it
+            self.stats.add(
+                attempt.route.provider.name, attempt.route.model.id, ttft_ms=ttft, tps=attempt.tps
+            )
+        except Exception as exc:  # advisory
+            logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
+        return None
+
+    async def _record_stats(self, attempt: Attempt, ttft: float | None, tps: float | None) -> None:
+        try:
+            await self.stats.record(
+                attempt.route.provider.name, attempt.route.model.id, ttft_ms=ttft, tps=tps
+            )
+        except Exception as exc:  # advisory
+            logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
 
 
 def _ranks_nothing(needs: Needs) -> bool:

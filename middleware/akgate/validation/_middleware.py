@@ -32,6 +32,8 @@ DEFAULT_RESPONSES_PATHS: Final = tuple(s.path for s in ENDPOINTS if s.kind == "r
 def _is_json(content_type: bytes | None) -> bool:
     if content_type is None:
         return False
+    if content_type == b"application/json":
+        return True  # what clients send (the rule below says the same for it)
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or (
         media.startswith(b"application/") and media.endswith(b"+json")

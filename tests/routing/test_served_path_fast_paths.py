@@ -1,0 +1,317 @@
+"""Fast paths of routing's fixed per-request work, checked against the rules they shortcut: the
+final chat chunk spliced from the provider's usage chunk, the start's headers kept when there is
+no ``Content-Length`` to drop, and an in-process app's JSON answer taken as its object."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic_core import from_json, to_json
+
+import akgate.routing._metadata as metadata_module
+from akgate._asgi import JSON_ANSWER
+from akgate.providers import DemoModel
+from akgate.routing import Catalog, Routing
+from akgate.routing._attempt import _without_content_length
+from akgate.routing._metadata import ChatStreamRewriter
+from tests.support.asgi import drive, http_scope
+
+METADATA = {"provider": "p", "cost": {"usd": 1.5e-05}, "ttft_ms": 1.0}
+
+
+def _final_chunk_by_the_rule(usage_chunk: dict[str, Any], usage: Any) -> dict[str, Any]:
+    """What ``_finish`` builds from the usage chunk: re-encoded with ``choices``, ``usage`` and
+    ``routing_metadata`` set."""
+    final = dict(usage_chunk)
+    final["choices"] = []
+    final["usage"] = usage
+    final["routing_metadata"] = METADATA
+    return final
+
+
+def _events(out: bytes) -> list[bytes]:
+    return [block for block in out.split(b"\n\n") if block]
+
+
+def _rewrite(chunks: list[bytes]) -> bytes:
+    rewriter = ChatStreamRewriter(lambda usage: dict(METADATA), "p")
+    out = b"".join(rewriter.feed(chunk) for chunk in chunks)
+    return out + rewriter.close()
+
+
+_usage = st.fixed_dictionaries(
+    {"prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 10**6)},
+    optional={"total_tokens": st.integers(0, 10**6), "note": st.text(max_size=8)},
+)
+_head = st.fixed_dictionaries(
+    {"id": st.text(max_size=12), "object": st.just("chat.completion.chunk")},
+    optional={"created": st.integers(0, 2**40), "model": st.text(max_size=12)},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    _head,
+    _usage,
+    st.booleans(),
+    st.sampled_from(["compact", "spaced", "ascii"]),
+    st.booleans(),
+)
+def test_the_spliced_final_chunk_says_what_the_reencoded_one_says(
+    head: dict[str, Any], usage: dict[str, Any], usage_first: bool, style: str, one_chunk: bool
+) -> None:
+    usage_chunk = (
+        {**head, "usage": usage, "choices": []}
+        if usage_first
+        else {
+            **head,
+            "choices": [],
+            "usage": usage,
+        }
+    )
+    if style == "compact":
+        text = to_json(usage_chunk)
+    elif style == "spaced":
+        text = json.dumps(usage_chunk, indent=None, separators=(", ", ": ")).encode()
+    else:
+        text = json.dumps(usage_chunk, ensure_ascii=True).encode()
+    first = b'data: {"id":"x","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    tail = b"data: " + text + b"\n\ndata: [DONE]\n\n"
+    out = _rewrite([first + tail] if one_chunk else [first, tail])
+    events = _events(out)
+    assert events[-1] == b"data: [DONE]"
+    final = from_json(events[-2][len(b"data: ") :])
+    assert final == _final_chunk_by_the_rule(usage_chunk, usage)
+    assert list(final) == list(_final_chunk_by_the_rule(usage_chunk, usage))
+    # The provider's own bytes, as they came, with the metadata spliced before the brace.
+    assert events[-2].startswith(b"data: " + text[:-1] + b',"routing_metadata":')
+
+
+def test_the_provider_usage_chunk_keeps_its_bytes() -> None:
+    # Spaces after the colons: re-encoding would drop them (the splice keeps them).
+    text = (
+        b'{"id": "c1", "object": "chat.completion.chunk", "choices": [], '
+        b'"usage": {"prompt_tokens": 3}}'
+    )
+    out = _rewrite([b"data: " + text + b"\n\n", b"data: [DONE]\n\n"])
+    assert out == (
+        b"data: " + text[:-1] + b',"routing_metadata":' + to_json(METADATA) + b"}\n\n"
+        b"data: [DONE]\n\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # No ``choices``, or null: the final chunk gains "choices": [].
+        b'{"id":"c1","usage":{"prompt_tokens":3}}',
+        b'{"id":"c1","choices":null,"usage":{"prompt_tokens":3}}',
+        # Its own routing_metadata is replaced, not repeated.
+        b'{"id":"c1","choices":[],"usage":{"prompt_tokens":3},"routing_metadata":{"x":1}}',
+    ],
+)
+def test_chunks_the_splice_cannot_make_are_reencoded(text: bytes) -> None:
+    out = _rewrite([b"data: " + text + b"\n\n", b"data: [DONE]\n\n"])
+    final = from_json(_events(out)[-2][len(b"data: ") :])
+    assert final == _final_chunk_by_the_rule(from_json(text), from_json(text)["usage"])
+
+
+def test_a_named_usage_event_is_reencoded() -> None:
+    # Only a one-line ``data:`` event is spliced; the final chunk is a plain ``data:`` event.
+    text = b'{"id": "c1", "choices": [], "usage": {"prompt_tokens": 3}}'
+    out = _rewrite([b"event: chunk\ndata: " + text + b"\n\n", b"data: [DONE]\n\n"])
+    final = _events(out)[-2]
+    assert final.startswith(b'data: {"id":"c1"')
+    parsed = from_json(final[len(b"data: ") :])
+    assert parsed == _final_chunk_by_the_rule(from_json(text), {"prompt_tokens": 3})
+
+
+def test_a_later_usage_in_a_content_chunk_is_reported_on_the_final_chunk() -> None:
+    # The usage chunk came first, a content chunk then carried another usage: the final chunk
+    # reports the last one (not the usage chunk's own bytes).
+    chunks = [
+        b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":1}}\n\n',
+        b'data: {"id":"c1","choices":[{"index":0}],"usage":{"prompt_tokens":2}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    final = from_json(_events(_rewrite(chunks))[-2][len(b"data: ") :])
+    assert final["usage"] == {"prompt_tokens": 2}
+
+
+_names = st.sampled_from(
+    [b"content-length", b"Content-Length", b"CONTENT-LENGTH", b"content-type", b"x-a", b"etag"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_names, st.binary(max_size=3)), max_size=6), st.booleans())
+def test_dropping_content_length_matches_the_lowering_rule(
+    headers: list[tuple[bytes, bytes]], copy: bool
+) -> None:
+    original = list(headers)
+    kept = _without_content_length(headers, copy=copy)
+    assert kept == [(k, v) for k, v in original if k.lower() != b"content-length"]
+    assert headers == original  # never changed in place
+    if copy:
+        assert kept is not headers
+
+
+def test_headers_without_content_length_are_not_copied() -> None:
+    headers = [(b"content-type", b"text/event-stream"), (b"x-a", b"1")]
+    assert _without_content_length(headers) is headers
+
+
+# -- an in-process app's JSON answer ------------------------------------------------------------
+
+CHAT = {"model": "demo", "messages": [{"role": "user", "content": "Say something nice."}]}
+
+
+class _CopiedBody:
+    """Passes the demo's answer on as an equal but different bytes object (so routing parses)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def copying(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": bytes(bytearray(message["body"]))}
+            await send(message)
+
+        await self.app(scope, receive, copying)
+
+
+async def _post(app: Any, payload: dict[str, Any], **extra: Any) -> tuple[int, bytes]:
+    body = json.dumps(payload).encode()
+    sent = await drive(app, http_scope(**extra), body)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def _comparable(body: bytes) -> dict[str, Any]:
+    answer = json.loads(body)
+    answer.pop("id")
+    answer.pop("created")
+    meta = answer["routing_metadata"]
+    meta.pop("ttft_ms", None)
+    meta.pop("throughput_tps", None)
+    return answer
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(min_size=1, max_size=40))
+async def test_the_demo_answer_object_gives_what_parsing_its_bytes_gives(prompt: str) -> None:
+    payload = {"model": "demo", "messages": [{"role": "user", "content": prompt}]}
+    direct = Routing(DemoModel(), catalog=Catalog.demo("app"))
+    parsed = Routing(_CopiedBody(DemoModel()), catalog=Catalog.demo("app"))
+    status_a, body_a = await _post(direct, payload)
+    status_b, body_b = await _post(parsed, payload)
+    assert status_a == status_b == 200
+    assert _comparable(body_a) == _comparable(body_b)
+
+
+async def test_the_demo_answer_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bytes] = []
+    real = metadata_module.from_json
+
+    def counting(data: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(data)
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(metadata_module, "from_json", counting)
+    routing = Routing(DemoModel(), catalog=Catalog.demo("app"))
+    status, body = await _post(routing, CHAT)
+    assert status == 200
+    assert "routing_metadata" in json.loads(body)
+    assert calls == []
+    # A body that is not the object's own bytes is parsed, as before.
+    copied = Routing(_CopiedBody(DemoModel()), catalog=Catalog.demo("app"))
+    assert (await _post(copied, CHAT))[0] == 200
+    assert len(calls) == 1
+
+
+async def test_the_demo_leaves_nothing_in_the_state_after_its_answer() -> None:
+    from akgate.context import RequestContext
+
+    ctx = RequestContext()
+    routing = Routing(DemoModel(), catalog=Catalog.demo("app"))
+    status, _ = await _post(routing, CHAT, akgate=ctx)
+    assert status == 200
+    assert JSON_ANSWER not in ctx.state
+
+
+_type_names = st.sampled_from([b"content-type", b"Content-Type", b"CONTENT-TYPE", b"x-type"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_type_names, st.sampled_from([b"", b"a/json", b"text/event-stream"]))))
+def test_the_content_type_read_matches_find_header(headers: list[tuple[bytes, bytes]]) -> None:
+    from akgate._asgi import find_header
+    from akgate.routing._attempt import _content_type
+
+    assert _content_type(headers) == (find_header(headers, b"content-type") or b"")
+
+
+_counts = st.one_of(
+    st.integers(-3, 10**7), st.booleans(), st.none(), st.floats(0, 10), st.text(max_size=2)
+)
+_usages = st.one_of(
+    st.fixed_dictionaries(
+        {"prompt_tokens": _counts, "completion_tokens": _counts},
+        optional={
+            "total_tokens": _counts,
+            "prompt_tokens_details": st.one_of(
+                st.none(), st.fixed_dictionaries({"cached_tokens": _counts})
+            ),
+        },
+    ),
+    st.fixed_dictionaries({"input_tokens": _counts, "output_tokens": _counts}),
+    st.none(),
+    st.integers(),
+)
+_prices = st.one_of(st.floats(0, 100), st.integers(0, 100).map(float))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_usages, _prices, _prices, st.one_of(st.none(), _prices))
+def test_the_plain_chat_cost_is_what_counting_and_pricing_give(
+    usage: Any, input_price: float, output_price: float, cached_price: float | None
+) -> None:
+    from akgate.routing._catalog import Offering
+    from akgate.routing._cost import compute_cost, plain_chat_cost, token_counts
+
+    offering = Offering(
+        name="p",
+        model_id="m",
+        input_price=input_price,
+        output_price=output_price,
+        cached_input_price=cached_price,
+    )
+    plain = plain_chat_cost(usage, offering)
+    tokens = token_counts(usage)
+    if plain is not None:
+        assert tokens is not None
+        assert plain == (tokens.input, tokens.output, compute_cost(tokens, offering))
+        assert repr(plain[2]) == repr(compute_cost(tokens, offering))  # the same floats, exactly
+
+
+@pytest.mark.parametrize(
+    "details", [None, {"cached_tokens": 0}, {"cached_tokens": None}, {"cached_tokens": 7}, {}]
+)
+def test_the_usual_chat_usage_takes_the_one_call_path(details: Any) -> None:
+    from akgate.routing._catalog import Offering
+    from akgate.routing._cost import compute_cost, plain_chat_cost, token_counts
+
+    offering = Offering(
+        name="p", model_id="m", input_price=0.5, output_price=1.5, cached_input_price=0.05
+    )
+    usage: dict[str, Any] = {"prompt_tokens": 17, "completion_tokens": 27, "total_tokens": 44}
+    if details is not None:
+        usage["prompt_tokens_details"] = details
+    tokens = token_counts(usage)
+    assert tokens is not None
+    assert plain_chat_cost(usage, offering) == (17, 27, compute_cost(tokens, offering))
