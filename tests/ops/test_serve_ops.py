@@ -3,8 +3,10 @@ request instead of uvicorn's, and has flags to move or turn each off."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -75,6 +77,33 @@ def test_serve_exposes_health_and_metrics_and_logs_json_lines(tmp_path: Path) ->
         assert lines.empty()  # no uvicorn access line, and probes/scrapes are not logged
     finally:
         stop(process)
+
+
+def test_serve_logs_one_text_line_per_concurrent_request(tmp_path: Path) -> None:
+    """Requests that finish together are written together (one write per event-loop turn):
+    each still gets its own line, in akgate serve's text format."""
+    process, lines, base, key = start(tmp_path)
+
+    async def many() -> list[str]:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"authorization": f"Bearer {key}"}
+        ) as client:
+            chat = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+            answers = await asyncio.gather(
+                *(client.post("/v1/chat/completions", json=chat) for _ in range(20))
+            )
+        assert {answer.status_code for answer in answers} == {200}
+        return [answer.headers["x-request-id"] for answer in answers]
+
+    try:
+        request_ids = asyncio.run(many())
+        logged = [lines.get(timeout=10) for _ in request_ids]
+    finally:
+        stop(process)
+    line = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (req_\w+) POST /v1/chat/completions 200 ")
+    matches = [line.match(text) for text in logged]
+    assert all(matches), logged
+    assert sorted(m.group(1) for m in matches if m) == sorted(request_ids)
 
 
 def test_serve_flags_move_and_turn_off_the_operations_paths(tmp_path: Path) -> None:

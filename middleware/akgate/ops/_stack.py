@@ -11,6 +11,7 @@ from typing import Any, Literal
 from akgate._types import ASGIApp
 
 from ._accesslog import AccessLog, RequestIdFilter
+from ._accesswriter import AccessLineHandler, LineFormatter
 from ._health import HealthChecks
 
 __all__ = ["configure_logging", "operations"]
@@ -54,8 +55,11 @@ def operations(
     return stack
 
 
-class _JSONFormatter(logging.Formatter):
+class _JSONFormatter(LineFormatter):
     """Non-access records as one JSON object per line (access lines are JSON already)."""
+
+    def access_line(self, message: str, created: float) -> str:
+        return message
 
     def format(self, record: logging.LogRecord) -> str:
         if record.name == "akgate.access":
@@ -75,17 +79,30 @@ class _UTCFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, datefmt: str) -> None:
         super().__init__(fmt, datefmt=datefmt)
-        self._second = -1
-        self._stamp = ""
+        self._stamp = (-1, "")  # one tuple: a thread never sees one second's text for another
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
-        if second != self._second:
+        return self._stamp_of(record.created, datefmt)
+
+    def _stamp_of(self, created: float, datefmt: str | None = None) -> str:
+        second = int(created)
+        cached_second, stamp = self._stamp
+        if second != cached_second:
             stamp = time.strftime(
                 datefmt or self.datefmt or "%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)
             )
-            self._second, self._stamp = second, stamp
-        return self._stamp
+            self._stamp = (second, stamp)
+        return stamp
+
+
+class _AccessTextFormatter(_UTCFormatter, LineFormatter):
+    """Access lines as ``<UTC time> <message>``."""
+
+    def __init__(self, datefmt: str) -> None:
+        super().__init__("%(asctime)s %(message)s", datefmt=datefmt)
+
+    def access_line(self, message: str, created: float) -> str:
+        return f"{self._stamp_of(created)} {message}"
 
 
 def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
@@ -96,21 +113,25 @@ def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
     text = _UTCFormatter(
         "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s", datefmt=utc
     )
-    access_text = _UTCFormatter("%(asctime)s %(message)s", datefmt=utc)
     formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else text
-    access_formatter: logging.Formatter = _JSONFormatter() if log_format == "json" else access_text
+    access_formatter: LineFormatter = (
+        _JSONFormatter() if log_format == "json" else _AccessTextFormatter(utc)
+    )
     # The access line already says what each request got: other records from WARNING up.
-    for name, stream, fmt, level in (
-        ("akgate", sys.stderr, formatter, logging.WARNING),
-        ("akgate.access", sys.stdout, access_formatter, logging.INFO),
-    ):
+    for name, level in (("akgate", logging.WARNING), ("akgate.access", logging.INFO)):
         logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if getattr(h, "_akgate", False)]:
-            logger.removeHandler(handler)
-        handler = logging.StreamHandler(stream)
-        handler._akgate = True  # type: ignore[attr-defined]
-        handler.addFilter(request_id)
-        handler.setFormatter(fmt)
+        for old in [h for h in logger.handlers if getattr(h, "_akgate", False)]:
+            logger.removeHandler(old)
+            old.flush()  # lines the access handler still holds
+        handler: logging.Handler
+        if name == "akgate.access":
+            # Takes AccessLog's lines directly while this configuration stands (_accesswriter).
+            handler = AccessLineHandler(sys.stdout, access_formatter, request_id, name)
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.addFilter(request_id)
+            handler.setFormatter(formatter)
+        handler._akgate = True  # type: ignore[union-attr]
         logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False
