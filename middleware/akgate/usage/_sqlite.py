@@ -75,9 +75,8 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 #: Rows per INSERT at most. Each statement is a few more GIL re-acquisitions for the writer, which
 #: under a busy loop cost far more than the insert; a prepared statement keeps ~3 kB per row of
-#: its shape (all shapes up to 4,096 rows: ~18 MB once a flush has needed the biggest). Measured
-#: on the served stack at ~9,000 requests a second: 1,024 rows per statement left the writer
-#: ~280 context switches per 1,000 requests, 4,096 ~1.
+#: its shape (all shapes up to 4,096 rows: ~18 MB once a flush has needed the biggest). At ~9,000
+#: requests a second, 4,096 rows is 3 statements a second instead of 11 (docs/spend.md).
 _MAX_ROWS_PER_STATEMENT: Final = 4096
 #: SQLITE_MAX_VARIABLE_NUMBER's default before SQLite 3.32 (999 parameters per statement), for
 #: a Python without ``Connection.getlimit`` (3.10): the largest count every build accepts.
