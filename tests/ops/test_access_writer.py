@@ -225,7 +225,12 @@ def reference_text(fields: dict[str, Any]) -> str:
         value = fields[name]
         if value is not None and not (name == "fallbacks" and value == 0):
             parts.append(f"{name}={value}")
-    return " ".join(parts)
+    # Then what a client could break the line with, written as an escape, character by character.
+    unsafe = {*map(chr, range(0x20)), "\x7f", "\x85", "\u2028", "\u2029", "\\"}
+    return "".join(
+        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") if c in unsafe else c
+        for c in " ".join(parts)
+    )
 
 
 @given(data=requests)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ import httpx
 import openai
 import pytest
 from fastapi import FastAPI, Request
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -32,6 +35,7 @@ from akgate.ops import (
     Tracing,
     discover_checks,
 )
+from akgate.ops._accesslog import _TEXT_FIELDS, _text
 from akgate.ops._stack import operations
 from akgate.providers import UpstreamProvider
 from tests.support.servers import RedisServer, free_port, run_uvicorn
@@ -190,6 +194,38 @@ async def test_access_log_text_line(key: str, caplog: pytest.LogCaptureFixture) 
     assert line.startswith(f"{response.headers['x-request-id']} POST /v1/chat/completions 200 ")
     for part in (f"key_id={key[:16]}", "model=demo", "provider=demo", "input_tokens="):
         assert part in line
+
+
+async def test_access_log_text_line_cannot_be_split_by_the_client(
+    key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The path is percent-decoded and the requested model is any JSON string: a line break in
+    # either would start a forged line in a text log.
+    app = AccessLog(demo_stack(key))
+    caplog.set_level(logging.INFO, logger="akgate.access")
+    forged = "x\nreq_forged POST /v1/admin 200 key_id=ak_live_admin"
+    async with http(app, key) as client:
+        await client.get("/v1/models%0Areq_forged%20GET%20/%5C%1B[31m")
+        await client.post("/v1/chat/completions", json={"model": forged, "messages": MESSAGES})
+    lines = [r.getMessage() for r in caplog.records if r.name == "akgate.access"]
+    assert len(lines) == 2
+    assert all("\n" not in line and "\x1b" not in line for line in lines)
+    assert " GET /v1/models\\x0areq_forged GET /\\x5c\\x1b[31m 404 " in lines[0]
+    assert "model=x\\x0areq_forged POST /v1/admin 200" in lines[1]
+
+
+@given(text=st.text(max_size=40))
+def test_a_text_line_is_one_printable_line_that_reads_back(text: str) -> None:
+    fields: dict[str, Any] = dict.fromkeys(_TEXT_FIELDS)
+    fields.update(request_id="req_1", method="GET", path="/" + text, status=200, model=text)
+    line = _text(fields)
+    assert not any(char in line for char in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+    assert line.splitlines() == [line]
+    # Every escape stands for one character: the line can be read back exactly.
+    decoded = re.sub(
+        r"\\x([0-9a-f]{2})|\\u([0-9a-f]{4})", lambda m: chr(int(m[1] or m[2], 16)), line
+    )
+    assert decoded == f"req_1 GET /{text} 200 model={text}"
 
 
 async def test_request_id_reaches_the_users_own_log_records(key: str) -> None:

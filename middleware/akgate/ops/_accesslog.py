@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any, Final, Literal
 
@@ -88,15 +89,29 @@ _TEXT_FIELDS: Final = (
 )
 
 
+#: What a client could use to break or forge a text line: the path is percent-decoded and the
+#: requested model is any JSON string, so either may hold a line break (also the ones some log
+#: viewers break at: NEL, U+2028, U+2029) or a terminal escape; and the backslash, so that an
+#: escape in the line always means one.
+_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029\\]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def _text(fields: dict[str, Any]) -> str:
     """``<request id> <method> <path> <status>`` then ``name=value`` for each field that is set
-    (``fallbacks`` only when there were some)."""
+    (``fallbacks`` only when there were some); control characters and backslashes written as
+    ``\\xNN`` (``\\uNNNN``), as nginx does, so that one request is always one line."""
     parts = [f"{fields['request_id']} {fields['method']} {fields['path']} {fields['status']}"]
     for name in _TEXT_FIELDS:
         value = fields[name]
         if value is not None and not (name == "fallbacks" and value == 0):
             parts.append(f"{name}={value}")
-    return " ".join(parts)
+    line = " ".join(parts)
+    return _UNSAFE.sub(_escape, line) if _UNSAFE.search(line) else line
 
 
 class AccessLog:
