@@ -65,6 +65,8 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
         "access_log": False,
     },
 }
+#: Marks the child's result, after its access lines, in the output they share.
+_RESULT = "\nbench_served result: "
 PROMPT = "Tell me about the weather in Paris today in a few sentences."
 REQUESTS = {
     "chat JSON": ("/v1/chat/completions", {"messages": [{"role": "user", "content": PROMPT}]}),
@@ -146,7 +148,8 @@ def _child(args: argparse.Namespace) -> None:
         result = uvloop.run(_run_variant(args.variant, args.request[0], args.n, args.warmup))
     except ImportError:
         result = asyncio.run(_run_variant(args.variant, args.request[0], args.n, args.warmup))
-    print(json.dumps(result))
+    sys.stdout.flush()  # the access lines still pending go first
+    print(_RESULT + json.dumps(result))
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -155,13 +158,15 @@ def _child(args: argparse.Namespace) -> None:
 def _measure(name: str, code: Path, request: str, n: int, warmup: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", name, "--code", str(code)]
     command += ["--request", request, "-n", str(n), "--warmup", str(warmup)]
-    # The access log writes to stderr, as under akgate serve: here a file, read on failure.
-    with tempfile.TemporaryFile() as log:
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, check=False)
-        if done.returncode:
-            log.seek(0)
-            raise RuntimeError(f"{name}: {log.read()[-800:].decode(errors='replace')}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    # akgate serve writes its access lines to stdout and its other records to stderr: here both
+    # go to a file (a pipe would make each write wake this process), read back for the result.
+    with tempfile.TemporaryFile() as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if done.returncode:
+        raise RuntimeError(f"{name}: {text[-800:]}")
+    result: dict[str, Any] = json.loads(text[text.rindex(_RESULT) + len(_RESULT) :])
     return result
 
 
