@@ -82,16 +82,6 @@ def default_db_path() -> Path:
     return base / "keys.sqlite3"
 
 
-class _SharedRead:
-    """One key's database read in flight, awaited by the lookups that missed it meanwhile."""
-
-    __slots__ = ("done", "error")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.error: KeyStoreUnavailable | None = None
-
-
 def _lookup(key_hash: str, conn: sqlite3.Connection) -> KeyRecord | None:
     row = conn.execute(_SELECT + " WHERE key_hash = ?", (key_hash,)).fetchone()
     return None if row is None else _row_to_record(row)
@@ -141,7 +131,6 @@ class SQLiteKeyStore:
             maxsize=cache_size, ttl=cache_ttl, clock=clock
         )
         #: The key hashes being read now, and what their readers set once done.
-        self._lookups: dict[str, _SharedRead] = {}
         self._conn: sqlite3.Connection | None = None
         # sqlite3 connections are not safe for concurrent use from several threads.
         self._lock = threading.Lock()
@@ -232,33 +221,9 @@ class SQLiteKeyStore:
         return await anyio.to_thread.run_sync(self._run_locked, func)
 
     async def lookup(self, key_hash: str) -> KeyRecord | None:
-        hit, record = self._cache.get(key_hash)
-        if hit:
-            return record
-        # One read per key at a time: when a hot key's entry expires, every request in flight
-        # misses it at once, and each would take its own thread hop for the same row.
-        if not self._cache.enabled:
-            return await self._run(partial(_lookup, key_hash))
-        while (pending := self._lookups.get(key_hash)) is not None:
-            await pending.done.wait()
-            if pending.error is not None:
-                raise pending.error  # the same answer (a 503) at once, not a wait each
-            hit, record = self._cache.get(key_hash)
-            if hit:
-                return record
-            # That read was cancelled with its caller: read again, still one at a time.
-        shared = _SharedRead()
-        self._lookups[key_hash] = shared
-        try:
-            record = await self._run(partial(_lookup, key_hash))
-        except KeyStoreUnavailable as exc:
-            shared.error = exc
-            raise
-        finally:
-            del self._lookups[key_hash]
-            shared.done.set()
-        self._cache.set(key_hash, record)
-        return record
+        # Concurrent misses of one key share one read (TTLCache.read_through).
+        read = partial(self._run, partial(_lookup, key_hash))
+        return await self._cache.read_through(key_hash, read)
 
     async def add(self, record: KeyRecord) -> None:
         data = record.to_dict()

@@ -11,6 +11,7 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, ClassVar, Final, TypeVar
 
 import anyio
@@ -70,16 +71,6 @@ class UsageStoreError(Exception):
     """The usage store cannot be used (unreachable, or a schema newer than this akgate)."""
 
 
-class _SharedRead:
-    """One scope's limits being read, awaited by the lookups that missed them meanwhile."""
-
-    __slots__ = ("done", "error")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.error: Exception | None = None
-
-
 def newer_schema(found: int, known: int) -> UsageStoreError:
     return UsageStoreError(
         f"the usage database is at schema version {found}, newer than this akgate ({known}): "
@@ -129,7 +120,6 @@ class SQLUsageStore:
         self._lock = threading.Lock()
         self._cache: TTLCache[Limits | None] = TTLCache(maxsize=10_000, ttl=cache_ttl, clock=clock)
         #: The limits being read now (by cache key), and what their readers set once done.
-        self._reads: dict[str, _SharedRead] = {}
 
     # -- what a dialect provides --------------------------------------------------------------
     def _open(self) -> Any:
@@ -315,34 +305,11 @@ class SQLUsageStore:
         return self._cache.get(f"{scope}:{scope_id}")
 
     async def get_limits(self, scope: LimitScope, scope_id: str) -> Limits | None:
-        cache_key = f"{scope}:{scope_id}"
-        hit, limits = self._cache.get(cache_key)
-        if hit:
-            return limits
-        if not self._cache.enabled:
-            return await anyio.to_thread.run_sync(self.get_limits_sync, scope, scope_id)
-        # One read per scope at a time: when a busy key's entry expires, every request in flight
-        # misses it at once, and each would take its own thread hop for the same row.
-        while (pending := self._reads.get(cache_key)) is not None:
-            await pending.done.wait()
-            if pending.error is not None:
-                raise pending.error  # the same answer (a 503) at once, not a read each
-            hit, limits = self._cache.get(cache_key)
-            if hit:
-                return limits
-            # That read was cancelled with its caller: read again, still one at a time.
-        shared = _SharedRead()
-        self._reads[cache_key] = shared
-        try:
-            limits = await anyio.to_thread.run_sync(self.get_limits_sync, scope, scope_id)
-        except Exception as exc:
-            shared.error = exc
-            raise
-        finally:
-            del self._reads[cache_key]
-            shared.done.set()
-        self._cache.set(cache_key, limits)
-        return limits
+        # Concurrent misses of one scope share one read (TTLCache.read_through).
+        return await self._cache.read_through(
+            f"{scope}:{scope_id}",
+            partial(anyio.to_thread.run_sync, self.get_limits_sync, scope, scope_id),
+        )
 
     async def set_limits(self, scope: LimitScope, scope_id: str, limits: Limits) -> None:
         await anyio.to_thread.run_sync(self.set_limits_sync, scope, scope_id, limits)
