@@ -139,15 +139,15 @@ async def _run_variant(name: str, request: str, n: int, warmup: int) -> dict[str
 
 
 def _child(args: argparse.Namespace) -> None:
-    os.environ["AKGATE_HOME"] = tempfile.mkdtemp(prefix="akgate-bench-served-")
-    os.environ.pop("AKGATE_API_KEYS", None)
-    sys.path.insert(0, args.code)
     try:
-        import uvloop
-
-        result = uvloop.run(_run_variant(args.variant, args.request[0], args.n, args.warmup))
-    except ImportError:
-        result = asyncio.run(_run_variant(args.variant, args.request[0], args.n, args.warmup))
+        from uvloop import run
+    except ImportError:  # the same loop as akgate serve picks
+        from asyncio import run
+    sys.path.insert(0, args.code)
+    os.environ.pop("AKGATE_API_KEYS", None)
+    with tempfile.TemporaryDirectory(prefix="akgate-bench-served-") as home:
+        os.environ["AKGATE_HOME"] = home  # fresh stores and a new demo key
+        result = run(_run_variant(args.variant, args.request[0], args.n, args.warmup))
     sys.stdout.flush()  # the access lines still pending go first
     print(_RESULT + json.dumps(result))
 
