@@ -136,7 +136,7 @@ def test_one_translation_finds_what_the_two_found(body: bytes) -> None:
 
 
 def test_the_chat_rewriter_sets_every_base_attribute() -> None:
-    # ChatStreamRewriter spells its base's __init__ out: a new base attribute must go there too.
+    # ChatStreamRewriter starts from its base's state: every base attribute, the same values.
     from akgate.routing._metadata import ChatStreamRewriter, _StreamRewriter
 
     def finalize(usage: Any) -> dict[str, Any]:  # pragma: no cover - never called
@@ -148,7 +148,7 @@ def test_the_chat_rewriter_sets_every_base_attribute() -> None:
 
 
 async def test_the_timer_stream_sets_every_base_attribute() -> None:
-    # _TimerStream spells its base's __init__ out: a new base attribute must go there too.
+    # _TimerStream starts from its base's state: every base attribute, the same values.
     import asyncio
 
     from akgate._keepalive import _Stream, _TimerStream

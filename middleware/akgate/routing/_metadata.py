@@ -292,16 +292,7 @@ class ChatStreamRewriter(_StreamRewriter):
     def __init__(
         self, finalize: Finalize, provider: str, *, max_event_size: int = MAX_EVENT_SIZE
     ) -> None:
-        # The base's __init__ spelled out (once per stream: one call less).
-        self.finalize = finalize
-        self.provider = provider
-        self.max_event_size = max_event_size
-        self.done = False
-        self.failed = False
-        self.overflowed = False
-        self._pending = bytearray()
-        self._parser: SSEParser | None = None
-        self._batch: list[bytes] = []
+        super().__init__(finalize, provider, max_event_size=max_event_size)
         #: The first chunk object parsed: its id/created/model head a final chunk that must be
         #: synthesised (the provider sent no usage chunk of its own). Read only then.
         self._head_source: dict[str, Any] | None = None
