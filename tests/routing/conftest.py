@@ -78,6 +78,16 @@ def make() -> Callable[..., tuple[Routing, dict[str, Scripted]]]:
     return factory
 
 
+#: A chat completions request's scope, for tests that drive the app with their own receive/send.
+CHAT_SCOPE: dict[str, Any] = {
+    "type": "http",
+    "method": "POST",
+    "path": "/v1/chat/completions",
+    "headers": [(b"content-type", b"application/json")],
+    "query_string": b"",
+}
+
+
 async def stream_then_disconnect(app: Any, payload: dict[str, Any]) -> None:
     """Send ``payload`` as a streamed chat request; the client goes away after the first body
     chunk it receives (the call must then return within 5 s)."""
@@ -97,12 +107,5 @@ async def stream_then_disconnect(app: Any, payload: dict[str, Any]) -> None:
         if message["type"] == "http.response.body" and message.get("body"):
             first_chunk.set()
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/chat/completions",
-        "headers": [(b"content-type", b"application/json")],
-        "query_string": b"",
-    }
     with anyio.fail_after(5):
-        await app(scope, receive, send)
+        await app(dict(CHAT_SCOPE), receive, send)

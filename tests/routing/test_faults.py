@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.routing.conftest import client, stream_then_disconnect
+from tests.routing.conftest import CHAT_SCOPE, client, stream_then_disconnect
 
 MSG = [{"role": "user", "content": "hi"}]
 BODY = {"model": "alpha", "messages": MSG}
@@ -199,15 +199,8 @@ async def test_deadline_mid_stream_is_explicit_timeout(make: Any) -> None:
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/chat/completions",
-        "headers": [(b"content-type", b"application/json")],
-        "query_string": b"",
-    }
     with anyio.fail_after(5):
-        await app(scope, receive, send)
+        await app(dict(CHAT_SCOPE), receive, send)
     tail = messages[-1]["body"].decode()
     assert '"code":"upstream_timeout"' in tail
     assert tail.endswith("data: [DONE]\n\n")
@@ -231,15 +224,8 @@ async def test_closed_connection_on_send_cancels_provider(make: Any) -> None:
         if message["type"] == "http.response.body":
             raise OSError("connection closed")  # ASGI 2.4 servers
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/chat/completions",
-        "headers": [],
-        "query_string": b"",
-    }
     with anyio.fail_after(5):
-        await app(scope, receive, send)
+        await app({**CHAT_SCOPE, "headers": []}, receive, send)
     assert providers["cheap"].cancelled
 
 
