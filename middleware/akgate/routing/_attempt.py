@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
-from akgate._asgi import JSON_ANSWER, response_cap
+from akgate._asgi import CR, JSON_ANSWER, LF, response_cap
 from akgate._types import Message, Receive, Send
 from akgate.adapter._answer import ANSWER_SLOT
 from akgate.context import Endpoint, RequestContext
@@ -282,7 +282,7 @@ class Attempt:
         while it is incomplete, or when the stream is refused (not SSE of JSON)."""
         self.buffer.append(body)
         self.size += len(body)
-        if more and body.find(b"\n") < 0 and body.find(b"\r") < 0:
+        if more and LF not in body and CR not in body:
             # No blank line can have completed: don't rescan (a trickled event stays linear).
             if self.size > MAX_EVENT_SIZE:
                 self._reject()
