@@ -244,6 +244,37 @@ def test_fields_and_text_follow_the_observation_rules(data: dict[str, Any]) -> N
     assert _text(fields) == reference_text(fields)
 
 
+@given(data=requests)
+def test_the_served_text_line_is_the_fields_line(data: dict[str, Any]) -> None:
+    """access_text (akgate serve's line, built without the fields' dict) against the rule it
+    skips: the fields, then the text line of the fields."""
+    from akgate.ops._accesslog import _text, access_text
+
+    obs = observation(data)
+    assert access_text(obs) == _text(access_fields(obs)) == reference_text(reference_fields(obs))
+
+
+@given(
+    text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)))
+    | st.text(
+        st.sampled_from(
+            ["a", " ", "\\", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\xa0", "é"]
+        )
+    )
+)
+def test_the_printable_shortcut_escapes_what_the_pattern_escapes(text: str) -> None:
+    """_safe returns a printable line without a backslash as it is, without the pattern's
+    search: the same as the escape rule character by character."""
+    from akgate.ops._accesslog import _safe
+
+    unsafe = {*map(chr, range(0x20)), "\x7f", "\x85", "\u2028", "\u2029", "\\"}
+    expected = "".join(
+        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") if c in unsafe else c
+        for c in text
+    )
+    assert _safe(text) == expected
+
+
 async def test_lines_of_one_loop_turn_are_written_and_flushed_once() -> None:
     layer = AccessLog(answer)
     with served_logging() as (_, handler):

@@ -110,8 +110,63 @@ def _text(fields: dict[str, Any]) -> str:
         value = fields[name]
         if value is not None and not (name == "fallbacks" and value == 0):
             parts.append(f"{name}={value}")
-    line = " ".join(parts)
+    return _safe(" ".join(parts))
+
+
+def _safe(line: str) -> str:
+    """``line`` with what could break or forge it escaped (see ``_UNSAFE``)."""
+    # Every character _UNSAFE matches but the backslash is unprintable (Cc, Zl, Zp): a printable
+    # line without a backslash, the usual one, is returned without the pattern's search.
+    if line.isprintable() and "\\" not in line:
+        return line
     return _UNSAFE.sub(_escape, line) if _UNSAFE.search(line) else line
+
+
+def access_text(obs: Observation) -> str:
+    """``_text(access_fields(obs))``, built without the fields' dict: the text line of
+    ``akgate serve``'s own logging configuration, written for every request."""
+    ctx = obs.ctx
+    identity = ctx.identity
+    routing = obs.routing
+    metadata = obs.metadata
+    attempts = routing.get("attempts") or ()
+    tokens = routing.get("tokens")
+    line = f"{ctx.request_id} {obs.method} {obs.path[:_MAX_PATH]} {obs.status}"
+    if identity is not None:
+        key_id = identity.key_id
+        workspace = identity.workspace_id
+        if key_id is not None:
+            line += f" key_id={key_id}"
+        if workspace is not None:
+            line += f" workspace={workspace}"
+    line += f" endpoint={obs.endpoint}"
+    model = metadata.get("model_canonical")
+    if not isinstance(model, str):
+        model = obs.requested_model
+    if model is not None:
+        line += f" model={model}"
+    provider = metadata.get("provider")
+    if not isinstance(provider, str):
+        provider = str(attempts[-1]["provider"]) if attempts else None
+    if provider is not None:
+        line += f" provider={provider}"
+    error = obs.error_code
+    if error is not None:
+        line += f" error={error}"
+    if tokens is not None:
+        line += f" input_tokens={int(tokens[0])} output_tokens={int(tokens[1])}"
+    cost = metadata.get("cost")
+    usd = cost.get("usd") if isinstance(cost, dict) else None
+    if isinstance(usd, (int, float)):
+        line += f" cost_usd={float(usd)}"
+    fallbacks = max(0, len(attempts) - 1) if metadata else len(attempts)
+    if fallbacks != 0:
+        line += f" fallbacks={fallbacks}"
+    ttft = obs.ttft
+    if ttft is not None:
+        line += f" ttft_ms={round(ttft * 1000, 1)}"
+    line += f" duration_ms={round(obs.duration * 1000, 1)}"
+    return _safe(line)
 
 
 class AccessLog:
@@ -167,16 +222,21 @@ class AccessLog:
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
+        handler = direct_handler(logger)
+        if handler is not None:  # akgate serve's own configuration: the same line, no record
+            now = time.time()
+            if self.format == "json":
+                message = _JSON.encode({"ts": round(now, 3), **access_fields(obs)})
+            else:  # built without the fields' dict
+                message = access_text(obs)
+            handler.write_line(message, now)
+            return
         fields = access_fields(obs)
         now = time.time()
         if self.format == "json":
             message = _JSON.encode({"ts": round(now, 3), **fields})
         else:
             message = _text(fields)
-        handler = direct_handler(logger)
-        if handler is not None:  # akgate serve's own configuration: the same line, no record
-            handler.write_line(message, now)
-            return
         # What logger.info() does, less its search of the stack for the caller (findCaller, a
         # few µs per line): the caller is always this method.
         record = logger.makeRecord(
