@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from akgate.context import Identity, RequestContext
-from akgate.usage import SpendControl
+from akgate.usage import MemoryLedgerBackend, SpendControl, UsageLedger
 from akgate.usage._middleware import _Outcome, _token_counts
-from akgate.usage._record import RECORD_COLUMNS
+from akgate.usage._record import RECORD_COLUMNS, UsageRecord
 
 
 def _count(value: Any) -> int:
@@ -148,3 +148,56 @@ def test_every_field_of_the_usual_record_comes_from_its_source() -> None:
         "client_disconnected": False,
         "estimated": False,
     }
+
+
+_header_names = st.sampled_from(
+    [b"content-type", b"Content-Type", b"CONTENT-TYPE", b"content-length", b"x-request-id"]
+) | st.binary(max_size=14)
+
+
+@given(st.lists(st.tuples(_header_names, st.binary(max_size=20)), max_size=6))
+def test_the_content_type_is_found_as_the_general_loop_finds_it(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    """The spend layer's start without headers of its own reads the content type with
+    _content_type: the last content-type header, its name in any case."""
+    from akgate.usage._middleware import _content_type
+
+    found = [value for name, value in headers if name.lower() == b"content-type"]
+    assert _content_type(headers) == (found[-1] if found else b"")
+
+
+class _CountingLedger(UsageLedger):
+    """A ledger subclass whose append a user may have changed: it must still be called."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryLedgerBackend())
+        self.appended: list[UsageRecord] = []
+
+    def append(self, record: UsageRecord) -> None:
+        self.appended.append(record)
+        super().append(record)
+
+
+def test_a_record_is_queued_as_append_would_queue_it() -> None:
+    """The row the spend layer queues directly (a plain ledger, no hook) is what append queues
+    for its record; a hook or a ledger subclass gets the record through append."""
+    row = (1.5, "req_r", "key", "ws", "chat_completions", "m", "p", "pm", 1, 2, 3, 4)
+    row += (0.5, 0.25, None, 7.5, 200, None, True, False, False)
+    assert len(row) == len(RECORD_COLUMNS)
+    plain = UsageLedger(MemoryLedgerBackend())
+    SpendControl(lambda *args: None, ledger=plain)._append_row(row)
+    reference = UsageLedger(MemoryLedgerBackend())
+    reference.append(UsageRecord(*row))
+    assert list(plain._pending) == list(reference._pending) == [row]
+    hooked = UsageLedger(MemoryLedgerBackend())
+    got: list[UsageRecord] = []
+    hooked.on_record = got.append
+    SpendControl(lambda *args: None, ledger=hooked)._append_row(row)
+    assert got == [UsageRecord(*row)]
+    assert list(hooked._pending) == [row]
+    sub = _CountingLedger()
+    SpendControl(lambda *args: None, ledger=sub)._append_row(row)
+    assert sub.appended == [UsageRecord(*row)]
+    for ledger in (plain, reference, hooked, sub):
+        ledger.close()

@@ -22,6 +22,8 @@ logger = logging.getLogger("akgate.usage")
 GroupBy = Literal["key", "model", "day"]
 #: A record's fields as a tuple, in field order (one C call).
 _fields: Final = operator.attrgetter(*RECORD_COLUMNS)
+#: A record's fields in ``RECORD_COLUMNS`` order: the tuple the ledger queues.
+record_row: Final[Callable[[UsageRecord], tuple[Any, ...]]] = _fields
 _MAX_BACKOFF: Final = 5.0
 #: The default ``batch_size``: above what a busy process appends per ``flush_interval``, so the
 #: writer is not woken before its interval.
@@ -178,8 +180,13 @@ class UsageLedger:
                 self.on_record(record)
             except Exception as exc:
                 logger.warning("akgate usage: on_record hook failed (%s)", type(exc).__name__)
+        self.append_row(_fields(record))
+
+    def append_row(self, row: tuple[Any, ...]) -> None:
+        """Queue a record given as its fields in ``RECORD_COLUMNS`` order (what :meth:`append`
+        queues; the ``on_record`` hook is not called)."""
         pending = self._pending
-        pending.append(_fields(record))
+        pending.append(row)
         if len(pending) > self.max_pending:
             pending.popleft()
             self.dropped += 1

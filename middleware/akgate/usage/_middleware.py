@@ -45,7 +45,7 @@ from ._estimate import (
     requested_model,
     text_chars,
 )
-from ._ledger import UsageLedger
+from ._ledger import UsageLedger, record_row
 from ._limits import Limits, LimitScope, LimitStore
 from ._periods import PERIODS, Period, period_window
 from ._record import UsageRecord
@@ -353,20 +353,22 @@ class SpendControl:
             if kind == "http.response.start":
                 outcome.started = True
                 status = outcome.status = message["status"]
-                ctype = b""
-                inner = []
-                # One pass: find the content type and, when we add ours, drop the app's copies
-                # of our headers (e.g. copied from an upstream gateway's).
-                for header in message.get("headers", ()):
-                    name = header[0].lower()
-                    if name == b"content-type":
-                        ctype = header[1]
-                    elif headers and name.startswith(_OWN_HEADER_PREFIXES):
-                        continue
-                    inner.append(header)
                 if headers:
+                    ctype = b""
+                    inner = []
+                    # One pass: find the content type and drop the app's copies of our headers
+                    # (e.g. copied from an upstream gateway's).
+                    for header in message.get("headers", ()):
+                        name = header[0].lower()
+                        if name == b"content-type":
+                            ctype = header[1]
+                        elif name.startswith(_OWN_HEADER_PREFIXES):
+                            continue
+                        inner.append(header)
                     inner += headers
                     message = {**message, "headers": inner}
+                else:  # no headers of ours (no limits): the message goes on as it came
+                    ctype = _content_type(message.get("headers", ()))
                 if ctype.find(b"text/event-stream") >= 0:
                     outcome.tally = StreamTally(endpoint)
                 elif status >= 400:
@@ -394,14 +396,18 @@ class SpendControl:
         finally:
             request = payload if payload is not None else ctx.payload or {}
             stream = request.get("stream") is True
-            record = self._build_record(ctx, endpoint, request, identity, outcome, stream, t_start)
-            if admission is not None and self._shield_settle:
-                # Shielded: a cancelled request (client gone) is still settled.
-                with anyio.CancelScope(shield=True):
+            row = self._build_row(ctx, endpoint, request, identity, outcome, stream, t_start)
+            if admission is None:
+                self._append_row(row)
+            else:
+                record = UsageRecord(*row)
+                if self._shield_settle:
+                    # Shielded: a cancelled request (client gone) is still settled.
+                    with anyio.CancelScope(shield=True):
+                        await self._settle(ctx, checks, slots, record)
+                else:
                     await self._settle(ctx, checks, slots, record)
-            elif admission is not None:
-                await self._settle(ctx, checks, slots, record)
-            self._append(record)
+                self._append(record)
 
     # -- admission ----------------------------------------------------------------------------
     def _slots(
@@ -555,6 +561,23 @@ class SpendControl:
         stream: bool,
         t_start: float,
     ) -> UsageRecord:
+        return UsageRecord(
+            *self._build_row(ctx, endpoint, payload, identity, outcome, stream, t_start)
+        )
+
+    def _build_row(
+        self,
+        ctx: RequestContext,
+        endpoint: Endpoint,
+        payload: Mapping[str, Any],
+        identity: Identity | None,
+        outcome: _Outcome,
+        stream: bool,
+        t_start: float,
+    ) -> tuple[Any, ...]:
+        """The request's record as the ledger queues it: its fields in ``RECORD_COLUMNS``
+        order (``UsageRecord(*row)`` is the record). The usual case is built as that tuple,
+        without the record object and the ledger's copy of its fields."""
         routing = ctx.state.get("routing") or {}
         metadata = routing.get("metadata")
         usage = routing.get("usage")
@@ -581,8 +604,8 @@ class SpendControl:
             # The usual case, built without an intermediate dict: it runs on every request.
             cost = metadata.get("cost") or {}
             input_tokens, output_tokens, cached, reasoning = _token_counts(usage)
-            # Positional, in field order: a third of the cost of 20 keywords (~0.7 µs).
-            return UsageRecord(
+            # In field order (UsageRecord's), as the ledger queues a record.
+            return (
                 self.clock(),  # ts
                 ctx.request_id,
                 key_id,
@@ -603,6 +626,7 @@ class SpendControl:
                 error_code,
                 stream,
                 disconnected,  # client_disconnected
+                False,  # estimated
             )
         fields: dict[str, Any] = {}
         if routing.get("route") is not None and usage is not None:
@@ -610,7 +634,7 @@ class SpendControl:
             fields = _from_usage(routing["route"], usage)
         elif routing.get("route") is not None and outcome.tally is not None:
             fields = _estimated(routing["route"], payload, outcome.tally)
-        return UsageRecord(
+        record = UsageRecord(
             ts=self.clock(),
             request_id=ctx.request_id,
             key_id=key_id,
@@ -624,6 +648,7 @@ class SpendControl:
             client_disconnected=disconnected,
             **fields,
         )
+        return record_row(record)
 
     def _record(
         self,
@@ -648,6 +673,18 @@ class SpendControl:
     def _append(self, record: UsageRecord) -> None:
         if self.ledger is not None:
             self.ledger.append(record)
+
+    def _append_row(self, row: tuple[Any, ...]) -> None:
+        """Queue the record ``row`` holds: as the row itself when the ledger is a plain
+        ``UsageLedger`` without an ``on_record`` hook (what ``append`` would queue), else as
+        the record, through ``append``."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        if type(ledger) is UsageLedger and ledger.on_record is None:
+            ledger.append_row(row)
+        else:
+            ledger.append(UsageRecord(*row))
 
     # -- /v1/me -------------------------------------------------------------------------------
     async def me_extension(
@@ -759,23 +796,52 @@ def _detail(details: Any, name: str) -> int:
 
 def _token_counts(usage: Any) -> tuple[int, int, int, int]:
     """Input, output, cached and reasoning tokens from chat (``prompt_tokens``...) or
-    responses usage."""
+    responses usage: ``_int`` of each count, ``_detail`` of each detail."""
     if type(usage) is not dict and not isinstance(usage, Mapping):
         return 0, 0, 0, 0
     get = usage.get
     if "prompt_tokens" in usage or "completion_tokens" in usage:
-        return (
-            _int(get("prompt_tokens")),
-            _int(get("completion_tokens")),
-            _detail(get("prompt_tokens_details"), "cached_tokens"),
-            _detail(get("completion_tokens_details"), "reasoning_tokens"),
-        )
+        names = _CHAT_USAGE
+    else:
+        names = _RESPONSES_USAGE
+    inp, out, inp_details, out_details = get(names[0]), get(names[1]), get(names[2]), get(names[3])
+    # The usual values (int counts, dict or absent details) without a call per field: every
+    # request's record reads them.
     return (
-        _int(get("input_tokens")),
-        _int(get("output_tokens")),
-        _detail(get("input_tokens_details"), "cached_tokens"),
-        _detail(get("output_tokens_details"), "reasoning_tokens"),
+        inp if type(inp) is int and inp > 0 else _int(inp),
+        out if type(out) is int and out > 0 else _int(out),
+        _int(inp_details.get("cached_tokens"))
+        if type(inp_details) is dict
+        else _detail(inp_details, "cached_tokens"),
+        _int(out_details.get("reasoning_tokens"))
+        if type(out_details) is dict
+        else _detail(out_details, "reasoning_tokens"),
     )
+
+
+#: The count and detail fields of chat usage and of responses usage, in _token_counts' order.
+_CHAT_USAGE: Final = (
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+)
+_RESPONSES_USAGE: Final = (
+    "input_tokens",
+    "output_tokens",
+    "input_tokens_details",
+    "output_tokens_details",
+)
+
+
+def _content_type(headers: Any) -> bytes:
+    """The value of the last ``content-type`` header (names in any case), else ``b""``."""
+    ctype = b""
+    for name, value in headers:
+        # Only a 12-byte name is lowered: lowering every name costs more.
+        if len(name) == 12 and name.lower() == b"content-type":
+            ctype = value
+    return ctype
 
 
 def _tokens(usage: Any) -> dict[str, int]:
