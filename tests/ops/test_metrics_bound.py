@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from akgate.ops import PrometheusMetrics
+from akgate.ops._metrics import metric_fields
+
+from .test_access_writer import observation, requests, routing
 
 
 @dataclass
@@ -16,16 +21,24 @@ class _Finished:
     """The fields of a finished ``Observation`` that the metrics read."""
 
     endpoint: str = "chat_completions"
-    model: str | None = "m"
-    metadata: Any = True
-    provider: str | None = "upstream"
+    model: str = "m"
+    provider: str = "upstream"
     status: int = 200
     duration: float = 0.002
     ttft: float | None = None
     tokens: tuple[int, int] | None = (10, 20)
     cost: float | None = 0.5
-    fallbacks: int = 0
     error_code: str | None = None
+    requested_model: str | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        cost = {"usd": self.cost} if self.cost is not None else None
+        return {"model_canonical": self.model, "provider": self.provider, "cost": cost}
+
+    @property
+    def routing(self) -> dict[str, Any]:
+        return {"metadata": self.metadata, "tokens": self.tokens, "attempts": [{}]}
 
 
 def test_a_repeated_answer_records_without_a_label_lookup(
@@ -43,8 +56,8 @@ def test_a_repeated_answer_records_without_a_label_lookup(
     monkeypatch.setattr(metrics, "_child", child)
     metrics._record(_Finished(duration=0.02))  # type: ignore[arg-type]
     metrics._record(_Finished(status=404, tokens=(1, 2)))  # type: ignore[arg-type]
-    # Only the cost (once per answer with a cost) and the new status were looked up.
-    assert ("m", "upstream") in looked_up
+    # Only the new status was looked up.
+    assert ("m", "upstream") not in looked_up
     assert ("chat_completions", "m", "upstream", "200") not in looked_up
     assert ("chat_completions", "m", "upstream", "404") in looked_up
     assert ("m", "upstream", "input") not in looked_up
@@ -61,3 +74,25 @@ def test_a_repeated_answer_records_without_a_label_lookup(
     assert sample("akgate_cost_usd_total", usage) == 1.5
     # A series appears only once something was recorded in it (no first-byte time here).
     assert sample("akgate_time_to_first_token_seconds_count", answer) is None
+
+
+@settings(max_examples=300)
+@given(data=requests, recorded=routing, costs=st.none() | st.integers(-2, 10) | st.floats())
+def test_the_metric_fields_are_the_observations_properties(
+    data: dict[str, Any], recorded: dict[str, Any], costs: Any
+) -> None:
+    """metric_fields reads what routing recorded once: the same values as the Observation's
+    properties, which the metrics read one by one before."""
+    if data["routing"] is not None and not isinstance(data["routing"], str):
+        data["routing"] = recorded  # what routing records, most of the time
+        if isinstance(recorded.get("metadata"), dict) and costs is not None:
+            recorded["metadata"]["cost"] = {"usd": costs}
+    obs = observation(data)
+    assert metric_fields(obs) == (
+        obs.endpoint,
+        (obs.model if obs.metadata else "-") or "-",
+        obs.provider or "-",
+        obs.tokens,
+        obs.cost,
+        obs.fallbacks,
+    )

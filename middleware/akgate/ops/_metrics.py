@@ -144,6 +144,8 @@ class PrometheusMetrics:
         self._answers: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         #: The input and output token counters' ``inc`` per (model, provider).
         self._usage: dict[tuple[str, str], tuple[Any, Any]] = {}
+        #: The cost counter's ``inc`` per (model, provider) (a series appears once it counts).
+        self._costs: dict[tuple[str, str], Any] = {}
         self._exposition = prom.generate_latest
         self._content_type = prom.CONTENT_TYPE_LATEST.encode()
         self._prom = prom
@@ -188,10 +190,7 @@ class PrometheusMetrics:
         return child
 
     def _record(self, obs: Observation) -> None:
-        endpoint = obs.endpoint
-        model = obs.model if obs.metadata else "-"  # only catalog ids, never what was asked
-        provider = obs.provider or "-"
-        model = model or "-"
+        endpoint, model, provider, tokens, cost, fallbacks = metric_fields(obs)
         child = self._child
         status = obs.status
         answer = self._answers.get((endpoint, model, provider, status))
@@ -206,7 +205,6 @@ class PrometheusMetrics:
         ttft = obs.ttft
         if ttft is not None:
             child(self.ttft, endpoint, model, provider).observe(ttft)
-        tokens = obs.tokens
         if tokens is not None:
             usage = self._usage.get((model, provider))
             if usage is None:
@@ -216,11 +214,13 @@ class PrometheusMetrics:
                 )
             usage[0](tokens[0])
             usage[1](tokens[1])
-        cost = obs.cost
         if cost:
-            child(self.cost, model, provider).inc(cost)
-        if obs.fallbacks:
-            child(self.fallbacks, endpoint).inc(obs.fallbacks)
+            add_cost = self._costs.get((model, provider))
+            if add_cost is None:
+                add_cost = self._costs[(model, provider)] = child(self.cost, model, provider).inc
+            add_cost(cost)
+        if fallbacks:
+            child(self.fallbacks, endpoint).inc(fallbacks)
         reason = _REJECTIONS.get(obs.error_code or "")
         if reason is not None:
             child(self.rejections, reason).inc()
@@ -237,6 +237,38 @@ class PrometheusMetrics:
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         body = self._exposition(registry)
         await _plain(send, 200, body, [(b"content-type", self._content_type)])
+
+
+def metric_fields(
+    obs: Observation,
+) -> tuple[str, str, str, tuple[int, int] | None, float | None, int]:
+    """``(endpoint, model, provider, tokens, cost, fallbacks)`` of a finished request as the
+    metrics label and count them: the Observation's properties of those names (``model`` only
+    when routing answered, ``-`` for a missing label), with what routing recorded read once
+    rather than once per property (every request pays for this function)."""
+    routing = obs.routing
+    metadata = obs.metadata
+    attempts = routing.get("attempts") or ()
+    model: str | None = "-"  # only catalog ids, never what was asked
+    if metadata:
+        model = metadata.get("model_canonical")
+        if not isinstance(model, str):
+            model = obs.requested_model
+    provider = metadata.get("provider")
+    if not isinstance(provider, str):
+        provider = str(attempts[-1]["provider"]) if attempts else None
+    value = routing.get("tokens")
+    tokens = (int(value[0]), int(value[1])) if value is not None else None
+    cost = metadata.get("cost")
+    usd = cost.get("usd") if isinstance(cost, dict) else None
+    return (
+        obs.endpoint,
+        model or "-",
+        provider or "-",
+        tokens,
+        float(usd) if isinstance(usd, (int, float)) else None,
+        max(0, len(attempts) - 1) if metadata else len(attempts),
+    )
 
 
 async def _plain(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
