@@ -270,64 +270,14 @@ class SpendControl:
             if ctx.body is not None:
                 receive = replay_receive(ctx.body, ctx.raw_receive or receive)
                 scope = scope_with_body(scope, ctx.body)
-        await self._serve(scope, receive, send, ctx, endpoint, payload, limits)
-
-    def _cached_limits(self, identity: Identity) -> tuple[Limits | None, Limits | None] | None:
-        """The limits from the store's cache without an ``await`` (the usual path), or None
-        when either is not cached (or the store has no ``peek_limits``)."""
-        peek = self._peek_limits
-        if peek is None:
-            return None
-        key_hit, key_limits = peek("api_key", identity.key_id)
-        ws_hit, ws_limits = peek("workspace", identity.workspace_id)
-        if not (key_hit and ws_hit):
-            return None
-        return (
-            None if key_limits is None or key_limits.empty else key_limits,
-            None if ws_limits is None or ws_limits.empty else ws_limits,
-        )
-
-    async def _limits_of(self, identity: Identity) -> tuple[Limits | None, Limits | None]:
-        """The key's and the workspace's limits (None where there are none)."""
-        assert self.limits is not None
-        key_limits = await self.limits.get_limits("api_key", identity.key_id)
-        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
-        return (
-            None if key_limits is None or key_limits.empty else key_limits,
-            None if ws_limits is None or ws_limits.empty else ws_limits,
-        )
-
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ledger = self.ledger
-
-        async def send_flushing(message: Message) -> None:
-            # Every request has finished by now (the server drained them): write them all.
-            if (
-                message["type"] == "lifespan.shutdown.complete"
-                and ledger is not None
-                and not await ledger.flush()
-            ):
-                logger.error("akgate usage: records still unwritten at shutdown")
-            await send(message)
-
-        await self.app(scope, receive, send_flushing)
-
-    async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        ctx: RequestContext,
-        endpoint: Endpoint,
-        payload: dict[str, Any] | None,
-        limits: tuple[Limits | None, Limits | None],
-    ) -> None:
-        identity = ctx.identity
-        now = self.clock()
+        # (Served here rather than in a method of its own: a coroutine less on every
+        # request, and one frame less each time the request's task resumes.)
         checks: tuple[_Check, ...] = ()
         slots: list[Slot] = []
         admission: Admission | None = None
+        now = 0.0  # the limits' clock, read when there are limits to check
         if identity is not None and payload is not None:
+            now = self.clock()
             checks, slot_sets = self._plan(identity, *limits, now)
             slots = self._slots(checks, slot_sets, payload, ctx)
             try:
@@ -408,6 +358,46 @@ class SpendControl:
                 else:
                     await self._settle(ctx, checks, slots, record)
                 self._append(record)
+
+    def _cached_limits(self, identity: Identity) -> tuple[Limits | None, Limits | None] | None:
+        """The limits from the store's cache without an ``await`` (the usual path), or None
+        when either is not cached (or the store has no ``peek_limits``)."""
+        peek = self._peek_limits
+        if peek is None:
+            return None
+        key_hit, key_limits = peek("api_key", identity.key_id)
+        ws_hit, ws_limits = peek("workspace", identity.workspace_id)
+        if not (key_hit and ws_hit):
+            return None
+        return (
+            None if key_limits is None or key_limits.empty else key_limits,
+            None if ws_limits is None or ws_limits.empty else ws_limits,
+        )
+
+    async def _limits_of(self, identity: Identity) -> tuple[Limits | None, Limits | None]:
+        """The key's and the workspace's limits (None where there are none)."""
+        assert self.limits is not None
+        key_limits = await self.limits.get_limits("api_key", identity.key_id)
+        ws_limits = await self.limits.get_limits("workspace", identity.workspace_id)
+        return (
+            None if key_limits is None or key_limits.empty else key_limits,
+            None if ws_limits is None or ws_limits.empty else ws_limits,
+        )
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ledger = self.ledger
+
+        async def send_flushing(message: Message) -> None:
+            # Every request has finished by now (the server drained them): write them all.
+            if (
+                message["type"] == "lifespan.shutdown.complete"
+                and ledger is not None
+                and not await ledger.flush()
+            ):
+                logger.error("akgate usage: records still unwritten at shutdown")
+            await send(message)
+
+        await self.app(scope, receive, send_flushing)
 
     # -- admission ----------------------------------------------------------------------------
     def _slots(
