@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -552,3 +553,85 @@ def test_a_loop_closed_before_its_flush_does_not_hold_up_the_next_loops_lines() 
             return [line.split(" ")[1] for line in stream.getvalue().splitlines()]
 
         assert asyncio.run(next_request()) == ["req_early", "req_next"]
+
+
+async def test_a_turns_later_lines_skip_the_running_loop_look_up() -> None:
+    """Once a flush is scheduled on this thread's running loop, the turn's next lines go with it
+    without asking asyncio for the running loop (each ask costs a getpid system call)."""
+    layer = AccessLog(answer)
+    real = asyncio.get_running_loop
+    asked: list[int] = []
+
+    def counting() -> asyncio.AbstractEventLoop:
+        asked.append(1)
+        return real()
+
+    with served_logging() as (_, handler):
+        stream = Stream()
+        handler.setStream(stream)  # type: ignore[arg-type]
+        stream.writes = stream.flushes = 0
+        with mock.patch("akgate.ops._accesswriter.asyncio.get_running_loop", counting):
+            for n in range(3):
+                layer._log(observation(_simple(f"req_{n}")))
+        assert len(asked) == 1
+        assert stream.getvalue() == ""
+        await asyncio.sleep(0)
+        assert [line.split(" ")[1] for line in stream.getvalue().splitlines()] == [
+            "req_0",
+            "req_1",
+            "req_2",
+        ]
+        assert (stream.writes, stream.flushes) == (1, 1)
+
+
+def test_a_flush_left_on_a_stopped_loop_is_not_relied_on() -> None:
+    """A loop stopped (and closed) before the turn that would write its lines: the next loop on
+    the same thread writes them, with its own line, by the end of its turn."""
+    layer = AccessLog(answer)
+    with served_logging() as (_, handler):
+        stream = Stream()
+        handler.setStream(stream)  # type: ignore[arg-type]
+        first = asyncio.new_event_loop()
+
+        def log_and_stop() -> None:
+            layer._log(observation(_simple("req_0")))
+            first.stop()  # the loop ends with this turn: the flush it scheduled never runs
+
+        first.call_soon(log_and_stop)
+        first.run_forever()
+        first.close()
+        assert stream.getvalue() == ""
+
+        async def next_loop() -> str:
+            layer._log(observation(_simple("req_1")))
+            await asyncio.sleep(0)
+            return stream.getvalue()
+
+        written = asyncio.run(next_loop())
+        assert [line.split(" ")[1] for line in written.splitlines()] == ["req_0", "req_1"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+async def test_a_forked_child_writes_its_line_at_once() -> None:
+    """A child forked while a flush is scheduled on the parent's loop does not wait for that
+    loop (it does not run in the child): its line is written at once, as outside a loop."""
+    layer = AccessLog(answer)
+    read_end, write_end = os.pipe()
+    out = os.fdopen(write_end, "w")
+    with served_logging() as (_, handler):
+        saved = handler.stream
+        handler.setStream(out)
+        layer._log(observation(_simple("req_parent")))  # a flush scheduled on this loop
+        pid = os.fork()
+        if pid == 0:  # the child: log, then leave without any clean-up
+            try:
+                layer._log(observation(_simple("req_child")))
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)  # noqa: ASYNC222  (the child exits at once)
+        handler._pending.clear()  # the parent's own line is not what this test reads
+        handler.setStream(saved)
+    out.close()
+    with os.fdopen(read_end) as pipe:
+        child_output = pipe.read()
+    assert "req_child" in child_output

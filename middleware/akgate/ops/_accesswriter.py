@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, TextIO
 
@@ -63,6 +66,9 @@ class AccessLineHandler(_StreamHandler):
         #: The loop whose next turn writes the pending lines (a loop closed before that turn,
         #: or another thread's loop, is not relied on: its lines go with the next flush).
         self._flush_loop: asyncio.AbstractEventLoop | None = None
+        #: The thread that scheduled that flush (``threading.get_ident``).
+        self._flush_thread = 0
+        _HANDLERS.add(self)
 
     def writes_directly_for(self, logger: logging.Logger) -> bool:
         """Whether an ``INFO`` record of ``logger`` (enabled: the caller checked) would reach this
@@ -83,12 +89,24 @@ class AccessLineHandler(_StreamHandler):
         """Write the line ``message`` logged at ``created``, by the end of this event-loop turn
         (at once outside an asyncio loop)."""
         self._pending.append(self._line_formatter.access_line(message, created) + self.terminator)
+        flush_loop = self._flush_loop
+        if (
+            flush_loop is not None
+            and self._flush_thread == threading.get_ident()
+            and flush_loop.is_running()
+        ):
+            # The flush this thread scheduled has not run, and the loop it is on still runs:
+            # that is this thread's running loop (a thread runs one loop at a time), whose turn
+            # ends with it. Known without get_running_loop(), which costs a getpid() system
+            # call each time (it checks for a fork; a fork forgets the flush, see below).
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        if self._flush_loop is not loop:
+        if flush_loop is not loop:
+            self._flush_thread = threading.get_ident()
             self._flush_loop = loop
             loop.call_soon(self.flush)
 
@@ -134,6 +152,20 @@ class AccessLineHandler(_StreamHandler):
                     }
                 )
             )
+
+
+#: The live handlers: a forked child forgets the flushes its parent's loop had scheduled (that
+#: loop does not run in the child, though its copy says it is running).
+_HANDLERS: weakref.WeakSet[AccessLineHandler] = weakref.WeakSet()
+
+
+def _forget_scheduled_flushes() -> None:
+    for handler in list(_HANDLERS):
+        handler._flush_loop = None
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forget_scheduled_flushes)
 
 
 def direct_handler(logger: logging.Logger) -> AccessLineHandler | None:
