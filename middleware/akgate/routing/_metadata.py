@@ -70,8 +70,9 @@ def inject_json(
         return None
     metadata = finalize(obj.get("usage"))
     end = body.rfind(b"}")
-    if obj and body.find(b'"routing_metadata"') < 0 and not body[end + 1 :].strip():
-        # Splice before the closing brace instead of re-serialising the whole body.
+    if obj and "routing_metadata" not in obj and not body[end + 1 :].strip():
+        # Splice before the closing brace instead of re-serialising the whole body (the object
+        # has no such key of its own, so the spliced one is its only one).
         if parsed is not None:
             parsed["routing_metadata"] = metadata
         return body[:end] + b',"routing_metadata":' + to_json(metadata) + b"}"
