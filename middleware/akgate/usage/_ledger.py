@@ -180,9 +180,9 @@ class UsageLedger:
                 self.on_record(record)
             except Exception as exc:
                 logger.warning("akgate usage: on_record hook failed (%s)", type(exc).__name__)
-        self.append_row(_fields(record))
+        self._queue_row(_fields(record))
 
-    def append_row(self, row: tuple[Any, ...]) -> None:
+    def _queue_row(self, row: tuple[Any, ...]) -> None:
         """Queue a record given as its fields in ``RECORD_COLUMNS`` order (what :meth:`append`
         queues; the ``on_record`` hook is not called)."""
         pending = self._pending

@@ -672,7 +672,7 @@ class SpendControl:
         if ledger is None:
             return
         if type(ledger) is UsageLedger and ledger.on_record is None:
-            ledger.append_row(row)
+            ledger._queue_row(row)
         else:
             ledger.append(UsageRecord(*row))
 
