@@ -192,6 +192,17 @@ def request_context(
     ctx = scope.get(SCOPE_KEY)
     if ctx is not None and isinstance(ctx, RequestContext):  # get_context, inlined
         return scope, send, ctx
+    scope, ctx = open_context(scope)
+    return scope, _with_request_id(send, ctx.request_id.encode(), on_start), ctx
+
+
+def open_context(scope: Scope) -> tuple[Scope, RequestContext]:
+    """``(scope, ctx)``: a new context for a request that has none, in a copy of ``scope``.
+
+    What :func:`request_context` does when it creates the context, without the ``send`` wrapper:
+    for a layer that adds the ``X-Request-ID`` header (:func:`with_request_id`) in a ``send``
+    wrapper of its own.
+    """
     # The outermost akgate layer: a key in the URL goes before the server logs it (in place,
     # see akgate._query) and before any layer can forward it.
     if scope.get("query_string"):
@@ -229,8 +240,18 @@ def request_context(
     )
     # One context variable for both the envelope and the id (``current_request_id``).
     _ERROR_FORMAT.set((error_format, request_id))
-    new_scope = {**scope, SCOPE_KEY: ctx}
-    return new_scope, _with_request_id(send, request_id.encode(), on_start), ctx
+    return {**scope, SCOPE_KEY: ctx}, ctx
+
+
+def with_request_id(message: Any, request_id: bytes) -> Any:
+    """The response start ``message`` with ``X-Request-ID: request_id`` added, unless it has one
+    (then ``message`` itself)."""
+    headers = message.get("headers", ())
+    for name, _ in headers:
+        # (Only a 12-byte name is lowered: lowering every name costs more.)
+        if len(name) == 12 and name.lower() == b"x-request-id":
+            return message
+    return {**message, "headers": [*headers, (b"x-request-id", request_id)]}
 
 
 def _with_request_id(
@@ -243,13 +264,7 @@ def _with_request_id(
         if message["type"] == "http.response.start":
             if on_start is not None:
                 on_start()
-            headers = message.get("headers", ())
-            for name, _ in headers:
-                # (Only a 12-byte name is lowered: lowering every name costs more.)
-                if len(name) == 12 and name.lower() == b"x-request-id":
-                    break
-            else:
-                message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
+            message = with_request_id(message, request_id)
         await send(message)
 
     return send_with_request_id
