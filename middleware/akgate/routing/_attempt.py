@@ -102,9 +102,8 @@ class Attempt:
         "warnings",
     )
 
-    def __init__(
+    def __init__(  # (positional: a dozen keywords cost a dict per attempt)
         self,
-        *,
         route: Route,
         plan: Plan,
         ctx: RequestContext,
@@ -433,14 +432,16 @@ class Attempt:
             state["tokens"] = counted
             state["usage"] = usage  # the ledger's token counts
         t_first = self.t_first if self.t_first is not None else now
+        # Measurements to 0.1 ms and 0.01 token/s: ``round(x * 10) / 10`` gives them, where
+        # ``round(x, 1)`` formats the float in decimal first (~0.5 µs each).
         if self.mode == "sse":
-            metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 1000, 1)
+            metadata["ttft_ms"] = round(max(0.0, t_first - self.t0) * 10_000) / 10
             elapsed = now - t_first
         else:
             elapsed = now - self.t_start
         if output and elapsed > 0:
             self.tps = output / elapsed
-            metadata["throughput_tps"] = round(self.tps, 2)
+            metadata["throughput_tps"] = round(self.tps * 100) / 100
         if self.ctx.warnings:
             metadata["warnings"] = merge_warnings(self.ctx.warnings)
         if route.offering.tier is not None:

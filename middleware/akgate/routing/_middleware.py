@@ -440,18 +440,18 @@ class Routing:
                 cancel = open_scope(
                     min(now + timeout_ms / 1000, deadline) if timeout_ms else deadline
                 )
-            attempt = Attempt(
-                route=route,
-                plan=plan,
-                ctx=ctx,
-                client_send=send,
-                raw_receive=raw_receive,
-                clock=self.clock,
-                t0=t0,
-                warnings=warnings,
-                deadline=deadline,
-                cancel=cancel,
-                request_size=len(body),
+            attempt = Attempt(  # (positional, in the order of its parameters)
+                route,
+                plan,
+                ctx,
+                send,
+                raw_receive,
+                self.clock,
+                t0,
+                warnings,
+                deadline,
+                cancel,
+                len(body),
             )
 
             app = self._apps[(route.provider.name, plan.endpoint)]
@@ -473,7 +473,9 @@ class Routing:
                         await app(attempt_scope, replay_receive(body, attempt.relay), attempt.send)
                     except Exception as exc:
                         attempt.exc = exc
-            record = {"provider": route.provider.name, "model": route.model.id}
+            # (The route's key holds both names: the catalog model's ``id`` is a pydantic
+            # attribute, slower to read.)
+            record = {"provider": route.key[0], "model": route.key[1]}
             attempts.append(record)
             if attempt.exc is not None:
                 # A provider app raising is a bug in it (for "app", the user's own route).
@@ -525,18 +527,16 @@ class Routing:
         if type(self.stats) is not InMemoryStats:
             return ttft, attempt.tps
         try:  # its record() only calls add(): no coroutine for it
-            self.stats.add(
-                attempt.route.provider.name, attempt.route.model.id, ttft_ms=ttft, tps=attempt.tps
-            )
+            key = attempt.route.key  # (provider, model)
+            self.stats.add(key[0], key[1], ttft_ms=ttft, tps=attempt.tps)
         except Exception as exc:  # advisory
             logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
         return None
 
     async def _record_stats(self, attempt: Attempt, ttft: float | None, tps: float | None) -> None:
         try:
-            await self.stats.record(
-                attempt.route.provider.name, attempt.route.model.id, ttft_ms=ttft, tps=tps
-            )
+            key = attempt.route.key  # (provider, model)
+            await self.stats.record(key[0], key[1], ttft_ms=ttft, tps=tps)
         except Exception as exc:  # advisory
             logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
 
