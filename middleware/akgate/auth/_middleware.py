@@ -60,6 +60,9 @@ MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[by
 _WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Bearer"}
 #: Keys remembered parsed and hashed per layer (see ``APIKeyAuth._known``).
 _KNOWN_KEYS_MAX: Final = 1024
+#: The stores whose ``cached(key_hash)`` answers as their ``lookup`` would, without a coroutine
+#: (exactly these classes: a subclass may look up differently).
+_CACHING_STORES: Final = frozenset({MemoryKeyStore, SQLiteKeyStore, RedisKeyStore})
 _RATE_HEADER_NAMES: Final = frozenset(
     {
         b"x-ratelimit-limit-requests",
@@ -281,11 +284,13 @@ class APIKeyAuth:
             # an OPTIONS upstream, see akgate._endpoints).
             await self.app(scope, receive, send)
             return
-        try:
-            record = await self._authenticate(scope, ctx)
-        except GatewayError as err:
-            await send_error(send, err)
-            return
+        record = self._known_record(scope.get("headers", ()))
+        if record is None:  # (not a key seen before, with its record cached and valid)
+            try:
+                record = await self._authenticate(scope, ctx)
+            except GatewayError as err:
+                await send_error(send, err)
+                return
         identity = record.identity()
         ctx.identity = identity
 
@@ -342,6 +347,29 @@ class APIKeyAuth:
         except ClientDisconnected:
             return
         await self.app(scope, receive, send)
+
+    def _known_record(self, headers: Iterable[tuple[bytes, bytes]]) -> KeyRecord | None:
+        """The record of a key seen before when its store has it cached and it passes every
+        check of :meth:`_authenticate` (which would return it), else None: most requests, with
+        no coroutine for the lookup."""
+        store = self.store
+        if type(store) not in _CACHING_STORES:
+            return None
+        raw = _extract_key(headers)
+        known = self._known.get(raw) if type(raw) is bytes else None
+        if known is None:
+            return None
+        key_hash = known[2]
+        record: KeyRecord | None = store.cached(key_hash)  # type: ignore[attr-defined]
+        if (
+            record is None
+            or record.revoked_at is not None
+            or record.expired(self.clock())
+            or (known[1] == "test" and not self.allow_test_keys)
+            or not hmac.compare_digest(record.key_hash, key_hash)
+        ):
+            return None
+        return record
 
     async def _authenticate(self, scope: Scope, ctx: RequestContext) -> KeyRecord:
         headers = scope.get("headers", ())
