@@ -147,7 +147,7 @@ def validate_payload(
     ``inline_files`` accepts Responses ``input_file`` parts sent inline (``file_data`` or
     ``file_url``); without it they are 400 ``operation_not_allowed`` (a stateless endpoint).
     """
-    if not isinstance(cast(object, payload), dict):
+    if type(payload) is not dict and not isinstance(cast(object, payload), dict):
         raise GatewayError("invalid_request", "The request body must be a JSON object.")
     if _SIMPLE[endpoint](payload):
         return False  # valid as it is, and nothing in it to normalize
