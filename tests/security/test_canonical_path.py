@@ -218,3 +218,35 @@ def test_exact_row_paths_resolve_as_the_full_checks_do(
             full.refused,
         )
         assert fast.refused is (raw == "escaped")
+
+
+_PATHS = st.sampled_from(
+    ["/v1/chat/completions", "/v1/chat/completions/", "/v1//responses", "/v1/x", "/app", "/v1"]
+) | st.text(alphabet="/.;%abv1", max_size=12).map(lambda p: "/" + p)
+
+
+@given(_PATHS, st.sampled_from(["none", "fresh", "resolved", "other path"]))
+def test_gateway_scope_with_the_context_given_answers_as_when_it_looks(
+    path: str, ctx_state: str
+) -> None:
+    # Auth and validation pass the context they already hold instead of a second look-up.
+    from akgate._endpoints import gateway_scope
+    from akgate.context import request_context
+
+    async def nothing(message: Any) -> None:  # pragma: no cover - never called
+        pass
+
+    results = []
+    for given_ctx in (False, True):
+        scope: Scope = {"type": "http", "path": path, "raw_path": path.encode(), "headers": []}
+        if ctx_state != "none":
+            scope, _, ctx = request_context(scope, nothing)
+            if ctx_state == "resolved":
+                gateway_scope(scope)
+            elif ctx_state == "other path":
+                ctx.route = ("/elsewhere", None)
+        ctx_now = get_context(scope)
+        new_scope, resolution = gateway_scope(scope, ctx_now) if given_ctx else gateway_scope(scope)
+        route = None if ctx_now is None else ctx_now.route
+        results.append((new_scope["path"], new_scope["raw_path"], resolution, route))
+    assert results[0] == results[1]

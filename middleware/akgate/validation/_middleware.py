@@ -17,7 +17,7 @@ from akgate._asgi import (
 from akgate._endpoints import ENDPOINTS, gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Receive, Scope, Send
-from akgate.context import request_context
+from akgate.context import get_context, request_context
 from akgate.errors import GatewayError, send_error
 
 from ._validate import UnknownFields, validate_payload
@@ -89,7 +89,8 @@ class RequestValidation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope, resolution = gateway_scope(scope)
+        ctx = get_context(scope)  # (looked up once, for both calls below)
+        scope, resolution = gateway_scope(scope, ctx)
         if resolution is not None and resolution.refused:
             await send_refused(scope, send, resolution)
             return
@@ -104,7 +105,8 @@ class RequestValidation:
             # Not ours (CORS preflights included): untouched, body unread.
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
+        if ctx is None:
+            scope, send, ctx = request_context(scope, send)
         try:
             if scope["method"] not in spec.methods:
                 raise not_allowed(spec)
