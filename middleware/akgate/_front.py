@@ -86,7 +86,7 @@ class Front:
         if deadlines is None or deadlines.loop is not loop:
             deadlines = bound._deadlines = _Deadlines(loop, bound.timeout)
         watch = deadlines.add(task)
-        scope, ctx = open_context(scope)
+        scope, ctx = open_context(scope, path)
         if not resolution.rewrite:  # (remember_resolution: the layers inside need not resolve)
             ctx.route = (scope["path"], resolution)
         heartbeat = self.heartbeat
@@ -143,6 +143,7 @@ class Front:
         finally:
             if stream is not None:
                 stream.stop()
-            watch.lift()  # a deadline left pending would cancel the task after this request
+            if not watch.lifted:  # a deadline left pending would cancel the task after this
+                watch.lift()
         if timed_out:
             await bound._refuse(ctx.request_id, front_send)

@@ -196,21 +196,23 @@ def request_context(
     return scope, _with_request_id(send, ctx.request_id.encode(), on_start), ctx
 
 
-def open_context(scope: Scope) -> tuple[Scope, RequestContext]:
+def open_context(scope: Scope, path: str | None = None) -> tuple[Scope, RequestContext]:
     """``(scope, ctx)``: a new context for a request that has none, in a copy of ``scope``.
 
     What :func:`request_context` does when it creates the context, without the ``send`` wrapper:
     for a layer that adds the ``X-Request-ID`` header (:func:`with_request_id`) in a ``send``
-    wrapper of its own.
+    wrapper of its own. ``path``: the route path (``akgate._asgi.route_path``), when the caller
+    has it.
     """
     # The outermost akgate layer: a key in the URL goes before the server logs it (in place,
     # see akgate._query) and before any layer can forward it.
     if scope.get("query_string"):
         scrub_query(scope)
-    path: str = scope.get("path", "")
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path) and path != root_path:
-        path = path[len(root_path) :]
+    if path is None:
+        path = scope.get("path", "")
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path) and path != root_path:
+            path = path[len(root_path) :]
     error_format: ErrorFormat = "auriko"
     if path.startswith(ANTHROPIC_PATH_PREFIX):
         error_format = error_format_for(path)
@@ -222,7 +224,7 @@ def open_context(scope: Scope) -> tuple[Scope, RequestContext]:
                 request_id = value.decode()
             break
     if request_id is None:
-        request_id = new_request_id()
+        request_id = f"{_ID_PREFIX}{next(_id_counter):012x}"  # (new_request_id, inline)
     # (Positional: the generated __init__ binds them faster than keywords and default factories.)
     ctx = RequestContext(
         request_id,
