@@ -54,7 +54,7 @@ _ENDPOINTS: Final[dict[str, tuple[type[BaseModel], frozenset[str], str]]] = {
     "responses": (ResponsesRequest, RESPONSES_FIELDS, "/v1/responses"),
 }
 #: The plain requests that need neither the model nor a normalization (``_simple``).
-_SIMPLE: Final = {"chat_completions": is_simple_chat, "responses": is_simple_responses}
+SIMPLE: Final = {"chat_completions": is_simple_chat, "responses": is_simple_responses}
 
 
 def _known_only(
@@ -149,7 +149,7 @@ def validate_payload(
     """
     if type(payload) is not dict and not isinstance(cast(object, payload), dict):
         raise GatewayError("invalid_request", "The request body must be a JSON object.")
-    if _SIMPLE[endpoint](payload):
+    if SIMPLE[endpoint](payload):
         return False  # valid as it is, and nothing in it to normalize
     model, known, where = _ENDPOINTS[endpoint]
     checked = _known_only(payload, known, where, unknown_fields, warn)
