@@ -22,10 +22,10 @@ from typing import Any, Final
 from ._asgi import route_path
 from ._body_timeout import _CAN_UNCANCEL, RequestBodyTimeout, _Deadlines, _has_body
 from ._endpoints import resolve
-from ._keepalive import SSEKeepAlive, _is_sse, _TimerStream
+from ._keepalive import SSEKeepAlive, _is_event_stream, _TimerStream
 from ._pieces import PIECE_SIZE
 from ._types import Message, Receive, Scope, Send
-from .context import SCOPE_KEY, open_context, with_request_id
+from .context import SCOPE_KEY, open_context
 
 __all__ = ["Front"]
 
@@ -106,8 +106,8 @@ class Front:
             kind = message["type"]
             if kind == _START:
                 watch.response_started()
-                message = with_request_id(message, request_id)
-                if beats and _is_sse(message):
+                message, content_type = _start_with_request_id(message, request_id)
+                if beats and content_type is not None and _is_event_stream(content_type):
                     stream = _TimerStream(self.pieces(send), heartbeat.interval, loop)
                     await stream.send(message)
                     return
@@ -147,3 +147,23 @@ class Front:
                 watch.lift()
         if timed_out:
             await bound._refuse(ctx.request_id, front_send)
+
+
+def _start_with_request_id(message: Message, request_id: bytes) -> tuple[Message, bytes | None]:
+    """``(message, content type)``: :func:`akgate.context.with_request_id` of the response
+    start ``message`` and the value its :func:`akgate._keepalive._is_sse` reads, from one pass
+    over its headers (both names are 12 bytes: only those are lowered)."""
+    headers = message.get("headers", ())
+    content_type: bytes | None = None
+    has_id = False
+    for name, value in headers:
+        if len(name) == 12:
+            lowered = name.lower()
+            if lowered == b"content-type":
+                if content_type is None:
+                    content_type = value
+            elif lowered == b"x-request-id":
+                has_id = True
+    if not has_id:
+        message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
+    return message, content_type

@@ -371,3 +371,26 @@ async def test_no_heartbeat_after_the_app_returned_mid_stream() -> None:
             await make(_stream_left_open, interval=0.05)(scope, receive, send)
         await anyio.sleep(0.2)
         assert b"".join(m.get("body", b"") for m in sent) == b"data: 1\n\n", make
+
+
+_NAMES = st.sampled_from(
+    [b"content-type", b"Content-Type", b"X-Request-ID", b"x-request-id", b"x-request-ie", b"etag"]
+)
+_VALUES = st.sampled_from([b"text/event-stream", b"application/json; x=1", b"r-1", b""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=5))
+def test_one_pass_over_the_start_headers_reads_what_the_two_rules_read(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    from akgate._front import _start_with_request_id
+    from akgate._keepalive import _is_event_stream, _is_sse
+    from akgate.context import with_request_id
+
+    message: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": headers}
+    original = list(headers)
+    got, content_type = _start_with_request_id(message, b"req-x")
+    assert got == with_request_id(message, b"req-x")
+    assert (content_type is not None and _is_event_stream(content_type)) == _is_sse(message)
+    assert message["headers"] == original  # the inner app's message is never changed
