@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Final
+from types import FunctionType, MethodType
+from typing import Any, Final, cast
 
-from ._asgi import route_path
-from ._body_timeout import _CAN_UNCANCEL, RequestBodyTimeout, _Deadlines, _has_body
+from ._body_timeout import _CAN_UNCANCEL, RequestBodyTimeout, _Deadlines
 from ._endpoints import resolve
 from ._keepalive import SSEKeepAlive, _is_event_stream, _TimerStream
 from ._pieces import PIECE_SIZE
-from ._types import Message, Receive, Scope, Send
+from ._types import ASGIApp, Message, Receive, Scope, Send
 from .context import SCOPE_KEY, open_context
 
 __all__ = ["Front"]
@@ -41,7 +41,7 @@ class Front:
     at most ``piece`` bytes goes out as it is, without it.
     """
 
-    __slots__ = ("bound", "heartbeat", "piece", "pieces")
+    __slots__ = ("bound", "heartbeat", "inner", "piece", "pieces")
 
     def __init__(
         self,
@@ -56,14 +56,32 @@ class Front:
         self.heartbeat = heartbeat
         self.pieces = pieces
         self.piece = piece
+        #: The heartbeat layer's app, called as a bound method when it is a layer object: an
+        #: object's ``__call__`` is found and bound on every call otherwise.
+        inner = heartbeat.app
+        call = getattr(type(inner), "__call__", None)  # noqa: B004 (the method, not a test)
+        self.inner = (
+            cast(ASGIApp, MethodType(call, inner)) if isinstance(call, FunctionType) else inner
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # (HTTP scopes only.) Where the body-time bound passes the request on untouched (no
         # body, not a gateway path), the heartbeat layer gets it directly, as it would.
-        if not _has_body(scope):
+        has_body = False
+        for name, value in scope.get("headers", ()):  # (_has_body, inline: a call less)
+            if name == b"content-length":
+                has_body = value.strip() not in (b"0", b"")
+                break
+            if name == b"transfer-encoding":
+                has_body = True
+                break
+        if not has_body:
             await self.heartbeat(scope, receive, self.pieces(send))
             return
-        path = route_path(scope)
+        path: str = scope["path"]  # (route_path, inline)
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path) and path != root_path:
+            path = path[len(root_path) :]
         resolution = resolve(scope, path)
         if resolution is None:
             await self.heartbeat(scope, receive, self.pieces(send))
@@ -107,7 +125,12 @@ class Front:
             if kind == _START:
                 watch.response_started()
                 message, content_type = _start_with_request_id(message, request_id)
-                if beats and content_type is not None and _is_event_stream(content_type):
+                if (
+                    beats
+                    and content_type is not None
+                    and len(content_type) >= 17  # (``text/event-stream``: a JSON type is shorter)
+                    and _is_event_stream(content_type)
+                ):
                     stream = _TimerStream(self.pieces(send), heartbeat.interval, loop)
                     await stream.send(message)
                     return
@@ -125,7 +148,7 @@ class Front:
             return message
 
         try:
-            await heartbeat.app(scope, timed_receive, front_send)
+            await self.inner(scope, timed_receive, front_send)
         except asyncio.CancelledError:
             # Ours only when our deadline cancelled the task and nobody else did as well.
             if watch.fired and task.uncancel() <= watch.cancelling:

@@ -447,10 +447,11 @@ class GatewayApp:
         if body_timeout is not None:
             entry = RequestBodyTimeout(entry, timeout=body_timeout)
         self._entry = entry
-        # Both: the common request crosses them (and the pieces) in one step (akgate._front).
-        self._front: Front | None = None
+        # Both: the common request crosses them (and the pieces) in one step (akgate._front);
+        # held as a bound method, which is called without looking ``__call__`` up.
+        self._front: ASGIApp | None = None
         if isinstance(entry, RequestBodyTimeout) and isinstance(entry.app, SSEKeepAlive):
-            self._front = Front(entry, entry.app, piecewise)
+            self._front = Front(entry, entry.app, piecewise).__call__
 
     def __repr__(self) -> str:
         return f"GatewayApp({self.app!r})"
