@@ -23,8 +23,10 @@ from .context import RequestContext
 from .errors import GatewayError
 
 __all__ = [
+    "CR",
     "DEFAULT_MAX_BODY_SIZE",
     "JSON_ANSWER",
+    "LF",
     "ClientDisconnected",
     "answer_lifespan",
     "dumps",
@@ -43,6 +45,12 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
+
+#: ``\r`` and ``\n`` as ints, for ``CR in chunk``: an int operand of ``in`` is searched for
+#: directly, a bytes one is first tried as an int (a TypeError raised and cleared), and ``find``
+#: parses its arguments: a quarter to a third of the cost of either, per check.
+CR: Final = 0x0D
+LF: Final = 0x0A
 
 #: The ``RequestContext.state`` key where an in-process app (``DemoModel``) leaves
 #: ``(body, object)`` while it sends a JSON answer: a layer outside that receives that very

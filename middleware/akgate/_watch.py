@@ -11,6 +11,7 @@ event loops (trio) the watcher runs in a task group.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ __all__ = ["Release", "run_watched"]
 
 #: ``akgate.routing._cancel.open_scope``, imported on first use (the routing package imports
 #: the adapters, which import this module).
-_open_scope: Callable[[], CallScope] | None = None
+_open_scope: Callable[[float, asyncio.AbstractEventLoop], CallScope] | None = None
 
 
 async def run_watched(
@@ -49,7 +50,7 @@ async def run_watched(
         from .routing._cancel import open_scope
 
         _open_scope = open_scope
-    with _open_scope() as scope:
+    with _open_scope(math.inf, loop) as scope:  # (the loop at hand: no second lookup)
         task: asyncio.Task[None] = loop.create_task(watcher(scope))
         try:
             await call()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from akgate._types import Receive, Scope, Send
+from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.routing import _attempt as routing_attempt
 from akgate.routing._metadata import ChatStreamRewriter, ResponsesStreamRewriter
 from tests.routing.conftest import build, client
@@ -121,9 +121,24 @@ async def _big_json(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"{}", "more_body": False})
 
 
-async def test_oversized_json_answer_is_a_failed_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+async def _big_json_at_once(scope: Scope, receive: Receive, send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b" " * 10_000 + b"{}"})
+
+
+@pytest.mark.parametrize("answer", [_big_json, _big_json_at_once], ids=["in-pieces", "at-once"])
+async def test_oversized_json_answer_is_a_failed_attempt(
+    monkeypatch: pytest.MonkeyPatch, answer: ASGIApp
+) -> None:
+    # At once: the one-message path takes the same cap as the gathering one.
     monkeypatch.setattr(routing_attempt, "MAX_JSON_RESPONSE_SIZE", 5000)
-    app = build({"cheap": _big_json, "pricey": _big_json})
+    app = build({"cheap": answer, "pricey": answer})
     body = {"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}
     async with client(app) as c:
         r = await c.post("/v1/chat/completions", json=body)

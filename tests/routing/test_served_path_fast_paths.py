@@ -315,3 +315,39 @@ def test_the_usual_chat_usage_takes_the_one_call_path(details: Any) -> None:
     tokens = token_counts(usage)
     assert tokens is not None
     assert plain_chat_cost(usage, offering) == (17, 27, compute_cost(tokens, offering))
+
+
+# -- routing_metadata spliced into a JSON answer ---------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "routing_metadata", "usage"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["id", "usage", "routing_metadata", "x"]), _json_values),
+    st.sampled_from([b"", b" ", b"\n", b"\r\n\t "]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_spliced_json_answer_says_what_the_reencoded_one_says(
+    obj: dict[str, Any], trailing: bytes, spaced: bool, parsed: bool
+) -> None:
+    # The splice is taken when the object has no routing_metadata key of its own (its text may
+    # appear nested or inside a string): the answer then reads as the object with the key added.
+    body = json.dumps(obj, indent=1 if spaced else None).encode() + trailing
+    out = metadata_module.inject_json(
+        body, lambda usage: METADATA, json.loads(body) if parsed else None
+    )
+    assert out is not None
+    assert json.loads(out) == {**obj, "routing_metadata": METADATA}
+    if "routing_metadata" in obj or not obj:
+        assert out == to_json({**obj, "routing_metadata": METADATA})  # re-encoded
+    else:
+        assert out.startswith(body.rstrip()[:-1])  # the answer's own bytes, then the key

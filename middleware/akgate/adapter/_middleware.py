@@ -15,6 +15,7 @@ from pydantic_core import from_json
 
 from akgate._applog import log_app_exception
 from akgate._asgi import (
+    CR,
     DEFAULT_MAX_BODY_SIZE,
     ClientDisconnected,
     dumps,
@@ -628,7 +629,7 @@ def _lone_data_event(chunk: bytes, max_size: int) -> bytes | None:
         chunk.startswith(b"data: ")
         and chunk.endswith(b"\n\n")
         and chunk.find(b"\n") == len(chunk) - 2
-        and b"\r" not in chunk
+        and CR not in chunk
         and len(chunk) <= max_size
     ):
         return chunk[6:-2]

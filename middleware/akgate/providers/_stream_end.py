@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from akgate._asgi import CR
 from akgate.sse import MAX_EVENT_SIZE, SSEEvent, SSEParser
 
 __all__ = ["MARKERS", "StreamEnd"]
@@ -54,9 +55,9 @@ class StreamEnd:
         if parser is not None:
             return parser.feed(chunk)
         pending = self._rest
-        if b"\r" in chunk:
+        if CR in chunk:
             return self._hand_off(pending + chunk)
-        if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and pending[-1:] == b"\n"):
+        if chunk.find(b"\n\n") < 0 and not (chunk[:1] == b"\n" and pending[-1:] == b"\n"):
             # No event ended in this chunk: kept for the next (appended in place, so an event
             # that arrives in many small chunks costs no copy per chunk).
             pending += chunk

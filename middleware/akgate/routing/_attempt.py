@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
-from akgate._asgi import JSON_ANSWER, response_cap
+from akgate._asgi import CR, JSON_ANSWER, LF, response_cap
 from akgate._types import Message, Receive, Send
 from akgate.adapter._answer import ANSWER_SLOT
 from akgate.context import Endpoint, RequestContext
@@ -226,6 +226,11 @@ class Attempt:
                 if not more:
                     await self._send_client_error()
                 return
+            if mode == "json" and not more and not self.buffer and len(body) <= self.cap:
+                # The usual JSON answer, whole in one message: nothing to gather.
+                self.finished = True
+                await self._send_json(body)
+                return
             if mode == "json" or mode == "fail" or mode == "too_large":
                 if mode == "json" and self.size + len(body) > self.cap:
                     self.mode = mode = "too_large"  # never committed: the next provider is tried
@@ -236,7 +241,9 @@ class Attempt:
                 if not more:
                     self.finished = mode == "json"
                     if mode == "json":
-                        await self._send_json()
+                        buffer = self.buffer
+                        self.buffer = []
+                        await self._send_json(buffer[0] if len(buffer) == 1 else b"".join(buffer))
                 return
             if not self.committed:
                 await self._commit(stream=False)
@@ -282,7 +289,7 @@ class Attempt:
         while it is incomplete, or when the stream is refused (not SSE of JSON)."""
         self.buffer.append(body)
         self.size += len(body)
-        if more and body.find(b"\n") < 0 and body.find(b"\r") < 0:
+        if more and LF not in body and CR not in body:
             # No blank line can have completed: don't rescan (a trickled event stays linear).
             if self.size > MAX_EVENT_SIZE:
                 self._reject()
@@ -344,12 +351,10 @@ class Attempt:
         for w in self.warnings:
             self.ctx.warn(w["type"], w["code"], w["message"])
 
-    async def _send_json(self) -> None:
+    async def _send_json(self, buffered: bytes) -> None:
+        """Send the provider's whole JSON answer ``buffered`` with ``routing_metadata``."""
         start = self.start
         assert start is not None
-        buffer = self.buffer
-        buffered = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-        self.buffer = []
         # The adapter's Response object when these are its bytes (akgate.adapter._answer).
         state = self.ctx.state
         slot = state.get(ANSWER_SLOT)
@@ -383,7 +388,8 @@ class Attempt:
         belong in its metadata."""
         self.committed = True
         self.t_first = self.clock()
-        self._adopt_warnings()
+        if self.warnings:
+            self._adopt_warnings()
         return self.finalize(usage)
 
     async def _send_client_error(self) -> None:

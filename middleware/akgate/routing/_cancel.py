@@ -217,9 +217,16 @@ class TaskScope:
         return False
 
 
-def open_scope(deadline: float = math.inf) -> CallScope:
-    """A cancel scope for one provider call, to enter in the task that makes the call."""
+def open_scope(
+    deadline: float = math.inf, loop: asyncio.AbstractEventLoop | None = None
+) -> CallScope:
+    """A cancel scope for one provider call, to enter in the task that makes the call.
+
+    ``loop``: the running asyncio loop, when the caller has it at hand (looking it up costs a
+    system call, ``getpid``, on Python 3.11)."""
     if _TASK_STATES is not None:
+        if loop is not None:
+            return TaskScope(loop, deadline)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another event loop (trio)

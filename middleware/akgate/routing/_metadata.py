@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from pydantic_core import from_json, to_json
 
+from akgate._asgi import CR, LF
 from akgate._faults import fault_payload, responses_error_event
 from akgate.errors import anthropic_error_type, error_payload, status_for
 from akgate.sse import MAX_EVENT_SIZE, SSEEventTooLarge, SSEParser, encode_event
@@ -69,8 +70,9 @@ def inject_json(
         return None
     metadata = finalize(obj.get("usage"))
     end = body.rfind(b"}")
-    if obj and body.find(b'"routing_metadata"') < 0 and not body[end + 1 :].strip():
-        # Splice before the closing brace instead of re-serialising the whole body.
+    if obj and "routing_metadata" not in obj and not body[end + 1 :].strip():
+        # Splice before the closing brace instead of re-serialising the whole body (the object
+        # has no such key of its own, so the spliced one is its only one).
         if parsed is not None:
             parsed["routing_metadata"] = metadata
         return body[:end] + b',"routing_metadata":' + to_json(metadata) + b"}"
@@ -80,7 +82,7 @@ def inject_json(
 
 def _split_event(raw: bytes) -> tuple[str | None, str | None]:
     """``(event name, data)`` of one ``\\n``-delimited event block."""
-    if raw.startswith(b"data: ") and raw.find(b"\n") < 0:  # the usual one-line event
+    if raw.startswith(b"data: ") and LF not in raw:  # the usual one-line event
         return None, raw[6:].decode("utf-8", "replace")
     event: str | None = None
     data: list[str] = []
@@ -118,9 +120,8 @@ class _StreamRewriter:
         """Bytes to forward for this upstream chunk (complete events only)."""
         if self.overflowed:
             return b""
-        # (``bytes.find`` rather than ``in``: ``in`` first tries the operand as an int and
-        # clears the TypeError, which costs more than the search on a short chunk.)
-        if self._parser is None and chunk.find(b"\r") >= 0:
+        # (``CR``, an int: see ``akgate._asgi.CR``; other searches use ``find``.)
+        if self._parser is None and CR in chunk:
             self._parser = SSEParser(max_event_size=self.max_event_size)
             chunk = bytes(self._pending) + chunk
             self._pending = bytearray()
@@ -407,7 +408,7 @@ def _splice_head(obj: dict[str, Any], event: str | None, raw: bytes | None) -> b
     if type(choices) is not list or choices:
         return None  # missing or null: _finish adds "choices": [], which changes the object
     text = raw.rstrip()
-    if not text.startswith(b"data: ") or text.find(b"\n") >= 0 or not text.endswith(b"}"):
+    if not text.startswith(b"data: ") or LF in text or not text.endswith(b"}"):
         return None
     return text[:-1] + b',"routing_metadata":'
 

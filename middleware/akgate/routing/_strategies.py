@@ -124,8 +124,13 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     if fmt is not None and _is_mapping(fmt) and fmt.get("type") in ("json_object", "json_schema"):
         structured = fmt["type"]
     tools = bool(payload.get("tools"))
-    # Iterate the (few) request keys rather than the 15 checked parameters.
-    params = tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None])
+    # Iterate the (few) request keys rather than the 15 checked parameters; ``isdisjoint``
+    # answers the usual request (none of them) in one call.
+    params = (
+        ()
+        if _PARAM_SET.isdisjoint(payload)
+        else tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None])
+    )
     if not (tools or vision or files or structured or params or isinstance(effort, str)):
         return NO_NEEDS  # the usual plain request (what the general rule builds for it)
     return Needs(

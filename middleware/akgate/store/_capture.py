@@ -279,8 +279,8 @@ class ResponseCapture:
         """Whether whole ``events`` may hold one the capture changes (else they pass unread)."""
         return (
             _LIFECYCLE_NAME.search(events) is not None
-            or b"\\u" in events
-            or (self.turn.seal is not None and b"response.output_item.done" in events)
+            or events.find(b"\\u") >= 0
+            or (self.turn.seal is not None and events.find(b"response.output_item.done") >= 0)
         )
 
     async def _some_events(self, chunk: bytes, more_body: bool) -> None:

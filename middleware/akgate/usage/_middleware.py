@@ -367,7 +367,7 @@ class SpendControl:
                 if headers:
                     inner += headers
                     message = {**message, "headers": inner}
-                if b"text/event-stream" in ctype:
+                if ctype.find(b"text/event-stream") >= 0:
                     outcome.tally = StreamTally(endpoint)
                 elif status >= 400:
                     outcome.body = []
@@ -377,7 +377,7 @@ class SpendControl:
                     if outcome.t_first is None:
                         outcome.t_first = time.perf_counter()
                     outcome.tally.feed(chunk)
-                    if b'"error"' in chunk and outcome.error_code is None:
+                    if chunk.find(b'"error"') >= 0 and outcome.error_code is None:
                         outcome.error_code = _stream_error_code(chunk)
                 elif (
                     outcome.body is not None
