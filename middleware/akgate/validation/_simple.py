@@ -90,12 +90,14 @@ def is_simple_chat(payload: dict[str, Any]) -> bool:
     if type(messages) is not list or not messages or type(model) is not str or not model:
         return False
     for message in messages:
+        # Two keys, both strings: exactly ``role`` and ``content`` (a missing one is None).
+        if type(message) is not dict or len(message) != 2:
+            return False
+        role = message.get("role")
         if (
-            type(message) is not dict
-            or message.keys() != _MESSAGE_KEYS
-            or type(message["content"]) is not str
-            or type(message["role"]) is not str
-            or message["role"] not in _TEXT_ROLES
+            type(message.get("content")) is not str
+            or type(role) is not str
+            or role not in _TEXT_ROLES
         ):
             return False
     # Most requests have no option at all (``model`` and ``messages`` are two keys).
