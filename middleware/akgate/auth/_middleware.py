@@ -19,11 +19,18 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
-from akgate._endpoints import ENDPOINTS, EndpointSpec, canonical_path, gateway_scope, not_allowed
+from akgate._endpoints import (
+    ENDPOINTS,
+    EndpointSpec,
+    Resolution,
+    canonical_path,
+    gateway_scope,
+    not_allowed,
+)
 from akgate._model_ids import MODEL_SUFFIXES, split_model_suffix
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
-from akgate.context import Identity, RequestContext, request_context
+from akgate.context import SCOPE_KEY, Identity, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 
 from ._keys import Environment, KeyRecord, parse_key, resolve_pepper
@@ -259,8 +266,17 @@ class APIKeyAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
-        scope, resolution = gateway_scope(scope, ctx)
+        ctx = scope.get(SCOPE_KEY)
+        route = ctx.route if type(ctx) is RequestContext else None
+        resolution: Resolution | None
+        if route is not None and route[0] == scope["path"]:
+            # What the two calls below answer when an outer layer resolved this path (inline:
+            # two calls less per request).
+            resolution = route[1]  # type: ignore[assignment]
+        else:
+            scope, send, ctx = request_context(scope, send)
+            scope, resolution = gateway_scope(scope, ctx)
+        assert ctx is not None
         method = scope["method"]
         spec: EndpointSpec | None = None
         if resolution is None:

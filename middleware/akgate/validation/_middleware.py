@@ -14,7 +14,7 @@ from akgate._asgi import (
     replay_receive,
     scope_with_body,
 )
-from akgate._endpoints import ENDPOINTS, gateway_scope, not_allowed, send_refused
+from akgate._endpoints import ENDPOINTS, Resolution, gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import get_context, request_context
@@ -90,7 +90,13 @@ class RequestValidation:
             await self.app(scope, receive, send)
             return
         ctx = get_context(scope)  # (looked up once, for both calls below)
-        scope, resolution = gateway_scope(scope, ctx)
+        route = ctx.route if ctx is not None else None
+        resolution: Resolution | None
+        if route is not None and route[0] == scope["path"]:
+            # What gateway_scope answers when an outer layer resolved this path (inline).
+            resolution = route[1]  # type: ignore[assignment]
+        else:
+            scope, resolution = gateway_scope(scope, ctx)
         if resolution is not None and resolution.refused:
             await send_refused(scope, send, resolution)
             return
