@@ -32,7 +32,7 @@ from typing import Final, Literal
 
 from ._asgi import route_path, scope_with_path
 from ._types import Scope, Send
-from .context import Endpoint, get_context, request_context
+from .context import Endpoint, RequestContext, get_context, request_context
 from .errors import GatewayError, send_error
 
 __all__ = [
@@ -351,11 +351,16 @@ def not_allowed(spec: EndpointSpec) -> GatewayError:
     )
 
 
-def gateway_scope(scope: Scope) -> tuple[Scope, Resolution | None]:
+def gateway_scope(
+    scope: Scope, ctx: RequestContext | Literal[False] | None = False
+) -> tuple[Scope, Resolution | None]:
     """``(scope, resolution)`` for an HTTP scope: the resolution of its route path (``None``
     outside the gateway), and the scope rewritten to the canonical path when only a trailing
-    slash differed. Cached on the request context, so a stack resolves a path once."""
-    ctx = get_context(scope)
+    slash differed. Cached on the request context, so a stack resolves a path once.
+
+    ``ctx``: the scope's context (or ``None``) when the caller has looked it up already."""
+    if ctx is False:
+        ctx = get_context(scope)
     path: str = scope["path"]
     if ctx is not None and ctx.route is not None and ctx.route[0] == path:
         return scope, ctx.route[1]  # type: ignore[return-value]

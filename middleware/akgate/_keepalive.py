@@ -271,5 +271,9 @@ def _is_sse(message: Message) -> bool:
     for name, value in message.get("headers", ()):
         # (``find_header`` for one name: only a 12-byte name is lowered, not every one.)
         if len(name) == 12 and name.lower() == b"content-type":
-            return bool(value.split(b";")[0].strip().lower() == b"text/event-stream")
+            return _is_event_stream(value)
     return False
+
+
+def _is_event_stream(content_type: bytes) -> bool:
+    return bool(content_type.split(b";")[0].strip().lower() == b"text/event-stream")

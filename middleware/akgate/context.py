@@ -73,11 +73,14 @@ def error_format_for(path: str) -> ErrorFormat:
 # Request ids need to be unique, not secret: a random per-process prefix plus a counter costs a
 # fraction of a microsecond, where a fresh token from the OS costs about two.
 _ID_PREFIX: Final = "req_" + secrets.token_hex(6)
-_id_counter = itertools.count(1)
+#: Counts from 2**48: ``hex(n)[3:]`` is then the count's 12 hex digits (``f"{n:012x}"`` of the
+#: count from 1), without parsing a format spec on every request (unique for 2**48 requests).
+_ID_BASE: Final = 1 << 48
+_id_counter = itertools.count(_ID_BASE + 1)
 
 
 def new_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_id_counter):012x}"
+    return _ID_PREFIX + hex(next(_id_counter))[3:]
 
 
 def current_request_id() -> str | None:
@@ -192,14 +195,27 @@ def request_context(
     ctx = scope.get(SCOPE_KEY)
     if ctx is not None and isinstance(ctx, RequestContext):  # get_context, inlined
         return scope, send, ctx
+    scope, ctx = open_context(scope)
+    return scope, _with_request_id(send, ctx.request_id.encode(), on_start), ctx
+
+
+def open_context(scope: Scope, path: str | None = None) -> tuple[Scope, RequestContext]:
+    """``(scope, ctx)``: a new context for a request that has none, in a copy of ``scope``.
+
+    What :func:`request_context` does when it creates the context, without the ``send`` wrapper:
+    for a layer that adds the ``X-Request-ID`` header (:func:`with_request_id`) in a ``send``
+    wrapper of its own. ``path``: the route path (``akgate._asgi.route_path``), when the caller
+    has it.
+    """
     # The outermost akgate layer: a key in the URL goes before the server logs it (in place,
     # see akgate._query) and before any layer can forward it.
     if scope.get("query_string"):
         scrub_query(scope)
-    path: str = scope.get("path", "")
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path) and path != root_path:
-        path = path[len(root_path) :]
+    if path is None:
+        path = scope.get("path", "")
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path) and path != root_path:
+            path = path[len(root_path) :]
     error_format: ErrorFormat = "auriko"
     if path.startswith(ANTHROPIC_PATH_PREFIX):
         error_format = error_format_for(path)
@@ -211,7 +227,7 @@ def request_context(
                 request_id = value.decode()
             break
     if request_id is None:
-        request_id = new_request_id()
+        request_id = _ID_PREFIX + hex(next(_id_counter))[3:]  # (new_request_id, inline)
     # (Positional: the generated __init__ binds them faster than keywords and default factories.)
     ctx = RequestContext(
         request_id,
@@ -229,8 +245,18 @@ def request_context(
     )
     # One context variable for both the envelope and the id (``current_request_id``).
     _ERROR_FORMAT.set((error_format, request_id))
-    new_scope = {**scope, SCOPE_KEY: ctx}
-    return new_scope, _with_request_id(send, request_id.encode(), on_start), ctx
+    return {**scope, SCOPE_KEY: ctx}, ctx
+
+
+def with_request_id(message: Any, request_id: bytes) -> Any:
+    """The response start ``message`` with ``X-Request-ID: request_id`` added, unless it has one
+    (then ``message`` itself)."""
+    headers = message.get("headers", ())
+    for name, _ in headers:
+        # (Only a 12-byte name is lowered: lowering every name costs more.)
+        if len(name) == 12 and name.lower() == b"x-request-id":
+            return message
+    return {**message, "headers": [*headers, (b"x-request-id", request_id)]}
 
 
 def _with_request_id(
@@ -243,13 +269,7 @@ def _with_request_id(
         if message["type"] == "http.response.start":
             if on_start is not None:
                 on_start()
-            headers = message.get("headers", ())
-            for name, _ in headers:
-                # (Only a 12-byte name is lowered: lowering every name costs more.)
-                if len(name) == 12 and name.lower() == b"x-request-id":
-                    break
-            else:
-                message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
+            message = with_request_id(message, request_id)
         await send(message)
 
     return send_with_request_id

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, cast
 
 from ._asgi import DEFAULT_MAX_BODY_SIZE
 from ._body_timeout import DEFAULT_BODY_TIMEOUT, RequestBodyTimeout
+from ._front import Front
 from ._keepalive import SSEKeepAlive
 from ._options import check_body_size
 from ._pieces import piecewise
@@ -427,7 +428,7 @@ class GatewayApp:
     every layer, so no layer ever sees a heartbeat).
     """
 
-    __slots__ = ("_entry", "app", "resources")
+    __slots__ = ("_entry", "_front", "app", "resources")
 
     def __init__(
         self,
@@ -446,12 +447,20 @@ class GatewayApp:
         if body_timeout is not None:
             entry = RequestBodyTimeout(entry, timeout=body_timeout)
         self._entry = entry
+        # Both: the common request crosses them (and the pieces) in one step (akgate._front);
+        # held as a bound method, which is called without looking ``__call__`` up.
+        self._front: ASGIApp | None = None
+        if isinstance(entry, RequestBodyTimeout) and isinstance(entry.app, SSEKeepAlive):
+            self._front = Front(entry, entry.app, piecewise).__call__
 
     def __repr__(self) -> str:
         return f"GatewayApp({self.app!r})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self._front is not None:
+                await self._front(scope, receive, send)
+                return
             # Bounded pieces: a client that stops reading makes the server buffer ~one piece.
             await self._entry(scope, receive, piecewise(send))
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import zlib
 
@@ -10,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from akgate.auth import key_id_of, new_key_record
-from akgate.auth._keys import BASE62, KEY_LENGTH, generate_key, hash_key, parse_key
+from akgate.auth._keys import (
+    BASE62,
+    KEY_LENGTH,
+    KeyRecord,
+    generate_key,
+    hash_key,
+    parse_key,
+)
+from akgate.context import Identity
 
 
 def test_live_key_format() -> None:
@@ -96,3 +105,45 @@ def test_new_key_repr_hides_secret_and_hash() -> None:
     assert new.key[16:] not in text
     assert new.record.key_hash not in text
     assert new.key_id in text
+
+
+_TEXT = st.text(max_size=5)
+_RECORDS = st.builds(
+    KeyRecord,
+    key_id=_TEXT,
+    key_hash=_TEXT,
+    name=_TEXT,
+    environment=st.sampled_from(["live", "test"]),
+    workspace_id=_TEXT,
+    workspace_name=_TEXT,
+    scopes=st.lists(_TEXT, max_size=2).map(tuple),
+    allowed_models=st.lists(_TEXT, max_size=2).map(tuple),
+    rate_limit_rpm=st.none() | st.integers(1, 100),
+    expires_at=st.none() | st.floats(0, 1e10),
+    created_at=st.floats(0, 1e10),
+    revoked_at=st.none() | st.floats(0, 1e10),
+    profile=_TEXT,
+    metadata=st.dictionaries(_TEXT, st.integers(), max_size=2),
+)
+
+
+@given(_RECORDS)
+def test_the_identity_is_the_one_built_by_keywords(record: KeyRecord) -> None:
+    # identity() binds Identity's fields positionally: each must land where its name says.
+    identity = record.identity()
+    by_name = Identity(
+        key_id=record.key_id,
+        name=record.name,
+        workspace_id=record.workspace_id,
+        workspace_name=record.workspace_name,
+        environment=record.environment,
+        scopes=record.scopes,
+        allowed_models=record.allowed_models,
+        rate_limit_rpm=record.rate_limit_rpm,
+        expires_at=record.expires_at,
+        created_at=record.created_at,
+        profile=record.profile,
+        metadata=dict(record.metadata),
+    )
+    assert dataclasses.asdict(identity) == dataclasses.asdict(by_name)
+    assert identity.metadata is not record.metadata  # later layers may annotate their copy

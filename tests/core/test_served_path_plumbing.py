@@ -160,3 +160,23 @@ async def test_the_timer_stream_sets_every_base_attribute() -> None:
     for name in _Stream.__slots__:
         if hasattr(base, name):
             assert getattr(timer, name) == getattr(base, name), name
+
+
+@given(st.integers(1, 2**48 - 1))
+def test_a_request_id_counter_formats_as_twelve_hex_digits(count: int) -> None:
+    # Ids count from 2**48 so that hex() gives the 12 digits the format spec gave.
+    from akgate.context import _ID_BASE
+
+    assert hex(_ID_BASE + count)[3:] == f"{count:012x}"
+
+
+def test_request_ids_are_the_prefix_and_a_counter() -> None:
+    from akgate.context import _ID_PREFIX, new_request_id
+
+    first, second = new_request_id(), new_request_id()
+    _, _, ctx = request_context(http_scope(), _send)
+    ids = [first, second, ctx.request_id]
+    assert all(i.startswith(_ID_PREFIX) and len(i) == len(_ID_PREFIX) + 12 for i in ids)
+    counts = [int(i[len(_ID_PREFIX) :], 16) for i in ids]
+    assert counts[1] == counts[0] + 1
+    assert counts[2] == counts[1] + 1

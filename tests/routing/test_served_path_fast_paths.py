@@ -5,6 +5,7 @@ no ``Content-Length`` to drop, and an in-process app's JSON answer taken as its 
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -351,3 +352,49 @@ def test_the_spliced_json_answer_says_what_the_reencoded_one_says(
         assert out == to_json({**obj, "routing_metadata": METADATA})  # re-encoded
     else:
         assert out.startswith(body.rstrip()[:-1])  # the answer's own bytes, then the key
+
+
+# -- content part types read in one pass ----------------------------------------------------------
+
+
+def _part_types_by_the_rule(items: Any) -> set[str]:
+    """The rule ``_part_types`` follows: every mapping's ``content`` list, else its ``output``
+    list; the ``type`` of each mapping part that is a string."""
+    from collections.abc import Mapping
+
+    found: set[str] = set()
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        parts = item.get("content")
+        if not isinstance(parts, list):
+            parts = item.get("output")
+        for part in parts if isinstance(parts, list) else []:
+            if isinstance(part, Mapping) and isinstance(part.get("type"), str):
+                found.add(part["type"])
+    return found
+
+
+_part = st.one_of(
+    st.none(),
+    st.text(max_size=3),
+    st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", "file", 3])}),
+).flatmap(
+    lambda p: st.sampled_from([p, MappingProxyType(p)]) if isinstance(p, dict) else st.just(p)
+)
+_item = st.one_of(
+    st.text(max_size=3),
+    st.dictionaries(
+        st.sampled_from(["role", "content", "output"]),
+        st.one_of(st.text(max_size=5), st.lists(_part, max_size=3), st.none()),
+    ).flatmap(lambda d: st.sampled_from([d, MappingProxyType(d)])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(_item, max_size=6), st.none(), st.text(max_size=3)))
+def test_part_types_read_what_the_rule_reads(items: Any) -> None:
+    # Dicts are answered without the Mapping check; other mappings still count.
+    from akgate.routing._strategies import _part_types
+
+    assert _part_types(items) == _part_types_by_the_rule(items)

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from akgate import APIKeyAuth, RequestValidation, ResponsesAdapter, Routing
@@ -218,3 +218,91 @@ def test_exact_row_paths_resolve_as_the_full_checks_do(
             full.refused,
         )
         assert fast.refused is (raw == "escaped")
+
+
+_PATHS = st.sampled_from(
+    ["/v1/chat/completions", "/v1/chat/completions/", "/v1//responses", "/v1/x", "/app", "/v1"]
+) | st.text(alphabet="/.;%abv1", max_size=12).map(lambda p: "/" + p)
+
+
+@given(_PATHS, st.sampled_from(["none", "fresh", "resolved", "other path"]))
+def test_gateway_scope_with_the_context_given_answers_as_when_it_looks(
+    path: str, ctx_state: str
+) -> None:
+    # Auth and validation pass the context they already hold instead of a second look-up.
+    from akgate._endpoints import gateway_scope
+    from akgate.context import request_context
+
+    async def nothing(message: Any) -> None:  # pragma: no cover - never called
+        pass
+
+    results = []
+    for given_ctx in (False, True):
+        scope: Scope = {"type": "http", "path": path, "raw_path": path.encode(), "headers": []}
+        if ctx_state != "none":
+            scope, _, ctx = request_context(scope, nothing)
+            if ctx_state == "resolved":
+                gateway_scope(scope)
+            elif ctx_state == "other path":
+                ctx.route = ("/elsewhere", None)
+        ctx_now = get_context(scope)
+        new_scope, resolution = gateway_scope(scope, ctx_now) if given_ctx else gateway_scope(scope)
+        route = None if ctx_now is None else ctx_now.route
+        results.append((new_scope["path"], new_scope["raw_path"], resolution, route))
+    assert results[0] == results[1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    _PATHS,
+    st.sampled_from(["GET", "POST"]),
+    st.sampled_from(["fresh", "resolved", "stale"]),
+    st.booleans(),
+)
+async def test_auth_and_validation_take_a_resolved_path_from_the_context_as_they_would_find_it(
+    path: str, method: str, ctx_state: str, with_auth: bool
+) -> None:
+    # Both read ctx.route when it is this path's (an outer layer resolved it); a context without
+    # it, or with another path's, gets the look-up itself. The answers must not differ.
+    from akgate._endpoints import gateway_scope
+    from akgate.context import request_context
+
+    async def nothing(message: Any) -> None:  # pragma: no cover - never called
+        pass
+
+    outcomes = []
+    for state in ("fresh", ctx_state):
+        seen.clear()
+        sent: list[Any] = []
+        scope: Scope = {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"authorization", b"Bearer " + KEY.key.encode()),
+                (b"content-type", b"application/json"),
+            ],
+        }
+        scope, _, ctx = request_context(scope, nothing)
+        if state == "resolved":
+            gateway_scope(scope, ctx)
+        elif state == "stale":
+            ctx.route = ("/v1/models", resolve({}, "/v1/models"))
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": CHAT, "more_body": False}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        stack: Any = RequestValidation(app)
+        if with_auth:
+            stack = APIKeyAuth(stack, store=MemoryKeyStore([KEY.record]))
+        await stack(scope, receive, send)
+        body = b"".join(m.get("body", b"") for m in sent[1:])
+        outcomes.append((sent[0]["status"], body if sent[0]["status"] != 200 else b"", seen[:]))
+    assert outcomes[0][:2] == outcomes[1][:2]
+    assert [p for p, _ in outcomes[0][2]] == [p for p, _ in outcomes[1][2]]

@@ -268,6 +268,14 @@ async def test_nested_layers_validate_once(inner: Any, client_for: Any, monkeypa
         return original(endpoint, payload, **kwargs)
 
     monkeypatch.setattr(_middleware, "validate_payload", counting)
+    plain_check = _middleware.SIMPLE["chat_completions"]
+
+    def counting_plain(payload: Any) -> bool:
+        # A plain request is checked here, without validate_payload: that is its validation.
+        calls.append("chat_completions")
+        return plain_check(payload)
+
+    monkeypatch.setitem(_middleware.SIMPLE, "chat_completions", counting_plain)
     app = RequestValidation(RequestValidation(inner))
     response = await client_for(app).post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 200

@@ -92,7 +92,7 @@ def outcome(endpoint: Endpoint, payload: dict[str, Any], fast: bool) -> Any:
         warnings.append(args)  # type: ignore[arg-type]
 
     simple = None if fast else {"chat_completions": _no, "responses": _no}
-    with mock.patch.dict(_validate._SIMPLE, simple or {}):
+    with mock.patch.dict(_validate.SIMPLE, simple or {}):
         try:
             changed = validate_payload(endpoint, payload, warn=warn, unknown_fields="warn")
         except GatewayError as err:

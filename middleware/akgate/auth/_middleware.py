@@ -19,11 +19,18 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
-from akgate._endpoints import ENDPOINTS, EndpointSpec, canonical_path, gateway_scope, not_allowed
+from akgate._endpoints import (
+    ENDPOINTS,
+    EndpointSpec,
+    Resolution,
+    canonical_path,
+    gateway_scope,
+    not_allowed,
+)
 from akgate._model_ids import MODEL_SUFFIXES, split_model_suffix
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
-from akgate.context import Identity, RequestContext, request_context
+from akgate.context import SCOPE_KEY, Identity, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 
 from ._keys import Environment, KeyRecord, parse_key, resolve_pepper
@@ -60,6 +67,9 @@ MeExtension = Callable[[Identity], Awaitable[tuple[dict[str, Any], list[tuple[by
 _WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Bearer"}
 #: Keys remembered parsed and hashed per layer (see ``APIKeyAuth._known``).
 _KNOWN_KEYS_MAX: Final = 1024
+#: The stores whose ``cached(key_hash)`` answers as their ``lookup`` would, without a coroutine
+#: (exactly these classes: a subclass may look up differently).
+_CACHING_STORES: Final = frozenset({MemoryKeyStore, SQLiteKeyStore, RedisKeyStore})
 _RATE_HEADER_NAMES: Final = frozenset(
     {
         b"x-ratelimit-limit-requests",
@@ -256,8 +266,17 @@ class APIKeyAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
-        scope, resolution = gateway_scope(scope)
+        ctx = scope.get(SCOPE_KEY)
+        route = ctx.route if type(ctx) is RequestContext else None
+        resolution: Resolution | None
+        if route is not None and route[0] == scope["path"]:
+            # What the two calls below answer when an outer layer resolved this path (inline:
+            # two calls less per request).
+            resolution = route[1]  # type: ignore[assignment]
+        else:
+            scope, send, ctx = request_context(scope, send)
+            scope, resolution = gateway_scope(scope, ctx)
+        assert ctx is not None
         method = scope["method"]
         spec: EndpointSpec | None = None
         if resolution is None:
@@ -281,11 +300,13 @@ class APIKeyAuth:
             # an OPTIONS upstream, see akgate._endpoints).
             await self.app(scope, receive, send)
             return
-        try:
-            record = await self._authenticate(scope, ctx)
-        except GatewayError as err:
-            await send_error(send, err)
-            return
+        record = self._known_record(scope.get("headers", ()))
+        if record is None:  # (not a key seen before, with its record cached and valid)
+            try:
+                record = await self._authenticate(scope, ctx)
+            except GatewayError as err:
+                await send_error(send, err)
+                return
         identity = record.identity()
         ctx.identity = identity
 
@@ -329,7 +350,8 @@ class APIKeyAuth:
             return
 
         try:
-            self._check_scope(identity, spec)
+            if identity.scopes:  # (a key without scopes may call every endpoint)
+                self._check_scope(identity, spec)
             if identity.allowed_models and spec is not None and spec.models and method == "POST":
                 payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
                 self._check_models(identity, payload)
@@ -342,6 +364,29 @@ class APIKeyAuth:
         except ClientDisconnected:
             return
         await self.app(scope, receive, send)
+
+    def _known_record(self, headers: Iterable[tuple[bytes, bytes]]) -> KeyRecord | None:
+        """The record of a key seen before when its store has it cached and it passes every
+        check of :meth:`_authenticate` (which would return it), else None: most requests, with
+        no coroutine for the lookup."""
+        store = self.store
+        if type(store) not in _CACHING_STORES:
+            return None
+        raw = _extract_key(headers)
+        known = self._known.get(raw) if type(raw) is bytes else None
+        if known is None:
+            return None
+        key_hash = known[2]
+        record: KeyRecord | None = store.cached(key_hash)  # type: ignore[attr-defined]
+        if (
+            record is None
+            or record.revoked_at is not None
+            or (record.expires_at is not None and self.clock() >= record.expires_at)
+            or (known[1] == "test" and not self.allow_test_keys)
+            or not hmac.compare_digest(record.key_hash, key_hash)
+        ):
+            return None
+        return record
 
     async def _authenticate(self, scope: Scope, ctx: RequestContext) -> KeyRecord:
         headers = scope.get("headers", ())

@@ -59,6 +59,12 @@ class RedisKeyStore:
     def _record_key(self, key_hash: str) -> str:
         return f"{self.prefix}key:{key_hash}"
 
+    def cached(self, key_hash: str) -> KeyRecord | None:
+        """The record :meth:`lookup` would return from its cache now, else None (then ask
+        :meth:`lookup`): ``APIKeyAuth`` takes a known key's record without a coroutine."""
+        hit, record = self._cache.get(key_hash)
+        return record if hit else None
+
     async def lookup(self, key_hash: str) -> KeyRecord | None:
         hit, record = self._cache.get(key_hash)
         if hit:

@@ -225,6 +225,12 @@ class SQLiteKeyStore:
         read = partial(self._run, partial(_lookup, key_hash))
         return await self._cache.read_through(key_hash, read)
 
+    def cached(self, key_hash: str) -> KeyRecord | None:
+        """The record :meth:`lookup` would return from its cache now, else None (then ask
+        :meth:`lookup`): ``APIKeyAuth`` takes a known key's record without a coroutine."""
+        hit, record = self._cache.get(key_hash)
+        return record if hit else None
+
     async def add(self, record: KeyRecord) -> None:
         data = record.to_dict()
         values = [json.dumps(data[c]) if c in _JSON_COLUMNS else data[c] for c in _COLUMNS]

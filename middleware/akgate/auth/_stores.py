@@ -221,6 +221,10 @@ class MemoryKeyStore:
     async def lookup(self, key_hash: str) -> KeyRecord | None:
         return self._by_hash.get(key_hash)
 
+    def cached(self, key_hash: str) -> KeyRecord | None:
+        """What :meth:`lookup` returns, without a coroutine (``APIKeyAuth``'s known keys)."""
+        return self._by_hash.get(key_hash)
+
     async def add(self, record: KeyRecord) -> None:
         self._add(record)
 

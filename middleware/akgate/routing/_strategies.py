@@ -184,8 +184,8 @@ def _part_types(items: Any) -> set[str]:
     found: set[str] = set()
     if not isinstance(items, list):
         return found
-    for item in items:
-        if not _is_mapping(item):
+    for item in items:  # (``_is_mapping`` inlined: a call per message and part of a long history)
+        if type(item) is not dict and not isinstance(item, Mapping):
             continue
         parts = item.get("content")
         if not isinstance(parts, list):
@@ -193,7 +193,7 @@ def _part_types(items: Any) -> set[str]:
             if not isinstance(parts, list):
                 continue
         for part in parts:
-            if _is_mapping(part):
+            if type(part) is dict or isinstance(part, Mapping):
                 kind = part.get("type")
                 if isinstance(kind, str):
                     found.add(kind)

@@ -14,13 +14,13 @@ from akgate._asgi import (
     replay_receive,
     scope_with_body,
 )
-from akgate._endpoints import ENDPOINTS, gateway_scope, not_allowed, send_refused
+from akgate._endpoints import ENDPOINTS, Resolution, gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Receive, Scope, Send
-from akgate.context import request_context
+from akgate.context import get_context, request_context
 from akgate.errors import GatewayError, send_error
 
-from ._validate import UnknownFields, validate_payload
+from ._validate import SIMPLE, UnknownFields, validate_payload
 
 __all__ = ["DEFAULT_CHAT_PATHS", "DEFAULT_RESPONSES_PATHS", "RequestValidation"]
 
@@ -89,7 +89,14 @@ class RequestValidation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope, resolution = gateway_scope(scope)
+        ctx = get_context(scope)  # (looked up once, for both calls below)
+        route = ctx.route if ctx is not None else None
+        resolution: Resolution | None
+        if route is not None and route[0] == scope["path"]:
+            # What gateway_scope answers when an outer layer resolved this path (inline).
+            resolution = route[1]  # type: ignore[assignment]
+        else:
+            scope, resolution = gateway_scope(scope, ctx)
         if resolution is not None and resolution.refused:
             await send_refused(scope, send, resolution)
             return
@@ -104,7 +111,8 @@ class RequestValidation:
             # Not ours (CORS preflights included): untouched, body unread.
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
+        if ctx is None:
+            scope, send, ctx = request_context(scope, send)
         try:
             if scope["method"] not in spec.methods:
                 raise not_allowed(spec)
@@ -119,12 +127,17 @@ class RequestValidation:
                 raise payload_too_large(self.max_body_size)
             payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
             already = ctx.validated and ctx.endpoint == endpoint
-            changed = already or validate_payload(
-                endpoint,
-                payload,
-                unknown_fields=self.unknown_fields,
-                warn=ctx.warn,
-                inline_files=self.inline_files,
+            # (A plain request is valid as it is: validate_payload's own first check, asked
+            # here, saves a call with its keywords for most requests.)
+            changed = already or (
+                not SIMPLE[endpoint](payload)
+                and validate_payload(
+                    endpoint,
+                    payload,
+                    unknown_fields=self.unknown_fields,
+                    warn=ctx.warn,
+                    inline_files=self.inline_files,
+                )
             )
         except GatewayError as err:
             await send_error(send, err)

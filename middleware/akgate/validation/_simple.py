@@ -86,18 +86,22 @@ def _options(
 def is_simple_chat(payload: dict[str, Any]) -> bool:
     """True when ``payload`` is a plain chat request the model accepts as it is."""
     messages = payload.get("messages")
-    if type(messages) is not list or not messages or not _model(payload):
+    model = payload.get("model")  # (``_model``, inline: once per request)
+    if type(messages) is not list or not messages or type(model) is not str or not model:
         return False
     for message in messages:
+        # Two keys, both strings: exactly ``role`` and ``content`` (a missing one is None).
+        if type(message) is not dict or len(message) != 2:
+            return False
+        role = message.get("role")
         if (
-            type(message) is not dict
-            or message.keys() != _MESSAGE_KEYS
-            or type(message["content"]) is not str
-            or type(message["role"]) is not str
-            or message["role"] not in _TEXT_ROLES
+            type(message.get("content")) is not str
+            or type(role) is not str
+            or role not in _TEXT_ROLES
         ):
             return False
-    return _options(payload, "messages", _CHAT_OPTIONS)
+    # Most requests have no option at all (``model`` and ``messages`` are two keys).
+    return len(payload) == 2 or _options(payload, "messages", _CHAT_OPTIONS)
 
 
 def is_simple_responses(payload: dict[str, Any]) -> bool:
@@ -117,4 +121,7 @@ def is_simple_responses(payload: dict[str, Any]) -> bool:
                 return False
     elif type(items) is not str:
         return False
-    return _model(payload) and _options(payload, "input", _RESPONSES_OPTIONS)
+    if not _model(payload):
+        return False
+    # Most requests have no option at all (``model`` and ``input`` are two keys).
+    return len(payload) == 2 or _options(payload, "input", _RESPONSES_OPTIONS)

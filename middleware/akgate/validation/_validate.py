@@ -54,7 +54,7 @@ _ENDPOINTS: Final[dict[str, tuple[type[BaseModel], frozenset[str], str]]] = {
     "responses": (ResponsesRequest, RESPONSES_FIELDS, "/v1/responses"),
 }
 #: The plain requests that need neither the model nor a normalization (``_simple``).
-_SIMPLE: Final = {"chat_completions": is_simple_chat, "responses": is_simple_responses}
+SIMPLE: Final = {"chat_completions": is_simple_chat, "responses": is_simple_responses}
 
 
 def _known_only(
@@ -147,9 +147,9 @@ def validate_payload(
     ``inline_files`` accepts Responses ``input_file`` parts sent inline (``file_data`` or
     ``file_url``); without it they are 400 ``operation_not_allowed`` (a stateless endpoint).
     """
-    if not isinstance(cast(object, payload), dict):
+    if type(payload) is not dict and not isinstance(cast(object, payload), dict):
         raise GatewayError("invalid_request", "The request body must be a JSON object.")
-    if _SIMPLE[endpoint](payload):
+    if SIMPLE[endpoint](payload):
         return False  # valid as it is, and nothing in it to normalize
     model, known, where = _ENDPOINTS[endpoint]
     checked = _known_only(payload, known, where, unknown_fields, warn)
