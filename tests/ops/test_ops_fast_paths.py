@@ -111,3 +111,69 @@ async def test_the_access_record_is_the_one_logger_info_would_make() -> None:
     finally:
         logger.removeHandler(collect)
         logger.disabled = False
+
+
+_header_names = st.sampled_from(
+    [b"content-type", b"x-request-id", b"X-Request-ID", b"X-REQUEST-ID", b"content-length"]
+) | st.binary(max_size=13)
+_starts = st.fixed_dictionaries(
+    {
+        "type": st.just("http.response.start"),
+        "status": st.integers(100, 599),
+        "headers": st.lists(
+            st.tuples(
+                _header_names,
+                st.sampled_from([b"application/json", b"text/event-stream", b"x"]),
+            ),
+            max_size=4,
+        ),
+    }
+)
+_bodies = st.lists(
+    st.fixed_dictionaries(
+        {"type": st.just("http.response.body"), "body": st.binary(max_size=40)},
+        optional={"more_body": st.booleans()},
+    ),
+    max_size=3,
+)
+
+
+@given(start=_starts, bodies=_bodies, request_id=st.sampled_from([None, b"req_from_client"]))
+async def test_one_wrapper_sends_and_observes_what_the_two_do(
+    start: dict[str, Any], bodies: list[dict[str, Any]], request_id: bytes | None
+) -> None:
+    """The outermost operations layer's one wrapper (observed_request) against the rule it
+    skips: request_context's X-Request-ID wrapper, then the observation's wrapper of it. The
+    server gets the same messages, the observation notes the same answer, the context has the
+    same id."""
+    from akgate.context import request_context
+    from akgate.ops._observe import observe, observed_request
+
+    headers = [(b"x-request-id", request_id)] if request_id else []
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers}
+    results = []
+    for fused in (True, False):
+        got: list[dict[str, Any]] = []
+
+        async def server(message: Any, got: list[dict[str, Any]] = got) -> None:
+            got.append(message)
+
+        if fused:
+            inner_scope, send, ctx, obs = observed_request(scope, server)
+        else:
+            inner_scope, send, ctx = request_context(scope, server)
+            obs, send = observe(inner_scope, send, ctx)
+        for message in [start, *bodies]:
+            await send(dict(message))
+        obs.finish()
+        assert inner_scope["akgate"] is ctx
+        assert inner_scope is not scope
+        rid = ctx.request_id if request_id else "generated"
+        sent = [
+            [(n, rid.encode() if v == ctx.request_id.encode() else v) for n, v in m["headers"]]
+            if m["type"] == "http.response.start"
+            else m
+            for m in got
+        ]
+        results.append((sent, obs.status, obs.stream, obs.error_code, rid))
+    assert results[0] == results[1]

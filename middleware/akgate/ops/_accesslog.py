@@ -10,10 +10,10 @@ from typing import Any, Final, Literal
 
 from akgate._asgi import route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
-from akgate.context import current_request_id, request_context
+from akgate.context import current_request_id
 
 from ._accesswriter import direct_handler
-from ._observe import Observation, observe
+from ._observe import Observation, observed_request
 
 __all__ = ["AccessLog", "RequestIdFilter", "access_fields"]
 
@@ -207,8 +207,7 @@ class AccessLog:
         if scope["type"] != "http" or (self.skip_paths and route_path(scope) in self.skip_paths):
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
-        obs, send = observe(scope, send, ctx)
+        scope, send, _, obs = observed_request(scope, send)
         try:
             await self.app(scope, receive, send)
         except BaseException as exc:

@@ -16,9 +16,8 @@ from typing import Any, Final
 
 from akgate._asgi import route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
-from akgate.context import request_context
 
-from ._observe import Observation, endpoint_label, observe
+from ._observe import Observation, endpoint_label, observed_request
 
 __all__ = ["LATENCY_BUCKETS", "PrometheusMetrics"]
 
@@ -160,8 +159,7 @@ class PrometheusMetrics:
         if self.path is not None and route_path(scope) == self.path:
             await self._serve(scope, send)
             return
-        scope, send, ctx = request_context(scope, send)
-        obs, send = observe(scope, send, ctx)
+        scope, send, ctx, obs = observed_request(scope, send)
         streaming: list[str] = []
 
         def stream_started() -> None:

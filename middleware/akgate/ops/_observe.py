@@ -14,9 +14,9 @@ from typing import Any, Final
 
 from akgate._asgi import find_header, parse_json_object, route_path
 from akgate._types import Message, Scope, Send
-from akgate.context import RequestContext
+from akgate.context import SCOPE_KEY, RequestContext, open_context, with_request_id
 
-__all__ = ["OBSERVATION_KEY", "Observation", "endpoint_label", "observe"]
+__all__ = ["OBSERVATION_KEY", "Observation", "endpoint_label", "observe", "observed_request"]
 
 #: ``ctx.state`` key of the request's :class:`Observation`: the outermost operations layer makes
 #: it and wraps ``send`` once; the layers inside share it (one wrapper per message, not four).
@@ -92,10 +92,15 @@ class Observation:
         """Call ``listener`` when the answer turns out to be an event stream."""
         self._stream_listeners.append(listener)
 
-    def wrap(self, send: Send) -> Send:
+    def wrap(self, send: Send, request_id: bytes | None = None) -> Send:
+        """``send`` noting what the answer is; with ``request_id``, also the request context's
+        wrapper (``X-Request-ID`` added to the start, as ``request_context``'s ``send`` does)."""
+
         async def observed_send(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
+                if request_id is not None:  # (the header is not one the observation reads)
+                    message = with_request_id(message, request_id)
                 self.status = int(message["status"])
                 content_type = find_header(message.get("headers", ()), b"content-type") or b""
                 self.stream = content_type.lower().startswith(b"text/event-stream")
@@ -220,6 +225,20 @@ class Observation:
     def workspace(self) -> str | None:
         identity = self.ctx.identity
         return identity.workspace_id if identity is not None else None
+
+
+def observed_request(scope: Scope, send: Send) -> tuple[Scope, Send, RequestContext, Observation]:
+    """``request_context`` then :func:`observe`: ``(scope, send, ctx, obs)``. When the context
+    is made here (the outermost akgate layer), the observation's ``send`` wrapper also adds the
+    ``X-Request-ID`` header: one wrapper, a coroutine less per message sent."""
+    ctx = scope.get(SCOPE_KEY)
+    if ctx is not None and isinstance(ctx, RequestContext):
+        obs, send = observe(scope, send, ctx)
+        return scope, send, ctx, obs
+    scope, ctx = open_context(scope)
+    obs = Observation(scope, ctx)
+    ctx.state[OBSERVATION_KEY] = obs
+    return scope, obs.wrap(send, ctx.request_id.encode()), ctx, obs
 
 
 def observe(scope: Scope, send: Send, ctx: RequestContext) -> tuple[Observation, Send]:

@@ -16,9 +16,9 @@ from typing import Any, Final
 
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate._version import __version__
-from akgate.context import RequestContext, request_context
+from akgate.context import RequestContext
 
-from ._observe import Observation, observe
+from ._observe import Observation, observed_request
 
 __all__ = ["TRACER_STATE_KEY", "Tracing", "attempt_span"]
 
@@ -134,8 +134,7 @@ class Tracing:
             # No SDK set up: every span would be a non-recording no-op (~20 µs per request).
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
-        obs, observed = observe(scope, send, ctx)
+        scope, observed, ctx, obs = observed_request(scope, send)
         with self.tracer.start_as_current_span(
             f"{obs.method} {obs.endpoint}",
             kind=_kind("SERVER"),
