@@ -74,6 +74,15 @@ def export_ref(ref: str, into: Path) -> Path:
 # -- workloads -----------------------------------------------------------------------------------
 
 PROMPT = "Tell me about the weather in Paris today in a few sentences."
+#: A long conversation (what an agent client sends): 200 text messages, then the prompt.
+HISTORY = [
+    {"role": "user" if i % 2 == 0 else "assistant", "content": f"Message {i} of a long talk."}
+    for i in range(200)
+] + [{"role": "user", "content": PROMPT}]
+
+
+def _messages(workload: str) -> list[dict[str, str]]:
+    return HISTORY if "history" in workload else [{"role": "user", "content": PROMPT}]
 
 
 def build(pkg: ModuleType, workload: str, key: str) -> tuple[Any, dict[str, Any], bytes]:
@@ -91,13 +100,13 @@ def build(pkg: ModuleType, workload: str, key: str) -> tuple[Any, dict[str, Any]
             path, payload = "/v1/responses", {"model": "demo", "input": PROMPT}
         else:
             path = "/v1/chat/completions"
-            payload = {"model": "demo", "messages": [{"role": "user", "content": PROMPT}]}
+            payload = {"model": "demo", "messages": _messages(workload)}
         if workload.endswith("stream"):
             payload["stream"] = True
         body = json.dumps(payload).encode()
         return app, make_scope(path, body, headers=headers), body
     if workload.startswith("demo"):  # the bare demo app: the floor the others are compared to
-        payload = {"model": "demo", "messages": [{"role": "user", "content": PROMPT}]}
+        payload = {"model": "demo", "messages": _messages(workload)}
         if workload.endswith("stream"):
             payload["stream"] = True
         body = json.dumps(payload).encode()
@@ -123,6 +132,8 @@ _FIXED_PARTS = ("routing-stream-long", "bare-stream", "bare-stream-long")
 WORKLOADS = (
     "demo-json",
     "gateway-json",
+    "demo-history",  # 201 messages
+    "gateway-history",
     "gateway-stream",
     "gateway-responses",
     "routing-json",

@@ -1,11 +1,12 @@
 """CPU instructions per request, this checkout against a baseline, counted by valgrind.
 
 Time on a shared machine moves by tens of percent from run to run; the instructions a request
-executes do not (``PYTHONHASHSEED=0``: the same on every run). Each workload of ``bench_ab.py``
-runs in its own process under ``valgrind --tool=callgrind`` with instrumentation off through the
-imports and a warm-up, and on for the measured requests only (a callgrind client request,
-through a small C library compiled here). Needs ``valgrind``, its ``callgrind.h`` and a C
-compiler.
+executes hardly do (``PYTHONHASHSEED=0``; the cyclic collector off while counting, since when
+it runs depends on the random parts of a request). Each workload of ``bench_ab.py`` runs in its
+own process under ``valgrind --tool=callgrind`` with instrumentation off through the imports
+and a warm-up, and on for the measured requests only (a callgrind client request, through a
+small C library compiled here). System calls (``getpid``, socket writes) cost no instructions
+here: time them. Needs ``valgrind``, its ``callgrind.h`` and a C compiler.
 
     python benchmarks/bench_instructions.py --base-ref main
     python benchmarks/bench_instructions.py --base /path/to/other/middleware --only gateway-json
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import ctypes
+import gc
 import importlib
 import os
 import re
@@ -63,11 +65,18 @@ def child(side: str, workload: str, n: int, library: str, key: str) -> None:
         for _ in range(50):  # lazy imports, caches
             await app(dict(scope), Parked(body), noop_send)
             await asyncio.sleep(0)
+        # The cyclic collector runs when allocations reach its thresholds, a count that the
+        # random parts of a request (ids, timestamps) shift from run to run: it moved single
+        # counts by 2-5k. Off while counting, so A and B differ by their code alone; what the
+        # collector costs shows in the timed benchmarks.
+        gc.collect()
+        gc.disable()
         measure.measure_start()
         for _ in range(n):
             await app(dict(scope), Parked(body), noop_send)
             await asyncio.sleep(0)
         measure.measure_stop()
+        gc.enable()
 
     asyncio.run(run())
 

@@ -398,3 +398,89 @@ def test_part_types_read_what_the_rule_reads(items: Any) -> None:
     from akgate.routing._strategies import _part_types
 
     assert _part_types(items) == _part_types_by_the_rule(items)
+
+
+# -- a plain request's needs, from the validation layer's finding ---------------------------------
+
+_plain_message = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["system", "developer", "user", "assistant"]),
+        "content": st.text(max_size=5),
+    }
+)
+_plain_options = st.fixed_dictionaries(
+    {},
+    optional={
+        "stream": st.booleans(),
+        "temperature": st.sampled_from([0, 0.5, 2]),
+        "top_p": st.sampled_from([0, 0.3, 1]),
+        "max_tokens": st.integers(1, 9),
+        "max_completion_tokens": st.integers(1, 9),
+        "max_output_tokens": st.integers(16, 99),
+        "user": st.text(max_size=3),
+        "instructions": st.text(max_size=3),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["chat_completions", "responses"]),
+    st.lists(_plain_message, min_size=1, max_size=4),
+    st.booleans(),
+    _plain_options,
+)
+def test_a_plain_request_needs_what_reading_it_finds(
+    endpoint: str, messages: list[dict[str, str]], as_string: bool, options: dict[str, Any]
+) -> None:
+    # Every request the plain-request check accepts: plain_needs says what read_needs says.
+    from akgate.routing._strategies import plain_needs, read_needs
+    from akgate.validation._simple import is_simple_chat, is_simple_responses
+
+    if endpoint == "chat_completions":
+        payload: dict[str, Any] = {"model": "demo", "messages": messages, **options}
+        plain = is_simple_chat(payload)
+    else:
+        items: Any = messages[0]["content"] if as_string else messages
+        payload = {"model": "demo", "input": items, **options}
+        plain = is_simple_responses(payload)
+    if plain:
+        assert plain_needs(payload) == read_needs(payload, endpoint)  # type: ignore[arg-type]
+
+
+def _gateway_with(between: Any = None) -> Any:
+    """Validation then routing over the demo, with ``between`` (a wrapper) between them."""
+    from akgate.validation import RequestValidation
+
+    routing: Any = Routing(DemoModel(), catalog=Catalog.demo("app"))
+    return RequestValidation(between(routing) if between else routing)
+
+
+async def test_routing_reads_a_validated_plain_request_without_its_messages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import akgate.routing._middleware as routing_middleware
+
+    read: list[Any] = []
+    real = routing_middleware.read_needs
+    monkeypatch.setattr(routing_middleware, "read_needs", lambda p, e: read.append(p) or real(p, e))
+    assert (await _post(_gateway_with(), CHAT))[0] == 200
+    assert read == []  # the validation layer found it plain
+    tools = {**CHAT, "tools": [{"type": "function", "function": {"name": "f"}}]}
+    assert (await _post(_gateway_with(), tools))[0] == 200
+    assert len(read) == 1  # not plain: read as before
+    assert (await _post(Routing(DemoModel(), catalog=Catalog.demo("app")), CHAT))[0] == 200
+    assert len(read) == 2  # no validation layer: read as before
+
+    def replacing(app: Any) -> Any:
+        # A layer that rewrites the request: the payload routing sees is not the one checked.
+        async def layer(scope: Any, receive: Any, send: Any) -> None:
+            ctx = scope["akgate"]
+            ctx.payload = {**ctx.payload, "tools": tools["tools"]}
+            await app(scope, receive, send)
+
+        return layer
+
+    assert (await _post(_gateway_with(replacing), CHAT))[0] == 200
+    assert len(read) == 3
+    assert read[-1]["tools"] == tools["tools"]

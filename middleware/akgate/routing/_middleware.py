@@ -25,6 +25,7 @@ from akgate.auth import RateLimiter
 from akgate.context import SCOPE_KEY, Endpoint, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 from akgate.ops._tracing import TRACER_STATE_KEY, attempt_span
+from akgate.validation._simple import PLAIN_REQUEST
 
 from ._attempt import Attempt, Plan, attempt_outcome
 from ._cancel import CallScope, current_time, open_scope
@@ -40,6 +41,7 @@ from ._strategies import (
     STRATEGY_WEIGHTS,
     Needs,
     Route,
+    plain_needs,
     rank_routes,
     read_needs,
     split_suffix,
@@ -239,7 +241,11 @@ class Routing:
         names = gateway.get("models")
         model = None if names else payload.get("model")
         catalog_model = self.catalog.get(model) if type(model) is str else None
-        needs = read_needs(payload, endpoint)
+        needs = (
+            plain_needs(payload)
+            if ctx.state.get(PLAIN_REQUEST) is payload  # (the validation layer's finding)
+            else read_needs(payload, endpoint)
+        )
         if (
             catalog_model is not None
             and not routing

@@ -144,6 +144,14 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     )
 
 
+def plain_needs(payload: Mapping[str, Any]) -> Needs:
+    """``read_needs`` of a request ``RequestValidation`` found plain (``PLAIN_REQUEST``: text
+    messages, scalar options only): only its parameters can need anything of a route."""
+    if _PARAM_SET.isdisjoint(payload):
+        return NO_NEEDS
+    return Needs(params=tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None]))
+
+
 def _messages_needs(payload: Mapping[str, Any]) -> Needs:
     """An Anthropic Messages request: thinking and effort are hints there (a model that does not
     reason just answers), so they never filter routes."""

@@ -20,6 +20,7 @@ from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import get_context, request_context
 from akgate.errors import GatewayError, send_error
 
+from ._simple import PLAIN_REQUEST
 from ._validate import SIMPLE, UnknownFields, validate_payload
 
 __all__ = ["DEFAULT_CHAT_PATHS", "DEFAULT_RESPONSES_PATHS", "RequestValidation"]
@@ -129,8 +130,9 @@ class RequestValidation:
             already = ctx.validated and ctx.endpoint == endpoint
             # (A plain request is valid as it is: validate_payload's own first check, asked
             # here, saves a call with its keywords for most requests.)
+            plain = not already and SIMPLE[endpoint](payload)
             changed = already or (
-                not SIMPLE[endpoint](payload)
+                not plain
                 and validate_payload(
                     endpoint,
                     payload,
@@ -155,6 +157,8 @@ class RequestValidation:
                     changed = True
         ctx.endpoint = endpoint
         ctx.validated = True
+        if plain:
+            ctx.state[PLAIN_REQUEST] = payload  # for routing: needs read without the messages
         body = ctx.body
         if changed or body is None:
             body = ctx.body = dumps(payload)

@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["is_simple_chat", "is_simple_responses"]
+__all__ = ["PLAIN_REQUEST", "is_simple_chat", "is_simple_responses"]
+
+#: The ``RequestContext.state`` key where ``RequestValidation`` leaves the payload it found plain
+#: (this module's check said yes): text messages and scalar options only, so no tools, content
+#: parts, output format or reasoning effort. Routing then reads the request's needs without
+#: walking its messages; the payload itself is the key's value, so a payload replaced since
+#: (by a layer that rewrites the request) is not taken for the one checked.
+PLAIN_REQUEST: Final = "akgate.validation.plain"
 
 
 def _text(value: Any) -> bool:
