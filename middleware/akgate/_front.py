@@ -6,9 +6,10 @@ bounded pieces in one coroutine and one ``send`` wrapper.
 Composed, that is three coroutines per request and three ``send`` wrappers per message sent (the
 request context's, the heartbeat's and the pieces'), where a JSON answer needs none of the
 heartbeat's or the pieces' work. For the request most traffic sends (a gateway path with a
-body, under asyncio with ``Task.uncancel``, no akgate context yet), :class:`Front` does what the
-three do, in one step: the same deadline (on the layer's own timer), the same request context,
-the same heartbeat stream once an event stream starts, the same pieces. Every other request goes
+body, under asyncio with ``Task.uncancel``; no akgate context yet, or the one ``akgate serve``'s
+operations layers made outside), :class:`Front` does what the three do, in one step: the same
+deadline (on the layer's own timer), the same request context, the same heartbeat stream once
+an event stream starts, the same pieces. Every other request goes
 through the composition itself. ``tests/core/test_front.py`` compares the two on the same
 requests.
 """
@@ -25,7 +26,7 @@ from ._endpoints import resolve
 from ._keepalive import SSEKeepAlive, _is_event_stream, _TimerStream
 from ._pieces import PIECE_SIZE
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .context import SCOPE_KEY, open_context
+from .context import SCOPE_KEY, RequestContext, open_context
 
 __all__ = ["Front"]
 
@@ -94,22 +95,33 @@ class Front:
         task: Any = None
         if loop is not None and _CAN_UNCANCEL:
             task = asyncio.current_task(loop)
-        if task is None or scope.get(SCOPE_KEY) is not None:
-            # Another event loop, no task, or a context an outer layer made: the composition.
+        known = scope.get(SCOPE_KEY)
+        if task is None or (known is not None and type(known) is not RequestContext):
+            # Another event loop, no task, or a context of another kind: the composition.
             await bound(scope, receive, self.pieces(send))
             return
         assert loop is not None
-        # What RequestBodyTimeout.__call__ does under asyncio when it creates the context.
+        # What RequestBodyTimeout.__call__ does under asyncio.
         deadlines = bound._deadlines
         if deadlines is None or deadlines.loop is not loop:
             deadlines = bound._deadlines = _Deadlines(loop, bound.timeout)
         watch = deadlines.add(task)
-        scope, ctx = open_context(scope, path)
-        if not resolution.rewrite:  # (remember_resolution: the layers inside need not resolve)
-            ctx.route = (scope["path"], resolution)
+        if known is None:
+            scope, ctx = open_context(scope, path)
+            #: Ours to add: the front made the context (else the layer that did adds it).
+            request_id: bytes | None = ctx.request_id.encode()
+            refuse_send: Send | None = None  # (front_send: with the id, as the context's)
+        else:
+            # A context an outer layer made (akgate serve's operations layers): it adds the
+            # X-Request-ID; a 408 goes out as the composition sends it (in pieces, without
+            # the heartbeat layer).
+            ctx = known
+            request_id = None
+            refuse_send = self.pieces(send)
+        if ctx.route is None and not resolution.rewrite:
+            ctx.route = (scope["path"], resolution)  # (remember_resolution: resolved once)
         heartbeat = self.heartbeat
         beats = path.rstrip("/") in heartbeat.paths
-        request_id = ctx.request_id.encode()
         piece = self.piece
         stream: _TimerStream | None = None
 
@@ -169,13 +181,16 @@ class Front:
             if not watch.lifted:  # a deadline left pending would cancel the task after this
                 watch.lift()
         if timed_out:
-            await bound._refuse(ctx.request_id, front_send)
+            await bound._refuse(ctx.request_id, front_send if refuse_send is None else refuse_send)
 
 
-def _start_with_request_id(message: Message, request_id: bytes) -> tuple[Message, bytes | None]:
+def _start_with_request_id(
+    message: Message, request_id: bytes | None
+) -> tuple[Message, bytes | None]:
     """``(message, content type)``: :func:`akgate.context.with_request_id` of the response
-    start ``message`` and the value its :func:`akgate._keepalive._is_sse` reads, from one pass
-    over its headers (both names are 12 bytes: only those are lowered)."""
+    start ``message`` (unchanged when ``request_id`` is ``None``) and the value its
+    :func:`akgate._keepalive._is_sse` reads, from one pass over its headers (both names are 12
+    bytes: only those are lowered)."""
     headers = message.get("headers", ())
     content_type: bytes | None = None
     has_id = False
@@ -187,6 +202,6 @@ def _start_with_request_id(message: Message, request_id: bytes) -> tuple[Message
                     content_type = value
             elif lowered == b"x-request-id":
                 has_id = True
-    if not has_id:
+    if not has_id and request_id is not None:
         message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
     return message, content_type

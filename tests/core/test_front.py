@@ -191,7 +191,7 @@ async def test_the_front_sends_and_forwards_what_the_composition_does(
     results = []
     for make in (composed, fused):
         scope = http_scope(path, method=method, headers=headers, root_path=root_path)
-        if with_context:  # an akgate layer outside (the composition takes it from there)
+        if with_context:  # an akgate layer outside made the context (it adds the request id)
             scope, _, _ = request_context(scope, _never)
         results.append(await _one(make, script, scope, body, as_object))
     assert results[0] == results[1]
@@ -239,6 +239,40 @@ async def test_the_common_request_takes_the_one_step(monkeypatch: pytest.MonkeyP
     assert calls == []
     assert seen[0][3][0][1].spec.name == "chat_completions"  # the resolution left for the inside
     assert [k for k, _ in sent[0]["headers"]] == [b"content-type", b"x-request-id"]
+
+
+async def test_a_context_made_outside_takes_the_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    # akgate serve's operations layers make the context: the front still takes its one step,
+    # and leaves the X-Request-ID to the layer that made the context.
+    def composition(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("the composition was taken")
+
+    monkeypatch.setattr(RequestBodyTimeout, "__call__", composition)
+    seen: list[Any] = []
+    script = {
+        "read": True,
+        "content_type": b"application/json",
+        "own_id": False,
+        "bodies": [(5, False)],
+        "trailers": False,
+        "raise": False,
+    }
+    heartbeat = SSEKeepAlive(scripted(script, seen), interval=60)
+    front = Front(RequestBodyTimeout(heartbeat, timeout=60), heartbeat, piecewise, PIECE)
+    scope, _, outer = request_context(http_scope(headers=[(b"content-length", b"2")]), _never)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    await front(scope, receive, send)
+    assert seen  # the app ran
+    assert outer.route is not None
+    assert outer.route[1].spec.name == "chat_completions"  # type: ignore[attr-defined]
+    assert [k for k, _ in sent[0]["headers"]] == [b"content-type"]
 
 
 def test_gateway_uses_the_front_only_with_both_layers() -> None:
@@ -297,14 +331,18 @@ async def test_an_idle_event_stream_gets_heartbeats_and_pieces_as_composed() -> 
     assert streams[0] == streams[1] == b"data: 1\n\ndata: " + b"x" * 20 + b"\n\n"
 
 
-async def test_a_body_that_does_not_arrive_gets_the_same_408() -> None:
+@pytest.mark.parametrize("with_context", [False, True], ids=["own-context", "outer-context"])
+async def test_a_body_that_does_not_arrive_gets_the_same_408(with_context: bool) -> None:
     results = []
     for make in (composed, fused):
         scope = http_scope(headers=[(b"content-length", b"100"), (b"x-request-id", b"r")])
+        if with_context:  # made outside (the outer layer's wrapper adds the request id)
+            scope, _, _ = request_context(scope, _never)
         results.append(await _run(make(_paused_stream, timeout=0.05), scope, [b"{"], True))
     assert results[0] == results[1]
     assert results[1][0]["status"] == 408
-    assert (b"x-request-id", b"r") in results[1][0]["headers"]
+    if not with_context:
+        assert (b"x-request-id", b"r") in results[1][0]["headers"]
     task = asyncio.current_task()
     assert task is not None
     assert task.cancelling() == 0
