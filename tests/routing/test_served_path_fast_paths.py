@@ -484,3 +484,32 @@ async def test_routing_reads_a_validated_plain_request_without_its_messages(
     assert (await _post(_gateway_with(replacing), CHAT))[0] == 200
     assert len(read) == 3
     assert read[-1]["tools"] == tools["tools"]
+
+
+async def test_a_model_named_by_its_alias_takes_the_one_route_plan() -> None:
+    # The one-route shortcut is keyed by every name of the model: an alias plans as its id does,
+    # and both plan what ranking plans.
+    from akgate.context import RequestContext
+    from akgate.routing._attempt import Plan
+
+    catalog = Catalog.from_dict(
+        {
+            "models": {
+                "solo": {
+                    "aliases": ["solo-latest"],
+                    "providers": [{"name": "app", "input_price": 1, "output_price": 2}],
+                }
+            }
+        }
+    )
+    routing = Routing(DemoModel(), catalog=catalog, app_provider="app")
+    plans = []
+    for name in ("solo", "solo-latest"):
+        payload = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
+        found = routing._plan_or_ranking(payload, RequestContext(), "chat_completions")
+        assert isinstance(found, Plan)
+        ranked = await routing._ranked_plan(*(found.payload, RequestContext(), "chat_completions",
+            found.routing, None, name, catalog.get(name), found.needs))  # fmt: skip
+        assert found.routes == ranked.routes
+        plans.append(found.routes)
+    assert plans[0] == plans[1]

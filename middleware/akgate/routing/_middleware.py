@@ -160,14 +160,16 @@ class Routing:
             messages_options=self.messages_options,
         )
         self._routes = build_routes(self.catalog, self.providers, self._apps)
-        #: ``(model id, endpoint)`` -> the model's only route, where ranking has nothing to
-        #: decide: it serves the endpoint and needs no premium opt-in (see ``_plan``).
-        self._only_route: dict[tuple[str, str], Route] = {
-            (model_id, endpoint): routes[0]
-            for model_id, routes in self._routes.items()
-            if len(routes) == 1 and not routes[0].offering.premium
-            for endpoint in routes[0].endpoints
-        }
+        #: ``(model name, endpoint)`` -> the model's only route, where ranking has nothing to
+        #: decide: it serves the endpoint and needs no premium opt-in (see ``_plan``). Keyed by
+        #: every name a request may use (the id and the aliases): no catalog lookup for it.
+        self._only_by_name: dict[tuple[str, str], Route] = {}
+        for model in self.catalog.models:
+            routes = self._routes[model.id]
+            if len(routes) == 1 and not routes[0].offering.premium:
+                for name in (model.id, *model.aliases):
+                    for endpoint in routes[0].endpoints:
+                        self._only_by_name[(name, endpoint)] = routes[0]
         self._directory = ModelDirectory(self.catalog, self.providers) if models_endpoint else None
         self._public = (
             PublicDirectory(
@@ -240,20 +242,15 @@ class Routing:
         routing: Mapping[str, Any] = gateway.get("routing") or _NO_OPTIONS
         names = gateway.get("models")
         model = None if names else payload.get("model")
-        catalog_model = self.catalog.get(model) if type(model) is str else None
         needs = (
             plain_needs(payload)
             if ctx.state.get(PLAIN_REQUEST) is payload  # (the validation layer's finding)
             else read_needs(payload, endpoint)
         )
-        if (
-            catalog_model is not None
-            and not routing
-            and (needs is NO_NEEDS or _ranks_nothing(needs))
-        ):
+        if type(model) is str and not routing and (needs is NO_NEEDS or _ranks_nothing(needs)):
             # The usual request: one model, no routing options, nothing that filters routes.
             # When the model has one route that serves the endpoint, ranking keeps it.
-            only = self._only_route.get((catalog_model.id, endpoint))
+            only = self._only_by_name.get((model, endpoint))
             identity = ctx.identity
             if only is not None and not (
                 self.test_keys_use_test_providers
@@ -269,6 +266,7 @@ class Routing:
                     self.default_optimize,
                     needs,
                 )
+        catalog_model = self.catalog.get(model) if type(model) is str else None
         return (payload, ctx, endpoint, routing, names, model, catalog_model, needs)
 
     async def _ranked_plan(
