@@ -110,14 +110,11 @@ class Front:
             scope, ctx = open_context(scope, path)
             #: Ours to add: the front made the context (else the layer that did adds it).
             request_id: bytes | None = ctx.request_id.encode()
-            refuse_send: Send | None = None  # (front_send: with the id, as the context's)
         else:
             # A context an outer layer made (akgate serve's operations layers): it adds the
-            # X-Request-ID; a 408 goes out as the composition sends it (in pieces, without
-            # the heartbeat layer).
+            # X-Request-ID.
             ctx = known
             request_id = None
-            refuse_send = self.pieces(send)
         if ctx.route is None and not resolution.rewrite:
             ctx.route = (scope["path"], resolution)  # (remember_resolution: resolved once)
         heartbeat = self.heartbeat
@@ -181,7 +178,11 @@ class Front:
             if not watch.lifted:  # a deadline left pending would cancel the task after this
                 watch.lift()
         if timed_out:
-            await bound._refuse(ctx.request_id, front_send if refuse_send is None else refuse_send)
+            # As the composition sends it: through the context's wrapper when the front made
+            # the context, else in pieces past the heartbeat layer.
+            await bound._refuse(
+                ctx.request_id, front_send if request_id is not None else self.pieces(send)
+            )
 
 
 def _start_with_request_id(

@@ -201,15 +201,21 @@ async def _never(message: Message) -> None:  # pragma: no cover - never called
     raise AssertionError
 
 
-async def test_the_common_request_takes_the_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Neither the heartbeat layer's own call nor a pieces wrapper for a JSON answer.
+@pytest.mark.parametrize("outer_context", [False, True], ids=["own-context", "outer-context"])
+async def test_the_common_request_takes_the_one_step(
+    monkeypatch: pytest.MonkeyPatch, outer_context: bool
+) -> None:
+    # Neither the composition, nor the heartbeat layer's own call, nor a pieces wrapper for a
+    # JSON answer; also when an outer layer made the context (akgate serve's operations layers),
+    # whose layer then adds the X-Request-ID.
     calls: list[str] = []
 
-    async def counting_heartbeat(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        calls.append("heartbeat")
+    async def taken(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append(type(self).__name__)
         raise AssertionError
 
-    monkeypatch.setattr(SSEKeepAlive, "__call__", counting_heartbeat)
+    monkeypatch.setattr(SSEKeepAlive, "__call__", taken)
+    monkeypatch.setattr(RequestBodyTimeout, "__call__", taken)
 
     def pieces(send: Send) -> Send:
         calls.append("pieces")
@@ -227,6 +233,8 @@ async def test_the_common_request_takes_the_one_step(monkeypatch: pytest.MonkeyP
     heartbeat = SSEKeepAlive(scripted(script, seen), interval=60)
     front = Front(RequestBodyTimeout(heartbeat, timeout=60), heartbeat, pieces, PIECE)
     scope = http_scope(headers=[(b"content-length", b"2")])
+    if outer_context:
+        scope, _, _ = request_context(scope, _never)
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -238,41 +246,8 @@ async def test_the_common_request_takes_the_one_step(monkeypatch: pytest.MonkeyP
     await front(scope, receive, send)
     assert calls == []
     assert seen[0][3][0][1].spec.name == "chat_completions"  # the resolution left for the inside
-    assert [k for k, _ in sent[0]["headers"]] == [b"content-type", b"x-request-id"]
-
-
-async def test_a_context_made_outside_takes_the_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    # akgate serve's operations layers make the context: the front still takes its one step,
-    # and leaves the X-Request-ID to the layer that made the context.
-    def composition(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        raise AssertionError("the composition was taken")
-
-    monkeypatch.setattr(RequestBodyTimeout, "__call__", composition)
-    seen: list[Any] = []
-    script = {
-        "read": True,
-        "content_type": b"application/json",
-        "own_id": False,
-        "bodies": [(5, False)],
-        "trailers": False,
-        "raise": False,
-    }
-    heartbeat = SSEKeepAlive(scripted(script, seen), interval=60)
-    front = Front(RequestBodyTimeout(heartbeat, timeout=60), heartbeat, piecewise, PIECE)
-    scope, _, outer = request_context(http_scope(headers=[(b"content-length", b"2")]), _never)
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    await front(scope, receive, send)
-    assert seen  # the app ran
-    assert outer.route is not None
-    assert outer.route[1].spec.name == "chat_completions"  # type: ignore[attr-defined]
-    assert [k for k, _ in sent[0]["headers"]] == [b"content-type"]
+    own_id = [] if outer_context else [b"x-request-id"]
+    assert [k for k, _ in sent[0]["headers"]] == [b"content-type", *own_id]
 
 
 def test_gateway_uses_the_front_only_with_both_layers() -> None:
