@@ -108,7 +108,7 @@ class Front:
         watch = deadlines.add(task)
         if known is None:
             scope, ctx = open_context(scope, path)
-            #: Ours to add: the front made the context (else the layer that did adds it).
+            # Ours to add: the front made the context (else the layer that did adds it).
             request_id: bytes | None = ctx.request_id.encode()
         else:
             # A context an outer layer made (akgate serve's operations layers): it adds the
