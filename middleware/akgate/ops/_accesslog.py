@@ -13,7 +13,7 @@ from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import current_request_id
 
 from ._accesswriter import direct_handler
-from ._observe import Observation, observed_request
+from ._observe import Observation, answered, observed_request
 
 __all__ = ["AccessLog", "RequestIdFilter", "access_fields"]
 
@@ -34,22 +34,9 @@ class RequestIdFilter(logging.Filter):
 
 def access_fields(obs: Observation) -> dict[str, Any]:
     """The access-log fields of one finished request (never a secret: the key id only)."""
-    # Observation's properties, each read once: the routing record and its metadata are looked
-    # up once here rather than once per property (every request pays for this function).
     ctx = obs.ctx
     identity = ctx.identity
-    routing = obs.routing
-    metadata = obs.metadata
-    attempts = routing.get("attempts") or ()
-    tokens = routing.get("tokens")
-    model = metadata.get("model_canonical")
-    if not isinstance(model, str):
-        model = obs.requested_model
-    provider = metadata.get("provider")
-    if not isinstance(provider, str):
-        provider = str(attempts[-1]["provider"]) if attempts else None
-    cost = metadata.get("cost")
-    usd = cost.get("usd") if isinstance(cost, dict) else None
+    model, provider, tokens, cost, fallbacks = answered(obs)
     ttft = obs.ttft
     return {
         "request_id": ctx.request_id,
@@ -63,10 +50,10 @@ def access_fields(obs: Observation) -> dict[str, Any]:
         "status": obs.status,
         "error": obs.error_code,
         "stream": obs.stream,
-        "input_tokens": int(tokens[0]) if tokens is not None else None,
-        "output_tokens": int(tokens[1]) if tokens is not None else None,
-        "cost_usd": float(usd) if isinstance(usd, (int, float)) else None,
-        "fallbacks": max(0, len(attempts) - 1) if metadata else len(attempts),
+        "input_tokens": tokens[0] if tokens is not None else None,
+        "output_tokens": tokens[1] if tokens is not None else None,
+        "cost_usd": cost,
+        "fallbacks": fallbacks,
         "ttft_ms": round(ttft * 1000, 1) if ttft is not None else None,
         "duration_ms": round(obs.duration * 1000, 1),
     }
@@ -127,10 +114,7 @@ def access_text(obs: Observation) -> str:
     ``akgate serve``'s own logging configuration, written for every request."""
     ctx = obs.ctx
     identity = ctx.identity
-    routing = obs.routing
-    metadata = obs.metadata
-    attempts = routing.get("attempts") or ()
-    tokens = routing.get("tokens")
+    model, provider, tokens, cost, fallbacks = answered(obs)
     line = f"{ctx.request_id} {obs.method} {obs.path[:_MAX_PATH]} {obs.status}"
     if identity is not None:
         key_id = identity.key_id
@@ -140,26 +124,17 @@ def access_text(obs: Observation) -> str:
         if workspace is not None:
             line += f" workspace={workspace}"
     line += f" endpoint={obs.endpoint}"
-    model = metadata.get("model_canonical")
-    if not isinstance(model, str):
-        model = obs.requested_model
     if model is not None:
         line += f" model={model}"
-    provider = metadata.get("provider")
-    if not isinstance(provider, str):
-        provider = str(attempts[-1]["provider"]) if attempts else None
     if provider is not None:
         line += f" provider={provider}"
     error = obs.error_code
     if error is not None:
         line += f" error={error}"
     if tokens is not None:
-        line += f" input_tokens={int(tokens[0])} output_tokens={int(tokens[1])}"
-    cost = metadata.get("cost")
-    usd = cost.get("usd") if isinstance(cost, dict) else None
-    if isinstance(usd, (int, float)):
-        line += f" cost_usd={float(usd)}"
-    fallbacks = max(0, len(attempts) - 1) if metadata else len(attempts)
+        line += f" input_tokens={tokens[0]} output_tokens={tokens[1]}"
+    if cost is not None:
+        line += f" cost_usd={cost}"
     if fallbacks != 0:
         line += f" fallbacks={fallbacks}"
     ttft = obs.ttft

@@ -17,7 +17,7 @@ from typing import Any, Final
 from akgate._asgi import route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 
-from ._observe import Observation, endpoint_label, observed_request
+from ._observe import Observation, answered, endpoint_label, observed_request
 
 __all__ = ["LATENCY_BUCKETS", "PrometheusMetrics"]
 
@@ -244,28 +244,15 @@ def metric_fields(
     metrics label and count them: the Observation's properties of those names (``model`` only
     when routing answered, ``-`` for a missing label), with what routing recorded read once
     rather than once per property (every request pays for this function)."""
-    routing = obs.routing
-    metadata = obs.metadata
-    attempts = routing.get("attempts") or ()
-    model: str | None = "-"  # only catalog ids, never what was asked
-    if metadata:
-        model = metadata.get("model_canonical")
-        if not isinstance(model, str):
-            model = obs.requested_model
-    provider = metadata.get("provider")
-    if not isinstance(provider, str):
-        provider = str(attempts[-1]["provider"]) if attempts else None
-    value = routing.get("tokens")
-    tokens = (int(value[0]), int(value[1])) if value is not None else None
-    cost = metadata.get("cost")
-    usd = cost.get("usd") if isinstance(cost, dict) else None
+    model, provider, tokens, cost, fallbacks = answered(obs)
+    # Only catalog ids as labels, never what was asked: the model only when routing answered.
     return (
         obs.endpoint,
-        model or "-",
+        (model if obs.metadata else None) or "-",
         provider or "-",
         tokens,
-        float(usd) if isinstance(usd, (int, float)) else None,
-        max(0, len(attempts) - 1) if metadata else len(attempts),
+        cost,
+        fallbacks,
     )
 
 

@@ -16,7 +16,14 @@ from akgate._asgi import find_header, parse_json_object, route_path
 from akgate._types import Message, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, open_context, with_request_id
 
-__all__ = ["OBSERVATION_KEY", "Observation", "endpoint_label", "observe", "observed_request"]
+__all__ = [
+    "OBSERVATION_KEY",
+    "Observation",
+    "answered",
+    "endpoint_label",
+    "observe",
+    "observed_request",
+]
 
 #: ``ctx.state`` key of the request's :class:`Observation`: the outermost operations layer makes
 #: it and wraps ``send`` once; the layers inside share it (one wrapper per message, not four).
@@ -225,6 +232,34 @@ class Observation:
     def workspace(self) -> str | None:
         identity = self.ctx.identity
         return identity.workspace_id if identity is not None else None
+
+
+def answered(
+    obs: Observation,
+) -> tuple[str | None, str | None, tuple[int, int] | None, float | None, int]:
+    """``(model, provider, tokens, cost, fallbacks)``: the Observation's properties of those
+    names, with what routing recorded read once. The access log and the metrics read them for
+    every request; the properties stay their definition (``tests/ops`` holds both to it)."""
+    routing = obs.routing
+    metadata = obs.metadata
+    attempts = routing.get("attempts") or ()
+    model = metadata.get("model_canonical")
+    if not isinstance(model, str):
+        model = obs.requested_model
+    provider = metadata.get("provider")
+    if not isinstance(provider, str):
+        provider = str(attempts[-1]["provider"]) if attempts else None
+    value = routing.get("tokens")
+    tokens = (int(value[0]), int(value[1])) if value is not None else None
+    cost = metadata.get("cost")
+    usd = cost.get("usd") if isinstance(cost, dict) else None
+    return (
+        model,
+        provider,
+        tokens,
+        float(usd) if isinstance(usd, (int, float)) else None,
+        max(0, len(attempts) - 1) if metadata else len(attempts),
+    )
 
 
 def observed_request(scope: Scope, send: Send) -> tuple[Scope, Send, RequestContext, Observation]:
