@@ -261,26 +261,33 @@ async def test_nested_layers_validate_once(inner: Any, client_for: Any, monkeypa
     from akgate.validation import _middleware
 
     calls: list[str] = []
-    original = _middleware.validate_payload
+    original = _middleware.validate_with_model
 
     def counting(endpoint: Any, payload: Any, **kwargs: Any) -> bool:
-        calls.append(endpoint)
+        calls.append("model")
         return original(endpoint, payload, **kwargs)
 
-    monkeypatch.setattr(_middleware, "validate_payload", counting)
+    monkeypatch.setattr(_middleware, "validate_with_model", counting)
     plain_check = _middleware.SIMPLE["chat_completions"]
 
     def counting_plain(payload: Any) -> bool:
-        # A plain request is checked here, without validate_payload: that is its validation.
-        calls.append("chat_completions")
+        # A plain request is checked here, without the model: that is its validation.
+        calls.append("plain")
         return plain_check(payload)
 
     monkeypatch.setitem(_middleware.SIMPLE, "chat_completions", counting_plain)
     app = RequestValidation(RequestValidation(inner))
     response = await client_for(app).post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 200
-    assert calls == ["chat_completions"]
+    assert calls == ["plain"]
     assert inner.seen.json == CHAT
+    # A request that is not plain: the plain check once (it walks every message), then the
+    # model once.
+    calls.clear()
+    not_plain = {**CHAT, "stop": ["\n"]}
+    response = await client_for(app).post("/v1/chat/completions", json=not_plain)
+    assert response.status_code == 200
+    assert calls == ["plain", "model"]
 
 
 async def test_works_with_add_middleware(client_for: Any) -> None:

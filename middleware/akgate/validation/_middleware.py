@@ -21,7 +21,7 @@ from akgate.context import get_context, request_context
 from akgate.errors import GatewayError, send_error
 
 from ._simple import PLAIN_REQUEST
-from ._validate import SIMPLE, UnknownFields, validate_payload
+from ._validate import SIMPLE, UnknownFields, validate_with_model
 
 __all__ = ["DEFAULT_CHAT_PATHS", "DEFAULT_RESPONSES_PATHS", "RequestValidation"]
 
@@ -129,11 +129,11 @@ class RequestValidation:
             payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
             already = ctx.validated and ctx.endpoint == endpoint
             # (A plain request is valid as it is: validate_payload's own first check, asked
-            # here, saves a call with its keywords for most requests.)
+            # here once, saves a call with its keywords for most requests.)
             plain = not already and SIMPLE[endpoint](payload)
             changed = already or (
                 not plain
-                and validate_payload(
+                and validate_with_model(
                     endpoint,
                     payload,
                     unknown_fields=self.unknown_fields,

@@ -30,6 +30,7 @@ __all__ = [
     "validate_payload",
     "validate_request",
     "validate_responses_request",
+    "validate_with_model",
 ]
 
 UnknownFields = Literal["reject", "warn"]
@@ -151,6 +152,22 @@ def validate_payload(
         raise GatewayError("invalid_request", "The request body must be a JSON object.")
     if SIMPLE[endpoint](payload):
         return False  # valid as it is, and nothing in it to normalize
+    return validate_with_model(
+        endpoint, payload, unknown_fields=unknown_fields, warn=warn, inline_files=inline_files
+    )
+
+
+def validate_with_model(
+    endpoint: Endpoint,
+    payload: dict[str, Any],
+    *,
+    unknown_fields: UnknownFields = "reject",
+    warn: WarnFn | None = None,
+    inline_files: bool = False,
+) -> bool:
+    """:func:`validate_payload` for a payload (a dict) the plain-request check already refused:
+    the model's check and the normalization, without asking that check again (it walks every
+    message of a long conversation)."""
     model, known, where = _ENDPOINTS[endpoint]
     checked = _known_only(payload, known, where, unknown_fields, warn)
     _model_xor_gateway(payload)
