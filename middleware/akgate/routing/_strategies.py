@@ -124,13 +124,7 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
     if fmt is not None and _is_mapping(fmt) and fmt.get("type") in ("json_object", "json_schema"):
         structured = fmt["type"]
     tools = bool(payload.get("tools"))
-    # Iterate the (few) request keys rather than the 15 checked parameters; ``isdisjoint``
-    # answers the usual request (none of them) in one call.
-    params = (
-        ()
-        if _PARAM_SET.isdisjoint(payload)
-        else tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None])
-    )
+    params = _params(payload)
     if not (tools or vision or files or structured or params or isinstance(effort, str)):
         return NO_NEEDS  # the usual plain request (what the general rule builds for it)
     return Needs(
@@ -147,9 +141,17 @@ def read_needs(payload: Mapping[str, Any], endpoint: Endpoint) -> Needs:
 def plain_needs(payload: Mapping[str, Any]) -> Needs:
     """``read_needs`` of a request ``RequestValidation`` found plain (``PLAIN_REQUEST``: text
     messages, scalar options only): only its parameters can need anything of a route."""
+    params = _params(payload)
+    return Needs(params=params) if params else NO_NEEDS
+
+
+def _params(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """The parameters a route may lack that ``payload`` sets (not ``None``), in its order."""
+    # Iterate the (few) request keys rather than the 15 checked parameters; ``isdisjoint``
+    # answers the usual request (none of them) in one call.
     if _PARAM_SET.isdisjoint(payload):
-        return NO_NEEDS
-    return Needs(params=tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None]))
+        return ()
+    return tuple([k for k in payload if k in _PARAM_SET and payload[k] is not None])
 
 
 def _messages_needs(payload: Mapping[str, Any]) -> Needs:
