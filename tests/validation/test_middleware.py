@@ -185,6 +185,52 @@ async def test_unchanged_body_is_forwarded_byte_for_byte(inner: Any, client_for:
     assert inner.seen.header(b"content-length") == str(len(raw)).encode()
 
 
+async def test_unchanged_body_keeps_the_scope_headers_as_they_came() -> None:
+    """A body passed on unchanged is described by the server's own headers (its checked
+    Content-Length, or its chunked framing): the inner app gets that very header list, where a
+    normalized body gets a fresh Content-Length."""
+    raw = to_json(CHAT)
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        await receive()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def call(body: bytes, headers: list[tuple[bytes, bytes]]) -> Scope:
+        scope: Scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+        }
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        receive = replay_receive(body, _never)
+        await RequestValidation(app)(scope, receive, send)
+        assert sent[0]["status"] == 204
+        return seen.pop()
+
+    length = (b"content-length", str(len(raw)).encode())
+    for framing in (length, (b"transfer-encoding", b"chunked")):
+        headers = [(b"content-type", b"application/json"), framing]
+        assert (await call(raw, headers))["headers"] is headers
+    legacy = to_json({**CHAT, "functions": [{"name": "f"}]})
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    inner = await call(legacy, headers)
+    assert [k for k, _ in inner["headers"]] == [b"content-type", b"content-length"]
+
+
+async def _never() -> Message:
+    raise AssertionError("the body was read twice")
+
+
 async def test_root_path_is_honoured(inner: Any, client_for: Any) -> None:
     client = client_for(RequestValidation(inner), root_path="/gateway")
     response = await client.post("/gateway/v1/chat/completions", json={"messages": []})

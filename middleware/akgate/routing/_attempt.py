@@ -418,10 +418,11 @@ class Attempt:
     def finalize(self, usage: Any) -> dict[str, Any]:
         """``routing_metadata`` for this attempt, from the provider's usage."""
         route = self.route
+        offering = route.offering
         now = self.clock()
         metadata: dict[str, Any] = {**route.metadata_head, "routing_strategy": self.plan.strategy}
         output = 0  # output tokens, for the throughput
-        plain = plain_chat_cost(usage, route.offering)  # the usual usage, in one call
+        plain = plain_chat_cost(usage, offering)  # the usual usage, in one call
         counted: tuple[int, int] | None = None
         if plain is not None:
             prompt, output, metadata["cost"] = plain
@@ -431,7 +432,7 @@ class Attempt:
             if tokens is not None:
                 output = tokens.output
                 counted = (tokens.input, output)
-                metadata["cost"] = compute_cost(tokens, route.offering)
+                metadata["cost"] = compute_cost(tokens, offering)
         if counted is not None:
             state = self.ctx.state["routing"]
             # For the operations layers (access log, metrics, traces): the provider's counts.
@@ -450,8 +451,8 @@ class Attempt:
             metadata["throughput_tps"] = round(self.tps * 100) / 100
         if self.ctx.warnings:
             metadata["warnings"] = merge_warnings(self.ctx.warnings)
-        if route.offering.tier is not None:
-            metadata["tier"] = route.offering.tier
+        if offering.tier is not None:
+            metadata["tier"] = offering.tier
         self.metadata = metadata
         return metadata
 

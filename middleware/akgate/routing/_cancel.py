@@ -25,7 +25,7 @@ import math
 import sys
 import weakref
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import anyio
 
@@ -124,7 +124,7 @@ class TaskScope:
         self._task = task
         # (Task.cancelling/uncancel are Python 3.11+: the scope is only built there.)
         #: The task's pending cancellations before this scope (``uncancel`` returns to it).
-        self._cancelling: int = cast(Any, task).cancelling()
+        self._cancelling: int = task.cancelling()  # type: ignore[attr-defined]
         state = _task_states_get(_weak_ref(task))
         #: anyio's innermost scope of the task when this one was entered.
         self._anyio_scope: Any = state.cancel_scope if state is not None else None
@@ -148,7 +148,7 @@ class TaskScope:
         if not self._delivered:
             return False
         assert self._task is not None
-        if cast(Any, self._task).uncancel() > self._cancelling:
+        if self._task.uncancel() > self._cancelling:  # type: ignore[attr-defined]
             return False  # cancelled from outside as well: that one goes on
         if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
             self.cancelled_caught = True

@@ -401,10 +401,11 @@ class Routing:
         deadline = current_time() + deadline_ms / 1000 if deadline_ms else math.inf
         raw_receive = ctx.raw_receive or receive
         attempts: list[dict[str, Any]] = []
-        ctx.state["routing"] = {"strategy": plan.strategy, "attempts": attempts}
+        state = ctx.state["routing"] = {"strategy": plan.strategy, "attempts": attempts}
         last_error: GatewayError | None = None
-        timed_out_providers: list[str] = []
+        timed_out_providers: list[str] | None = None  # (made for the first timeout)
         known = self._known
+        strip = not ctx.validated  # (validation already removed extensions' blocked keys)
         # The akgate key was checked and consumed by the auth layer: providers (the wrapped app
         # included) see the identity in the scope, never the client's secret.
         dropped = _DROPPED_WITH_KEY if ctx.identity is not None else _DROPPED
@@ -415,24 +416,19 @@ class Routing:
                     "upstream_timeout", "The request deadline (deadline_ms) was exceeded."
                 )
                 break
-            body_obj, warnings = provider_payload(
-                plan.payload,
-                plan.endpoint,
-                route,
-                plan.needs,
-                stream=plan.stream,
-                strip_blocked=not ctx.validated,
-                known_providers=known,
+            body_obj, warnings = provider_payload(  # (positional: faster to bind)
+                plan.payload, plan.endpoint, route, plan.needs, plan.stream, strip, known
             )
-            for name in timed_out_providers:
-                warnings.append(
-                    {
-                        "type": "provider_timeout",
-                        "code": f"provider.{name}",
-                        "message": f"Provider '{name}' timed out; the request fell back to "
-                        f"'{route.provider.name}'.",
-                    }
-                )
+            if timed_out_providers is not None:
+                for name in timed_out_providers:
+                    warnings.append(
+                        {
+                            "type": "provider_timeout",
+                            "code": f"provider.{name}",
+                            "message": f"Provider '{name}' timed out; the request fell back to "
+                            f"'{route.provider.name}'.",
+                        }
+                    )
             body = dumps(body_obj)
             attempt_scope = _provider_scope(
                 scope, body, ctx.child(body_obj, body, plan.endpoint), dropped
@@ -487,7 +483,7 @@ class Routing:
                     logger, f"provider {route.provider.name!r}", attempt.exc, ctx.request_id
                 )
             if attempt.committed:  # what reached the client: the spend layer prices cut streams
-                ctx.state["routing"]["route"] = route
+                state["route"] = route
             if attempt.disconnected:
                 record["outcome"] = "client_disconnected"
                 attempt.release()
@@ -499,7 +495,7 @@ class Routing:
                     record["outcome"] = "failed_midstream"
                     await attempt.end_midstream(timed_out)
                 else:
-                    sample = self._complete(attempt, record)
+                    sample = self._complete(attempt, record, state)
                     if sample is not None:
                         await self._record_stats(attempt, *sample)
                 attempt.release()
@@ -507,6 +503,8 @@ class Routing:
             attempt.release()
             record["outcome"] = "timeout" if timed_out else "failed"
             if timed_out:
+                if timed_out_providers is None:
+                    timed_out_providers = []
                 timed_out_providers.append(route.provider.name)
             last_error = attempt.failure(timed_out)
         if last_error is None:
@@ -514,25 +512,25 @@ class Routing:
         await send_error(send, last_error)
 
     def _complete(
-        self, attempt: Attempt, record: dict[str, Any]
+        self, attempt: Attempt, record: dict[str, Any], state: dict[str, Any]
     ) -> tuple[float | None, float | None] | None:
-        """The attempt reached the client and finished: its outcome and metadata, and its stats
-        sample, recorded here for the in-memory stats; ``(ttft_ms, tps)`` to record with
-        ``_record_stats`` for any other (``None``: nothing to record)."""
+        """The attempt reached the client and finished: its outcome and metadata (in ``state``,
+        the request's routing record), and its stats sample, recorded here for the in-memory
+        stats; ``(ttft_ms, tps)`` to record with ``_record_stats`` for any other (``None``:
+        nothing to record)."""
         rewriter = attempt.rewriter
         failed = rewriter is not None and rewriter.failed
         record["outcome"] = "failed_midstream" if failed else "ok"
         if attempt.metadata is None or failed:
             return None
-        attempt.ctx.state["routing"]["metadata"] = attempt.metadata
+        state["metadata"] = attempt.metadata
         ttft = None
         if attempt.mode == "sse" and attempt.t_first is not None:
             ttft = (attempt.t_first - attempt.t_start) * 1000
         if type(self.stats) is not InMemoryStats:
             return ttft, attempt.tps
         try:  # its record() only calls add(): no coroutine for it
-            key = attempt.route.key  # (provider, model)
-            self.stats.add(key[0], key[1], ttft_ms=ttft, tps=attempt.tps)
+            self.stats._add_sample(attempt.route.key, ttft, attempt.tps)
         except Exception as exc:  # advisory
             logger.warning("akgate routing stats: record failed (%s)", type(exc).__name__)
         return None

@@ -86,7 +86,6 @@ def provider_payload(
     endpoint: Endpoint,
     route: Route,
     needs: Needs,
-    *,
     stream: bool,
     strip_blocked: bool,
     known_providers: frozenset[str] | set[str],

@@ -113,7 +113,11 @@ class InMemoryStats:
 
     def add(self, provider: str, model: str, *, ttft_ms: float | None, tps: float | None) -> None:
         """Synchronous :meth:`record` (handy for seeding)."""
-        key = (provider, model)
+        self._add_sample((provider, model), ttft_ms, tps)
+
+    def _add_sample(self, key: StatsKey, ttft_ms: float | None, tps: float | None) -> None:
+        """:meth:`add` for the ``(provider, model)`` key routing already holds (``Route.key``),
+        positionally: routing records one sample per answered request."""
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _Series(self.window)

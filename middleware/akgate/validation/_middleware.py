@@ -162,5 +162,8 @@ class RequestValidation:
         body = ctx.body
         if changed or body is None:
             body = ctx.body = dumps(payload)
+            scope = scope_with_body(scope, body)
+        # (A body passed on as it came keeps the scope too: its headers already describe it,
+        # with the Content-Length the server checked or the chunked framing it came in.)
         inner_receive = ctx.raw_receive if ctx.raw_receive is not None else receive
-        await self.app(scope_with_body(scope, body), replay_receive(body, inner_receive), send)
+        await self.app(scope, replay_receive(body, inner_receive), send)
