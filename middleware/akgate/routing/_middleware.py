@@ -249,13 +249,15 @@ class Routing:
         )
         if type(model) is str and not routing and (needs is NO_NEEDS or _ranks_nothing(needs)):
             # The usual request: one model, no routing options, nothing that filters routes.
-            # When the model has one route that serves the endpoint, ranking keeps it.
+            # When the model has one route that serves the endpoint, ranking keeps it; for a
+            # test key it keeps it when a test provider serves it (akgate serve's demo key).
             only = self._only_by_name.get((model, endpoint))
             identity = ctx.identity
-            if only is not None and not (
-                self.test_keys_use_test_providers
-                and identity is not None
-                and identity.environment == "test"
+            if only is not None and (
+                only.provider.test
+                or not self.test_keys_use_test_providers
+                or identity is None
+                or identity.environment != "test"
             ):
                 return Plan(  # (positional: endpoint, payload, routes, routing, stream ...)
                     endpoint,
