@@ -513,3 +513,24 @@ async def test_a_model_named_by_its_alias_takes_the_one_route_plan() -> None:
         assert found.routes == ranked.routes
         plans.append(found.routes)
     assert plans[0] == plans[1]
+
+
+def test_a_test_key_takes_the_one_route_plan_when_a_test_provider_serves_it() -> None:
+    # akgate serve's demo key is a test key: its usual request is planned without filtering
+    # and ranking when the one route's provider is a test provider (ranking would keep it),
+    # and ranked (to be refused) when it is not.
+    from akgate.context import Identity, RequestContext
+    from akgate.routing import Provider
+    from akgate.routing._attempt import Plan
+
+    catalog = Catalog.from_dict(
+        {"models": {"solo": {"providers": [{"name": "app", "input_price": 1, "output_price": 2}]}}}
+    )
+    payload = {"model": "solo", "messages": [{"role": "user", "content": "hi"}]}
+    for test_provider in (True, False):
+        routing = Routing(
+            DemoModel(), catalog=catalog, app_provider=Provider("app", test=test_provider)
+        )
+        ctx = RequestContext(identity=Identity(key_id="ak_test_x", environment="test"))
+        found = routing._plan_or_ranking(payload, ctx, "chat_completions")
+        assert isinstance(found, Plan) is test_provider
