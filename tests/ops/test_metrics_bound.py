@@ -30,6 +30,9 @@ class _Finished:
     cost: float | None = 0.5
     error_code: str | None = None
     requested_model: str | None = None
+    #: The observation's cache of answered() (None: not finished, nothing cached).
+    _answered: Any = None
+    _routing: Any = None
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from akgate._asgi import find_header, parse_json_object, route_path
+from akgate._asgi import parse_json_object, route_path
 from akgate._types import Message, Scope, Send
-from akgate.context import SCOPE_KEY, RequestContext, open_context, with_request_id
+from akgate.context import SCOPE_KEY, RequestContext, open_context
 
 __all__ = [
     "OBSERVATION_KEY",
@@ -64,6 +64,7 @@ class Observation:
     """One request as the operations layers report it."""
 
     __slots__ = (
+        "_answered",
         "_error_body",
         "_metadata",
         "_routing",
@@ -79,10 +80,11 @@ class Observation:
         "stream",
     )
 
-    def __init__(self, scope: Scope, ctx: RequestContext) -> None:
+    def __init__(self, scope: Scope, ctx: RequestContext, path: str | None = None) -> None:
+        """``path``: the scope's route path (``route_path``), when the caller has it."""
         self.ctx = ctx
         self.method: str = scope.get("method", "GET")
-        self.path: str = route_path(scope)
+        self.path: str = route_path(scope) if path is None else path
         self.started = time.perf_counter()
         self.status = 0
         self.stream = False
@@ -94,6 +96,9 @@ class Observation:
         #: What routing recorded, read once finish() ran (the layers report it several times).
         self._routing: dict[str, Any] | None = None
         self._metadata: dict[str, Any] | None = None
+        #: What :func:`answered` returned once the request finished (the access log and the
+        #: metrics both ask).
+        self._answered: _Answered | None = None
 
     def on_stream_start(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` when the answer turns out to be an event stream."""
@@ -106,11 +111,26 @@ class Observation:
         async def observed_send(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
-                if request_id is not None:  # (the header is not one the observation reads)
-                    message = with_request_id(message, request_id)
+                # One pass over the headers for both names (each is 12 bytes long: only those
+                # are lowered): the first content type, and whether the app set a request id
+                # (then it is kept, as ``with_request_id`` keeps it).
+                headers = message.get("headers", ())
+                content_type = None
+                has_id = False
+                for name, value in headers:
+                    if len(name) == 12:
+                        name = name.lower()
+                        if name == b"content-type":
+                            if content_type is None:
+                                content_type = value
+                        elif name == b"x-request-id":
+                            has_id = True
+                if request_id is not None and not has_id:
+                    message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
                 self.status = int(message["status"])
-                content_type = find_header(message.get("headers", ()), b"content-type") or b""
-                self.stream = content_type.lower().startswith(b"text/event-stream")
+                self.stream = content_type is not None and content_type.lower().startswith(
+                    b"text/event-stream"
+                )
                 if self.status >= 400 and not self.stream:
                     self._error_body = bytearray()
                 if self.stream:
@@ -143,6 +163,7 @@ class Observation:
             self.error_code = _error_code(bytes(self._error_body))
         self._error_body = None
         # The request is over: what routing recorded no longer changes.
+        self._answered = None
         self._routing = self._read_routing()
         self._metadata = self._read_metadata()
 
@@ -234,12 +255,18 @@ class Observation:
         return identity.workspace_id if identity is not None else None
 
 
-def answered(
-    obs: Observation,
-) -> tuple[str | None, str | None, tuple[int, int] | None, float | None, int]:
+#: ``(model, provider, tokens, cost, fallbacks)`` of a request (:func:`answered`).
+_Answered = tuple[str | None, str | None, tuple[int, int] | None, float | None, int]
+
+
+def answered(obs: Observation) -> _Answered:
     """``(model, provider, tokens, cost, fallbacks)``: the Observation's properties of those
     names, with what routing recorded read once. The access log and the metrics read them for
-    every request; the properties stay their definition (``tests/ops`` holds both to it)."""
+    every request; the properties stay their definition (``tests/ops`` holds both to it).
+    Once the request finished, computed once (what routing recorded no longer changes)."""
+    known = obs._answered
+    if known is not None:
+        return known
     routing = obs.routing
     metadata = obs.metadata
     attempts = routing.get("attempts") or ()
@@ -253,36 +280,44 @@ def answered(
     tokens = (int(value[0]), int(value[1])) if value is not None else None
     cost = metadata.get("cost")
     usd = cost.get("usd") if isinstance(cost, dict) else None
-    return (
+    result = (
         model,
         provider,
         tokens,
         float(usd) if isinstance(usd, (int, float)) else None,
         max(0, len(attempts) - 1) if metadata else len(attempts),
     )
+    if obs._routing is not None:  # finished
+        obs._answered = result
+    return result
 
 
-def observed_request(scope: Scope, send: Send) -> tuple[Scope, Send, RequestContext, Observation]:
+def observed_request(
+    scope: Scope, send: Send, path: str | None = None
+) -> tuple[Scope, Send, RequestContext, Observation]:
     """``request_context`` then :func:`observe`: ``(scope, send, ctx, obs)``. When the context
     is made here (the outermost akgate layer), the observation's ``send`` wrapper also adds the
-    ``X-Request-ID`` header: one wrapper, a coroutine less per message sent."""
+    ``X-Request-ID`` header: one wrapper, a coroutine less per message sent. ``path``: the
+    scope's route path, when the caller has it."""
     ctx = scope.get(SCOPE_KEY)
     if ctx is not None and isinstance(ctx, RequestContext):
-        obs, send = observe(scope, send, ctx)
+        obs, send = observe(scope, send, ctx, path)
         return scope, send, ctx, obs
-    scope, ctx = open_context(scope)
-    obs = Observation(scope, ctx)
+    scope, ctx = open_context(scope, path)
+    obs = Observation(scope, ctx, path)
     ctx.state[OBSERVATION_KEY] = obs
     return scope, obs.wrap(send, ctx.request_id.encode()), ctx, obs
 
 
-def observe(scope: Scope, send: Send, ctx: RequestContext) -> tuple[Observation, Send]:
+def observe(
+    scope: Scope, send: Send, ctx: RequestContext, path: str | None = None
+) -> tuple[Observation, Send]:
     """The request's observation and the ``send`` to pass on: a new one wrapping ``send`` for
     the outermost operations layer, the shared one and ``send`` unchanged for the others."""
     shared = ctx.state.get(OBSERVATION_KEY)
     if isinstance(shared, Observation):
         return shared, send
-    obs = Observation(scope, ctx)
+    obs = Observation(scope, ctx, path)
     ctx.state[OBSERVATION_KEY] = obs
     return obs, obs.wrap(send)
 

@@ -12,6 +12,7 @@ from akgate._types import ASGIApp
 
 from ._accesslog import AccessLog, RequestIdFilter
 from ._accesswriter import AccessLineHandler, LineFormatter
+from ._combined import Operations
 from ._health import HealthChecks
 
 __all__ = ["configure_logging", "operations"]
@@ -31,10 +32,13 @@ def operations(
     AccessLog``. Probes and scrapes are answered first, so they are not logged, counted or
     traced. ``metrics_path`` needs ``prometheus-client``; ``tracing=None`` traces when
     ``opentelemetry-api`` is installed. Readiness checks are found in the stack below.
+    Returned inside an :class:`~akgate.ops._combined.Operations` (``.app`` is the outermost
+    layer), which serves the usual request through the four in one step.
     """
     stack: ASGIApp = app
+    access = metrics = traces = None
     if access_log:
-        stack = AccessLog(stack, format=log_format)
+        stack = access = AccessLog(stack, format=log_format)
     if tracing is None:
         try:
             import opentelemetry.trace  # noqa: F401
@@ -45,14 +49,20 @@ def operations(
     if tracing:
         from ._tracing import Tracing
 
-        stack = Tracing(stack)
+        stack = traces = Tracing(stack)
     if metrics_path is not None:
         from ._metrics import PrometheusMetrics
 
-        stack = PrometheusMetrics(stack, path=metrics_path)
+        stack = metrics = PrometheusMetrics(stack, path=metrics_path)
     if healthz_path is not None or readyz_path is not None:
         stack = HealthChecks(stack, healthz_path=healthz_path, readyz_path=readyz_path)
-    return stack
+    if stack is app:
+        return app
+    # The usual request crosses them in one step (the layers stay as they are, for the rest).
+    own_paths = frozenset(p for p in (healthz_path, readyz_path, metrics_path) if p is not None)
+    return Operations(
+        stack, app, own_paths=own_paths, metrics=metrics, tracing=traces, access_log=access
+    )
 
 
 class _JSONFormatter(LineFormatter):
