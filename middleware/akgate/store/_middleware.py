@@ -27,7 +27,7 @@ from akgate._asgi import (
     scope_with_body,
     send_json,
 )
-from akgate._endpoints import gateway_scope, send_refused
+from akgate._endpoints import ENDPOINTS, Resolution, gateway_scope, send_refused
 from akgate._options import check_body_size, check_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.adapter._answer import ANSWER_SLOT, AnswerSlot
@@ -114,9 +114,21 @@ class StatefulResponses:
             None if callable(reasoning_keys) else reasoning_keys or ReasoningKeyRing.from_env()
         )
         self.strict_encrypted_content = strict_encrypted_content
+        #: The endpoint-table rows (by name) whose one path is none of this layer's: their
+        #: requests pass through whatever their method (see ``__call__``).
+        self._foreign_endpoints = frozenset(
+            spec.name
+            for spec in ENDPOINTS
+            if "{" not in spec.path and not self._serves_path(spec.path)
+        )
 
     def __repr__(self) -> str:
         return f"StatefulResponses({self.store!r})"
+
+    def _serves_path(self, path: str) -> bool:
+        """Whether a request for the route path ``path`` may be one this layer answers."""
+        own = (self.path, self.conversations_path)
+        return path in own or path.startswith(tuple(p + "/" for p in own))
 
     async def aclose(self) -> None:
         """Stop this process's background runs; close the store if it was made from a URL."""
@@ -128,6 +140,20 @@ class StatefulResponses:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        ctx = scope.get(SCOPE_KEY)
+        route = ctx.route if isinstance(ctx, RequestContext) else None
+        if route is not None and route[0] == scope["path"]:
+            # An outer layer resolved this very path (gateway_scope's cache): a request for an
+            # endpoint this layer never serves (a chat completion) goes on at once.
+            known: Resolution | None = route[1]  # type: ignore[assignment]
+            if (
+                known is not None
+                and known.spec is not None
+                and not known.refused
+                and known.spec.name in self._foreign_endpoints
+            ):
+                await self.app(scope, receive, send)
+                return
         scope, resolution = gateway_scope(scope)  # the canonical path, as every layer sees it
         if resolution is not None and resolution.refused:
             await send_refused(scope, send, resolution)

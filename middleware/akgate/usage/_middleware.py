@@ -20,11 +20,11 @@ from akgate._asgi import (
     replay_receive,
     scope_with_body,
 )
-from akgate._endpoints import gateway_scope
+from akgate._endpoints import Resolution, gateway_scope
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate.auth._keys import iso_timestamp
-from akgate.context import Endpoint, Identity, RequestContext, request_context
+from akgate.context import SCOPE_KEY, Endpoint, Identity, RequestContext, request_context
 from akgate.errors import GatewayError, send_error
 from akgate.routing import Catalog
 
@@ -235,9 +235,20 @@ class SpendControl:
         if kind != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        scope, send, ctx = request_context(scope, send)
-        # The endpoint table decides what is a chat or responses request (one path rule).
-        scope, resolution = gateway_scope(scope)
+        ctx = scope.get(SCOPE_KEY)
+        resolution: Resolution | None
+        if (
+            isinstance(ctx, RequestContext)
+            and ctx.route is not None
+            and ctx.route[0] == scope["path"]
+        ):
+            # An outer layer resolved this very path and made the context (gateway_scope's
+            # cache, read without its two calls).
+            resolution = ctx.route[1]  # type: ignore[assignment]
+        else:
+            scope, send, ctx = request_context(scope, send)
+            # The endpoint table decides what is a chat or responses request (one path rule).
+            scope, resolution = gateway_scope(scope, ctx)
         spec = resolution.spec if resolution is not None and not resolution.refused else None
         # Inference requests only (a token count is free and not billed).
         endpoint = spec.kind if spec is not None and spec.name in _BILLED else None
