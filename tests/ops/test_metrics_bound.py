@@ -99,3 +99,61 @@ def test_the_metric_fields_are_the_observations_properties(
         obs.cost,
         obs.fallbacks,
     )
+
+
+_amounts = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.0, 0.005, 0.01, 0.0050000001, 120.0, 300.0, 301.0, -1.0, float("inf")]
+)
+
+
+@settings(max_examples=200)
+@given(durations=st.lists(_amounts, max_size=8), counts=st.lists(st.integers(0, 10**6), max_size=4))
+def test_the_bound_recorders_record_what_prometheus_client_records(
+    durations: list[float], counts: list[int]
+) -> None:
+    """_observer and _adder against the children's own observe and inc: the same samples."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from akgate.ops._metrics import LATENCY_BUCKETS, _adder, _observer
+
+    found = []
+    for bound in (True, False):
+        registry = CollectorRegistry()
+        histogram = Histogram("d", "d", ("a",), buckets=LATENCY_BUCKETS, registry=registry)
+        counter = Counter("c", "c", ("a",), registry=registry)
+        observe = _observer(histogram.labels("x")) if bound else histogram.labels("x").observe
+        add = _adder(counter.labels("x")) if bound else counter.labels("x").inc
+        for duration in durations:
+            observe(duration)
+        for count in counts:
+            add(count)
+        found.append(
+            [
+                (s.name, s.labels, repr(s.value))
+                for family in registry.collect()
+                for s in family.samples
+                if not s.name.endswith("_created")
+            ]
+        )
+    assert found[0] == found[1]
+
+
+def test_recorders_of_a_changed_metric_class_are_its_own_methods() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from akgate.ops._metrics import _adder, _observer
+
+    class Loud(Counter):
+        def inc(self, amount: float = 1, exemplar: Any = None) -> None:
+            super().inc(amount * 2)
+
+    class Slow(Histogram):
+        def observe(self, amount: float, exemplar: Any = None) -> None:
+            super().observe(amount)
+
+    registry = CollectorRegistry()
+    loud = Loud("l", "l", ("a",), registry=registry).labels("x")
+    slow = Slow("s", "s", ("a",), registry=registry).labels("x")
+    assert _adder(loud) == loud.inc
+    assert _observer(slow) == slow.observe
+    assert _adder(Counter("c", "c", ("a",), registry=registry).labels("x")) != loud.inc

@@ -12,6 +12,9 @@ them (``docs/operations.md``).
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
+from collections.abc import Callable
+from functools import cache
 from typing import Any, Final
 
 from akgate._asgi import route_path
@@ -141,8 +144,9 @@ class PrometheusMetrics:
         #: What every answer records, bound per (endpoint, model, provider, status): the
         #: request counter's ``inc`` and the duration's ``observe`` in one look-up.
         self._answers: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
-        #: The input and output token counters' ``inc`` per (model, provider).
-        self._usage: dict[tuple[str, str], tuple[Any, Any]] = {}
+        #: The input and output token counters' adders, then their ``inc``, per (model,
+        #: provider).
+        self._usage: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         #: The cost counter's ``inc`` per (model, provider) (a series appears once it counts).
         self._costs: dict[tuple[str, str], Any] = {}
         self._exposition = prom.generate_latest
@@ -194,11 +198,11 @@ class PrometheusMetrics:
         answer = self._answers.get((endpoint, model, provider, status))
         if answer is None:
             answer = self._answers[(endpoint, model, provider, status)] = (
-                child(self.requests, endpoint, model, provider, str(status)).inc,
-                child(self.duration, endpoint, model, provider).observe,
+                _adder(child(self.requests, endpoint, model, provider, str(status))),
+                _observer(child(self.duration, endpoint, model, provider)),
             )
         count, observe_duration = answer
-        count()
+        count(1)
         observe_duration(obs.duration)
         ttft = obs.ttft
         if ttft is not None:
@@ -207,11 +211,18 @@ class PrometheusMetrics:
             usage = self._usage.get((model, provider))
             if usage is None:
                 usage = self._usage[(model, provider)] = (
+                    _adder(child(self.tokens, model, provider, "input")),
+                    _adder(child(self.tokens, model, provider, "output")),
                     child(self.tokens, model, provider, "input").inc,
                     child(self.tokens, model, provider, "output").inc,
                 )
-            usage[0](tokens[0])
-            usage[1](tokens[1])
+            inp, out = tokens
+            if inp >= 0 and out >= 0:
+                usage[0](inp)
+                usage[1](out)
+            else:  # what the counter's own inc says of a negative count (it raises)
+                usage[2](inp)
+                usage[3](out)
         if cost:
             add_cost = self._costs.get((model, provider))
             if add_cost is None:
@@ -254,6 +265,57 @@ def metric_fields(
         cost,
         fallbacks,
     )
+
+
+def _adder(counter: Any) -> Callable[[float], None]:
+    """What ``counter.inc(amount)`` does for a labelled child and an amount >= 0 (the callers
+    make sure of both): its value's ``inc``, without the checks ``Counter.inc`` runs first (the
+    child is observable; no exemplar). ``counter.inc`` itself on a prometheus-client whose
+    children keep their value elsewhere."""
+    value = getattr(counter, "_value", None)
+    inc = getattr(value, "inc", None)
+    if callable(inc) and type(counter).inc is _public_methods()[0]:
+        return inc  # type: ignore[no-any-return]
+    return counter.inc  # type: ignore[no-any-return]
+
+
+def _observer(histogram: Any) -> Callable[[float], None]:
+    """What ``histogram.observe(amount)`` does for a labelled child: the sum, then the first
+    bucket whose bound is >= the amount (found by bisection; none for NaN), without the checks
+    ``Histogram.observe`` runs first. ``histogram.observe`` itself on a prometheus-client whose
+    children keep their buckets elsewhere."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if (
+        type(histogram).observe is not _public_methods()[1]
+        or not isinstance(bounds, list)
+        or not isinstance(buckets, list)
+        or len(bounds) != len(buckets)
+        or total is None
+        or not callable(total.inc)
+    ):
+        return histogram.observe  # type: ignore[no-any-return]
+    add_to_sum = total.inc
+    add_one = [bucket.inc for bucket in buckets]
+    last = len(bounds) - 1
+
+    def observe(amount: float) -> None:
+        add_to_sum(amount)
+        i = bisect_left(bounds, amount)
+        if i <= last and amount <= bounds[i]:
+            add_one[i](1)
+
+    return observe
+
+
+@cache
+def _public_methods() -> tuple[Any, Any]:
+    """``Counter.inc`` and ``Histogram.observe``: the methods the adders stand for (a subclass
+    that changes them keeps its own)."""
+    from prometheus_client import Counter, Histogram
+
+    return Counter.inc, Histogram.observe
 
 
 async def _plain(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
