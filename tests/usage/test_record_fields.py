@@ -114,7 +114,7 @@ def test_every_field_of_the_usual_record_comes_from_its_source() -> None:
         },
     }
     outcome = _Outcome()
-    outcome.status, outcome.started, outcome.complete = 201, True, True
+    outcome.status, outcome.complete = 201, True
     record = spend._build_record(
         ctx,
         "chat_completions",

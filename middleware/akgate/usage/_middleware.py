@@ -150,18 +150,25 @@ def _check(
 
 
 class _Outcome:
-    """What the client received, observed on the way out."""
+    """What the client received, observed on the way out: the answer's status, whether its
+    last body message went out, the stream's tally, an error answer's body, a stream's error
+    code."""
 
-    __slots__ = ("body", "complete", "error_code", "started", "status", "t_first", "tally")
+    __slots__ = ("body", "complete", "error_code", "status", "tally")
 
-    def __init__(self) -> None:
-        self.status = 0
-        self.started = False
-        self.complete = False
-        self.tally: StreamTally | None = None
-        self.body: list[bytes] | None = None
-        self.error_code: str | None = None
-        self.t_first: float | None = None
+    def __init__(
+        self,
+        status: int = 0,
+        complete: bool = False,
+        tally: StreamTally | None = None,
+        body: list[bytes] | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        self.status = status
+        self.complete = complete
+        self.tally = tally
+        self.body = body
+        self.error_code = error_code
 
 
 class SpendControl:
@@ -306,16 +313,22 @@ class SpendControl:
                 self._record(ctx, endpoint, payload or {}, identity, _failed(429, error.code))
                 return
 
-        outcome = _Outcome()
+        # What the client received, noted in the closure's own variables (cheaper to set than
+        # an object's attributes) and made an _Outcome once the answer is over.
+        answer_status = 0
+        complete = False
+        tally: StreamTally | None = None
+        error_body: list[bytes] | None = None
+        stream_error: str | None = None
         t_start = time.perf_counter()
 
         async def observe(message: Message) -> None:
+            nonlocal answer_status, complete, tally, error_body, stream_error
             kind = message["type"]
             if kind == "http.response.start":
-                outcome.started = True
-                status = outcome.status = message["status"]
+                status = answer_status = message["status"]
+                ctype = b""
                 if headers:
-                    ctype = b""
                     inner = []
                     # One pass: find the content type and drop the app's copies of our headers
                     # (e.g. copied from an upstream gateway's).
@@ -331,25 +344,21 @@ class SpendControl:
                 else:  # no headers of ours (no limits): the message goes on as it came
                     ctype = _content_type(message.get("headers", ()))
                 if ctype.find(b"text/event-stream") >= 0:
-                    outcome.tally = StreamTally(endpoint)
+                    tally = StreamTally(endpoint)
                 elif status >= 400:
-                    outcome.body = []
+                    error_body = []
             elif kind == "http.response.body":
                 chunk = message.get("body", b"")
-                if outcome.tally is not None and chunk:
-                    if outcome.t_first is None:
-                        outcome.t_first = time.perf_counter()
-                    outcome.tally.feed(chunk)
-                    if chunk.find(b'"error"') >= 0 and outcome.error_code is None:
-                        outcome.error_code = _stream_error_code(chunk)
+                if tally is not None and chunk:
+                    tally.feed(chunk)
+                    if chunk.find(b'"error"') >= 0 and stream_error is None:
+                        stream_error = _stream_error_code(chunk)
                 elif (
-                    outcome.body is not None
-                    and chunk
-                    and sum(map(len, outcome.body)) < _ERROR_BODY_CAP
+                    error_body is not None and chunk and sum(map(len, error_body)) < _ERROR_BODY_CAP
                 ):
-                    outcome.body.append(chunk)
+                    error_body.append(chunk)
                 if not message.get("more_body", False):
-                    outcome.complete = True
+                    complete = True
             await send(message)
 
         try:
@@ -357,6 +366,7 @@ class SpendControl:
         finally:
             request = payload if payload is not None else ctx.payload or {}
             stream = request.get("stream") is True
+            outcome = _Outcome(answer_status, complete, tally, error_body, stream_error)
             row = self._build_row(ctx, endpoint, request, identity, outcome, stream, t_start)
             if admission is None:
                 self._append_row(row)
@@ -772,11 +782,7 @@ def _headers(
 
 
 def _failed(status: int, code: str) -> _Outcome:
-    outcome = _Outcome()
-    outcome.status = status
-    outcome.started = outcome.complete = True
-    outcome.error_code = code
-    return outcome
+    return _Outcome(status, True, None, None, code)
 
 
 def _int(value: Any) -> int:
