@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from akgate._asgi import find_header
-from akgate.context import RequestContext, with_request_id
+from akgate.context import RequestContext, open_context, with_request_id
 from akgate.ops import HealthChecks
 from akgate.ops._combined import Operations
 from akgate.ops._observe import Observation, answered, observed_request
@@ -76,7 +76,9 @@ class Collect(logging.Handler):
 _PATHS = ["json", "stream", "refused", "crash", "gone", "own-id"]
 
 
-async def _drive(app: Any, requests: list[tuple[str, str, bytes | None]]) -> list[Any]:
+async def _drive(
+    app: Any, requests: list[tuple[str, str, bytes | None]], outer: bool = False
+) -> list[Any]:
     seen: list[Any] = []
     for method, path, request_id in requests:
         sent: list[dict[str, Any]] = []
@@ -96,6 +98,8 @@ async def _drive(app: Any, requests: list[tuple[str, str, bytes | None]]) -> lis
             "query_string": b"",
             "headers": headers,
         }
+        if outer:  # an akgate layer outside made the context
+            scope, _ = open_context(scope)
         raised = None
         try:
             await app(scope, receive, send)
@@ -136,10 +140,11 @@ def _samples(app: Any) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
             st.sampled_from([None, b"req_from_client"]),
         ),
         max_size=6,
-    )
+    ),
+    outer=st.booleans(),
 )
 async def test_the_one_step_gives_what_the_layers_give(
-    requests: list[tuple[str, str, bytes | None]],
+    requests: list[tuple[str, str, bytes | None]], outer: bool
 ) -> None:
     logger = logging.getLogger("akgate.access")
     results = []
@@ -155,7 +160,7 @@ async def test_the_one_step_gives_what_the_layers_give(
             access = app.app.app.app.app  # Health -> Metrics -> Tracing -> AccessLog
             access.skip_paths = frozenset({"/skipped"})
             app._skip_paths = access.skip_paths
-            served = await _drive(app if one_step else app.app, requests)
+            served = await _drive(app if one_step else app.app, requests, outer)
         finally:
             logger.removeHandler(collect)
             logger.setLevel(level)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from akgate._asgi import route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
+from akgate.context import SCOPE_KEY, RequestContext, open_context
 
-from ._observe import endpoint_label, observed_request
+from ._observe import OBSERVATION_KEY, Observation, endpoint_label, observe
 
 if TYPE_CHECKING:
     from ._accesslog import AccessLog
@@ -70,7 +71,14 @@ class Operations:
             return
         # What the layers do, outermost first: one observation (the outermost layer's), the
         # metrics' stream gauge; then, innermost first, the access line and the metrics.
-        scope, send, ctx, obs = observed_request(scope, send, path)
+        ctx = scope.get(SCOPE_KEY)
+        if isinstance(ctx, RequestContext):
+            obs, send = observe(scope, send, ctx, path)
+        else:  # (observed_request, inline: the outermost akgate layer, the usual case)
+            scope, ctx = open_context(scope, path)
+            obs = Observation(scope, ctx, path)
+            ctx.state[OBSERVATION_KEY] = obs
+            send = obs.wrap(send, ctx.request_id.encode())
         metrics = self._metrics
         streaming: list[str] = []
         if metrics is not None:
