@@ -5,10 +5,13 @@ the observation's one pass over the response headers gives what the two rules it
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 from typing import Any
 
+import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -241,3 +244,38 @@ def test_answered_is_computed_once_the_request_finished() -> None:
     ctx.state["routing"] = {}
     obs.finish()  # a second finish reads routing again
     assert answered(obs) == (None, None, None, None, 0)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models"])
+async def test_a_request_leaves_no_reference_cycle_behind(path: str) -> None:
+    """The observation and the request context referred to each other: each request's context,
+    observation and what hangs off them waited for the garbage collector. Now the one step
+    frees them as the request ends (only objects of these types are looked for: other tests'
+    threads may leave garbage of their own meanwhile)."""
+    import akgate
+    from akgate.auth._keys import generate_key
+
+    key = generate_key("test")[0]
+    app = operations(akgate.gateway(akgate.DemoModel(), keys=[key]), tracing=True)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"authorization": f"Bearer {key}"}
+    body = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
+        for _ in range(3):
+            await c.post(path, json=body) if "chat" in path else await c.get(path)
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(5):
+                answer = await c.post(path, json=body) if "chat" in path else await c.get(path)
+                assert answer.status_code == 200
+            for _ in range(5):  # the tasks that end with a request (disconnect watchers) end
+                await asyncio.sleep(0)
+            gc.collect()
+            kinds = {type(found).__name__ for found in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert not kinds & {"Observation", "RequestContext"}, sorted(kinds)

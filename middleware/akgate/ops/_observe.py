@@ -104,6 +104,10 @@ class Observation:
         """Call ``listener`` when the answer turns out to be an event stream."""
         self._stream_listeners.append(listener)
 
+    def forget_listeners(self) -> None:
+        """Drop the stream listeners (the request is over; they may refer to this object)."""
+        self._stream_listeners.clear()
+
     def wrap(self, send: Send, request_id: bytes | None = None) -> Send:
         """``send`` noting what the answer is; with ``request_id``, also the request context's
         wrapper (``X-Request-ID`` added to the start, as ``request_context``'s ``send`` does)."""
