@@ -1,9 +1,10 @@
 """What the operations layers (access log, metrics, traces) see of one request.
 
 An :class:`Observation` wraps ``send`` to note the status, whether the answer streams, when its
-first and last bytes left, and (for error answers only, which are small) the error code; the rest
-(key id, workspace, endpoint, model, provider, tokens, cost, fallbacks) is read from the request
-context once the answer is complete, where auth and routing recorded it. Nothing is buffered.
+first (streams) and last bytes left, and (for error answers only, which are small) the error
+code; the rest (key id, workspace, endpoint, model, provider, tokens, cost, fallbacks) is read
+from the request context once the answer is complete, where auth and routing recorded it.
+Nothing is buffered.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Observation:
         self.started = time.perf_counter()
         self.status = 0
         self.stream = False
+        #: When a streamed answer's first body byte left (``None`` for other answers).
         self.first_byte: float | None = None
         self.ended: float | None = None
         self.error_code: str | None = None
@@ -142,7 +144,8 @@ class Observation:
                         listener()
             elif kind == "http.response.body":
                 body = message.get("body", b"")
-                if body and self.first_byte is None:
+                # (Only a stream's first byte is read: ``ttft``.)
+                if self.stream and body and self.first_byte is None:
                     self.first_byte = time.perf_counter()
                 if self._error_body is not None and len(self._error_body) < _MAX_ERROR_BODY:
                     self._error_body += body[:_MAX_ERROR_BODY]
