@@ -51,6 +51,9 @@ DEFAULT_MAX_BODY_SIZE: Final = 32 * 1024 * 1024
 #: parses its arguments: a quarter to a third of the cost of either, per check.
 CR: Final = 0x0D
 LF: Final = 0x0A
+#: ``%`` as an int, for the escape check of every request's ``raw_path``
+#: (``akgate._endpoints.resolve``).
+PERCENT: Final = 0x25
 
 #: The ``RequestContext.state`` key where an in-process app (``DemoModel``) leaves
 #: ``(body, object)`` while it sends a JSON answer: a layer outside that receives that very

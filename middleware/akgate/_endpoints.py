@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
 
-from ._asgi import route_path, scope_with_path
+from ._asgi import PERCENT, route_path, scope_with_path
 from ._types import Scope, Send
 from .context import Endpoint, RequestContext, get_context, request_context
 from .errors import GatewayError, send_error
@@ -276,7 +276,7 @@ def resolve(scope: Scope, route_path: str) -> Resolution | None:
     if exact is not None:
         # A row's own path (the common case): what the checks below would find, built once.
         raw = scope.get("raw_path")
-        if raw is None or b"%" not in raw:
+        if raw is None or PERCENT not in raw:
             return exact
     if _FAST_OK.match(route_path) is None or "/./" in route_path or route_path.endswith("/."):
         return _resolve_slow(scope, route_path)
@@ -284,7 +284,7 @@ def resolve(scope: Scope, route_path: str) -> Resolution | None:
     if not _in_prefix(lower) and lower not in _OUTSIDE:
         return None
     raw = scope.get("raw_path")
-    if raw is not None and b"%" in raw and _DANGEROUS_ESCAPES.search(raw) is not None:
+    if raw is not None and PERCENT in raw and _DANGEROUS_ESCAPES.search(raw) is not None:
         return _refuse(route_path)
     return _lookup(route_path)
 

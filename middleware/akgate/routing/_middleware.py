@@ -18,7 +18,7 @@ from akgate._asgi import (
     read_request_json,
     replay_receive,
 )
-from akgate._endpoints import gateway_scope, not_allowed, send_refused
+from akgate._endpoints import Resolution, gateway_scope, not_allowed, send_refused
 from akgate._options import check_body_size
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.auth import RateLimiter
@@ -187,7 +187,14 @@ class Routing:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope, resolution = gateway_scope(scope)
+        known: Any = scope.get(SCOPE_KEY)
+        route = known.route if type(known) is RequestContext else None
+        resolution: Resolution | None
+        if route is not None and route[0] == scope["path"]:
+            # What gateway_scope answers when an outer layer resolved this path (inline).
+            resolution = route[1]  # type: ignore[assignment]
+        else:
+            scope, resolution = gateway_scope(scope)
         if resolution is None:
             await self.app(scope, receive, send)
             return
@@ -215,7 +222,10 @@ class Routing:
             await self.app(scope, receive, send)
             return
         t0 = self.clock()
-        scope, send, ctx = request_context(scope, send)
+        if route is not None:  # (an outer layer's context: what request_context returns)
+            ctx = known
+        else:
+            scope, send, ctx = request_context(scope, send)
         try:
             payload = await read_request_json(scope, receive, ctx, max_size=self.max_body_size)
             if ctx.endpoint is None:
