@@ -246,17 +246,26 @@ def test_answered_is_computed_once_the_request_finished() -> None:
     assert answered(obs) == (None, None, None, None, 0)
 
 
+@pytest.mark.parametrize("layout", ["one step", "layers", "metrics", "access log", "tracing"])
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models"])
-async def test_a_request_leaves_no_reference_cycle_behind(path: str) -> None:
+async def test_a_request_leaves_no_reference_cycle_behind(path: str, layout: str) -> None:
     """The observation and the request context referred to each other: each request's context,
-    observation and what hangs off them waited for the garbage collector. Now the one step
-    frees them as the request ends (only objects of these types are looked for: other tests'
-    threads may leave garbage of their own meanwhile)."""
+    observation and what hangs off them waited for the garbage collector. Now the layer that
+    made the observation frees them as the request ends, in one step or alone (only objects of
+    these types are looked for: other tests' threads may leave garbage of their own)."""
     import akgate
     from akgate.auth._keys import generate_key
+    from akgate.ops import AccessLog, PrometheusMetrics, Tracing
 
     key = generate_key("test")[0]
-    app = operations(akgate.gateway(akgate.DemoModel(), keys=[key]), tracing=True)
+    gateway = akgate.gateway(akgate.DemoModel(), keys=[key])
+    app: Any = {
+        "one step": lambda: operations(gateway, tracing=True),
+        "layers": lambda: operations(gateway, tracing=True).app,
+        "metrics": lambda: PrometheusMetrics(gateway),
+        "access log": lambda: AccessLog(gateway),
+        "tracing": lambda: Tracing(gateway, tracer_provider=_recording_provider()),
+    }[layout]()
     transport = httpx.ASGITransport(app=app)
     headers = {"authorization": f"Bearer {key}"}
     body = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
@@ -279,3 +288,13 @@ async def test_a_request_leaves_no_reference_cycle_behind(path: str) -> None:
             gc.garbage.clear()
             gc.enable()
     assert not kinds & {"Observation", "RequestContext"}, sorted(kinds)
+
+
+def _recording_provider() -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    return provider

@@ -13,7 +13,7 @@ from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import current_request_id
 
 from ._accesswriter import direct_handler
-from ._observe import Observation, answered, observed_request
+from ._observe import Observation, answered, observed_request, release
 
 __all__ = ["AccessLog", "RequestIdFilter", "access_fields"]
 
@@ -182,15 +182,20 @@ class AccessLog:
         if scope["type"] != "http" or (self.skip_paths and route_path(scope) in self.skip_paths):
             await self.app(scope, receive, send)
             return
-        scope, send, _, obs = observed_request(scope, send)
+        original = send
+        scope, send, ctx, obs = observed_request(scope, send)
         try:
-            await self.app(scope, receive, send)
-        except BaseException as exc:
-            obs.finish(exc)
+            try:
+                await self.app(scope, receive, send)
+            except BaseException as exc:
+                obs.finish(exc)
+                self._log(obs)
+                raise
+            obs.finish()
             self._log(obs)
-            raise
-        obs.finish()
-        self._log(obs)
+        finally:
+            if send is not original:  # this layer made the observation
+                release(ctx, obs)
 
     def _log(self, obs: Observation) -> None:
         logger = self.logger

@@ -17,7 +17,7 @@ from akgate._asgi import route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 from akgate.context import SCOPE_KEY, RequestContext, open_context
 
-from ._observe import OBSERVATION_KEY, Observation, endpoint_label, observe
+from ._observe import OBSERVATION_KEY, Observation, endpoint_label, observe, release
 
 if TYPE_CHECKING:
     from ._accesslog import AccessLog
@@ -108,11 +108,5 @@ class Operations:
                 if streaming:
                     metrics._child(metrics.open_streams, streaming[0]).dec()
                 metrics._record(obs)
-            if owned:
-                # The request is over: the observation leaves the context and drops its
-                # listeners. They referred to each other (context -> state -> observation ->
-                # context, observation -> listener -> observation), so the context, the
-                # observation and all that hangs off them waited for the garbage collector
-                # (~30 objects per request); now they are freed at once.
-                ctx.state.pop(OBSERVATION_KEY, None)
-                obs.forget_listeners()
+            if owned:  # freed now, not by the garbage collector (see release)
+                release(ctx, obs)

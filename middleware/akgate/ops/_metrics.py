@@ -20,7 +20,7 @@ from typing import Any, Final
 from akgate._asgi import route_path
 from akgate._types import ASGIApp, Receive, Scope, Send
 
-from ._observe import Observation, answered, endpoint_label, observed_request
+from ._observe import Observation, answered, endpoint_label, observed_request, release
 
 __all__ = ["LATENCY_BUCKETS", "PrometheusMetrics"]
 
@@ -163,6 +163,7 @@ class PrometheusMetrics:
         if self.path is not None and route_path(scope) == self.path:
             await self._serve(scope, send)
             return
+        original = send
         scope, send, ctx, obs = observed_request(scope, send)
         streaming: list[str] = []
 
@@ -183,6 +184,8 @@ class PrometheusMetrics:
             if streaming:
                 self._child(self.open_streams, streaming[0]).dec()
             self._record(obs)
+            if send is not original:  # this layer made the observation
+                release(ctx, obs)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (metric, *labels)

@@ -18,7 +18,7 @@ from akgate._types import ASGIApp, Message, Receive, Scope, Send
 from akgate._version import __version__
 from akgate.context import RequestContext
 
-from ._observe import Observation, observed_request
+from ._observe import Observation, observed_request, release
 
 __all__ = ["TRACER_STATE_KEY", "Tracing", "attempt_span"]
 
@@ -169,6 +169,8 @@ class Tracing:
                 ctx.state.pop(TRACER_STATE_KEY, None)
                 if recording:
                     _annotate(span, obs, reasons)
+                if observed is not send:  # this layer made the observation
+                    release(ctx, obs)
 
 
 def _collect_reasons(body: bytes, reasons: list[str]) -> None:
