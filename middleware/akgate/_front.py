@@ -26,7 +26,7 @@ from ._endpoints import resolve
 from ._keepalive import SSEKeepAlive, _is_event_stream, _TimerStream
 from ._pieces import PIECE_SIZE
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .context import SCOPE_KEY, RequestContext, open_context
+from .context import SCOPE_KEY, RequestContext, open_context, start_with_request_id
 
 __all__ = ["Front"]
 
@@ -133,7 +133,7 @@ class Front:
             kind = message["type"]
             if kind == _START:
                 watch.response_started()
-                message, content_type = _start_with_request_id(message, request_id)
+                message, content_type = start_with_request_id(message, request_id)
                 if (
                     beats
                     and content_type is not None
@@ -183,26 +183,3 @@ class Front:
             await bound._refuse(
                 ctx.request_id, front_send if request_id is not None else self.pieces(send)
             )
-
-
-def _start_with_request_id(
-    message: Message, request_id: bytes | None
-) -> tuple[Message, bytes | None]:
-    """``(message, content type)``: :func:`akgate.context.with_request_id` of the response
-    start ``message`` (unchanged when ``request_id`` is ``None``) and the value its
-    :func:`akgate._keepalive._is_sse` reads, from one pass over its headers (both names are 12
-    bytes: only those are lowered)."""
-    headers = message.get("headers", ())
-    content_type: bytes | None = None
-    has_id = False
-    for name, value in headers:
-        if len(name) == 12:
-            lowered = name.lower()
-            if lowered == b"content-type":
-                if content_type is None:
-                    content_type = value
-            elif lowered == b"x-request-id":
-                has_id = True
-    if not has_id and request_id is not None:
-        message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
-    return message, content_type

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ._query import scrub_query
-from ._types import Receive, Scope, Send
+from ._types import Message, Receive, Scope, Send
 
 __all__ = [
     "MAX_WARNINGS",
@@ -257,6 +257,29 @@ def with_request_id(message: Any, request_id: bytes) -> Any:
         if len(name) == 12 and name.lower() == b"x-request-id":
             return message
     return {**message, "headers": [*headers, (b"x-request-id", request_id)]}
+
+
+def start_with_request_id(
+    message: Message, request_id: bytes | None
+) -> tuple[Message, bytes | None]:
+    """``(message, content type)``: :func:`with_request_id` of the response
+    start ``message`` (unchanged when ``request_id`` is ``None``) and the value its
+    :func:`akgate._keepalive._is_sse` and the operations layers' observation read, from one pass
+    over its headers (both names are 12 bytes: only those are lowered)."""
+    headers = message.get("headers", ())
+    content_type: bytes | None = None
+    has_id = False
+    for name, value in headers:
+        if len(name) == 12:
+            lowered = name.lower()
+            if lowered == b"content-type":
+                if content_type is None:
+                    content_type = value
+            elif lowered == b"x-request-id":
+                has_id = True
+    if not has_id and request_id is not None:
+        message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
+    return message, content_type
 
 
 def _with_request_id(

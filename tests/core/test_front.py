@@ -412,13 +412,12 @@ _VALUES = st.sampled_from([b"text/event-stream", b"application/json; x=1", b"r-1
 def test_one_pass_over_the_start_headers_reads_what_the_two_rules_read(
     headers: list[tuple[bytes, bytes]],
 ) -> None:
-    from akgate._front import _start_with_request_id
     from akgate._keepalive import _is_event_stream, _is_sse
-    from akgate.context import with_request_id
+    from akgate.context import start_with_request_id, with_request_id
 
     message: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": headers}
     original = list(headers)
-    got, content_type = _start_with_request_id(message, b"req-x")
+    got, content_type = start_with_request_id(message, b"req-x")
     assert got == with_request_id(message, b"req-x")
     assert (content_type is not None and _is_event_stream(content_type)) == _is_sse(message)
     assert message["headers"] == original  # the inner app's message is never changed

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from akgate._asgi import parse_json_object, route_path
 from akgate._types import Message, Scope, Send
-from akgate.context import SCOPE_KEY, RequestContext, open_context
+from akgate.context import SCOPE_KEY, RequestContext, open_context, start_with_request_id
 
 __all__ = [
     "OBSERVATION_KEY",
@@ -114,22 +114,8 @@ class Observation:
         async def observed_send(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
-                # One pass over the headers for both names (each is 12 bytes long: only those
-                # are lowered): the first content type, and whether the app set a request id
-                # (then it is kept, as ``with_request_id`` keeps it).
-                headers = message.get("headers", ())
-                content_type = None
-                has_id = False
-                for name, value in headers:
-                    if len(name) == 12:
-                        name = name.lower()
-                        if name == b"content-type":
-                            if content_type is None:
-                                content_type = value
-                        elif name == b"x-request-id":
-                            has_id = True
-                if request_id is not None and not has_id:
-                    message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
+                # One pass over the headers for the content type and the request id.
+                message, content_type = start_with_request_id(message, request_id)
                 self.status = int(message["status"])
                 self.stream = content_type is not None and content_type.lower().startswith(
                     b"text/event-stream"
