@@ -22,6 +22,7 @@ from akgate.ops import HealthChecks
 from akgate.ops._combined import Operations
 from akgate.ops._observe import Observation, answered, observed_request
 from akgate.ops._stack import operations
+from tests.ops.strategies import starts
 
 ROUTING = {
     "metadata": {
@@ -193,25 +194,7 @@ def test_operations_keep_every_layer_reachable() -> None:
     )
 
 
-_names = st.sampled_from(
-    [b"content-type", b"Content-Type", b"CONTENT-TYPE", b"x-request-id", b"X-Request-Id"]
-) | st.binary(max_size=13)
-_starts = st.fixed_dictionaries(
-    {
-        "type": st.just("http.response.start"),
-        "status": st.integers(100, 599),
-        "headers": st.lists(
-            st.tuples(
-                _names,
-                st.sampled_from([b"application/json", b"text/event-stream", b"Text/Event-Stream"]),
-            ),
-            max_size=4,
-        ),
-    }
-)
-
-
-@given(start=_starts, request_id=st.sampled_from([None, b"req_1"]))
+@given(start=starts, request_id=st.sampled_from([None, b"req_1"]))
 async def test_the_start_scan_is_the_two_rules(
     start: dict[str, Any], request_id: bytes | None
 ) -> None:

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from akgate.ops import AccessLog
 from akgate.ops._stack import _UTCFormatter
 from akgate.ops._tracing import _untraced_check
+from tests.ops.strategies import starts
 
 
 def record(message: str, created: float | None = None) -> logging.LogRecord:
@@ -113,22 +114,6 @@ async def test_the_access_record_is_the_one_logger_info_would_make() -> None:
         logger.disabled = False
 
 
-_header_names = st.sampled_from(
-    [b"content-type", b"x-request-id", b"X-Request-ID", b"X-REQUEST-ID", b"content-length"]
-) | st.binary(max_size=13)
-_starts = st.fixed_dictionaries(
-    {
-        "type": st.just("http.response.start"),
-        "status": st.integers(100, 599),
-        "headers": st.lists(
-            st.tuples(
-                _header_names,
-                st.sampled_from([b"application/json", b"text/event-stream", b"x"]),
-            ),
-            max_size=4,
-        ),
-    }
-)
 _bodies = st.lists(
     st.fixed_dictionaries(
         {"type": st.just("http.response.body"), "body": st.binary(max_size=40)},
@@ -138,7 +123,7 @@ _bodies = st.lists(
 )
 
 
-@given(start=_starts, bodies=_bodies, request_id=st.sampled_from([None, b"req_from_client"]))
+@given(start=starts, bodies=_bodies, request_id=st.sampled_from([None, b"req_from_client"]))
 async def test_one_wrapper_sends_and_observes_what_the_two_do(
     start: dict[str, Any], bodies: list[dict[str, Any]], request_id: bytes | None
 ) -> None:
